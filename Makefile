@@ -1,0 +1,71 @@
+# Pacer: `make run` starts the whole dev stack, `make test` runs every test.
+# Both set themselves up from nothing but python3 (3.11+) and make.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS_DIR := .tools
+UV := $(TOOLS_DIR)/bin/uv
+VENV := .venv
+PYTEST := $(VENV)/bin/pytest
+# Use the machine's Python; never download one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+
+MEMBERS := libs/common services/core-api services/llm-sim tools/devstack
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS_DIR)
+	$(TOOLS_DIR)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproject.toml)
+	$(UV) sync --locked --all-packages --group dev
+	@touch $@
+
+.PHONY: help install run test test-common test-core-api test-llm-sim test-stack migrate lint fmt bench lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+install: $(VENV)/.synced ## create .venv from uv.lock (done by every other target)
+
+run: install ## run the whole stack in the foreground; prints "ready" and the URL
+	exec $(VENV)/bin/python -m pacer_devstack run
+
+test: install ## run the whole test suite (starts its own Postgres and Valkey)
+	$(PYTEST) -q
+
+test-common: install ## tests of the shared library only
+	$(PYTEST) -q tests/common
+
+test-core-api: install ## core-api contract tests only
+	$(PYTEST) -q tests/core_api
+
+test-llm-sim: install ## LLM simulator tests only
+	$(PYTEST) -q tests/llm_sim
+
+test-stack: install ## whole-stack tests (make run's stack, through Caddy)
+	$(PYTEST) -q tests/stack
+
+migrate: install ## apply pending migrations to the dev stack's database (make run does it at start)
+	$(VENV)/bin/python -m pacer_devstack migrate
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/common/src services/core-api/src services/llm-sim/src tools/devstack/src
+
+fmt: install ## format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install ## latency and memory of a running stack (start `make run` first)
+	$(VENV)/bin/python -m pacer_devstack.bench
+
+lock: $(UV) ## refresh uv.lock after changing a pyproject.toml
+	$(UV) lock
+
+clean: ## remove the environments (keeps .pacer data)
+	rm -rf $(VENV) $(TOOLS_DIR)

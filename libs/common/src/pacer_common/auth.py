@@ -1,0 +1,107 @@
+"""Access tokens: verified by every service with core-api's public key.
+
+core-api signs short-lived EdDSA (Ed25519) JWTs with its private key; any
+service holding the public key verifies them without a shared secret and
+without calling core-api. Only ``EdDSA`` is accepted, so a token signed with
+HS256 (using the public key as a secret) or ``alg: none`` is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from uuid import UUID
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.requests import Request
+
+from pacer_common.errors import Forbidden, Unauthorized
+
+ALGORITHM = "EdDSA"
+Role = Literal["athlete", "admin"]
+Tier = Literal["free", "paid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified access token speaks for."""
+
+    user_id: UUID
+    role: Role
+    tier: Tier
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    key = load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} is not an Ed25519 public key")
+    return key
+
+
+class TokenVerifier:
+    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str) -> None:
+        self._public_key = public_key
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._public_key,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The access token has expired.", code="token_expired") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is invalid.", code="invalid_token") from None
+        if claims.get("typ") != "access":
+            raise Unauthorized("The access token is invalid.", code="invalid_token")
+        try:
+            return Principal(
+                user_id=UUID(claims["sub"]),
+                role=_one_of(claims.get("role"), ("athlete", "admin")),
+                tier=_one_of(claims.get("tier"), ("free", "paid")),
+            )
+        except ValueError:
+            raise Unauthorized("The access token is invalid.", code="invalid_token") from None
+
+
+def _one_of(value: object, allowed: tuple[str, ...]) -> str:  # type: ignore[return]
+    if isinstance(value, str) and value in allowed:
+        return value
+    raise ValueError(value)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("Send an access token: Authorization: Bearer <token>.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <token>.")
+    return token.strip()
+
+
+def require_user(request: Request) -> Principal:
+    """The caller's principal, or 401. Reads the verifier from the lifespan state."""
+    verifier: TokenVerifier = request.state.token_verifier
+    return verifier.verify(bearer_token(request))
+
+
+def require_admin(request: Request) -> Principal:
+    principal = require_user(request)
+    if not principal.is_admin:
+        raise Forbidden("This needs the admin role.")
+    return principal

@@ -1,0 +1,80 @@
+"""The base of every service's one typed settings object.
+
+Each service subclasses :class:`ServiceSettings`, adds its own fields
+(UPPER_CASE, units in the name) and loads it once with :func:`load_settings`,
+which stops the process with a readable message when a value is missing or
+malformed, without echoing the values (they may be secrets).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    ENVIRONMENT: Environment = "development"
+    LOG_LEVEL: LogLevel = "INFO"
+    # Required: the stack has nothing to run against without them.
+    DATABASE_URL: str = Field(min_length=1)
+    REDIS_URL: str = Field(min_length=1)
+    # Public half of core-api's EdDSA signing key: every service verifies
+    # access tokens itself, without a shared secret and without calling core-api.
+    JWT_PUBLIC_KEY_FILE: Path
+    JWT_ISSUER: str = "pacer-core-api"
+    JWT_AUDIENCE: str = "pacer"
+    ALLOWED_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    MAX_REQUEST_BODY_BYTES: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    DB_POOL_MAX_SIZE: int = Field(default=10, ge=1, le=100)
+    DB_STARTUP_WAIT_SECONDS: float = Field(default=30.0, ge=0, le=600)
+    DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=300)
+    READY_CHECK_TIMEOUT_SECONDS: float = Field(default=1.0, gt=0, le=30)
+
+    @field_validator("ALLOWED_ORIGINS", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # A comma-separated list, as in the seed runbook: "https://a.example,https://b.example".
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("JWT_PUBLIC_KEY_FILE")
+    @classmethod
+    def _key_file_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def format_settings_error(cls: type[BaseSettings], error: ValidationError) -> str:
+    lines = [f"{cls.__name__}: invalid configuration (see .env.example):"]
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"])
+        message = "required but not set" if item["type"] == "missing" else item["msg"]
+        lines.append(f"  {name}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """Read ``cls`` from the environment or exit with a clear message.
+
+    >>> settings = load_settings(CoreApiSettings)  # doctest: +SKIP
+    """
+    try:
+        return cls()
+    except ValidationError as error:
+        print(format_settings_error(cls, error), file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None

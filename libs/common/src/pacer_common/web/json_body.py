@@ -1,0 +1,52 @@
+"""Parse a request's JSON body or query string into a pydantic model, or raise a 4xx."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from pacer_common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _details(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or None,
+            "message": item["msg"],
+            "type": item["type"],
+        }
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+
+
+def validation_failed(error: ValidationError) -> ValidationFailed:
+    details = _details(error)
+    first = details[0]
+    where = f"{first['field']}: " if first["field"] else ""
+    return ValidationFailed(f"{where}{first['message']}", details=details)
+
+
+async def parse_json_body(request: Request, model: type[ModelT]) -> ModelT:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType()
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
+        if any(item["type"] == "model_type" and not item["loc"] for item in error.errors()):
+            raise ValidationFailed("The body must be a JSON object.") from None
+        raise validation_failed(error) from None
+
+
+def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as error:
+        raise validation_failed(error) from None

@@ -1,0 +1,44 @@
+"""core-api: auth, health, home and athlete data. Never calls an LLM.
+
+Reads like a table of contents: routes, middleware, error handlers, lifespan.
+"""
+
+from __future__ import annotations
+
+from pacer_common.logs import configure_logging
+from pacer_common.settings import load_settings
+from pacer_common.web.body_limit import BodyLimitMiddleware
+from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
+from pacer_common.web.request_context import RequestContextMiddleware
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from pacer_core_api.lifespan import lifespan_for
+from pacer_core_api.routes import athlete, auth, health, home, me
+from pacer_core_api.settings import CoreApiSettings
+
+SERVICE_NAME = "core-api"
+
+
+def create_app(settings: CoreApiSettings | None = None) -> Starlette:
+    if settings is None:
+        settings = load_settings(CoreApiSettings)
+        configure_logging(SERVICE_NAME, settings.LOG_LEVEL)
+    return Starlette(
+        routes=[*health.ROUTES, *auth.ROUTES, *me.ROUTES, *athlete.ROUTES, *home.ROUTES],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.ALLOWED_ORIGINS,
+                allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                max_age=600,
+            ),
+            Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan_for(settings),
+    )

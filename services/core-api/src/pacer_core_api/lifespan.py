@@ -1,0 +1,88 @@
+"""Open everything core-api needs at start-up; close it at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import redis.asyncio as redis
+from pacer_common.auth import TokenVerifier, load_public_key
+from pacer_common.db import create_pool
+from pacer_common.logs import get_logger
+from pacer_common.metrics import sample_event_loop_lag, start_metrics_server, stop_metrics_server
+from pacer_common.migrations import apply_migrations
+from starlette.applications import Starlette
+
+from pacer_core_api.security.login_throttle import LoginThrottle
+from pacer_core_api.security.passwords import Passwords
+from pacer_core_api.security.tokens import AccessTokenIssuer, load_private_key
+from pacer_core_api.settings import CoreApiSettings
+from pacer_core_api.state import AppState
+
+log = get_logger(__name__)
+
+
+def lifespan_for(settings: CoreApiSettings):  # type: ignore[no-untyped-def]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        pool = await create_pool(
+            settings.DATABASE_URL,
+            max_size=settings.DB_POOL_MAX_SIZE,
+            command_timeout_s=settings.DB_COMMAND_TIMEOUT_SECONDS,
+            startup_wait_s=settings.DB_STARTUP_WAIT_SECONDS,
+        )
+        if settings.RUN_MIGRATIONS_ON_STARTUP:
+            async with pool.acquire() as conn:
+                await apply_migrations(conn)
+        redis_client = redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            decode_responses=True,
+        )
+        metrics = start_metrics_server(
+            settings.CORE_API_METRICS_HOST, settings.CORE_API_METRICS_PORT
+        )
+        lag_sampler = asyncio.create_task(sample_event_loop_lag(), name="event-loop-lag")
+        state: AppState = {
+            "settings": settings,
+            "pool": pool,
+            "redis": redis_client,
+            "token_verifier": TokenVerifier(
+                load_public_key(settings.JWT_PUBLIC_KEY_FILE),
+                issuer=settings.JWT_ISSUER,
+                audience=settings.JWT_AUDIENCE,
+            ),
+            "token_issuer": AccessTokenIssuer(
+                load_private_key(settings.JWT_PRIVATE_KEY_FILE),
+                issuer=settings.JWT_ISSUER,
+                audience=settings.JWT_AUDIENCE,
+                ttl_s=settings.ACCESS_TOKEN_TTL_SECONDS,
+            ),
+            "passwords": Passwords(
+                time_cost=settings.ARGON2_TIME_COST,
+                memory_kib=settings.ARGON2_MEMORY_KIB,
+                parallelism=settings.ARGON2_PARALLELISM,
+                concurrency=settings.PASSWORD_HASH_CONCURRENCY,
+            ),
+            "login_throttle": LoginThrottle(
+                redis_client,
+                max_per_account=settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+                max_per_ip=settings.LOGIN_MAX_FAILURES_PER_IP,
+                window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+            ),
+        }
+        log.info("core_api_started", port=settings.CORE_API_PORT)
+        try:
+            yield state
+        finally:
+            lag_sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_sampler
+            stop_metrics_server(metrics)
+            await redis_client.aclose()
+            await pool.close()
+            log.info("core_api_stopped")
+
+    return lifespan

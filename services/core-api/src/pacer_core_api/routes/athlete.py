@@ -1,0 +1,111 @@
+"""The athlete's data: check-ins, activities, plan and goal."""
+
+from __future__ import annotations
+
+from pacer_common.auth import require_user
+from pacer_common.errors import NotFound
+from pacer_common.web.json_body import parse_json_body, parse_query
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from pacer_core_api.schemas import (
+    ActivityIn,
+    ActivityListQuery,
+    CheckinIn,
+    CheckinListQuery,
+    GoalIn,
+    PlanIn,
+)
+from pacer_core_api.state import app_state
+from pacer_core_api.store import athlete
+
+
+async def post_checkin(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    body = await parse_json_body(request, CheckinIn)
+    async with state["pool"].acquire() as conn:
+        checkin, created = await athlete.upsert_checkin(conn, principal.user_id, body)
+    return JSONResponse(checkin, status_code=201 if created else 200)
+
+
+async def list_checkins(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    query = parse_query(request, CheckinListQuery)
+    async with state["pool"].acquire() as conn:
+        items = await athlete.list_checkins(
+            conn, principal.user_id, limit=query.limit, before=query.before
+        )
+    return JSONResponse({"items": items})
+
+
+async def post_activity(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    body = await parse_json_body(request, ActivityIn)
+    async with state["pool"].acquire() as conn:
+        activity = await athlete.insert_activity(conn, principal.user_id, body)
+    return JSONResponse(activity, status_code=201)
+
+
+async def list_activities(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    query = parse_query(request, ActivityListQuery)
+    async with state["pool"].acquire() as conn:
+        items = await athlete.list_activities(
+            conn, principal.user_id, limit=query.limit, before=query.before
+        )
+    return JSONResponse({"items": items})
+
+
+async def put_plan(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    body = await parse_json_body(request, PlanIn)
+    async with state["pool"].acquire() as conn:
+        plan = await athlete.put_plan(conn, principal.user_id, body)
+    return JSONResponse(plan)
+
+
+async def get_plan(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    async with state["pool"].acquire() as conn:
+        plan = await athlete.get_plan(conn, principal.user_id)
+    if plan is None:
+        raise NotFound("No plan yet: PUT /v1/plan to set one.")
+    return JSONResponse(plan)
+
+
+async def put_goal(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    body = await parse_json_body(request, GoalIn)
+    async with state["pool"].acquire() as conn:
+        goal = await athlete.put_goal(conn, principal.user_id, body)
+    return JSONResponse(goal)
+
+
+async def get_goal(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    async with state["pool"].acquire() as conn:
+        goal = await athlete.get_goal(conn, principal.user_id)
+    if goal is None:
+        raise NotFound("No goal yet: PUT /v1/goal to set one.")
+    return JSONResponse(goal)
+
+
+ROUTES = [
+    Route("/v1/checkins", post_checkin, methods=["POST"]),
+    Route("/v1/checkins", list_checkins, methods=["GET"]),
+    Route("/v1/activities", post_activity, methods=["POST"]),
+    Route("/v1/activities", list_activities, methods=["GET"]),
+    Route("/v1/plan", put_plan, methods=["PUT"]),
+    Route("/v1/plan", get_plan, methods=["GET"]),
+    Route("/v1/goal", put_goal, methods=["PUT"]),
+    Route("/v1/goal", get_goal, methods=["GET"]),
+]

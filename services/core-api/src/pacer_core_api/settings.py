@@ -1,0 +1,60 @@
+"""core-api's settings: one typed object, read once from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pacer_common.settings import Port, ServiceSettings
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+
+class CoreApiSettings(ServiceSettings):
+    CORE_API_HOST: str = "127.0.0.1"
+    CORE_API_PORT: Port = 8001
+    # Prometheus metrics: a separate port the proxy never routes to.
+    CORE_API_METRICS_HOST: str = "127.0.0.1"
+    CORE_API_METRICS_PORT: Port = 9101
+    # 1 runs the app in hypercorn's own process (no parent or resource-tracker
+    # process: ~40 MB saved); scale out with replicas before raising this.
+    CORE_API_WORKERS: int = Field(default=1, ge=1, le=16)
+    # hypercorn's default of 100 overflowed under a burst of connections (MEASURED.md).
+    CORE_API_BACKLOG: int = Field(default=2048, ge=16, le=65535)
+    CORE_API_GRACEFUL_TIMEOUT_SECONDS: float = Field(default=5.0, ge=0, le=60)
+    RUN_MIGRATIONS_ON_STARTUP: bool = True
+
+    JWT_PRIVATE_KEY_FILE: Path
+    ACCESS_TOKEN_TTL_SECONDS: int = Field(default=900, ge=60, le=86_400)
+    REFRESH_TOKEN_TTL_SECONDS: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)
+    ADMIN_EMAILS: Annotated[frozenset[str], NoDecode] = frozenset()
+
+    # Failed logins: past either limit within the window, login answers 429
+    # until the window (started by the first failure) ends.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: int = Field(default=5, ge=1, le=1000)
+    LOGIN_MAX_FAILURES_PER_IP: int = Field(default=20, ge=1, le=100_000)
+    LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1, le=86_400)
+    # Only these peers may set X-Forwarded-For (the proxy).
+    TRUSTED_PROXIES: Annotated[frozenset[str], NoDecode] = frozenset({"127.0.0.1", "::1"})
+
+    # argon2id cost (RFC 9106's second recommendation by default). Hashes run
+    # off the event loop, at most PASSWORD_HASH_CONCURRENCY at once, so that a
+    # login burst can neither stall other requests nor use unbounded memory.
+    ARGON2_TIME_COST: int = Field(default=3, ge=1, le=10)
+    ARGON2_MEMORY_KIB: int = Field(default=64 * 1024, ge=8, le=1024 * 1024)
+    ARGON2_PARALLELISM: int = Field(default=4, ge=1, le=16)
+    PASSWORD_HASH_CONCURRENCY: int = Field(default=2, ge=1, le=32)
+
+    @field_validator("ADMIN_EMAILS", "TRUSTED_PROXIES", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(item.strip().lower() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("JWT_PRIVATE_KEY_FILE")
+    @classmethod
+    def _private_key_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value

@@ -1,0 +1,30 @@
+"""What the lifespan opens and every handler reads from ``request.state``."""
+
+from __future__ import annotations
+
+from typing import TypedDict, cast
+
+import asyncpg
+import redis.asyncio as redis
+from pacer_common.auth import TokenVerifier
+from starlette.requests import Request
+
+from pacer_core_api.security.login_throttle import LoginThrottle
+from pacer_core_api.security.passwords import Passwords
+from pacer_core_api.security.tokens import AccessTokenIssuer
+from pacer_core_api.settings import CoreApiSettings
+
+
+class AppState(TypedDict):
+    settings: CoreApiSettings
+    pool: asyncpg.Pool
+    redis: redis.Redis
+    token_verifier: TokenVerifier
+    token_issuer: AccessTokenIssuer
+    passwords: Passwords
+    login_throttle: LoginThrottle
+
+
+def app_state(request: Request) -> AppState:
+    """The lifespan's state, as the ASGI server copied it into this request's scope."""
+    return cast(AppState, request.scope["state"])

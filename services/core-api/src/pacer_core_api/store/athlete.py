@@ -1,0 +1,159 @@
+"""The athlete's own data: check-ins, activities, plan and goal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from pacer_core_api.schemas import ActivityIn, CheckinIn, GoalIn, PlanIn
+
+
+def _json_ready(row: asyncpg.Record) -> dict[str, Any]:
+    """A row as JSON-ready values: dates in ISO 8601, numerics as floats."""
+    out: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if key == "user_id":
+            continue
+        if isinstance(value, dt.date | dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, UUID):
+            value = str(value)
+        elif value is not None and not isinstance(value, int | float | str | bool):
+            value = float(value)  # Decimal from numeric columns
+        out[key] = value
+    return out
+
+
+_CHECKIN_COLUMNS = "id, day AS date, sleep_hours, soreness, mood, note, created_at, updated_at"
+
+
+async def upsert_checkin(
+    conn: asyncpg.Connection, user_id: UUID, checkin: CheckinIn
+) -> tuple[dict[str, Any], bool]:
+    """Save the day's check-in, replacing an earlier one; return (checkin, created)."""
+    day = checkin.date or dt.datetime.now(dt.UTC).date()
+    row = await conn.fetchrow(
+        f"""INSERT INTO checkins (user_id, day, sleep_hours, soreness, mood, note)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (user_id, day) DO UPDATE SET
+                sleep_hours = EXCLUDED.sleep_hours, soreness = EXCLUDED.soreness,
+                mood = EXCLUDED.mood, note = EXCLUDED.note, updated_at = now()
+            RETURNING {_CHECKIN_COLUMNS}, (xmax = 0) AS created""",
+        user_id,
+        day,
+        checkin.sleep_hours,
+        checkin.soreness,
+        checkin.mood,
+        checkin.note,
+    )
+    assert row is not None
+    body = _json_ready(row)
+    created = bool(body.pop("created"))
+    return body, created
+
+
+async def list_checkins(
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.date | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {_CHECKIN_COLUMNS} FROM checkins
+            WHERE user_id = $1 AND ($2::date IS NULL OR day < $2)
+            ORDER BY day DESC LIMIT $3""",
+        user_id,
+        before,
+        limit,
+    )
+    return [_json_ready(row) for row in rows]
+
+
+_ACTIVITY_COLUMNS = "id, sport, started_at, duration_s, distance_m, avg_hr, note, created_at"
+
+
+async def insert_activity(
+    conn: asyncpg.Connection, user_id: UUID, activity: ActivityIn
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"""INSERT INTO activities (user_id, sport, started_at, duration_s, distance_m, avg_hr, note)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ACTIVITY_COLUMNS}""",
+        user_id,
+        activity.sport,
+        activity.started_at,
+        activity.duration_s,
+        activity.distance_m,
+        activity.avg_hr,
+        activity.note,
+    )
+    assert row is not None
+    return _json_ready(row)
+
+
+async def list_activities(
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {_ACTIVITY_COLUMNS} FROM activities
+            WHERE user_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
+            ORDER BY started_at DESC LIMIT $3""",
+        user_id,
+        before,
+        limit,
+    )
+    return [_json_ready(row) for row in rows]
+
+
+_PLAN_COLUMNS = "name, start_date, end_date, sessions_per_week, weekly_distance_m, updated_at"
+
+
+async def put_plan(conn: asyncpg.Connection, user_id: UUID, plan: PlanIn) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"""INSERT INTO plans (user_id, name, start_date, end_date, sessions_per_week, weekly_distance_m)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (user_id) DO UPDATE SET
+                name = EXCLUDED.name, start_date = EXCLUDED.start_date,
+                end_date = EXCLUDED.end_date, sessions_per_week = EXCLUDED.sessions_per_week,
+                weekly_distance_m = EXCLUDED.weekly_distance_m, updated_at = now()
+            RETURNING {_PLAN_COLUMNS}""",
+        user_id,
+        plan.name,
+        plan.start_date,
+        plan.end_date,
+        plan.sessions_per_week,
+        plan.weekly_distance_m,
+    )
+    assert row is not None
+    return _json_ready(row)
+
+
+async def get_plan(conn: asyncpg.Connection, user_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE user_id = $1", user_id)
+    return _json_ready(row) if row is not None else None
+
+
+_GOAL_COLUMNS = "race_name, race_date, distance_m, target_time_s, updated_at"
+
+
+async def put_goal(conn: asyncpg.Connection, user_id: UUID, goal: GoalIn) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"""INSERT INTO goals (user_id, race_name, race_date, distance_m, target_time_s)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (user_id) DO UPDATE SET
+                race_name = EXCLUDED.race_name, race_date = EXCLUDED.race_date,
+                distance_m = EXCLUDED.distance_m, target_time_s = EXCLUDED.target_time_s,
+                updated_at = now()
+            RETURNING {_GOAL_COLUMNS}""",
+        user_id,
+        goal.race_name,
+        goal.race_date,
+        goal.distance_m,
+        goal.target_time_s,
+    )
+    assert row is not None
+    return _json_ready(row)
+
+
+async def get_goal(conn: asyncpg.Connection, user_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_GOAL_COLUMNS} FROM goals WHERE user_id = $1", user_id)
+    return _json_ready(row) if row is not None else None

@@ -1,0 +1,146 @@
+"""The simulator's process-global state: the mode in force and the request counters.
+
+One simulator process serves one test session or one dev stack, so a single
+``SimState`` held by the app is the whole truth; tests reset it between cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, cast
+
+from pacer_llm_sim.exceptions import InvalidModeError
+
+ModeName = Literal["normal", "slow", "hang", "error", "drop"]
+MODE_NAMES: tuple[ModeName, ...] = ("normal", "slow", "hang", "error", "drop")
+ENDPOINTS = ("/v1/messages", "/v1/chat/completions")
+
+# Each field's accepted range; the upper bounds only stop a typo from wedging a test run.
+_FIELD_RANGES: dict[str, tuple[int, int]] = {
+    "first_token_ms": (0, 600_000),
+    "token_ms": (0, 60_000),
+    "status": (400, 599),
+    "tokens": (0, 100_000),
+    "retry_after_ms": (0, 600_000),
+}
+# Only the defaults that differ from Mode's own, per mode.
+_MODE_DEFAULTS: dict[str, dict[str, int]] = {
+    "slow": {"first_token_ms": 2000, "token_ms": 200},
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How every following completion request is answered.
+
+    ``status`` and ``retry_after_ms`` matter only in ``error`` mode; the timings
+    and ``tokens`` in ``normal``, ``slow`` and ``drop``.
+    """
+
+    mode: ModeName = "normal"
+    first_token_ms: int = 0
+    token_ms: int = 0
+    status: int = 529
+    tokens: int = 20
+    retry_after_ms: int = 1000
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_mode(body: object) -> Mode:
+    """Build a Mode from a ``/_sim/mode`` body, filling what it leaves out.
+
+    >>> parse_mode({"mode": "slow", "token_ms": 50})
+    Mode(mode='slow', first_token_ms=2000, token_ms=50, status=529, tokens=20, retry_after_ms=1000)
+    """
+    if not isinstance(body, Mapping):
+        raise InvalidModeError("body must be a JSON object")
+    name = body.get("mode")
+    if name not in MODE_NAMES:
+        raise InvalidModeError(f"mode must be one of {', '.join(MODE_NAMES)}; got {name!r}")
+    unknown = sorted(set(body) - {"mode", *_FIELD_RANGES})
+    if unknown:
+        raise InvalidModeError(f"unknown field(s): {', '.join(map(str, unknown))}")
+    values = dict(_MODE_DEFAULTS.get(name, {}))
+    for key, (low, high) in _FIELD_RANGES.items():
+        if key not in body:
+            continue
+        value = body[key]
+        # bool is an int subclass; `"tokens": true` is a client bug, not 1.
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidModeError(f"{key} must be an integer from {low} to {high}; got {value!r}")
+        values[key] = value
+    return Mode(mode=cast(ModeName, name), **values)
+
+
+class Outcome(StrEnum):
+    """How a completion request ended; each value names its counter in the stats."""
+
+    COMPLETED = "completed"
+    ERRORS = "errors"
+    DROPPED = "dropped"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass
+class Tracking:
+    """One request in flight. Until told otherwise it assumes the client went away,
+    so a cancelled or crashed handler is never counted as a finished answer."""
+
+    stats: Stats
+    outcome: Outcome = Outcome.DISCONNECTED
+
+    def model(self, name: str) -> None:
+        self.stats.by_model[name] = self.stats.by_model.get(name, 0) + 1
+
+
+@dataclass
+class Stats:
+    """Request counters. Invariant:
+    ``requests == active + completed + errors + dropped + disconnected``."""
+
+    requests: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
+    by_model: dict[str, int] = field(default_factory=dict)
+    active: int = 0
+    completed: int = 0
+    errors: int = 0
+    dropped: int = 0
+    disconnected: int = 0
+
+    @contextmanager
+    def track(self, endpoint: str) -> Iterator[Tracking]:
+        self.requests += 1
+        self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+        self.active += 1
+        tracking = Tracking(self)
+        try:
+            yield tracking
+        finally:
+            # In a finally so that cancellation (client gone, server stopping)
+            # still balances `active`: callers prove cancellation with it.
+            self.active -= 1
+            setattr(self, tracking.outcome.value, getattr(self, tracking.outcome.value) + 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SimState:
+    """Everything the routes share. ``reset`` swaps in a fresh Stats object, so
+    requests still in flight from before settle on the old one and cannot leak
+    into the counts a new test reads."""
+
+    mode: Mode = field(default_factory=Mode)
+    stats: Stats = field(default_factory=Stats)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def reset(self) -> None:
+        self.mode = Mode()
+        self.stats = Stats()

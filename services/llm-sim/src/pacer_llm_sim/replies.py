@@ -1,0 +1,81 @@
+"""Deterministic reply text and the simulator's notion of a token.
+
+A token is one word with its trailing space, so ``"".join(tokens)`` is the reply
+and ``len(tokens)`` is its output token count. The words come from a fixed
+coaching vocabulary, picked by a generator seeded with a hash of the prompt:
+the same model and messages always read the same, another prompt reads differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterable, Sequence
+
+_SUBJECTS = (
+    "Your legs",
+    "Your aerobic base",
+    "This week's load",
+    "Your easy pace",
+    "Recovery",
+    "Your long run",
+    "Sleep",
+    "The tempo work",
+    "Your cadence",
+    "Your resting heart rate",
+    "The build toward race day",
+    "Hill strength",
+)
+_VERBS = ("looks", "feels", "is trending", "should stay", "seems", "keeps coming along")
+_COMPLEMENTS = (
+    "steady",
+    "on track",
+    "a little heavy",
+    "right where we want it",
+    "relaxed and smooth",
+    "well controlled",
+    "ahead of plan",
+    "solid after the last block",
+)
+_ADVICE = (
+    "Keep the easy days truly easy.",
+    "Add six short strides after tomorrow's run.",
+    "Drink well before the long run.",
+    "Take an extra rest day if the soreness lingers.",
+    "Aim for eight hours of sleep tonight.",
+    "Hold back through the first half of the tempo.",
+    "Fuel early on any run over ninety minutes.",
+    "Run hilly routes by feel rather than by pace.",
+    "Finish the week with a gentle shakeout.",
+    "Stretch your calves after every session.",
+)
+
+
+def prompt_key(model: str, parts: Sequence[tuple[str, str]]) -> bytes:
+    """A stable digest of a prompt: the model plus each (role, text) in order."""
+    canonical = json.dumps([model, [list(part) for part in parts]], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def reply_tokens(key: bytes, count: int) -> list[str]:
+    """``count`` tokens of readable coaching text chosen by ``key``.
+
+    >>> "".join(reply_tokens(prompt_key("m", [("user", "hi")]), 4)).count(" ")
+    4
+    """
+    rng = random.Random(key)
+    words: list[str] = []
+    while len(words) < count:
+        if rng.random() < 0.5:
+            sentence = rng.choice(_ADVICE)
+        else:
+            subject, verb = rng.choice(_SUBJECTS), rng.choice(_VERBS)
+            sentence = f"{subject} {verb} {rng.choice(_COMPLEMENTS)}."
+        words.extend(sentence.split())
+    return [f"{word} " for word in words[:count]]
+
+
+def count_words(texts: Iterable[str]) -> int:
+    """The simulator's input token count: whitespace-separated words."""
+    return sum(len(text.split()) for text in texts)

@@ -1,0 +1,150 @@
+"""``python -m pacer_devstack``: the dev stack behind ``make run``.
+
+run            prepare data, keys and configs, then exec supervisord in the foreground
+wait-ready     (run by supervisord) print the ready line once every health check passes
+render-caddy   render proxy/Caddyfile.j2 to a file (used by the tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+from pacer_devstack import postgres, valkey
+from pacer_devstack.config import PORT_DEFAULTS, StackConfig, StackConfigError
+from pacer_devstack.keys import ensure_jwt_keys
+from pacer_devstack.ready import wait_until_ready
+from pacer_devstack.render import render_caddyfile, render_supervisord_conf
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _service_environment(config: StackConfig) -> dict[str, str]:
+    """What the services read, unless the caller's environment already says otherwise."""
+    private_key, public_key = ensure_jwt_keys(config.keys_dir)
+    origins = f"http://127.0.0.1:{config.http_port},http://localhost:{config.http_port}"
+    return {
+        "ENVIRONMENT": "development",
+        "DATABASE_URL": postgres.database_url(config.postgres_port),
+        "REDIS_URL": valkey.redis_url(config.redis_port),
+        "JWT_PRIVATE_KEY_FILE": str(private_key),
+        "JWT_PUBLIC_KEY_FILE": str(public_key),
+        "ALLOWED_ORIGINS": origins,
+    }
+
+
+def run() -> None:
+    try:
+        config = StackConfig.from_env()
+    except StackConfigError as error:
+        sys.exit(f"make run: {error}")
+    busy = [
+        f"{port} ({name})"
+        for name, port in zip(
+            PORT_DEFAULTS,
+            (
+                config.http_port,
+                config.llm_sim_port,
+                config.core_api_port,
+                config.core_api_metrics_port,
+                config.postgres_port,
+                config.redis_port,
+            ),
+            strict=True,
+        )
+        if _port_in_use(port)
+    ]
+    if busy:
+        sys.exit(
+            f"make run: port(s) in use: {', '.join(busy)}. Is another stack running? "
+            "Set the *_PORT variables to run a second one."
+        )
+    for folder in (config.run_dir, config.log_dir, config.redis_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    if postgres.ensure_cluster(config.postgres_dir):
+        print(f"created Postgres cluster in {config.postgres_dir}", flush=True)
+    env = _service_environment(config)
+    for name, value in env.items():
+        os.environ.setdefault(name, value)
+    # Ports are set explicitly so that every process agrees on them.
+    os.environ.update(
+        {
+            "PACER_HTTP_PORT": str(config.http_port),
+            "LLM_SIM_PORT": str(config.llm_sim_port),
+            "CORE_API_PORT": str(config.core_api_port),
+            "CORE_API_METRICS_PORT": str(config.core_api_metrics_port),
+            "POSTGRES_PORT": str(config.postgres_port),
+            "REDIS_PORT": str(config.redis_port),
+            "PACER_DATA_DIR": str(config.data_dir),
+        }
+    )
+    caddyfile = config.run_dir / "Caddyfile"
+    caddyfile.write_text(
+        render_caddyfile(
+            http_port=config.http_port, core_api_upstream=f"127.0.0.1:{config.core_api_port}"
+        )
+    )
+    supervisord_conf = config.run_dir / "supervisord.conf"
+    supervisord_conf.write_text(render_supervisord_conf(config, caddyfile))
+    supervisord = shutil.which("supervisord", path=str(Path(sys.executable).parent))
+    if supervisord is None:
+        sys.exit("make run: supervisord is not installed in this environment")
+    print(f"starting the Pacer stack (data in {config.data_dir})", flush=True)
+    # exec: supervisord takes this pid, so `make`'s SIGTERM reaches it directly.
+    os.execv(supervisord, [supervisord, "--nodaemon", "--configuration", str(supervisord_conf)])
+
+
+def wait_ready() -> None:
+    config = StackConfig.from_env()
+    timeout_s = float(os.environ.get("PACER_READY_TIMEOUT_SECONDS", "120"))
+    failing = wait_until_ready(config, timeout_s)
+    if failing:
+        print(
+            f"pacer NOT ready after {timeout_s:g} s; failing: {', '.join(failing)}. "
+            f"Logs: {config.log_dir}",
+            flush=True,
+        )
+        sys.exit(1)
+    print(f"pacer ready: {config.proxy_url}", flush=True)
+
+
+def render_caddy(out: Path, http_port: int, upstream: str) -> None:
+    out.write_text(render_caddyfile(http_port=http_port, core_api_upstream=upstream))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="pacer_devstack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run")
+    commands.add_parser("wait-ready")
+    render = commands.add_parser("render-caddy")
+    render.add_argument("--out", type=Path, required=True)
+    render.add_argument("--http-port", type=int, default=8080)
+    render.add_argument("--upstream", default="127.0.0.1:8001")
+    args = parser.parse_args()
+    if args.command == "run":
+        run()
+    elif args.command == "wait-ready":
+        wait_ready()
+    else:
+        render_caddy(args.out, args.http_port, args.upstream)
+
+
+if __name__ == "__main__":
+    main()

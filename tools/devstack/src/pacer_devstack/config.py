@@ -1,0 +1,86 @@
+"""Ports and folders of one dev stack, from the environment with defaults.
+
+Every port is a variable so that two stacks run side by side; the data folder
+defaults to one per proxy port for the same reason.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+# variable: (default, what listens there)
+PORT_DEFAULTS: dict[str, tuple[int, str]] = {
+    "PACER_HTTP_PORT": (8080, "Caddy, the only public entry"),
+    "LLM_SIM_PORT": (8090, "LLM simulator (dev only)"),
+    "CORE_API_PORT": (8001, "core-api"),
+    "CORE_API_METRICS_PORT": (9101, "core-api Prometheus metrics (internal)"),
+    "POSTGRES_PORT": (5433, "embedded Postgres"),
+    "REDIS_PORT": (6380, "Valkey (Redis-compatible)"),
+}
+
+
+class StackConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    http_port: int
+    llm_sim_port: int
+    core_api_port: int
+    core_api_metrics_port: int
+    postgres_port: int
+    redis_port: int
+    data_dir: Path
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "valkey"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> StackConfig:
+        env = dict(os.environ if env is None else env)
+        ports: dict[str, int] = {}
+        for name, (default, _) in PORT_DEFAULTS.items():
+            raw = env.get(name, str(default))
+            if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+                raise StackConfigError(f"{name} must be a port number (1-65535), got {raw!r}")
+            ports[name] = int(raw)
+        if len(set(ports.values())) != len(ports):
+            raise StackConfigError(f"ports must all differ: {ports}")
+        data_dir = Path(
+            env.get("PACER_DATA_DIR") or REPO_ROOT / ".pacer" / f"stack-{ports['PACER_HTTP_PORT']}"
+        ).resolve()
+        return cls(
+            http_port=ports["PACER_HTTP_PORT"],
+            llm_sim_port=ports["LLM_SIM_PORT"],
+            core_api_port=ports["CORE_API_PORT"],
+            core_api_metrics_port=ports["CORE_API_METRICS_PORT"],
+            postgres_port=ports["POSTGRES_PORT"],
+            redis_port=ports["REDIS_PORT"],
+            data_dir=data_dir,
+        )

@@ -1,0 +1,36 @@
+"""Wait until every part of the stack answers its health check, then say so."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from pacer_devstack.config import StackConfig
+
+POLL_INTERVAL_S = 0.25
+
+
+def health_checks(config: StackConfig) -> dict[str, str]:
+    # Readiness through the proxy covers Caddy, core-api, Postgres, Redis and the schema.
+    return {
+        "proxy → core-api /health/ready": f"{config.proxy_url}/health/ready",
+        "llm-sim /health": f"http://127.0.0.1:{config.llm_sim_port}/health",
+    }
+
+
+def wait_until_ready(config: StackConfig, timeout_s: float) -> list[str]:
+    """Poll until all checks pass; return the failing checks (empty when ready)."""
+    deadline = time.monotonic() + timeout_s
+    pending = health_checks(config)
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            for name, url in list(pending.items()):
+                try:
+                    if client.get(url).status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass
+            if not pending or time.monotonic() >= deadline:
+                return list(pending)
+            time.sleep(POLL_INTERVAL_S)

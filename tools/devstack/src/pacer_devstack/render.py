@@ -1,0 +1,93 @@
+"""Render the dev stack's supervisord and Caddy configs from their Jinja2 templates."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
+from pacer_devstack import postgres, valkey
+from pacer_devstack.config import REPO_ROOT, StackConfig
+
+CADDY_TEMPLATE_DIR = REPO_ROOT / "proxy"
+CADDY_TEMPLATE = "Caddyfile.j2"
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    command: str
+    priority: int
+    autorestart: str = "true"
+    startsecs: int = 1
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 6
+    user: str | None = None
+    environment: str | None = None
+    to_console: bool = False
+
+
+def caddy_binary() -> Path:
+    return Path(sys.executable).parent / "caddy"
+
+
+def _jinja(loader: FileSystemLoader | PackageLoader) -> Environment:
+    return Environment(loader=loader, undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def render_caddyfile(*, http_port: int, core_api_upstream: str) -> str:
+    template = _jinja(FileSystemLoader(CADDY_TEMPLATE_DIR)).get_template(CADDY_TEMPLATE)
+    return template.render(http_port=http_port, core_api_upstream=core_api_upstream)
+
+
+def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
+    python = shlex.quote(sys.executable)
+    caddy_env = f'XDG_DATA_HOME="{config.run_dir}/caddy-data",XDG_CONFIG_HOME="{config.run_dir}/caddy-config"'
+    return [
+        Program(
+            "postgres",
+            shlex.join(postgres.server_command(config.postgres_dir, config.postgres_port)),
+            priority=10,
+            startsecs=2,
+            # SIGINT is Postgres's "fast" shutdown: roll back, checkpoint, exit.
+            stopsignal="INT",
+            user=postgres.os_user(),
+        ),
+        Program(
+            "valkey",
+            shlex.join(valkey.server_command(config.redis_port, config.redis_dir)),
+            priority=10,
+        ),
+        Program("llm-sim", f"{python} -m pacer_llm_sim", priority=20),
+        Program("core-api", f"{python} -m pacer_core_api", priority=30, startsecs=2),
+        Program(
+            "caddy",
+            f"{shlex.quote(str(caddy_binary()))} run --config {shlex.quote(str(caddyfile))} --adapter caddyfile",
+            priority=40,
+            environment=caddy_env,
+        ),
+        # Polls every health check, prints the "ready" line, then exits.
+        Program(
+            "ready",
+            f"{python} -m pacer_devstack wait-ready",
+            priority=90,
+            autorestart="false",
+            startsecs=0,
+            to_console=True,
+        ),
+    ]
+
+
+def render_supervisord_conf(config: StackConfig, caddyfile: Path) -> str:
+    template = _jinja(PackageLoader("pacer_devstack", "templates")).get_template(
+        "supervisord.conf.j2"
+    )
+    return template.render(
+        run_dir=config.run_dir,
+        log_dir=config.log_dir,
+        repo_root=REPO_ROOT,
+        programs=programs(config, caddyfile),
+    )
