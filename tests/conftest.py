@@ -1,0 +1,7 @@
+"""Fixtures for the whole suite live in tests/fixtures/, one module per concern."""
+
+pytest_plugins = [
+    "fixtures.infra",
+    "fixtures.llm_sim",
+    "fixtures.core_api",
+]

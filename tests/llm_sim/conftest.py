@@ -1,0 +1,38 @@
+"""Fixtures for the simulator's own tests.
+
+Once tests/conftest.py lists "fixtures.llm_sim" in pytest_plugins, delete the
+re-export below: it would otherwise start a second simulator for this folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from fixtures.llm_sim import LLMSim, llm_sim, sim
+from llm_sim.drivers import DRIVERS, AnthropicDriver, Driver, OpenAIDriver
+
+__all__ = ["llm_sim", "sim"]
+
+
+@pytest_asyncio.fixture(loop_scope="session", params=sorted(DRIVERS))
+async def driver(request: pytest.FixtureRequest, sim: LLMSim) -> AsyncIterator[Driver]:
+    """Each test that takes `driver` runs once per provider SDK."""
+    driver = DRIVERS[request.param](sim.base_url)
+    yield driver
+    await driver.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def anthropic_driver(sim: LLMSim) -> AsyncIterator[AnthropicDriver]:
+    driver = AnthropicDriver(sim.base_url)
+    yield driver
+    await driver.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def openai_driver(sim: LLMSim) -> AsyncIterator[OpenAIDriver]:
+    driver = OpenAIDriver(sim.base_url)
+    yield driver
+    await driver.aclose()

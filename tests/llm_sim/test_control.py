@@ -1,0 +1,125 @@
+"""The control API: modes, stats and reset."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fixtures.llm_sim import LLMSim
+from llm_sim.drivers import AnthropicDriver, OpenAIDriver
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(sim: LLMSim) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=sim.base_url) as client:
+        yield client
+
+
+async def test_health(http: httpx.AsyncClient) -> None:
+    response = await http.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_starts_in_normal_mode(sim: LLMSim) -> None:
+    assert await sim.mode() == {
+        "mode": "normal",
+        "first_token_ms": 0,
+        "token_ms": 0,
+        "status": 529,
+        "tokens": 20,
+        "retry_after_ms": 1000,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"mode": "error"}, {"status": 529}),
+        ({"mode": "error", "status": 429}, {"status": 429}),
+        ({"mode": "slow", "tokens": 3}, {"first_token_ms": 2000, "token_ms": 200, "tokens": 3}),
+        ({"mode": "normal", "token_ms": 5}, {"first_token_ms": 0, "token_ms": 5}),
+        ({"mode": "drop"}, {"tokens": 20}),
+        ({"mode": "hang"}, {"mode": "hang"}),
+    ],
+)
+async def test_set_mode_fills_defaults_and_is_read_back(
+    sim: LLMSim, fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    answered = await sim.set_mode(**fields)
+
+    assert answered.items() >= {**fields, **expected}.items()
+    assert await sim.mode() == answered
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b"{}",
+        b'{"mode": "sideways"}',
+        b'{"mode": "slow", "first_token_ms": -1}',
+        b'{"mode": "error", "status": 200}',
+        b'{"mode": "normal", "tokens": "many"}',
+        b'{"mode": "normal", "tokens": true}',
+        b'{"mode": "normal", "tokenz": 3}',
+    ],
+)
+async def test_bad_mode_body_is_a_400_and_changes_nothing(
+    sim: LLMSim, http: httpx.AsyncClient, body: bytes
+) -> None:
+    await sim.set_mode(mode="slow")
+
+    response = await http.post("/_sim/mode", content=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_mode"
+    assert (await sim.mode())["mode"] == "slow"
+
+
+async def test_stats_count_by_endpoint_and_model(
+    sim: LLMSim, anthropic_driver: AnthropicDriver, openai_driver: OpenAIDriver
+) -> None:
+    await anthropic_driver.ask("one", stream=False)
+    await anthropic_driver.ask("two", stream=True)
+    await openai_driver.ask("three", stream=True)
+
+    assert await sim.stats() == {
+        "requests": 3,
+        "by_endpoint": {"/v1/messages": 2, "/v1/chat/completions": 1},
+        "by_model": {"claude-sim-1": 2, "gpt-sim-1": 1},
+        "active": 0,
+        "completed": 3,
+        "errors": 0,
+        "dropped": 0,
+        "disconnected": 0,
+    }
+
+
+async def test_reset_restores_normal_mode_and_zeroes_stats(
+    sim: LLMSim, openai_driver: OpenAIDriver
+) -> None:
+    await openai_driver.ask("count me", stream=False)
+    await sim.set_mode(mode="error", status=500)
+
+    await sim.reset()
+
+    assert (await sim.mode())["mode"] == "normal"
+    stats = await sim.stats()
+    assert stats["requests"] == 0
+    assert stats["by_model"] == {}
+    assert (await openai_driver.ask("works again", stream=False)).output_tokens == 20
+
+
+async def test_stats_ignore_control_and_health_requests(
+    sim: LLMSim, http: httpx.AsyncClient
+) -> None:
+    await http.get("/health")
+    await http.get("/_sim/mode")
+
+    assert (await sim.stats())["requests"] == 0
