@@ -4,4 +4,5 @@ pytest_plugins = [
     "fixtures.infra",
     "fixtures.llm_sim",
     "fixtures.core_api",
+    "fixtures.stack",
 ]

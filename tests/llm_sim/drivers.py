@@ -3,7 +3,7 @@ failure looks like through it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,6 +33,8 @@ class Driver:
     connection_error: ClassVar[type[Exception]]
     # What iterating a stream the server cut raises (see the Anthropic override).
     stream_cut_error: ClassVar[type[Exception]]
+    # What iterating a stream raises when the next token is later than the read timeout.
+    stream_timeout_error: ClassVar[type[Exception]]
     status_errors: ClassVar[dict[int, type[Exception]]]
 
     def __init__(self, base_url: str, max_retries: int = 0) -> None:
@@ -41,7 +43,7 @@ class Driver:
     async def ask(self, prompt: str, *, stream: bool, **options: Any) -> Answer:
         raise NotImplementedError
 
-    def tokens(self, prompt: str, **options: Any) -> AsyncIterator[str]:
+    def tokens(self, prompt: str, **options: Any) -> AsyncGenerator[str, None]:
         """Each text delta of a streamed answer, as it arrives."""
         raise NotImplementedError
 
@@ -62,6 +64,7 @@ class AnthropicDriver(Driver):
     # The Anthropic SDK does not wrap transport errors raised mid-stream: the raw
     # httpx2 error (not httpx's, not anthropic.APIError) reaches the caller.
     stream_cut_error = httpx2.RemoteProtocolError
+    stream_timeout_error = httpx2.ReadTimeout
     status_errors = {
         429: anthropic.RateLimitError,
         500: anthropic.InternalServerError,
@@ -99,7 +102,7 @@ class AnthropicDriver(Driver):
                 output_tokens, stop = event.usage.output_tokens, event.delta.stop_reason
         return Answer("".join(parts), input_tokens, output_tokens, stop)
 
-    async def tokens(self, prompt: str, **options: Any) -> AsyncIterator[str]:
+    async def tokens(self, prompt: str, **options: Any) -> AsyncGenerator[str, None]:
         events = await self.client.messages.create(
             model=self.model,
             max_tokens=1024,
@@ -134,6 +137,7 @@ class OpenAIDriver(Driver):
     bad_request_error = openai.BadRequestError
     connection_error = openai.APIConnectionError
     stream_cut_error = openai.APIConnectionError
+    stream_timeout_error = openai.APITimeoutError
     status_errors = {
         429: openai.RateLimitError,
         500: openai.InternalServerError,
@@ -184,7 +188,7 @@ class OpenAIDriver(Driver):
                 output_tokens = chunk.usage.completion_tokens
         return Answer("".join(parts), input_tokens, output_tokens, stop)
 
-    async def tokens(self, prompt: str, **options: Any) -> AsyncIterator[str]:
+    async def tokens(self, prompt: str, **options: Any) -> AsyncGenerator[str, None]:
         chunks = await self.client.chat.completions.create(
             model=self.model,
             messages=[{"role": "user", "content": prompt}],

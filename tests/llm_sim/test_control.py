@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -89,7 +90,7 @@ async def test_stats_count_by_endpoint_and_model(
     await anthropic_driver.ask("two", stream=True)
     await openai_driver.ask("three", stream=True)
 
-    assert await sim.stats() == {
+    assert await sim.wait_for_stats(lambda s: s["active"] == 0) == {
         "requests": 3,
         "by_endpoint": {"/v1/messages": 2, "/v1/chat/completions": 1},
         "by_model": {"claude-sim-1": 2, "gpt-sim-1": 1},
@@ -114,6 +115,24 @@ async def test_reset_restores_normal_mode_and_zeroes_stats(
     assert stats["requests"] == 0
     assert stats["by_model"] == {}
     assert (await openai_driver.ask("works again", stream=False)).output_tokens == 20
+
+
+async def test_requests_in_flight_at_reset_do_not_leak_into_new_stats(
+    sim: LLMSim, anthropic_driver: AnthropicDriver
+) -> None:
+    await sim.set_mode(mode="hang")
+    call = asyncio.create_task(anthropic_driver.ask("Still there?", stream=False))
+    await sim.wait_for_stats(lambda s: s["active"] == 1)
+
+    await sim.reset()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    answer = await anthropic_driver.ask("Fresh start", stream=False)
+
+    assert answer.output_tokens == 20
+    stats = await sim.wait_for_stats(lambda s: s["active"] == 0)
+    assert (stats["requests"], stats["completed"], stats["disconnected"]) == (1, 1, 0)
 
 
 async def test_stats_ignore_control_and_health_requests(

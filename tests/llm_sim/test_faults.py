@@ -67,9 +67,7 @@ async def test_hang_counts_active_until_the_caller_cancels(sim: LLMSim, driver: 
     await sim.wait_for_stats(lambda s: s["active"] == 0 and s["disconnected"] == 1)
 
 
-async def test_closing_a_stream_midway_counts_as_disconnected(
-    sim: LLMSim, driver: Driver
-) -> None:
+async def test_closing_a_stream_midway_counts_as_disconnected(sim: LLMSim, driver: Driver) -> None:
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=100, tokens=100)
 
     tokens = driver.tokens("Go on")
@@ -79,6 +77,18 @@ async def test_closing_a_stream_midway_counts_as_disconnected(
     assert first.strip()
     stats = await sim.wait_for_stats(lambda s: s["disconnected"] == 1 and s["active"] == 0)
     assert stats["completed"] == 0
+
+
+async def test_stalled_stream_hits_the_read_timeout(sim: LLMSim, driver: Driver) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=5000, tokens=3)
+    received: list[str] = []
+
+    with pytest.raises(driver.stream_timeout_error):
+        async for token in driver.tokens("And then?", timeout=0.3):
+            received.append(token)
+
+    assert len(received) == 1
+    await sim.wait_for_stats(lambda s: s["disconnected"] == 1 and s["active"] == 0)
 
 
 @pytest.mark.parametrize("stream", STREAMING)
@@ -138,7 +148,7 @@ async def test_sdk_retries_honour_retry_after_ms(sim: LLMSim, driver: Driver) ->
     finally:
         await retrying.aclose()
 
-    stats = await sim.stats()
+    stats = await sim.wait_for_stats(lambda s: s["active"] == 0)
     assert stats["requests"] == 3
     assert stats["errors"] == 3
 
@@ -162,7 +172,9 @@ async def test_drop_cuts_a_whole_answer(sim: LLMSim, driver: Driver) -> None:
     with pytest.raises(driver.connection_error) as caught:
         await driver.ask("Tell me", stream=False)
 
-    assert "incomplete" in repr(caught.value.__cause__) or "expected" in repr(caught.value.__cause__)
+    assert "incomplete" in repr(caught.value.__cause__) or "expected" in repr(
+        caught.value.__cause__
+    )
     await sim.wait_for_stats(lambda s: s["dropped"] == 1 and s["active"] == 0)
 
 

@@ -63,6 +63,6 @@ async def test_request_without_model_is_a_bad_request(sim: LLMSim, driver: Drive
         await driver.ask_without_model()
 
     assert "model" in str(caught.value)
-    stats = await sim.stats()
+    stats = await sim.wait_for_stats(lambda s: s["active"] == 0)
     assert stats["errors"] == 1
     assert stats["by_model"] == {}

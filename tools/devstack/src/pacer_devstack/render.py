@@ -71,7 +71,7 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
         ),
         # Polls every health check, prints the "ready" line, then exits.
         Program(
-            "ready",
+            "healthcheck",
             f"{python} -m pacer_devstack wait-ready",
             priority=90,
             autorestart="false",

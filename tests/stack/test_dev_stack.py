@@ -1,0 +1,122 @@
+"""`make run`'s stack, end to end through Caddy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+
+from fixtures.stack import Stack, start_stack
+
+PASSWORD = "correct horse battery"
+
+
+def _poll(check: object, deadline_s: float = 30.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("condition not met before the deadline")
+
+
+def test_the_athlete_journey_through_the_proxy(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.url, timeout=10) as http:
+        assert http.get("/health").json() == {"status": "ok"}
+        ready = http.get("/health/ready").json()
+        assert ready["status"] == "ready" and ready["schema_version"] >= 1
+
+        account = {"email": "runner@example.com", "password": PASSWORD, "name": "Runner"}
+        assert http.post("/v1/auth/register", json=account).status_code == 201
+        tokens = http.post(
+            "/v1/auth/login", json={"email": account["email"], "password": PASSWORD}
+        ).json()
+        # ACCESS_TOKEN_TTL_SECONDS given to `make run` reached core-api.
+        assert tokens["expires_in"] == 1234
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        checkin = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
+        assert http.post("/v1/checkins", json=checkin, headers=auth).status_code == 201
+        activity = {"sport": "run", "started_at": "2026-01-05T07:00:00Z", "duration_s": 1800}
+        assert http.post("/v1/activities", json=activity, headers=auth).status_code == 201
+
+        home = http.get("/v1/home", headers=auth)
+        assert home.status_code == 200
+        body = home.json()
+        assert body["summary"]["last_checkin"]["soreness"] == 2
+        assert body["briefing"]["source"] == "rules"
+        assert body["briefing"]["text"]
+
+
+def test_request_ids_pass_through_the_proxy(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.url) as http:
+        assert http.get("/health", headers={"X-Request-ID": "trace-42"}).headers[
+            "X-Request-ID"
+        ] == "trace-42"
+        made = http.get("/health").headers["X-Request-ID"]
+        assert len(made) == 36  # Caddy's {http.request.uuid}
+
+
+def test_metrics_are_not_reachable_through_the_proxy(stack: Stack) -> None:
+    metrics_port = stack.port("CORE_API_METRICS_PORT")
+    with httpx.Client() as http:
+        assert http.get(f"{stack.url}/metrics").status_code == 404
+        assert http.get(f"{stack.url}/metrics").json()["error"]["code"] == "not_found"
+        assert "http_requests_total" in http.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+
+
+def test_the_simulator_is_up(stack: Stack) -> None:
+    with httpx.Client() as http:
+        response = http.get(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}/health")
+        assert response.status_code == 200
+
+
+def test_a_crashed_service_is_restarted_without_stopping_the_others(stack: Stack) -> None:
+    core_api = stack.pid_of("-m pacer_core_api")
+    simulator = stack.pid_of("-m pacer_llm_sim")
+    os.kill(core_api, signal.SIGKILL)
+
+    def restarted() -> bool:
+        with httpx.Client(base_url=stack.url, timeout=2) as http:
+            healthy = http.get("/health/ready").status_code == 200
+        return healthy and stack.pid_of("-m pacer_core_api") != core_api
+
+    _poll(restarted)
+    assert stack.pid_of("-m pacer_llm_sim") == simulator
+
+
+def test_two_stacks_side_by_side_and_data_survives_a_restart(
+    stack: Stack, tmp_path_factory: object
+) -> None:
+    import pytest
+
+    assert isinstance(tmp_path_factory, pytest.TempPathFactory)
+    data_dir = tmp_path_factory.mktemp("second") / "data"
+    second = start_stack(data_dir)
+    try:
+        account = {"email": "second@example.com", "password": PASSWORD, "name": "Second"}
+        with httpx.Client(base_url=second.url) as http:
+            assert http.post("/v1/auth/register", json=account).status_code == 201
+        # The first stack is untouched by the second.
+        with httpx.Client(base_url=stack.url) as http:
+            assert http.get("/health/ready").status_code == 200
+    finally:
+        took = second.stop()
+    assert not second.pids(), f"left behind: {second.pids()}"
+    assert not second.open_ports()
+    assert took < 10, f"stopping took {took:.1f} s"
+
+    again = start_stack(data_dir)
+    try:
+        with httpx.Client(base_url=again.url) as http:
+            login = http.post(
+                "/v1/auth/login", json={"email": "second@example.com", "password": PASSWORD}
+            )
+            assert login.status_code == 200
+    finally:
+        again.stop()
+    assert not again.pids()
