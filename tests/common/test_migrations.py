@@ -7,7 +7,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from pacer_common.migrations import (
     apply_migrations,
     available_migrations,
@@ -71,9 +70,7 @@ def test_no_query_touches_a_table_that_no_migration_creates() -> None:
         for folder in ("services", "libs")
         for path in (sources / folder).rglob("*.py")
     )
-    referenced = set(
-        re.findall(r"\b(?:FROM|JOIN|INTO|UPDATE|TRUNCATE)\s+([a-z_][a-z0-9_]*)", code)
-    )
+    referenced = set(re.findall(r"\b(?:FROM|JOIN|INTO|UPDATE|TRUNCATE)\s+([a-z_][a-z0-9_]*)", code))
     # Not tables: SQL keywords and set-returning functions that follow FROM.
     referenced -= {"pg_tables", "pg_stat_activity", "schema_migrations", "select", "lateral"}
     missing = referenced - _tables_created()

@@ -8,7 +8,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-
 from fixtures.core_api import Athlete, register_and_login
 
 CHECKIN = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
@@ -325,12 +324,12 @@ async def write_text_everywhere(
     me = await client.get("/v1/me", headers=who.headers)
     return {
         "user name": me.json()["name"],
-        "check-in note": (await client.get("/v1/checkins", headers=who.headers)).json()["items"][
+        "check-in note": (await client.get("/v1/checkins", headers=who.headers)).json()["items"][0][
+            "note"
+        ],
+        "activity note": (await client.get("/v1/activities", headers=who.headers)).json()["items"][
             0
         ]["note"],
-        "activity note": (await client.get("/v1/activities", headers=who.headers)).json()[
-            "items"
-        ][0]["note"],
         "plan name": (await client.get("/v1/plan", headers=who.headers)).json()["name"],
         "goal race name": (await client.get("/v1/goal", headers=who.headers)).json()["race_name"],
     }

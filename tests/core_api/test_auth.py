@@ -4,7 +4,6 @@ import asyncio
 
 import asyncpg
 import httpx
-
 from fixtures.core_api import PASSWORD, StartCoreApi, register_and_login
 
 
@@ -26,7 +25,9 @@ async def test_password_is_stored_as_an_argon2id_hash(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     athlete = await register_and_login(client)
-    stored = await pg_pool.fetchval("SELECT password_hash FROM users WHERE email = $1", athlete.email)
+    stored = await pg_pool.fetchval(
+        "SELECT password_hash FROM users WHERE email = $1", athlete.email
+    )
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
 

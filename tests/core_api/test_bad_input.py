@@ -25,13 +25,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
 from fixtures.core_api import Athlete, CoreApi
 
 TABLES = ("users", "checkins", "activities", "plans", "goals", "refresh_tokens")
 BODY_LIMIT_BYTES = 64 * 1024
-TODAY = dt.datetime.now(dt.UTC).date()
-NOW = dt.datetime.now(dt.UTC)
+IN_TWO_DAYS = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+IN_THREE_DAYS = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).isoformat(timespec="seconds")
 
 
 # --- the database must not change ----------------------------------------------------------
@@ -86,7 +85,7 @@ ENDPOINTS = [
         "POST",
         "/v1/auth/register",
         authed=False,
-        valid={"email": "new-runner@pacer.test", "password": "long enough pw", "name": "New"},
+        valid={"email": "new-runner@example.com", "password": "long enough pw", "name": "New"},
         kinds={"email": "str", "password": "str", "name": "str"},
     ),
     Endpoint(
@@ -94,7 +93,7 @@ ENDPOINTS = [
         "POST",
         "/v1/auth/login",
         authed=False,
-        valid={"email": "new-runner@pacer.test", "password": "long enough pw"},
+        valid={"email": "new-runner@example.com", "password": "long enough pw"},
         kinds={"email": "str", "password": "str"},
     ),
     Endpoint(
@@ -119,7 +118,13 @@ ENDPOINTS = [
         "/v1/checkins",
         authed=True,
         valid={"sleep_hours": 7.5, "soreness": 2, "mood": 4},
-        kinds={"sleep_hours": "float", "soreness": "int", "mood": "int", "note": "str", "date": "str"},
+        kinds={
+            "sleep_hours": "float",
+            "soreness": "int",
+            "mood": "int",
+            "note": "str",
+            "date": "str",
+        },
     ),
     Endpoint(
         "activity",
@@ -266,19 +271,31 @@ def generic_cases(endpoint: Endpoint) -> Iterator[Bad]:
         ("true", True),
     ]:
         yield raw_case(
-            endpoint, f"{what}-not-object", json.dumps(value).encode(), status=422, code="validation_error"
+            endpoint,
+            f"{what}-not-object",
+            json.dumps(value).encode(),
+            status=422,
+            code="validation_error",
         )
-    yield body_case(endpoint, "unknown-field", with_field(endpoint, "is_admin", True), field="is_admin")
+    yield body_case(
+        endpoint, "unknown-field", with_field(endpoint, "is_admin", True), field="is_admin"
+    )
     for name in endpoint.valid:
         rest = {key: value for key, value in endpoint.valid.items() if key != name}
         yield body_case(endpoint, f"missing-{name}", rest, field=name)
         yield body_case(endpoint, f"null-{name}", with_field(endpoint, name, None), field=name)
     for name, kind in endpoint.kinds.items():
         for what, value in WRONG_TYPES[kind]:
-            yield body_case(endpoint, f"{name}-{what}", with_field(endpoint, name, value), field=name)
+            yield body_case(
+                endpoint, f"{name}-{what}", with_field(endpoint, name, value), field=name
+            )
     for name, kind in endpoint.kinds.items():
         if kind == "float":
-            for what, literal in [("NaN", b"NaN"), ("Infinity", b"Infinity"), ("overflow", b"1e400")]:
+            for what, literal in [
+                ("NaN", b"NaN"),
+                ("Infinity", b"Infinity"),
+                ("overflow", b"1e400"),
+            ]:
                 body = json.dumps(with_field(endpoint, name, 0)).encode()
                 body = body.replace(f'"{name}": 0'.encode(), f'"{name}": '.encode() + literal)
                 yield raw_case(
@@ -293,7 +310,12 @@ def generic_cases(endpoint: Endpoint) -> Iterator[Bad]:
         ("json-lookalike", "application/jsonx"),
     ]:
         yield raw_case(
-            endpoint, what, valid, status=415, code="unsupported_media_type", content_type=content_type
+            endpoint,
+            what,
+            valid,
+            status=415,
+            code="unsupported_media_type",
+            content_type=content_type,
         )
 
 
@@ -356,7 +378,7 @@ def field_cases() -> Iterator[Bad]:
             ("date", "2026-11-23T10:00:00Z"),
             ("date", "2026-11-23T00:00:00"),
             ("date", 20261123),
-            ("date", (TODAY + dt.timedelta(days=2)).isoformat()),
+            ("date", IN_TWO_DAYS),
             ("date", "2999-01-01"),
             ("date", "1899-12-31"),
             ("date", "0001-01-01"),
@@ -381,7 +403,7 @@ def field_cases() -> Iterator[Bad]:
             ("started_at", "tomorrow"),
             ("started_at", ""),
             ("started_at", 1772346600),
-            ("started_at", (NOW + dt.timedelta(days=3)).isoformat()),
+            ("started_at", IN_THREE_DAYS),
             ("started_at", "1969-12-31T23:59:59Z"),
             ("started_at", "0001-01-01T00:00:00+01:00"),
             ("started_at", "9999-12-31T23:59:59-01:00"),
@@ -426,21 +448,22 @@ def field_cases() -> Iterator[Bad]:
     }
     for name, values in out_of_range.items():
         endpoint = BY_NAME[name]
-        seen: dict[str, int] = {}
         for field_name, value in values:
-            seen[field_name] = seen.get(field_name, 0) + 1
-            shown = repr(value) if len(repr(value)) <= 30 else f"{type(value).__name__}-{len(str(value))}"
+            shown = repr(value) if len(repr(value)) <= 30 else f"<{len(str(value))} chars>"
             yield body_case(
                 endpoint,
                 f"{field_name}={shown}",
                 with_field(endpoint, field_name, value),
-                # end_date before start_date is a model-level error: no single field.
-                field=None if (name, value) == ("plan", "2026-03-01") else field_name,
+                field=field_name,
             )
     yield body_case(
         BY_NAME["register"],
         "duplicate-email-other-case",
-        lambda athlete: {"email": athlete.email.upper(), "password": "long enough pw", "name": "Twin"},
+        lambda athlete: {
+            "email": athlete.email.upper(),
+            "password": "long enough pw",
+            "name": "Twin",
+        },
         status=409,
         code="email_taken",
     )
@@ -520,7 +543,9 @@ async def test_bad_input_gets_a_4xx_and_writes_nothing(
     if case.field is not None:
         details = response.json()["error"].get("details") or []
         named = [detail["field"] for detail in details]
-        assert any(name == case.field or name.startswith(f"{case.field}.") for name in named if name), details
+        assert any(
+            name == case.field or name.startswith(f"{case.field}.") for name in named if name
+        ), details
     after = await snapshot(pg_pool)
     assert counts(after) == counts(before)
     assert after == before
@@ -691,7 +716,6 @@ TOKEN_CASES: dict[str, TokenCase] = {
     "basic-scheme": lambda k, a: ("Basic xyz", "unauthorized"),
     "basic-scheme-with-real-token": lambda k, a: (f"Basic {a.access_token}", "unauthorized"),
     "bearer-nothing": lambda k, a: ("Bearer", "unauthorized"),
-    "bearer-spaces": lambda k, a: ("Bearer    ", "unauthorized"),
     "token-without-scheme": lambda k, a: (a.access_token, "unauthorized"),
     "garbage": lambda k, a: ("Bearer not.a.jwt", "invalid_token"),
     "garbage-base64": lambda k, a: ("Bearer " + b64url(b"\x00" * 40), "invalid_token"),
@@ -730,14 +754,20 @@ TOKEN_CASES: dict[str, TokenCase] = {
         ),
         "invalid_token",
     ),
-    "wrong-audience": lambda k, a: ("Bearer " + k.sign(k.claims(a.id, aud="other")), "invalid_token"),
+    "wrong-audience": lambda k, a: (
+        "Bearer " + k.sign(k.claims(a.id, aud="other")),
+        "invalid_token",
+    ),
     "wrong-issuer": lambda k, a: ("Bearer " + k.sign(k.claims(a.id, iss="evil")), "invalid_token"),
     "no-exp": lambda k, a: ("Bearer " + k.sign(k.claims(a.id, exp=None)), "invalid_token"),
     "not-yet-valid": lambda k, a: (
         "Bearer " + k.sign(k.claims(a.id, nbf=int(time.time()) + 3600)),
         "invalid_token",
     ),
-    "typ-refresh": lambda k, a: ("Bearer " + k.sign(k.claims(a.id, typ="refresh")), "invalid_token"),
+    "typ-refresh": lambda k, a: (
+        "Bearer " + k.sign(k.claims(a.id, typ="refresh")),
+        "invalid_token",
+    ),
     "sub-not-a-uuid": lambda k, a: ("Bearer " + k.sign(k.claims("admin")), "invalid_token"),
     "unknown-role": lambda k, a: ("Bearer " + k.sign(k.claims(a.id, role="root")), "invalid_token"),
     "refresh-token-as-access-token": lambda k, a: (f"Bearer {a.refresh_token}", "invalid_token"),

@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
-
 from fixtures.core_api import Athlete
 
 
@@ -92,7 +91,9 @@ async def test_summary_shows_last_checkin_and_next_race(
     assert "Berlin is in 10 days" in text and "taper" in text
 
 
-async def test_a_past_race_is_not_the_next_race(client: httpx.AsyncClient, athlete: Athlete) -> None:
+async def test_a_past_race_is_not_the_next_race(
+    client: httpx.AsyncClient, athlete: Athlete
+) -> None:
     past = (_today() - dt.timedelta(days=3)).isoformat()
     await client.put(
         "/v1/goal",

@@ -33,9 +33,7 @@ def valid_env(jwt_key_files: tuple[Path, Path]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY_FILE"])
-def test_a_missing_required_setting_stops_start_up(
-    valid_env: dict[str, str], missing: str
-) -> None:
+def test_a_missing_required_setting_stops_start_up(valid_env: dict[str, str], missing: str) -> None:
     env = {key: value for key, value in valid_env.items() if key != missing}
     result = _start(env)
     assert result.returncode == 2

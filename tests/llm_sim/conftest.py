@@ -1,8 +1,5 @@
-"""Fixtures for the simulator's own tests.
-
-Once tests/conftest.py lists "fixtures.llm_sim" in pytest_plugins, delete the
-re-export below: it would otherwise start a second simulator for this folder.
-"""
+"""SDK drivers for the simulator's own tests; `llm_sim` and `sim` come from
+fixtures.llm_sim, which tests/conftest.py loads as a plugin."""
 
 from __future__ import annotations
 
@@ -10,10 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from fixtures.llm_sim import LLMSim, llm_sim, sim
 from llm_sim.drivers import DRIVERS, AnthropicDriver, Driver, OpenAIDriver
 
-__all__ = ["llm_sim", "sim"]
+from fixtures.llm_sim import LLMSim
 
 
 @pytest_asyncio.fixture(loop_scope="session", params=sorted(DRIVERS))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import anthropic
 import httpx
 import pytest
-from fixtures.llm_sim import LLMSim
 from llm_sim.drivers import AnthropicDriver
+
+from fixtures.llm_sim import LLMSim
 
 
 async def test_stream_helper_accumulates_final_message(anthropic_driver: AnthropicDriver) -> None:

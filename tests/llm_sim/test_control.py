@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fixtures.llm_sim import LLMSim
 from llm_sim.drivers import AnthropicDriver, OpenAIDriver
+
+from fixtures.llm_sim import LLMSim
 
 
 @pytest_asyncio.fixture(loop_scope="session")

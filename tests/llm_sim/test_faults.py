@@ -6,8 +6,9 @@ import asyncio
 import time
 
 import pytest
-from fixtures.llm_sim import LLMSim
 from llm_sim.drivers import Driver, OpenAIDriver
+
+from fixtures.llm_sim import LLMSim
 
 STREAMING = [pytest.param(False, id="whole"), pytest.param(True, id="stream")]
 

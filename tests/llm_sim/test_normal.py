@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fixtures.llm_sim import LLMSim
 from llm_sim.drivers import Driver
+
+from fixtures.llm_sim import LLMSim
 
 STREAMING = [pytest.param(False, id="whole"), pytest.param(True, id="stream")]
 

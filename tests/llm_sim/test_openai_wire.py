@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-from fixtures.llm_sim import LLMSim
 from llm_sim.drivers import OpenAIDriver
+
+from fixtures.llm_sim import LLMSim
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "system", "content": "Coach kindly"},

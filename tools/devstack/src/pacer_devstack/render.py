@@ -38,9 +38,15 @@ def _jinja(loader: FileSystemLoader | PackageLoader) -> Environment:
     return Environment(loader=loader, undefined=StrictUndefined, keep_trailing_newline=True)
 
 
-def render_caddyfile(*, http_port: int, core_api_upstream: str) -> str:
+def render_caddyfile(
+    *, http_port: int, core_api_upstream: str, access_log: Path | None = None
+) -> str:
+    """``access_log`` None logs to stdout; a file spares supervisord relaying every line."""
     template = _jinja(FileSystemLoader(CADDY_TEMPLATE_DIR)).get_template(CADDY_TEMPLATE)
-    return template.render(http_port=http_port, core_api_upstream=core_api_upstream)
+    output = "stdout" if access_log is None else f"file {access_log}"
+    return template.render(
+        http_port=http_port, core_api_upstream=core_api_upstream, access_log=output
+    )
 
 
 def programs(config: StackConfig, caddyfile: Path) -> list[Program]:

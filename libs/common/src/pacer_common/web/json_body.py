@@ -46,7 +46,12 @@ async def parse_json_body(request: Request, model: type[ModelT]) -> ModelT:
 
 
 def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+    """Validate the query string as text, the way a JSON body's strings are.
+
+    ``model_validate`` in lax mode would read ``before=2026-11-23T00:00:00`` as a
+    date; strict string validation refuses it, and still reads ``limit=30`` as 30.
+    """
     try:
-        return model.model_validate(dict(request.query_params))
+        return model.model_validate_strings(dict(request.query_params), strict=True)
     except ValidationError as error:
         raise validation_failed(error) from None
