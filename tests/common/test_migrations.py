@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from pacer_common.migrations import (
     apply_migrations,
     available_migrations,

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+
 from fixtures.core_api import Athlete, register_and_login
 
 CHECKIN = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}

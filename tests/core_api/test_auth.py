@@ -4,6 +4,7 @@ import asyncio
 
 import asyncpg
 import httpx
+
 from fixtures.core_api import PASSWORD, StartCoreApi, register_and_login
 
 

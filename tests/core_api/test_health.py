@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+
 from fixtures.core_api import StartCoreApi
 from fixtures.infra import free_port
 from pacer_common.migrations import expected_schema_version

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
+
 from fixtures.core_api import Athlete
 
 

@@ -7,6 +7,7 @@ import signal
 import time
 
 import httpx
+
 from fixtures.stack import Stack, start_stack
 
 PASSWORD = "correct horse battery"

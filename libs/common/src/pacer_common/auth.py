@@ -68,20 +68,14 @@ class TokenVerifier:
             raise Unauthorized("The access token is invalid.", code="invalid_token") from None
         if claims.get("typ") != "access":
             raise Unauthorized("The access token is invalid.", code="invalid_token")
+        role, tier = claims.get("role"), claims.get("tier")
         try:
-            return Principal(
-                user_id=UUID(claims["sub"]),
-                role=_one_of(claims.get("role"), ("athlete", "admin")),
-                tier=_one_of(claims.get("tier"), ("free", "paid")),
-            )
-        except ValueError:
+            user_id = UUID(claims["sub"])
+        except (ValueError, TypeError, AttributeError):
             raise Unauthorized("The access token is invalid.", code="invalid_token") from None
-
-
-def _one_of(value: object, allowed: tuple[str, ...]) -> str:  # type: ignore[return]
-    if isinstance(value, str) and value in allowed:
-        return value
-    raise ValueError(value)
+        if role not in ("athlete", "admin") or tier not in ("free", "paid"):
+            raise Unauthorized("The access token is invalid.", code="invalid_token")
+        return Principal(user_id=user_id, role=role, tier=tier)
 
 
 def bearer_token(request: Request) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 from hypercorn.run import run
+
 from pacer_common.logs import configure_logging
 from pacer_common.settings import load_settings
-
 from pacer_core_api.app import SERVICE_NAME
 from pacer_core_api.server import hypercorn_config
 from pacer_core_api.settings import CoreApiSettings

@@ -5,15 +5,15 @@ Reads like a table of contents: routes, middleware, error handlers, lifespan.
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
 from pacer_common.logs import configure_logging
 from pacer_common.settings import load_settings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.request_context import RequestContextMiddleware
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-
 from pacer_core_api.lifespan import lifespan_for
 from pacer_core_api.routes import athlete, auth, health, home, me
 from pacer_core_api.settings import CoreApiSettings
@@ -39,6 +39,6 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
             ),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings),
     )

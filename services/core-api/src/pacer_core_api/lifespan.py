@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import redis.asyncio as redis
+from starlette.applications import Starlette
+
 from pacer_common.auth import TokenVerifier, load_public_key
 from pacer_common.db import create_pool
 from pacer_common.logs import get_logger
 from pacer_common.metrics import sample_event_loop_lag, start_metrics_server, stop_metrics_server
 from pacer_common.migrations import apply_migrations
-from starlette.applications import Starlette
-
 from pacer_core_api.security.login_throttle import LoginThrottle
 from pacer_core_api.security.passwords import Passwords
 from pacer_core_api.security.tokens import AccessTokenIssuer, load_private_key

@@ -8,7 +8,6 @@ from pacer_common.db import create_pool
 from pacer_common.logs import configure_logging, get_logger
 from pacer_common.migrations import apply_migrations, current_schema_version
 from pacer_common.settings import load_settings
-
 from pacer_core_api.settings import CoreApiSettings
 
 log = get_logger("pacer.migrate")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pacer_common.settings import Port, ServiceSettings
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
+
+from pacer_common.settings import Port, ServiceSettings
 
 
 class CoreApiSettings(ServiceSettings):

@@ -6,9 +6,9 @@ from typing import TypedDict, cast
 
 import asyncpg
 import redis.asyncio as redis
-from pacer_common.auth import TokenVerifier
 from starlette.requests import Request
 
+from pacer_common.auth import TokenVerifier
 from pacer_core_api.security.login_throttle import LoginThrottle
 from pacer_core_api.security.passwords import Passwords
 from pacer_core_api.security.tokens import AccessTokenIssuer

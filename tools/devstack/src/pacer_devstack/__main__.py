@@ -108,6 +108,15 @@ def run() -> None:
     os.execv(supervisord, [supervisord, "--nodaemon", "--configuration", str(supervisord_conf)])
 
 
+def migrate() -> None:
+    from pacer_core_api.migrate import main as migrate_main
+
+    config = StackConfig.from_env()
+    for name, value in _service_environment(config).items():
+        os.environ.setdefault(name, value)
+    migrate_main()
+
+
 def wait_ready() -> None:
     config = StackConfig.from_env()
     timeout_s = float(os.environ.get("PACER_READY_TIMEOUT_SECONDS", "120"))
@@ -135,6 +144,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run")
     commands.add_parser("wait-ready")
+    commands.add_parser("migrate")
     render = commands.add_parser("render-caddy")
     render.add_argument("--out", type=Path, required=True)
     render.add_argument("--http-port", type=int, default=8080)
@@ -144,6 +154,8 @@ def main() -> None:
         run()
     elif args.command == "wait-ready":
         wait_ready()
+    elif args.command == "migrate":
+        migrate()
     else:
         render_caddy(args.out, args.http_port, args.upstream)
 

@@ -18,6 +18,7 @@ import multiprocessing
 import statistics
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -76,7 +77,7 @@ def memory_report(stack: Stack) -> None:
 def _client(args: tuple[str, str, dict[str, str], float]) -> list[float]:
     url, path, headers, duration_s = args
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     latencies: list[float] = []
     deadline = time.perf_counter() + duration_s
     while time.perf_counter() < deadline:
@@ -107,10 +108,10 @@ def latency_report(
 
 def _athlete_token(url: str) -> str:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
 
     def call(
-        method: str, path: str, body: dict[str, object], token: str | None = None
+        method: str, path: str, body: Mapping[str, object], token: str | None = None
     ) -> dict[str, object]:
         headers = {"Content-Type": "application/json"}
         if token:

@@ -13,7 +13,9 @@ import pwd
 import shutil
 import stat
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _package_dir(name: str) -> Path:
@@ -48,11 +50,24 @@ def os_user() -> str | None:
     return OS_USER_WHEN_ROOT if os.geteuid() == 0 else None
 
 
-def _as_user(user: str | None) -> dict[str, object]:
+@dataclass(frozen=True)
+class RunAs:
+    """Whom to run a Postgres binary as: ``subprocess.run(..., **run_as.kwargs())``."""
+
+    uid: int | None = None
+    gid: int | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        if self.uid is None:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+def _as_user(user: str | None) -> RunAs:
     if user is None:
-        return {}
+        return RunAs()
     entry = pwd.getpwnam(user)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    return RunAs(entry.pw_uid, entry.pw_gid)
 
 
 def _ensure_os_user(name: str) -> None:
@@ -94,7 +109,7 @@ def ensure_cluster(data_dir: Path, *, fsync: bool = True) -> bool:
     args += ["--encoding=UTF8", "--locale=C", "--no-instructions"]
     if not fsync:
         args.append("--no-sync")
-    subprocess.run(args, check=True, capture_output=True, **_as_user(user))  # type: ignore[call-overload]
+    subprocess.run(args, check=True, capture_output=True, **_as_user(user).kwargs())
     # Single-user mode needs no running server, socket or port.
     subprocess.run(
         [
@@ -109,7 +124,7 @@ def ensure_cluster(data_dir: Path, *, fsync: bool = True) -> bool:
         input=f"CREATE DATABASE {DB_NAME};\n".encode(),
         check=True,
         capture_output=True,
-        **_as_user(user),  # type: ignore[arg-type]
+        **_as_user(user).kwargs(),
     )
     # Renamed into place only when complete: a crash half-way leaves no
     # half-made cluster that the next start would trust.
@@ -125,9 +140,9 @@ def server_command(data_dir: Path, port: int, *, fsync: bool = True) -> list[str
     return command
 
 
-def server_kwargs() -> dict[str, object]:
+def server_kwargs() -> dict[str, Any]:
     """subprocess keyword arguments that run the server as the right OS user."""
-    return _as_user(os_user())
+    return _as_user(os_user()).kwargs()
 
 
 def database_url(port: int) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pacer_common.auth import require_user
-from pacer_common.errors import NotFound
-from pacer_common.web.json_body import parse_json_body, parse_query
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from pacer_common.auth import require_user
+from pacer_common.errors import NotFound
+from pacer_common.web.json_body import parse_json_body, parse_query
 from pacer_core_api.schemas import (
     ActivityIn,
     ActivityListQuery,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pacer_common.errors import Conflict, Unauthorized
-from pacer_common.logs import get_logger
-from pacer_common.web.json_body import parse_json_body
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pacer_common.auth import Role
+from pacer_common.errors import Conflict, Unauthorized
+from pacer_common.logs import get_logger
+from pacer_common.web.json_body import parse_json_body
 from pacer_core_api.client_ip import client_ip
 from pacer_core_api.schemas import LoginIn, RefreshIn, RegisterIn
 from pacer_core_api.security.tokens import new_refresh_token, refresh_token_hash
@@ -44,7 +45,7 @@ async def register(request: Request) -> JSONResponse:
     state = app_state(request)
     body = await parse_json_body(request, RegisterIn)
     email = body.email.lower()
-    role = "admin" if email in state["settings"].ADMIN_EMAILS else "athlete"
+    role: Role = "admin" if email in state["settings"].ADMIN_EMAILS else "athlete"
     password_hash = await state["passwords"].hash(body.password)
     async with state["pool"].acquire() as conn:
         user = await users.create_user(

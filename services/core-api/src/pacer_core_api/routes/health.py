@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pacer_common.migrations import current_schema_version, expected_schema_version
-from pacer_common.web.error_handlers import error_body
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from pacer_common.migrations import current_schema_version, expected_schema_version
+from pacer_common.web.error_handlers import error_body
 from pacer_core_api.state import AppState, app_state
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pacer_common.auth import require_user
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from pacer_common.auth import require_user
 from pacer_core_api.briefing.current import current_briefing
 from pacer_core_api.state import app_state
 from pacer_core_api.store.summary import athlete_summary

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pacer_common.auth import require_user
-from pacer_common.errors import Unauthorized
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from pacer_common.auth import require_user
+from pacer_common.errors import Unauthorized
 from pacer_core_api.state import app_state
 from pacer_core_api.store import users
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 
 import redis.asyncio as redis
-from pacer_common.errors import TooManyRequests
-from pacer_common.logs import get_logger
 from redis.exceptions import RedisError
 
+from pacer_common.errors import TooManyRequests
+from pacer_common.logs import get_logger
 from pacer_core_api import keys
 
 log = get_logger(__name__)
@@ -43,7 +43,10 @@ class LoginThrottle:
         account_key, ip_key = self._keys(email, ip)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(account_key).ttl(account_key).get(ip_key).ttl(ip_key)
+                pipe.get(account_key)
+                pipe.ttl(account_key)
+                pipe.get(ip_key)
+                pipe.ttl(ip_key)
                 account_count, account_ttl, ip_count, ip_ttl = await pipe.execute()
         except RedisError as error:
             log.warning("login_throttle_unavailable", error=type(error).__name__)
@@ -63,8 +66,9 @@ class LoginThrottle:
         account_key, ip_key = self._keys(email, ip)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(account_key).expire(account_key, self._window_s, nx=True)
-                pipe.incr(ip_key).expire(ip_key, self._window_s, nx=True)
+                for key in (account_key, ip_key):
+                    pipe.incr(key)
+                    pipe.expire(key, self._window_s, nx=True)
                 await pipe.execute()
         except RedisError as error:
             log.warning("login_throttle_unavailable", error=type(error).__name__)

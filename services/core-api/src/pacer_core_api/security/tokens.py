@@ -11,6 +11,7 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
 from pacer_common.auth import ALGORITHM, Principal
 
 REFRESH_TOKEN_BYTES = 32

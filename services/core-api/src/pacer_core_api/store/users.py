@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+
 from pacer_common.auth import Principal, Role, Tier
 
 
