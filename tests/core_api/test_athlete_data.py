@@ -365,3 +365,49 @@ async def test_sql_looking_text_is_stored_literally_and_tables_survive(
         assert await conn.fetchval("SELECT note FROM checkins WHERE note IS NOT NULL") == text
     # The bystander's data is untouched, and both can still sign in and read.
     assert len((await client.get("/v1/checkins", headers=bystander.headers)).json()["items"]) == 1
+
+
+# --- the edges of every range are inside it -------------------------------------------------
+
+TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+VALID = {"/v1/checkins": CHECKIN, "/v1/activities": ACTIVITY, "/v1/plan": PLAN, "/v1/goal": GOAL}
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "edge"),
+    [
+        pytest.param("/v1/checkins", "POST", {"sleep_hours": 0}, id="sleep_hours=0"),
+        pytest.param("/v1/checkins", "POST", {"sleep_hours": 24}, id="sleep_hours=24"),
+        pytest.param("/v1/checkins", "POST", {"soreness": 1, "mood": 5}, id="soreness=1-mood=5"),
+        pytest.param("/v1/checkins", "POST", {"soreness": 5, "mood": 1}, id="soreness=5-mood=1"),
+        pytest.param("/v1/checkins", "POST", {"note": "n" * 2000}, id="note-2000"),
+        pytest.param("/v1/checkins", "POST", {"date": TOMORROW}, id="date=tomorrow-utc"),
+        pytest.param("/v1/activities", "POST", {"duration_s": 1}, id="duration_s=1"),
+        pytest.param("/v1/activities", "POST", {"distance_m": 0}, id="distance_m=0"),
+        pytest.param("/v1/activities", "POST", {"avg_hr": 30}, id="avg_hr=30"),
+        pytest.param("/v1/activities", "POST", {"avg_hr": 250}, id="avg_hr=250"),
+        pytest.param("/v1/plan", "PUT", {"sessions_per_week": 1}, id="sessions=1"),
+        pytest.param("/v1/plan", "PUT", {"sessions_per_week": 14}, id="sessions=14"),
+        pytest.param("/v1/plan", "PUT", {"weekly_distance_m": 0}, id="weekly_distance_m=0"),
+        pytest.param("/v1/goal", "PUT", {"distance_m": 0.1}, id="distance_m=0.1"),
+        pytest.param("/v1/goal", "PUT", {"target_time_s": 1}, id="target_time_s=1"),
+    ],
+)
+async def test_values_at_the_edge_of_each_range_are_accepted(
+    client: httpx.AsyncClient, athlete: Athlete, path: str, method: str, edge: dict[str, Any]
+) -> None:
+    body = {**VALID[path], **edge}
+    response = await client.request(method, path, json=body, headers=athlete.headers)
+    assert response.status_code in (200, 201), response.text
+    assert {key: response.json()[key] for key in edge} == edge
+
+
+async def test_tabs_and_line_breaks_are_kept_in_a_note(
+    client: httpx.AsyncClient, athlete: Athlete
+) -> None:
+    note = "Intervals:\n\t6 by 800 m\r\n\tfelt good"
+    response = await post_checkin(client, athlete, note=note)
+    assert response.status_code == 201, response.text
+    assert response.json()["note"] == note
+    listed = (await client.get("/v1/checkins", headers=athlete.headers)).json()["items"]
+    assert listed[0]["note"] == note

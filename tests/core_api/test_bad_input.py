@@ -543,6 +543,17 @@ def query_cases() -> Iterator[Bad]:
                 params=params,
                 content_type=None,
             )
+        # Written into the URL as is: bytes that are not UTF-8, a NUL, a stray "%".
+        for raw in ("before=%FF%FE", "limit=%00", "before=%00", "limit=5%", "limit=5&limit=abc"):
+            yield Bad(
+                f"GET {path}?{raw}",
+                "GET",
+                f"{path}?{raw}",
+                True,
+                422,
+                "validation_error",
+                content_type=None,
+            )
 
 
 BAD_CASES = [
