@@ -14,7 +14,7 @@ PYTEST := $(VENV)/bin/pytest
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-MEMBERS := libs/common services/core-api services/llm-sim tools/devstack
+MEMBERS := libs/common services/core-api services/coach services/llm-sim tools/devstack
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS_DIR)
