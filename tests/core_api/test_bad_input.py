@@ -295,7 +295,7 @@ def generic_cases(endpoint: Endpoint) -> Iterator[Bad]:
     yield raw_case(endpoint, "invalid-utf8", valid[:-1] + b', "x": "\xff\xfe"}')
     yield raw_case(endpoint, "lone-surrogate", valid[:-1] + b', "x": "\\ud800"}')
     yield raw_case(endpoint, "deeply-nested", b"[" * 20_000 + b"]" * 20_000)
-    # Well-formed but not an object: 422.
+    # Not an object: 422. (A bare NaN is not JSON either, but the parser reads it as a number.)
     yield raw_case(endpoint, "bare-NaN", b"NaN", status=422, code="validation_error")
     for what, value in [
         ("array", [dict(endpoint.valid)]),
@@ -332,6 +332,7 @@ def generic_cases(endpoint: Endpoint) -> Iterator[Bad]:
             ]:
                 body = json.dumps(with_field(endpoint, name, 0)).encode()
                 body = body.replace(f'"{name}": 0'.encode(), f'"{name}": '.encode() + literal)
+                assert literal in body
                 yield raw_case(
                     endpoint, f"{name}-{what}", body, status=422, code="validation_error"
                 )
@@ -490,6 +491,20 @@ def field_cases() -> Iterator[Bad]:
                 with_field(endpoint, field_name, value),
                 field=field_name,
             )
+    # With a live refresh token, a body that got past validation would revoke it.
+    for name in ("refresh", "logout"):
+        yield body_case(
+            BY_NAME[name],
+            "live-token-plus-unknown-field",
+            lambda athlete: {"refresh_token": athlete.refresh_token, "device": "phone"},
+            field="device",
+        )
+        yield body_case(
+            BY_NAME[name],
+            "live-token-in-an-array",
+            lambda athlete: {"refresh_token": [athlete.refresh_token]},
+            field="refresh_token",
+        )
     yield body_case(
         BY_NAME["register"],
         "duplicate-email-other-case",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from pacer_common.errors import Unauthorized
 from pacer_core_api.schemas import ActivityIn, CheckinIn, GoalIn, PlanIn
 
 
@@ -27,6 +30,15 @@ def _json_ready(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
+@contextlib.asynccontextmanager
+async def _owner_must_exist() -> AsyncIterator[None]:
+    """A token outlives a deleted account by up to its TTL: its writes get 401, not 500."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError:
+        raise Unauthorized("This account no longer exists.", code="invalid_token") from None
+
+
 _CHECKIN_COLUMNS = "id, day AS date, sleep_hours, soreness, mood, note, created_at, updated_at"
 
 
@@ -35,20 +47,21 @@ async def upsert_checkin(
 ) -> tuple[dict[str, Any], bool]:
     """Save the day's check-in, replacing an earlier one; return (checkin, created)."""
     day = checkin.date or dt.datetime.now(dt.UTC).date()
-    row = await conn.fetchrow(
-        f"""INSERT INTO checkins (user_id, day, sleep_hours, soreness, mood, note)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (user_id, day) DO UPDATE SET
-                sleep_hours = EXCLUDED.sleep_hours, soreness = EXCLUDED.soreness,
-                mood = EXCLUDED.mood, note = EXCLUDED.note, updated_at = now()
-            RETURNING {_CHECKIN_COLUMNS}, (xmax = 0) AS created""",
-        user_id,
-        day,
-        checkin.sleep_hours,
-        checkin.soreness,
-        checkin.mood,
-        checkin.note,
-    )
+    async with _owner_must_exist():
+        row = await conn.fetchrow(
+            f"""INSERT INTO checkins (user_id, day, sleep_hours, soreness, mood, note)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (user_id, day) DO UPDATE SET
+                    sleep_hours = EXCLUDED.sleep_hours, soreness = EXCLUDED.soreness,
+                    mood = EXCLUDED.mood, note = EXCLUDED.note, updated_at = now()
+                RETURNING {_CHECKIN_COLUMNS}, (xmax = 0) AS created""",
+            user_id,
+            day,
+            checkin.sleep_hours,
+            checkin.soreness,
+            checkin.mood,
+            checkin.note,
+        )
     assert row is not None
     body = _json_ready(row)
     created = bool(body.pop("created"))
@@ -75,17 +88,18 @@ _ACTIVITY_COLUMNS = "id, sport, started_at, duration_s, distance_m, avg_hr, note
 async def insert_activity(
     conn: asyncpg.Connection, user_id: UUID, activity: ActivityIn
 ) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"""INSERT INTO activities (user_id, sport, started_at, duration_s, distance_m, avg_hr, note)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ACTIVITY_COLUMNS}""",
-        user_id,
-        activity.sport,
-        activity.started_at,
-        activity.duration_s,
-        activity.distance_m,
-        activity.avg_hr,
-        activity.note,
-    )
+    async with _owner_must_exist():
+        row = await conn.fetchrow(
+            f"""INSERT INTO activities (user_id, sport, started_at, duration_s, distance_m, avg_hr, note)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ACTIVITY_COLUMNS}""",
+            user_id,
+            activity.sport,
+            activity.started_at,
+            activity.duration_s,
+            activity.distance_m,
+            activity.avg_hr,
+            activity.note,
+        )
     assert row is not None
     return _json_ready(row)
 
@@ -108,21 +122,22 @@ _PLAN_COLUMNS = "name, start_date, end_date, sessions_per_week, weekly_distance_
 
 
 async def put_plan(conn: asyncpg.Connection, user_id: UUID, plan: PlanIn) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"""INSERT INTO plans (user_id, name, start_date, end_date, sessions_per_week, weekly_distance_m)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (user_id) DO UPDATE SET
-                name = EXCLUDED.name, start_date = EXCLUDED.start_date,
-                end_date = EXCLUDED.end_date, sessions_per_week = EXCLUDED.sessions_per_week,
-                weekly_distance_m = EXCLUDED.weekly_distance_m, updated_at = now()
-            RETURNING {_PLAN_COLUMNS}""",
-        user_id,
-        plan.name,
-        plan.start_date,
-        plan.end_date,
-        plan.sessions_per_week,
-        plan.weekly_distance_m,
-    )
+    async with _owner_must_exist():
+        row = await conn.fetchrow(
+            f"""INSERT INTO plans (user_id, name, start_date, end_date, sessions_per_week, weekly_distance_m)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (user_id) DO UPDATE SET
+                    name = EXCLUDED.name, start_date = EXCLUDED.start_date,
+                    end_date = EXCLUDED.end_date, sessions_per_week = EXCLUDED.sessions_per_week,
+                    weekly_distance_m = EXCLUDED.weekly_distance_m, updated_at = now()
+                RETURNING {_PLAN_COLUMNS}""",
+            user_id,
+            plan.name,
+            plan.start_date,
+            plan.end_date,
+            plan.sessions_per_week,
+            plan.weekly_distance_m,
+        )
     assert row is not None
     return _json_ready(row)
 
@@ -136,20 +151,21 @@ _GOAL_COLUMNS = "race_name, race_date, distance_m, target_time_s, updated_at"
 
 
 async def put_goal(conn: asyncpg.Connection, user_id: UUID, goal: GoalIn) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"""INSERT INTO goals (user_id, race_name, race_date, distance_m, target_time_s)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (user_id) DO UPDATE SET
-                race_name = EXCLUDED.race_name, race_date = EXCLUDED.race_date,
-                distance_m = EXCLUDED.distance_m, target_time_s = EXCLUDED.target_time_s,
-                updated_at = now()
-            RETURNING {_GOAL_COLUMNS}""",
-        user_id,
-        goal.race_name,
-        goal.race_date,
-        goal.distance_m,
-        goal.target_time_s,
-    )
+    async with _owner_must_exist():
+        row = await conn.fetchrow(
+            f"""INSERT INTO goals (user_id, race_name, race_date, distance_m, target_time_s)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (user_id) DO UPDATE SET
+                    race_name = EXCLUDED.race_name, race_date = EXCLUDED.race_date,
+                    distance_m = EXCLUDED.distance_m, target_time_s = EXCLUDED.target_time_s,
+                    updated_at = now()
+                RETURNING {_GOAL_COLUMNS}""",
+            user_id,
+            goal.race_name,
+            goal.race_date,
+            goal.distance_m,
+            goal.target_time_s,
+        )
     assert row is not None
     return _json_ready(row)
 

@@ -1,0 +1,48 @@
+"""The coach's settings: one typed object, read once from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from pacer_common.llm import LLMSettings
+from pacer_common.settings import Port, ServiceSettings
+
+
+class CoachSettings(ServiceSettings, LLMSettings):
+    COACH_HOST: str = "127.0.0.1"
+    COACH_PORT: Port = 8002
+    COACH_METRICS_HOST: str = "127.0.0.1"
+    COACH_METRICS_PORT: Port = 9102
+    COACH_BACKLOG: int = Field(default=2048, ge=16, le=65535)
+
+    # The whole reply, first byte to `done`; the seed's hotfix value.
+    COACH_STREAM_TIMEOUT_SECONDS: float = Field(default=120.0, gt=0, le=3600)
+    # A comment line this often keeps idle streams open through proxies.
+    SSE_PING_SECONDS: float = Field(default=15.0, gt=0, le=300)
+    # Open streams per coach process: warn above, refuse new chats (503) at the cap.
+    SSE_WARN_CONNECTIONS: int = Field(default=150, ge=1)
+    SSE_MAX_CONNECTIONS: int = Field(default=200, ge=1)
+    # On SIGTERM: how long open streams get to receive their `shutdown` error
+    # and `done` and be stored before the server closes them (whole exit < 5 s).
+    COACH_DRAIN_SECONDS: float = Field(default=2.0, ge=0, le=30)
+    COACH_GRACEFUL_TIMEOUT_SECONDS: float = Field(default=2.0, ge=0, le=30)
+
+    # Messages per user per calendar month (UTC), by tier (seed runbook names).
+    RATE_LIMIT_FREE: int = Field(default=50, ge=0)
+    RATE_LIMIT_PAID: int = Field(default=500, ge=0)
+
+    COACH_MESSAGE_MAX_CHARS: int = Field(default=4000, ge=1, le=100_000)
+    COACH_MAX_REPLY_TOKENS: int = Field(default=800, ge=1, le=32_000)
+    # Conversation history in the prompt: at most this many earlier messages,
+    # and at most this many characters (~4 characters a token), newest kept.
+    COACH_HISTORY_MAX_MESSAGES: int = Field(default=20, ge=0, le=500)
+    COACH_HISTORY_MAX_CHARS: int = Field(default=12_000, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _warn_below_cap(self) -> CoachSettings:
+        if self.SSE_WARN_CONNECTIONS > self.SSE_MAX_CONNECTIONS:
+            raise ValueError("SSE_WARN_CONNECTIONS must not exceed SSE_MAX_CONNECTIONS")
+        return self
+
+    def monthly_limit(self, tier: str) -> int:
+        return self.RATE_LIMIT_PAID if tier == "paid" else self.RATE_LIMIT_FREE

@@ -1,0 +1,25 @@
+"""What the coach's lifespan opens and every handler reads from the request scope."""
+
+from __future__ import annotations
+
+from typing import TypedDict, cast
+
+import asyncpg
+from starlette.requests import Request
+
+from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.settings import CoachSettings
+from pacer_common.auth import TokenVerifier
+from pacer_common.llm import LLMClient
+
+
+class AppState(TypedDict):
+    settings: CoachSettings
+    pool: asyncpg.Pool
+    llm: LLMClient
+    token_verifier: TokenVerifier
+    streams: OpenStreams
+
+
+def app_state(request: Request) -> AppState:
+    return cast(AppState, request.scope["state"])

@@ -1,0 +1,160 @@
+"""Conversations and their messages in Postgres."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+TITLE_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    role: str
+    content: str
+
+
+async def owned_conversation(conn: asyncpg.Connection, conversation_id: UUID, user_id: UUID) -> bool:
+    found = await conn.fetchval(
+        "SELECT true FROM conversations WHERE id = $1 AND user_id = $2", conversation_id, user_id
+    )
+    return bool(found)
+
+
+async def create_conversation(conn: asyncpg.Connection, user_id: UUID, first_message: str) -> UUID:
+    title = " ".join(first_message.split())[:TITLE_CHARS] or "Conversation"
+    conversation_id: UUID = await conn.fetchval(
+        "INSERT INTO conversations (user_id, title) VALUES ($1, $2) RETURNING id", user_id, title
+    )
+    return conversation_id
+
+
+async def insert_message(
+    conn: asyncpg.Connection, conversation_id: UUID, role: str, content: str, status: str
+) -> UUID:
+    message_id: UUID = await conn.fetchval(
+        """INSERT INTO messages (conversation_id, role, content, status, finished_at)
+           VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'streaming' THEN NULL ELSE now() END)
+           RETURNING id""",
+        conversation_id,
+        role,
+        content,
+        status,
+    )
+    await conn.execute("UPDATE conversations SET updated_at = now() WHERE id = $1", conversation_id)
+    return message_id
+
+
+async def finish_assistant_message(
+    conn: asyncpg.Connection,
+    message_id: UUID,
+    *,
+    content: str,
+    status: str,
+    model: str | None,
+    error_code: str | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+) -> None:
+    await conn.execute(
+        """UPDATE messages SET content = $2, status = $3, model = $4, error_code = $5,
+                  input_tokens = $6, output_tokens = $7, finished_at = now()
+           WHERE id = $1""",
+        message_id,
+        content,
+        status,
+        model,
+        error_code,
+        input_tokens,
+        output_tokens,
+    )
+
+
+async def history(
+    conn: asyncpg.Connection, conversation_id: UUID, *, before: UUID, limit: int
+) -> list[HistoryMessage]:
+    """The latest ``limit`` messages with text, oldest first, not counting ``before`` and later."""
+    rows = await conn.fetch(
+        """SELECT role, content FROM (
+               SELECT role, content, created_at FROM messages
+               WHERE conversation_id = $1 AND content <> ''
+                 AND created_at < (SELECT created_at FROM messages WHERE id = $2)
+               ORDER BY created_at DESC LIMIT $3
+           ) latest ORDER BY created_at""",
+        conversation_id,
+        before,
+        limit,
+    )
+    return [HistoryMessage(row["role"], row["content"]) for row in rows]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def list_conversations(
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT c.id, c.title, c.created_at, c.updated_at,
+                  (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count
+           FROM conversations c
+           WHERE c.user_id = $1 AND ($2::timestamptz IS NULL OR c.updated_at < $2)
+           ORDER BY c.updated_at DESC LIMIT $3""",
+        user_id,
+        before,
+        limit,
+    )
+    return [
+        {
+            "id": str(row["id"]),
+            "title": row["title"],
+            "created_at": _iso(row["created_at"]),
+            "updated_at": _iso(row["updated_at"]),
+            "message_count": row["message_count"],
+        }
+        for row in rows
+    ]
+
+
+async def conversation_with_messages(
+    conn: asyncpg.Connection, conversation_id: UUID, user_id: UUID
+) -> dict[str, Any] | None:
+    conversation = await conn.fetchrow(
+        "SELECT id, title, created_at, updated_at FROM conversations WHERE id = $1 AND user_id = $2",
+        conversation_id,
+        user_id,
+    )
+    if conversation is None:
+        return None
+    rows = await conn.fetch(
+        """SELECT id, role, content, status, model, error_code, input_tokens, output_tokens,
+                  created_at, finished_at
+           FROM messages WHERE conversation_id = $1 ORDER BY created_at""",
+        conversation_id,
+    )
+    return {
+        "id": str(conversation["id"]),
+        "title": conversation["title"],
+        "created_at": _iso(conversation["created_at"]),
+        "updated_at": _iso(conversation["updated_at"]),
+        "messages": [
+            {
+                "id": str(row["id"]),
+                "role": row["role"],
+                "content": row["content"],
+                "status": row["status"],
+                "model": row["model"],
+                "error_code": row["error_code"],
+                "input_tokens": row["input_tokens"],
+                "output_tokens": row["output_tokens"],
+                "created_at": _iso(row["created_at"]),
+                "finished_at": _iso(row["finished_at"]),
+            }
+            for row in rows
+        ],
+    }

@@ -1,0 +1,63 @@
+"""Monthly chat quotas, counted atomically in Postgres."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUse:
+    allowed: bool
+    used: int
+    limit: int
+    resets_at: dt.datetime
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+def month_window(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
+    """(first day of this UTC month, start of the next one)."""
+    now = now.astimezone(dt.UTC)
+    month = now.date().replace(day=1)
+    following = (month + dt.timedelta(days=32)).replace(day=1)
+    return month, dt.datetime.combine(following, dt.time(), tzinfo=dt.UTC)
+
+
+async def take_one(conn: asyncpg.Connection, user_id: UUID, limit: int, now: dt.datetime) -> QuotaUse:
+    """Count one message if under ``limit``.
+
+    The conditional upsert takes the row lock, so concurrent requests queue on
+    it and each sees the count the previous one left: none can overshoot.
+    """
+    month, resets_at = month_window(now)
+    used = await conn.fetchval(
+        """INSERT INTO chat_quota (user_id, month, used) SELECT $1, $2, 1 WHERE $3 > 0
+           ON CONFLICT (user_id, month) DO UPDATE SET used = chat_quota.used + 1
+           WHERE chat_quota.used < $3
+           RETURNING used""",
+        user_id,
+        month,
+        limit,
+    )
+    if used is not None:
+        return QuotaUse(True, int(used), limit, resets_at)
+    current = await conn.fetchval(
+        "SELECT used FROM chat_quota WHERE user_id = $1 AND month = $2", user_id, month
+    )
+    return QuotaUse(False, int(current or 0), limit, resets_at)
+
+
+async def give_back_one(conn: asyncpg.Connection, user_id: UUID, now: dt.datetime) -> None:
+    """Refund a message whose reply failed before any text: not the athlete's fault."""
+    month, _ = month_window(now)
+    await conn.execute(
+        "UPDATE chat_quota SET used = used - 1 WHERE user_id = $1 AND month = $2 AND used > 0",
+        user_id,
+        month,
+    )

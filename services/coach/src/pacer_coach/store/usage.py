@@ -1,0 +1,31 @@
+"""The LLM layer's usage records, written to Postgres."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from pacer_common.llm import UsageRecord
+
+
+class PostgresUsageSink:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def record(self, record: UsageRecord) -> None:
+        await self._pool.execute(
+            """INSERT INTO llm_usage (user_id, purpose, provider, model_code, model_id,
+                   input_tokens, output_tokens, cost_usd, ttft_ms, duration_ms, outcome, fallback)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+            record.user_id,
+            record.purpose,
+            record.provider,
+            record.model_code,
+            record.model_id,
+            record.input_tokens,
+            record.output_tokens,
+            record.cost_usd,
+            record.ttft_ms,
+            record.duration_ms,
+            record.outcome,
+            record.fallback,
+        )
