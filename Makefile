@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-common test-core-api test-llm-sim test-stack migrate lint fmt bench lock clean
+.PHONY: help install run test test-common test-core-api test-coach test-llm-sim test-stack migrate lint fmt bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test-common: install ## tests of the shared library only
 test-core-api: install ## core-api contract tests only
 	$(PYTEST) -q tests/core_api
 
+test-coach: install ## coach contract tests only
+	$(PYTEST) -q tests/coach
+
 test-llm-sim: install ## LLM simulator tests only
 	$(PYTEST) -q tests/llm_sim
 
@@ -55,7 +58,7 @@ migrate: install ## apply pending migrations to the dev stack's database (make r
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/src services/core-api/src services/llm-sim/src tools/devstack/src
+	$(VENV)/bin/mypy libs/common/src services/core-api/src services/coach/src services/llm-sim/src tools/devstack/src
 
 fmt: install ## format and autofix
 	$(VENV)/bin/ruff format .

@@ -4,5 +4,6 @@ pytest_plugins = [
     "fixtures.infra",
     "fixtures.llm_sim",
     "fixtures.core_api",
+    "fixtures.coach",
     "fixtures.stack",
 ]

@@ -65,14 +65,17 @@ def test_the_message_never_echoes_secret_values(valid_env: dict[str, str]) -> No
     assert "s3cret-password" not in result.stderr + result.stdout
 
 
-def test_env_example_lists_every_setting() -> None:
+@pytest.mark.parametrize("service", ["core-api", "coach"])
+def test_env_example_lists_every_setting(service: str) -> None:
+    from pacer_coach.settings import CoachSettings
     from pacer_core_api.settings import CoreApiSettings
 
+    settings_class = {"core-api": CoreApiSettings, "coach": CoachSettings}[service]
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     documented = {
         line.split("=", 1)[0].lstrip("# ").strip()
         for line in example.splitlines()
         if "=" in line and not line.startswith("##")
     }
-    missing = set(CoreApiSettings.model_fields) - documented
+    missing = set(settings_class.model_fields) - documented
     assert not missing, f".env.example does not document: {sorted(missing)}"

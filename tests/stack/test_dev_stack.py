@@ -121,3 +121,37 @@ def test_two_stacks_side_by_side_and_data_survives_a_restart(
     finally:
         again.stop()
     assert not again.pids()
+
+
+def test_a_chat_streams_through_the_proxy_unbuffered(stack: Stack) -> None:
+    sim = f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}"
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        account = {"email": "chatter@example.com", "password": PASSWORD, "name": "Chatter"}
+        http.post("/v1/auth/register", json=account)
+        token = http.post(
+            "/v1/auth/login", json={"email": account["email"], "password": PASSWORD}
+        ).json()["access_token"]
+        # 10 tokens 300 ms apart: buffering would deliver them all at the end.
+        http.post(
+            f"{sim}/_sim/mode",
+            json={"mode": "slow", "first_token_ms": 0, "token_ms": 300, "tokens": 10},
+        )
+        try:
+            arrivals: list[float] = []
+            with http.stream(
+                "POST",
+                "/v1/coach/chat",
+                json={"message": "Hello coach"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                body = ""
+                for chunk in response.iter_text():
+                    body += chunk
+                    if "event: delta" in chunk:
+                        arrivals.append(time.monotonic())
+        finally:
+            http.post(f"{sim}/_sim/reset")
+    assert body.rstrip().split("\n\n")[-1].startswith("event: done")
+    assert arrivals[-1] - arrivals[0] > 1.5, "deltas arrived in one burst: the proxy buffered"

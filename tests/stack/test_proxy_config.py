@@ -11,7 +11,11 @@ from pacer_devstack.render import caddy_binary, render_caddyfile
 
 def test_rendered_caddyfile_validates(tmp_path: Path) -> None:
     config = tmp_path / "Caddyfile"
-    config.write_text(render_caddyfile(http_port=18080, core_api_upstream="127.0.0.1:18001"))
+    config.write_text(
+        render_caddyfile(
+            http_port=18080, core_api_upstream="127.0.0.1:18001", coach_upstream="127.0.0.1:18002"
+        )
+    )
     result = subprocess.run(
         [str(caddy_binary()), "validate", "--config", str(config), "--adapter", "caddyfile"],
         capture_output=True,
@@ -28,8 +32,10 @@ def test_rendered_caddyfile_validates(tmp_path: Path) -> None:
 
 
 def test_rendered_caddyfile_binds_loopback_and_routes_only_the_api() -> None:
-    text = render_caddyfile(http_port=18080, core_api_upstream="127.0.0.1:18001")
+    text = render_caddyfile(
+        http_port=18080, core_api_upstream="127.0.0.1:18001", coach_upstream="127.0.0.1:18002"
+    )
     assert "default_bind 127.0.0.1" in text
     assert "admin off" in text
-    # The only upstream is core-api's API port: no metrics port, nothing else.
-    assert re.findall(r"reverse_proxy (\S+)", text) == ["127.0.0.1:18001"]
+    # The only upstreams are the coach's and core-api's API ports: no metrics port.
+    assert re.findall(r"reverse_proxy (\S+)", text) == ["127.0.0.1:18002", "127.0.0.1:18001"]

@@ -7,6 +7,7 @@ One simulator process serves one test session or one dev stack, so a single
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -98,6 +99,11 @@ class Tracking:
     def model(self, name: str) -> None:
         self.stats.by_model[name] = self.stats.by_model.get(name, 0) + 1
 
+    def first_token_sent(self) -> None:
+        # Wall-clock time, so a benchmark on the same machine can compare it
+        # with when its client saw the first delta (first token → first delta).
+        self.stats.last_first_token_at = time.time()
+
 
 @dataclass
 class Stats:
@@ -112,6 +118,7 @@ class Stats:
     errors: int = 0
     dropped: int = 0
     disconnected: int = 0
+    last_first_token_at: float | None = None
 
     @contextmanager
     def track(self, endpoint: str) -> Iterator[Tracking]:

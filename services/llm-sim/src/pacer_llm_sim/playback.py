@@ -12,7 +12,7 @@ import asyncio
 import json
 import math
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from starlette.requests import ClientDisconnect, Request
@@ -78,6 +78,7 @@ class LLMEndpoint:
         mode = sim.mode
         with sim.stats.track(self.dialect.endpoint) as tracking:
             player = _Player(self.dialect, mode, receive, send, sim.stopping)
+            player.on_first_token = tracking.first_token_sent
             try:
                 reply = self.dialect.parse(await _read_json(Request(scope, receive)))
             except InvalidRequestError as exc:
@@ -107,6 +108,7 @@ class _Player:
         self.send = send
         self.stopping = stopping
         self.request_id = f"req_sim_{uuid.uuid4().hex[:24]}"
+        self.on_first_token: Callable[[], None] = lambda: None
 
     async def play(self, reply: Reply) -> Outcome:
         if self.mode.mode == "hang":
@@ -147,6 +149,8 @@ class _Player:
         for index, token in enumerate(tokens):
             await _sleep_ms(self.mode.first_token_ms if index == 0 else self.mode.token_ms)
             await self._body(reply.token(token))
+            if index == 0:
+                self.on_first_token()
         if drop:
             # Returning before the final body message makes hypercorn close the
             # connection mid-body: the client sees an incomplete chunked read,

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from pacer_devstack import postgres, valkey
-from pacer_devstack.config import PORT_DEFAULTS, StackConfig, StackConfigError
+from pacer_devstack.config import StackConfig, StackConfigError
 from pacer_devstack.keys import ensure_jwt_keys
 from pacer_devstack.ready import wait_until_ready
 from pacer_devstack.render import render_caddyfile, render_supervisord_conf
@@ -42,6 +42,20 @@ def _service_environment(config: StackConfig) -> dict[str, str]:
         "JWT_PRIVATE_KEY_FILE": str(private_key),
         "JWT_PUBLIC_KEY_FILE": str(public_key),
         "ALLOWED_ORIGINS": origins,
+        **_llm_environment(config),
+    }
+
+
+def _llm_environment(config: StackConfig) -> dict[str, str]:
+    """With no API key configured, both SDKs talk to the LLM simulator."""
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("OPENAI_API_KEY"):
+        return {}
+    simulator = f"http://127.0.0.1:{config.llm_sim_port}"
+    return {
+        "ANTHROPIC_BASE_URL": simulator,
+        "OPENAI_BASE_URL": f"{simulator}/v1",
+        "ANTHROPIC_API_KEY": "simulator",
+        "OPENAI_API_KEY": "simulator",
     }
 
 
@@ -50,22 +64,7 @@ def run() -> None:
         config = StackConfig.from_env()
     except StackConfigError as error:
         sys.exit(f"make run: {error}")
-    busy = [
-        f"{port} ({name})"
-        for name, port in zip(
-            PORT_DEFAULTS,
-            (
-                config.http_port,
-                config.llm_sim_port,
-                config.core_api_port,
-                config.core_api_metrics_port,
-                config.postgres_port,
-                config.redis_port,
-            ),
-            strict=True,
-        )
-        if _port_in_use(port)
-    ]
+    busy = [f"{port} ({name})" for name, port in config.ports().items() if _port_in_use(port)]
     if busy:
         sys.exit(
             f"make run: port(s) in use: {', '.join(busy)}. Is another stack running? "
@@ -79,22 +78,14 @@ def run() -> None:
     for name, value in env.items():
         os.environ.setdefault(name, value)
     # Ports are set explicitly so that every process agrees on them.
-    os.environ.update(
-        {
-            "PACER_HTTP_PORT": str(config.http_port),
-            "LLM_SIM_PORT": str(config.llm_sim_port),
-            "CORE_API_PORT": str(config.core_api_port),
-            "CORE_API_METRICS_PORT": str(config.core_api_metrics_port),
-            "POSTGRES_PORT": str(config.postgres_port),
-            "REDIS_PORT": str(config.redis_port),
-            "PACER_DATA_DIR": str(config.data_dir),
-        }
-    )
+    os.environ.update({name: str(port) for name, port in config.ports().items()})
+    os.environ["PACER_DATA_DIR"] = str(config.data_dir)
     caddyfile = config.run_dir / "Caddyfile"
     caddyfile.write_text(
         render_caddyfile(
             http_port=config.http_port,
             core_api_upstream=f"127.0.0.1:{config.core_api_port}",
+            coach_upstream=f"127.0.0.1:{config.coach_port}",
             access_log=config.log_dir / "caddy-access.log",
         )
     )
@@ -131,8 +122,12 @@ def wait_ready() -> None:
     print(f"pacer ready: {config.proxy_url}", flush=True)
 
 
-def render_caddy(out: Path, http_port: int, upstream: str) -> None:
-    out.write_text(render_caddyfile(http_port=http_port, core_api_upstream=upstream))
+def render_caddy(out: Path, http_port: int, upstream: str, coach_upstream: str) -> None:
+    out.write_text(
+        render_caddyfile(
+            http_port=http_port, core_api_upstream=upstream, coach_upstream=coach_upstream
+        )
+    )
 
 
 def main() -> None:
@@ -149,6 +144,7 @@ def main() -> None:
     render.add_argument("--out", type=Path, required=True)
     render.add_argument("--http-port", type=int, default=8080)
     render.add_argument("--upstream", default="127.0.0.1:8001")
+    render.add_argument("--coach-upstream", default="127.0.0.1:8002")
     args = parser.parse_args()
     if args.command == "run":
         run()
@@ -157,7 +153,7 @@ def main() -> None:
     elif args.command == "migrate":
         migrate()
     else:
-        render_caddy(args.out, args.http_port, args.upstream)
+        render_caddy(args.out, args.http_port, args.upstream, args.coach_upstream)
 
 
 if __name__ == "__main__":

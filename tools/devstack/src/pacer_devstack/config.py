@@ -18,6 +18,8 @@ PORT_DEFAULTS: dict[str, tuple[int, str]] = {
     "LLM_SIM_PORT": (8090, "LLM simulator (dev only)"),
     "CORE_API_PORT": (8001, "core-api"),
     "CORE_API_METRICS_PORT": (9101, "core-api Prometheus metrics (internal)"),
+    "COACH_PORT": (8002, "coach"),
+    "COACH_METRICS_PORT": (9102, "coach Prometheus metrics (internal)"),
     "POSTGRES_PORT": (5433, "embedded Postgres"),
     "REDIS_PORT": (6380, "Valkey (Redis-compatible)"),
 }
@@ -33,6 +35,8 @@ class StackConfig:
     llm_sim_port: int
     core_api_port: int
     core_api_metrics_port: int
+    coach_port: int
+    coach_metrics_port: int
     postgres_port: int
     redis_port: int
     data_dir: Path
@@ -40,6 +44,19 @@ class StackConfig:
     @property
     def proxy_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    def ports(self) -> dict[str, int]:
+        """Every port by its variable name."""
+        return {
+            "PACER_HTTP_PORT": self.http_port,
+            "LLM_SIM_PORT": self.llm_sim_port,
+            "CORE_API_PORT": self.core_api_port,
+            "CORE_API_METRICS_PORT": self.core_api_metrics_port,
+            "COACH_PORT": self.coach_port,
+            "COACH_METRICS_PORT": self.coach_metrics_port,
+            "POSTGRES_PORT": self.postgres_port,
+            "REDIS_PORT": self.redis_port,
+        }
 
     @property
     def run_dir(self) -> Path:
@@ -80,6 +97,8 @@ class StackConfig:
             llm_sim_port=ports["LLM_SIM_PORT"],
             core_api_port=ports["CORE_API_PORT"],
             core_api_metrics_port=ports["CORE_API_METRICS_PORT"],
+            coach_port=ports["COACH_PORT"],
+            coach_metrics_port=ports["COACH_METRICS_PORT"],
             postgres_port=ports["POSTGRES_PORT"],
             redis_port=ports["REDIS_PORT"],
             data_dir=data_dir,

@@ -39,13 +39,16 @@ def _jinja(loader: FileSystemLoader | PackageLoader) -> Environment:
 
 
 def render_caddyfile(
-    *, http_port: int, core_api_upstream: str, access_log: Path | None = None
+    *, http_port: int, core_api_upstream: str, coach_upstream: str, access_log: Path | None = None
 ) -> str:
     """``access_log`` None logs to stdout; a file spares supervisord relaying every line."""
     template = _jinja(FileSystemLoader(CADDY_TEMPLATE_DIR)).get_template(CADDY_TEMPLATE)
     output = "stdout" if access_log is None else f"file {access_log}"
     return template.render(
-        http_port=http_port, core_api_upstream=core_api_upstream, access_log=output
+        http_port=http_port,
+        core_api_upstream=core_api_upstream,
+        coach_upstream=coach_upstream,
+        access_log=output,
     )
 
 
@@ -69,6 +72,8 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
         ),
         Program("llm-sim", f"{python} -m pacer_llm_sim", priority=20),
         Program("core-api", f"{python} -m pacer_core_api", priority=30, startsecs=2),
+        # The coach drains its streams in COACH_DRAIN_SECONDS, then exits: well under 5 s.
+        Program("coach", f"{python} -m pacer_coach", priority=30, startsecs=2),
         Program(
             "caddy",
             f"{shlex.quote(str(caddy_binary()))} run --config {shlex.quote(str(caddyfile))} --adapter caddyfile",

@@ -12,7 +12,9 @@ def _event(name: str, payload: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(event=name, data=json.dumps(payload, separators=(",", ":")))
 
 
-def meta(*, conversation_id: str, message_id: str, user_message_id: str, model: str | None) -> ServerSentEvent:
+def meta(
+    *, conversation_id: str, message_id: str, user_message_id: str, model: str | None
+) -> ServerSentEvent:
     return _event(
         "meta",
         {
@@ -33,7 +35,12 @@ def error(code: str, message: str, *, retryable: bool) -> ServerSentEvent:
 
 
 def done(
-    *, status: str, finish_reason: str, input_tokens: int | None, output_tokens: int | None, latency_ms: int
+    *,
+    status: str,
+    finish_reason: str,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    latency_ms: int,
 ) -> ServerSentEvent:
     return _event(
         "done",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pacer_coach.store.athlete_context import AthleteContext
 from pacer_coach.store.conversations import HistoryMessage
@@ -68,7 +69,7 @@ def build_messages(history: list[HistoryMessage], message: str) -> list[ChatMess
     as the providers expect: consecutive turns of one role are merged."""
     merged: list[ChatMessage] = []
     for item in [*history, HistoryMessage("user", message)]:
-        role = "assistant" if item.role == "assistant" else "user"
+        role: Literal["user", "assistant"] = "assistant" if item.role == "assistant" else "user"
         if not merged and role == "assistant":
             continue
         if merged and merged[-1].role == role:

@@ -154,12 +154,21 @@ class ChatSession:
             cancelled = True
             raise
         finally:
-            status = "complete" if failure is None and not cancelled else ("partial" if text else "failed")
+            status = (
+                "complete"
+                if failure is None and not cancelled
+                else ("partial" if text else "failed")
+            )
             code = "client_disconnected" if cancelled else (failure.code if failure else None)
             with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
                 await self._stop_pump()
                 await self._store(
-                    "".join(text), status, code, model, end, refund=status == "failed" and not cancelled
+                    "".join(text),
+                    status,
+                    code,
+                    model,
+                    end,
+                    refund=status == "failed" and not cancelled,
                 )
             STREAMS_FINISHED.labels(status, code or "none").inc()
 
@@ -169,7 +178,9 @@ class ChatSession:
             yield events.error(failure.code, failure.message, retryable=failure.retryable)
         yield events.done(
             status=status,
-            finish_reason=end.finish_reason if end is not None and failure is None else (failure.code if failure else "stop"),
+            finish_reason=end.finish_reason
+            if end is not None and failure is None
+            else (failure.code if failure else "stop"),
             input_tokens=end.input_tokens if end else None,
             output_tokens=end.output_tokens if end else None,
             latency_ms=int((time.monotonic() - self._started) * 1000),
@@ -181,7 +192,14 @@ class ChatSession:
             await asyncio.wait([self._pump], timeout=CLEANUP_TIMEOUT_S)
 
     async def _store(
-        self, content: str, status: str, code: str | None, model: str | None, end: StreamEnd | None, *, refund: bool
+        self,
+        content: str,
+        status: str,
+        code: str | None,
+        model: str | None,
+        end: StreamEnd | None,
+        *,
+        refund: bool,
     ) -> None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
@@ -199,4 +217,6 @@ class ChatSession:
                     await quota.give_back_one(conn, self.turn.user_id, dt.datetime.now(dt.UTC))
         except Exception:
             # Never let storage break the stream's ending; the row stays 'streaming'.
-            log.exception("coach_store_reply_failed", message_id=str(self.turn.assistant_message_id))
+            log.exception(
+                "coach_store_reply_failed", message_id=str(self.turn.assistant_message_id)
+            )

@@ -32,7 +32,9 @@ class OpenStreams:
         if self.draining:
             CHATS_REFUSED.labels("shutting_down").inc()
             raise ServiceUnavailable(
-                "The coach is restarting; try again in a moment.", code="shutting_down", retry_after_s=2
+                "The coach is restarting; try again in a moment.",
+                code="shutting_down",
+                retry_after_s=2,
             )
         if len(self._aborts) >= self._cap:
             CHATS_REFUSED.labels("at_capacity").inc()
@@ -46,7 +48,9 @@ class OpenStreams:
         self._empty.clear()
         OPEN_STREAMS.set(len(self._aborts))
         if len(self._aborts) > self._warn_at:
-            log.warning("coach_many_open_streams", open_streams=len(self._aborts), warn_at=self._warn_at)
+            log.warning(
+                "coach_many_open_streams", open_streams=len(self._aborts), warn_at=self._warn_at
+            )
         return slot
 
     def on_shutdown(self, slot: int, abort: Callable[[], None]) -> None:

@@ -44,24 +44,36 @@ def _quota_headers(use: quota.QuotaUse) -> dict[str, str]:
     }
 
 
-async def _open_turn(state: AppState, principal: Principal, body: ChatIn, now: dt.datetime) -> tuple[ChatTurn, quota.QuotaUse]:
+async def _open_turn(
+    state: AppState, principal: Principal, body: ChatIn, now: dt.datetime
+) -> tuple[ChatTurn, quota.QuotaUse]:
     settings = state["settings"]
     async with state["pool"].acquire() as conn:
         async with conn.transaction():
             if body.conversation_id is not None:
-                if not await conversations.owned_conversation(conn, body.conversation_id, principal.user_id):
+                if not await conversations.owned_conversation(
+                    conn, body.conversation_id, principal.user_id
+                ):
                     raise NotFound("No such conversation.")
                 conversation_id = body.conversation_id
             else:
-                conversation_id = await conversations.create_conversation(conn, principal.user_id, body.message)
-            use = await quota.take_one(conn, principal.user_id, settings.monthly_limit(principal.tier), now)
+                conversation_id = await conversations.create_conversation(
+                    conn, principal.user_id, body.message
+                )
+            use = await quota.take_one(
+                conn, principal.user_id, settings.monthly_limit(principal.tier), now
+            )
             if not use.allowed:
                 # Raising rolls the transaction back: nothing of this request is kept.
                 raise TooManyRequests(
                     f"Monthly message limit reached ({use.limit}); it resets {use.resets_at:%Y-%m-%d}.",
                     code="quota_exceeded",
                     retry_after_s=int((use.resets_at - now).total_seconds()),
-                    extra={"limit": use.limit, "used": use.used, "resets_at": use.resets_at.isoformat()},
+                    extra={
+                        "limit": use.limit,
+                        "used": use.used,
+                        "resets_at": use.resets_at.isoformat(),
+                    },
                 )
             # The user's words are stored before any LLM call.
             user_message_id = await conversations.insert_message(
@@ -78,7 +90,9 @@ async def _open_turn(state: AppState, principal: Principal, body: ChatIn, now: d
     llm = state["llm"]
     request = LLMRequest(
         system=build_system_prompt(context, now.date()),
-        messages=build_messages(trim_history(earlier, settings.COACH_HISTORY_MAX_CHARS), body.message),
+        messages=build_messages(
+            trim_history(earlier, settings.COACH_HISTORY_MAX_CHARS), body.message
+        ),
         max_tokens=settings.COACH_MAX_REPLY_TOKENS,
         model=llm.model_for(principal.tier),
     )

@@ -35,7 +35,9 @@ async def get_conversation(request: Request) -> JSONResponse:
     except ValueError:
         raise ValidationFailed("conversation id: must be a UUID") from None
     async with state["pool"].acquire() as conn:
-        found = await conversations.conversation_with_messages(conn, conversation_id, principal.user_id)
+        found = await conversations.conversation_with_messages(
+            conn, conversation_id, principal.user_id
+        )
     if found is None:
         # Someone else's conversation looks exactly like a missing one.
         raise NotFound("No such conversation.")

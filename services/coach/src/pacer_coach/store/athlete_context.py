@@ -22,7 +22,9 @@ class AthleteContext:
     plan: asyncpg.Record | None = None
 
 
-async def athlete_context(conn: asyncpg.Connection, user_id: UUID, now: dt.datetime) -> AthleteContext:
+async def athlete_context(
+    conn: asyncpg.Connection, user_id: UUID, now: dt.datetime
+) -> AthleteContext:
     since = now - dt.timedelta(days=RECENT_DAYS)
     name = await conn.fetchval("SELECT name FROM users WHERE id = $1", user_id)
     checkins = await conn.fetch(

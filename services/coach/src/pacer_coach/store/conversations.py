@@ -18,7 +18,9 @@ class HistoryMessage:
     content: str
 
 
-async def owned_conversation(conn: asyncpg.Connection, conversation_id: UUID, user_id: UUID) -> bool:
+async def owned_conversation(
+    conn: asyncpg.Connection, conversation_id: UUID, user_id: UUID
+) -> bool:
     found = await conn.fetchval(
         "SELECT true FROM conversations WHERE id = $1 AND user_id = $2", conversation_id, user_id
     )

@@ -29,7 +29,9 @@ def month_window(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
     return month, dt.datetime.combine(following, dt.time(), tzinfo=dt.UTC)
 
 
-async def take_one(conn: asyncpg.Connection, user_id: UUID, limit: int, now: dt.datetime) -> QuotaUse:
+async def take_one(
+    conn: asyncpg.Connection, user_id: UUID, limit: int, now: dt.datetime
+) -> QuotaUse:
     """Count one message if under ``limit``.
 
     The conditional upsert takes the row lock, so concurrent requests queue on

@@ -1,0 +1,260 @@
+"""The one entry point of the LLM layer: :class:`LLMClient`.
+
+It owns the SDK clients (one per configured provider), picks models, bounds
+every request by its :class:`~pacer_common.llm.Deadline`, falls back to another
+provider when the first fails before its first token, and leaves one usage row
+and one set of metrics per attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+from uuid import UUID
+
+from pacer_common.llm.attempt import (
+    Attempt,
+    AttemptLimits,
+    AttemptServices,
+    Call,
+    outcome_of,
+)
+from pacer_common.llm.background import BackgroundTasks
+from pacer_common.llm.budget import Deadline
+from pacer_common.llm.errors import LLMError, LLMUpstreamError
+from pacer_common.llm.metrics import count_fallback
+from pacer_common.llm.providers import ProviderClient, SdkTimeouts, build_provider
+from pacer_common.llm.registry import MODEL_REGISTRY, ModelSpec, Provider
+from pacer_common.llm.settings import LLMSettings
+from pacer_common.llm.types import (
+    Completion,
+    LLMRequest,
+    StreamEnd,
+    StreamEvent,
+    StreamStarted,
+    TextDelta,
+)
+from pacer_common.llm.usage import UsageSink
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+Tier = Literal["free", "paid"]
+
+# A fallback with less time than this left could not answer anyway.
+MIN_FALLBACK_BUDGET_S = 0.5
+# At shutdown, how long aclose() waits for usage rows still being written.
+DRAIN_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    default_model: ModelSpec
+    free_model: ModelSpec
+    paid_model: ModelSpec
+    fallback_order: tuple[ModelSpec, ...]
+    limits: AttemptLimits
+
+    @classmethod
+    def from_settings(cls, settings: LLMSettings) -> ClientConfig:
+        default = MODEL_REGISTRY[settings.DEFAULT_MODEL]
+        return cls(
+            default_model=default,
+            free_model=MODEL_REGISTRY[settings.MODEL_FREE] if settings.MODEL_FREE else default,
+            paid_model=MODEL_REGISTRY[settings.MODEL_PAID] if settings.MODEL_PAID else default,
+            fallback_order=tuple(MODEL_REGISTRY[code] for code in settings.LLM_FALLBACK_ORDER),
+            limits=AttemptLimits(
+                first_token_s=settings.LLM_FIRST_TOKEN_TIMEOUT_SECONDS,
+                idle_s=settings.LLM_IDLE_TIMEOUT_SECONDS,
+                connect_s=settings.LLM_CONNECT_TIMEOUT_SECONDS,
+                sdk_s=settings.LLM_SDK_TIMEOUT_SECONDS,
+            ),
+        )
+
+
+class LLMClient:
+    """Streamed and whole answers from Anthropic or OpenAI, with deadlines and fallback.
+
+    Open it in the lifespan, close it on the way out::
+
+        llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
+        async with contextlib.aclosing(
+            llm.stream(request, deadline=Deadline.after(120), user_id=uid, purpose="coach_chat")
+        ) as events:
+            async for event in events:
+                ...  # StreamStarted, then TextDelta..., then StreamEnd; or an LLMError
+        await llm.aclose()
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[Provider, ProviderClient],
+        config: ClientConfig,
+        usage_sink: UsageSink | None = None,
+    ) -> None:
+        self._providers = dict(providers)
+        self._config = config
+        self._background = BackgroundTasks()
+        self._services = AttemptServices(config.limits, usage_sink, self._background)
+
+    @classmethod
+    def from_settings(cls, settings: LLMSettings, usage_sink: UsageSink | None = None) -> LLMClient:
+        """One SDK client per configured provider, with explicit retries and timeouts."""
+        timeouts = SdkTimeouts(
+            connect_s=settings.LLM_CONNECT_TIMEOUT_SECONDS,
+            read_s=settings.LLM_IDLE_TIMEOUT_SECONDS,
+            other_s=settings.LLM_SDK_TIMEOUT_SECONDS,
+        )
+        keys = {"anthropic": settings.ANTHROPIC_API_KEY, "openai": settings.OPENAI_API_KEY}
+        urls = {"anthropic": settings.ANTHROPIC_BASE_URL, "openai": settings.OPENAI_BASE_URL}
+        providers: dict[Provider, ProviderClient] = {}
+        for name in settings.configured_providers():
+            key = keys[name]
+            providers[name] = build_provider(
+                name,
+                api_key=key.get_secret_value() if key is not None else None,
+                base_url=urls[name],
+                max_retries=settings.LLM_SDK_MAX_RETRIES,
+                timeouts=timeouts,
+            )
+        return cls(providers, ClientConfig.from_settings(settings), usage_sink)
+
+    async def aclose(self) -> None:
+        """Let usage rows still being written finish, then close the SDK clients."""
+        await self._background.drain(DRAIN_TIMEOUT_S)
+        for provider in self._providers.values():
+            await provider.aclose()
+
+    # -- models ----------------------------------------------------------------
+
+    def model(self, code: str) -> ModelSpec:
+        """The registry's model for ``code``; ValueError if unknown or its provider is not configured."""
+        spec = MODEL_REGISTRY.get(code)
+        if spec is None:
+            raise ValueError(f"unknown model code {code!r}")
+        if spec.provider not in self._providers:
+            raise ValueError(f"{code}: provider {spec.provider} is not configured")
+        return spec
+
+    def model_for(self, tier: Tier) -> ModelSpec:
+        return self._config.paid_model if tier == "paid" else self._config.free_model
+
+    # -- calls -----------------------------------------------------------------
+
+    async def stream(
+        self,
+        request: LLMRequest,
+        *,
+        deadline: Deadline,
+        user_id: UUID | None,
+        purpose: str,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream an answer: StreamStarted, TextDelta..., StreamEnd. Raises LLMError.
+
+        Falls back to another provider only before the first token; after it,
+        any failure raises (the caller keeps the text it already has). When the
+        consumer stops (its task cancelled, or this generator closed) the SDK
+        stream is closed at once and a "cancelled" usage row is written.
+        """
+        call = Call(request, deadline, user_id, purpose, time.monotonic())
+        attempt, text = await self._first_answer(call, Attempt.first_text)
+        try:
+            yield StreamStarted(attempt.model, attempt.fallback)
+            while text is not None:
+                yield TextDelta(text)
+                text = await attempt.next_text()
+            await attempt.finish("ok")
+        except BaseException as error:
+            # Also GeneratorExit (closed at a yield) and CancelledError (cancelled
+            # in an await): both mean the consumer is gone.
+            await attempt.finish(outcome_of(error), error)
+            raise
+        yield StreamEnd(
+            model=attempt.model,
+            input_tokens=attempt.input_tokens,
+            output_tokens=attempt.output_tokens,
+            finish_reason=attempt.finish_reason,
+            ttft_ms=_ms(attempt.first_token_s - call.started_s)
+            if attempt.first_token_s is not None
+            else None,
+            duration_ms=_ms(time.monotonic() - call.started_s),
+        )
+
+    async def complete(
+        self,
+        request: LLMRequest,
+        *,
+        deadline: Deadline,
+        user_id: UUID | None,
+        purpose: str,
+    ) -> Completion:
+        """A whole answer, not streamed; same deadlines, fallback and usage rows as stream()."""
+        call = Call(request, deadline, user_id, purpose, time.monotonic())
+        attempt, reply = await self._first_answer(call, Attempt.complete)
+        await attempt.finish("ok")
+        return Completion(
+            text=reply.text,
+            model=attempt.model,
+            input_tokens=attempt.input_tokens,
+            output_tokens=attempt.output_tokens,
+            finish_reason=reply.finish_reason,
+            fallback_used=attempt.fallback,
+        )
+
+    async def _first_answer(
+        self, call: Call, begin: Callable[[Attempt], Awaitable[T]]
+    ) -> tuple[Attempt, T]:
+        """Run ``begin`` on the request's model and, if it fails retryably, once on a fallback."""
+        attempt = self._attempt(call, call.request.model, fallback=False)
+        try:
+            return attempt, await begin(attempt)
+        except LLMError as error:
+            await attempt.finish(outcome_of(error), error)
+            fallback = self._fallback_for(error, attempt.model, call.deadline)
+            if fallback is None:
+                raise
+            reason = error.code  # `error` is unbound once the except block ends
+        except BaseException as error:
+            await attempt.finish(outcome_of(error), error)
+            raise
+        count_fallback(attempt.model.provider, fallback.provider)
+        log.warning(
+            "llm_fallback",
+            from_model=attempt.model.code,
+            to_model=fallback.code,
+            reason=reason,
+            purpose=call.purpose,
+        )
+        attempt = self._attempt(call, fallback, fallback=True)
+        try:
+            return attempt, await begin(attempt)
+        except BaseException as error:
+            await attempt.finish(outcome_of(error), error)
+            raise
+
+    def _attempt(self, call: Call, model: ModelSpec, *, fallback: bool) -> Attempt:
+        provider = self._providers.get(model.provider)
+        if provider is None:
+            # Settings refuse such a model at start-up; only a hand-built request gets here.
+            raise LLMUpstreamError(
+                model=model, retryable=False, detail=f"provider {model.provider} not configured"
+            )
+        return Attempt(provider, model, call, self._services, fallback=fallback)
+
+    def _fallback_for(
+        self, error: LLMError, failed: ModelSpec, deadline: Deadline
+    ) -> ModelSpec | None:
+        """The first model of the fallback order on another (configured) provider, if it may run."""
+        if not error.retryable or deadline.remaining() < MIN_FALLBACK_BUDGET_S:
+            return None
+        for spec in self._config.fallback_order:
+            if spec.provider != failed.provider and spec.provider in self._providers:
+                return spec
+        return None
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))

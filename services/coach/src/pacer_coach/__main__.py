@@ -1,0 +1,21 @@
+"""``python -m pacer_coach``: serve the coach (hypercorn on uvloop, one process)."""
+
+from __future__ import annotations
+
+import uvloop
+
+from pacer_coach.app import SERVICE_NAME
+from pacer_coach.server import serve_until_signalled
+from pacer_coach.settings import CoachSettings
+from pacer_common.logs import configure_logging
+from pacer_common.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings(CoachSettings)
+    configure_logging(SERVICE_NAME, settings.LOG_LEVEL)
+    uvloop.run(serve_until_signalled(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""coach: SSE chat with the AI coach. Reads like a table of contents."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.lifespan import lifespan_for
+from pacer_coach.routes import chat, conversations, health
+from pacer_coach.settings import CoachSettings
+from pacer_common.logs import configure_logging
+from pacer_common.settings import load_settings
+from pacer_common.web.body_limit import BodyLimitMiddleware
+from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
+from pacer_common.web.request_context import RequestContextMiddleware
+
+SERVICE_NAME = "coach"
+
+
+def create_app(
+    settings: CoachSettings | None = None, streams: OpenStreams | None = None
+) -> Starlette:
+    if settings is None:
+        settings = load_settings(CoachSettings)
+        configure_logging(SERVICE_NAME, settings.LOG_LEVEL)
+    if streams is None:
+        streams = OpenStreams(
+            warn_at=settings.SSE_WARN_CONNECTIONS, cap=settings.SSE_MAX_CONNECTIONS
+        )
+    return Starlette(
+        routes=[*health.ROUTES, *chat.ROUTES, *conversations.ROUTES],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.ALLOWED_ORIGINS,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=[
+                    "X-Request-ID",
+                    "Retry-After",
+                    "X-RateLimit-Limit",
+                    "X-RateLimit-Remaining",
+                    "X-RateLimit-Reset",
+                ],
+                max_age=600,
+            ),
+            Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan_for(settings, streams),
+    )
