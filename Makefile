@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-common test-core-api test-coach test-llm-sim test-stack migrate lint fmt bench lock clean
+.PHONY: help install run test test-common test-core-api test-coach test-llm-sim test-stack migrate lint fmt bench bench-coach lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -64,8 +64,11 @@ fmt: install ## format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install ## latency and memory of a running stack (start `make run` first)
+bench: install ## starts a stack on free ports: start-up time, idle memory, /health and /v1/home latency
 	$(VENV)/bin/python -m pacer_devstack.bench
+
+bench-coach: install ## the coach: 1,000 held streams (RSS, /health p99) and first-token latency
+	$(VENV)/bin/python -m pacer_devstack.bench_coach
 
 lock: $(UV) ## refresh uv.lock after changing a pyproject.toml
 	$(UV) lock

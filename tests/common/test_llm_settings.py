@@ -56,12 +56,12 @@ def test_unknown_model_code_is_refused_naming_the_field(field: str) -> None:
 
 def test_model_of_a_provider_without_key_or_url_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
-        LLMSettings(ANTHROPIC_API_KEY="sk-ant-test", DEFAULT_MODEL="GPT_MINI")  # type: ignore[arg-type]
+        LLMSettings(ANTHROPIC_API_KEY="sk-ant-test", DEFAULT_MODEL="GPT_MINI")
 
     fields = error_fields(caught.value)
     # The default fallback order names GPT_MINI too: refused as well, not silently dropped.
     assert set(fields) == {"DEFAULT_MODEL", "LLM_FALLBACK_ORDER"}
-    assert "openai is not configured" in fields["DEFAULT_MODEL"]
+    assert "openai, which is not configured" in fields["DEFAULT_MODEL"]
     assert "OPENAI_API_KEY" in fields["DEFAULT_MODEL"]
     report = format_settings_error(LLMSettings, caught.value)
     assert "DEFAULT_MODEL:" in report
@@ -69,7 +69,7 @@ def test_model_of_a_provider_without_key_or_url_is_refused() -> None:
 
 
 def test_one_provider_is_enough_when_nothing_names_the_other() -> None:
-    settings = LLMSettings(ANTHROPIC_API_KEY="sk-ant-test", LLM_FALLBACK_ORDER="CLAUDE_HAIKU")  # type: ignore[arg-type]
+    settings = LLMSettings(ANTHROPIC_API_KEY="sk-ant-test", LLM_FALLBACK_ORDER="CLAUDE_HAIKU")
 
     assert settings.configured_providers() == ("anthropic",)
     assert settings.ANTHROPIC_API_KEY is not None
@@ -85,8 +85,8 @@ def test_blank_key_means_not_configured(monkeypatch: pytest.MonkeyPatch) -> None
 
     assert settings.OPENAI_API_KEY is None
     assert settings.LLM_FALLBACK_ORDER == []
-    with pytest.raises(ValidationError, match="openai is not configured"):
-        LLMSettings(MODEL_PAID="GPT_4O")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="openai, which is not configured"):
+        LLMSettings(MODEL_PAID="GPT_4O")
 
 
 def test_fallback_order_is_comma_separated_in_the_environment(

@@ -153,5 +153,5 @@ def test_a_chat_streams_through_the_proxy_unbuffered(stack: Stack) -> None:
                         arrivals.append(time.monotonic())
         finally:
             http.post(f"{sim}/_sim/reset")
-    assert body.rstrip().split("\n\n")[-1].startswith("event: done")
+    assert body.replace("\r\n", "\n").rstrip().split("\n\n")[-1].startswith("event: done")
     assert arrivals[-1] - arrivals[0] > 1.5, "deltas arrived in one burst: the proxy buffered"

@@ -45,6 +45,7 @@ def _memory_kib(pid: int) -> tuple[int, int]:
 def _short(command: str) -> str:
     for needle, name in (
         ("pacer_core_api", "core-api"),
+        ("pacer_coach", "coach"),
         ("pacer_llm_sim", "llm-sim"),
         ("supervisord", "supervisord"),
         ("caddy", "caddy"),
@@ -92,21 +93,41 @@ def _client(args: tuple[str, str, dict[str, str], float]) -> list[float]:
     return latencies
 
 
-def latency_report(
+def measure_latency(
     url: str, path: str, headers: dict[str, str], clients: int, seconds: float
-) -> None:
+) -> dict[str, float]:
+    """Closed loop: ``clients`` processes each sending requests back to back."""
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
         pool.map(_client, [(url, path, headers, 1.0)] * clients)  # warm-up
         results = pool.map(_client, [(url, path, headers, seconds)] * clients)
     latencies = sorted(value for result in results for value in result)
     quantiles = statistics.quantiles(latencies, n=100)
-    print(
-        f"  {path:<10}{len(latencies) / seconds:>8.0f}{quantiles[49] * 1000:>9.2f}"
-        f"{quantiles[89] * 1000:>9.2f}{quantiles[98] * 1000:>9.2f}{latencies[-1] * 1000:>9.2f}"
+    return {
+        "rps": len(latencies) / seconds,
+        "p50": quantiles[49] * 1000,
+        "p90": quantiles[89] * 1000,
+        "p99": quantiles[98] * 1000,
+        "max": latencies[-1] * 1000,
+    }
+
+
+LATENCY_HEADER = f"  {'route':<22}{'req/s':>8}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}"
+
+
+def latency_line(label: str, figures: dict[str, float]) -> str:
+    return (
+        f"  {label:<22}{figures['rps']:>8.0f}{figures['p50']:>9.2f}"
+        f"{figures['p90']:>9.2f}{figures['p99']:>9.2f}{figures['max']:>9.2f}"
     )
 
 
-def _athlete_token(url: str) -> str:
+def latency_report(
+    url: str, path: str, headers: dict[str, str], clients: int, seconds: float
+) -> None:
+    print(latency_line(path, measure_latency(url, path, headers, clients, seconds)))
+
+
+def athlete_token(url: str) -> str:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
 
@@ -168,9 +189,9 @@ def main() -> None:
             print(f"make run → ready: {first:.1f} s with a new data folder, {warm:.1f} s warm")
             time.sleep(IDLE_SETTLE_S)
             memory_report(stack)
-            token = _athlete_token(stack.url)
+            token = athlete_token(stack.url)
             print(f"\nthrough the proxy, {args.clients} clients, {args.seconds:g} s each (ms)")
-            print(f"  {'route':<10}{'req/s':>8}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
+            print(LATENCY_HEADER)
             latency_report(stack.url, "/health", {}, args.clients, args.seconds)
             latency_report(
                 stack.url,

@@ -110,6 +110,6 @@ def _check_code(code: str, values: dict[str, object]) -> None:
     if not _configured(spec.provider, values):
         key_field, url_field = _CREDENTIAL_FIELDS[spec.provider]
         raise ValueError(
-            f"{code} is a {spec.provider} model, but {spec.provider} is not configured: "
-            f"set {key_field} (or {url_field}), or choose a model of a configured provider"
+            f"{code} runs on {spec.provider}, which is not configured: "
+            f"set {key_field} (or {url_field}), or name a model of a configured provider"
         )

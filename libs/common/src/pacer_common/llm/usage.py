@@ -1,9 +1,9 @@
 """One usage row per LLM attempt, handed to whatever stores them.
 
 The layer does not know Postgres: a service passes a :class:`UsageSink` (the
-coach's writes ``llm_usage`` rows). Writes run in their own task so that a
-consumer cancelled mid-write (the browser left as the reply ended) cannot lose
-the row, and a failing or slow sink is logged and never breaks the call.
+coach's writes ``llm_usage`` rows). An attempt hands its row over from a task of
+its own, so a consumer cancelled mid-write (the browser left as the reply ended)
+cannot lose it; a failing or slow sink is logged and never breaks the call.
 """
 
 from __future__ import annotations

@@ -1,0 +1,293 @@
+"""Fallback to the other provider before the first token, against two real simulators:
+the session's one plays the failing primary, a second one the healthy fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from prometheus_client import REGISTRY
+
+from fixtures.llm_sim import LLMSim, free_port, start_llm_sim
+from pacer_common.llm import (
+    MODEL_REGISTRY,
+    ChatMessage,
+    Deadline,
+    LLMClient,
+    LLMOverloaded,
+    LLMRequest,
+    LLMSettings,
+    LLMUpstreamError,
+    ModelSpec,
+    StreamEnd,
+    StreamEvent,
+    StreamStarted,
+    TextDelta,
+    UsageRecord,
+)
+from pacer_common.llm.registry import Provider
+
+MODELS: dict[Provider, str] = {"anthropic": "CLAUDE_HAIKU", "openai": "GPT_MINI"}
+OTHER: dict[Provider, Provider] = {"anthropic": "openai", "openai": "anthropic"}
+
+
+class MemorySink:
+    """The UsageSink interface, in memory."""
+
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    async def record(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+    async def wait_for(self, count: int, timeout_s: float = 5.0) -> list[UsageRecord]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.records) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} usage records, got {self.records}")
+            await asyncio.sleep(0.01)
+        return self.records
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def backup_llm_sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LLMSim]:
+    sim = await start_llm_sim(tmp_path_factory.mktemp("llm_sim_backup") / "llm_sim.log")
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def healthy(backup_llm_sim: LLMSim) -> AsyncIterator[LLMSim]:
+    """The fallback's simulator, in normal mode with zeroed counters."""
+    await backup_llm_sim.reset()
+    yield backup_llm_sim
+    await backup_llm_sim.reset()
+
+
+@pytest.fixture
+def failing(sim: LLMSim) -> LLMSim:
+    """The primary's simulator (each test sets how it fails)."""
+    return sim
+
+
+@pytest.fixture(params=sorted(MODELS))
+def primary(request: pytest.FixtureRequest) -> Provider:
+    """Each test that takes `primary` runs with either provider failing first."""
+    provider: Provider = request.param
+    return provider
+
+
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
+
+
+ClientFactory = Callable[..., LLMClient]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_client(
+    failing: LLMSim, healthy: LLMSim, sink: MemorySink, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ClientFactory]:
+    """``make_client(primary)``: ``primary`` points at the failing simulator (or at
+    ``primary_url``), the other provider at the healthy one."""
+    for name in LLMSettings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+    clients: list[LLMClient] = []
+
+    def make(primary: Provider, primary_url: str | None = None, **overrides: Any) -> LLMClient:
+        urls = {primary: primary_url or failing.base_url, OTHER[primary]: healthy.base_url}
+        values: dict[str, Any] = {
+            "ANTHROPIC_BASE_URL": urls["anthropic"],
+            "OPENAI_BASE_URL": f"{urls['openai']}/v1",
+            "LLM_SDK_MAX_RETRIES": 0,
+            "LLM_FALLBACK_ORDER": "CLAUDE_HAIKU,GPT_MINI",
+            "LLM_CONNECT_TIMEOUT_SECONDS": 2,
+            "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": 2,
+            "LLM_IDLE_TIMEOUT_SECONDS": 2,
+            **overrides,
+        }
+        client = LLMClient.from_settings(LLMSettings(_env_file=None, **values), usage_sink=sink)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+def ask(model: ModelSpec) -> LLMRequest:
+    return LLMRequest(
+        system="You are a running coach.",
+        messages=[ChatMessage("user", "Is a tempo run wise two days before a race?")],
+        max_tokens=200,
+        model=model,
+    )
+
+
+async def collect(client: LLMClient, request: LLMRequest) -> list[StreamEvent]:
+    return [
+        event
+        async for event in client.stream(
+            request, deadline=Deadline.after(10), user_id=None, purpose="test"
+        )
+    ]
+
+
+def fallbacks_counted(from_provider: str, to_provider: str) -> float:
+    labels = {"from_provider": from_provider, "to_provider": to_provider}
+    return REGISTRY.get_sample_value("llm_fallbacks_total", labels) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"), [(429, "overloaded"), (529, "overloaded"), (500, "upstream_error")]
+)
+async def test_failure_before_first_token_goes_to_the_other_provider_once(
+    failing: LLMSim,
+    healthy: LLMSim,
+    make_client: ClientFactory,
+    sink: MemorySink,
+    primary: Provider,
+    status: int,
+    outcome: str,
+) -> None:
+    await failing.set_mode(mode="error", status=status, retry_after_ms=10)
+    await healthy.set_mode(mode="normal", tokens=6)
+    first, second = MODEL_REGISTRY[MODELS[primary]], MODEL_REGISTRY[MODELS[OTHER[primary]]]
+    counted_before = fallbacks_counted(primary, OTHER[primary])
+
+    events = await collect(make_client(primary), ask(first))
+
+    assert events[0] == StreamStarted(model=second, fallback_used=True)
+    assert len([event for event in events if isinstance(event, TextDelta)]) == 6
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert (end.model, end.output_tokens) == (second, 6)
+    failed, answered = await sink.wait_for(2)
+    assert (failed.model_code, failed.outcome, failed.fallback) == (first.code, outcome, False)
+    assert (answered.model_code, answered.outcome, answered.fallback) == (second.code, "ok", True)
+    assert fallbacks_counted(primary, OTHER[primary]) == counted_before + 1
+    assert (await failing.wait_for_stats(lambda s: s["active"] == 0))["requests"] == 1
+    assert (await healthy.wait_for_stats(lambda s: s["completed"] == 1))["requests"] == 1
+
+
+async def test_first_token_timeout_goes_to_the_other_provider(
+    failing: LLMSim,
+    healthy: LLMSim,
+    make_client: ClientFactory,
+    sink: MemorySink,
+    primary: Provider,
+) -> None:
+    await failing.set_mode(mode="hang")
+    client = make_client(primary, LLM_FIRST_TOKEN_TIMEOUT_SECONDS=0.5)
+
+    events = await collect(client, ask(MODEL_REGISTRY[MODELS[primary]]))
+
+    started = events[0]
+    assert isinstance(started, StreamStarted)
+    assert started.fallback_used
+    assert started.model.provider == OTHER[primary]
+    await failing.wait_for_stats(lambda s: s["disconnected"] == 1 and s["active"] == 0)
+    failed, answered = await sink.wait_for(2)
+    assert (failed.outcome, answered.outcome) == ("timeout", "ok")
+
+
+async def test_connection_refused_goes_to_the_other_provider(
+    make_client: ClientFactory, sink: MemorySink, primary: Provider
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+    events = await collect(make_client(primary, closed), ask(MODEL_REGISTRY[MODELS[primary]]))
+
+    assert events[0] == StreamStarted(
+        model=MODEL_REGISTRY[MODELS[OTHER[primary]]], fallback_used=True
+    )
+    failed, answered = await sink.wait_for(2)
+    assert (failed.outcome, answered.outcome) == ("upstream_error", "ok")
+
+
+async def test_complete_falls_back_too(
+    failing: LLMSim, make_client: ClientFactory, sink: MemorySink, primary: Provider
+) -> None:
+    await failing.set_mode(mode="error", status=529, retry_after_ms=10)
+
+    completion = await make_client(primary).complete(
+        ask(MODEL_REGISTRY[MODELS[primary]]),
+        deadline=Deadline.after(10),
+        user_id=None,
+        purpose="briefing",
+    )
+
+    assert completion.fallback_used
+    assert completion.model == MODEL_REGISTRY[MODELS[OTHER[primary]]]
+    assert completion.text
+    assert [r.outcome for r in await sink.wait_for(2)] == ["overloaded", "ok"]
+
+
+async def test_when_the_fallback_fails_too_its_error_is_raised_and_nothing_more_is_tried(
+    failing: LLMSim,
+    healthy: LLMSim,
+    make_client: ClientFactory,
+    sink: MemorySink,
+    primary: Provider,
+) -> None:
+    await failing.set_mode(mode="error", status=529, retry_after_ms=10)
+    await healthy.set_mode(mode="error", status=500)
+    second = MODEL_REGISTRY[MODELS[OTHER[primary]]]
+
+    with pytest.raises(LLMUpstreamError) as caught:
+        await collect(make_client(primary), ask(MODEL_REGISTRY[MODELS[primary]]))
+
+    assert caught.value.model == second
+    assert (await failing.wait_for_stats(lambda s: s["active"] == 0))["requests"] == 1
+    assert (await healthy.wait_for_stats(lambda s: s["active"] == 0))["requests"] == 1
+    records = await sink.wait_for(2)
+    assert [(r.outcome, r.fallback) for r in records] == [
+        ("overloaded", False),
+        ("upstream_error", True),
+    ]
+
+
+async def test_client_errors_are_not_sent_elsewhere(
+    failing: LLMSim, healthy: LLMSim, make_client: ClientFactory, primary: Provider
+) -> None:
+    await failing.set_mode(mode="error", status=400)
+
+    with pytest.raises(LLMUpstreamError) as caught:
+        await collect(make_client(primary), ask(MODEL_REGISTRY[MODELS[primary]]))
+
+    assert not caught.value.retryable
+    assert (await healthy.stats())["requests"] == 0
+
+
+async def test_fallback_order_skips_models_of_the_failed_provider(
+    failing: LLMSim, healthy: LLMSim, make_client: ClientFactory
+) -> None:
+    await failing.set_mode(mode="error", status=529, retry_after_ms=10)
+    client = make_client("anthropic", LLM_FALLBACK_ORDER="CLAUDE_SONNET,GPT_4O,GPT_MINI")
+
+    events = await collect(client, ask(MODEL_REGISTRY["CLAUDE_HAIKU"]))
+
+    assert events[0] == StreamStarted(model=MODEL_REGISTRY["GPT_4O"], fallback_used=True)
+    assert (await failing.wait_for_stats(lambda s: s["active"] == 0))["by_model"] == {
+        "claude-haiku-4-5": 1
+    }
+
+
+async def test_no_fallback_without_another_provider_in_the_order(
+    failing: LLMSim, healthy: LLMSim, make_client: ClientFactory
+) -> None:
+    await failing.set_mode(mode="error", status=529, retry_after_ms=10)
+    client = make_client("anthropic", LLM_FALLBACK_ORDER="CLAUDE_HAIKU,CLAUDE_SONNET")
+
+    with pytest.raises(LLMOverloaded):
+        await collect(client, ask(MODEL_REGISTRY["CLAUDE_HAIKU"]))
+
+    assert (await failing.wait_for_stats(lambda s: s["active"] == 0))["requests"] == 1
+    assert (await healthy.stats())["requests"] == 0
