@@ -403,6 +403,25 @@ async def test_consumer_leaving_closes_the_upstream_stream_at_once(
     assert sample("llm_calls_total", **labels) == cancelled_before + 1
 
 
+async def test_cancelled_complete_disconnects_and_is_recorded(
+    sim: LLMSim, make_client: ClientFactory, sink: MemorySink, model: ModelSpec
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=10_000, token_ms=0, tokens=5)
+    client = make_client(LLM_FIRST_TOKEN_TIMEOUT_SECONDS=30)
+    call = asyncio.create_task(
+        client.complete(ask(model), deadline=Deadline.after(30), user_id=None, purpose="t")
+    )
+    await sim.wait_for_stats(lambda s: s["active"] == 1)
+
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+    await sim.wait_for_stats(lambda s: s["disconnected"] == 1 and s["active"] == 0, timeout_s=1.0)
+    [record] = await sink.wait_for(1)
+    assert (record.outcome, record.output_tokens) == ("cancelled", 0)
+
+
 async def test_error_message_never_carries_the_key_or_the_upstream_body(
     sim: LLMSim, make_client: ClientFactory, model: ModelSpec
 ) -> None:

@@ -162,6 +162,7 @@ def main() -> None:
                 "/_sim/mode",
                 {"mode": "slow", "first_token_ms": 50, "token_ms": 20, "tokens": 5},
             )
+            first_delta_lags(stack, token, 3)  # warm-up: first calls build the SDKs' parsers
             lags = sorted(first_delta_lags(stack, token, args.samples))
             print(
                 f"\nsimulator's first token → client's first delta through the proxy, "

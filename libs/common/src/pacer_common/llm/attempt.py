@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pacer_common.llm.background import BackgroundTasks
-from pacer_common.llm.budget import Deadline
+from pacer_common.llm.budget import Deadline, to_ms
 from pacer_common.llm.errors import LLMError, LLMTimeout, LLMUpstreamError
 from pacer_common.llm.metrics import observe_attempt
 from pacer_common.llm.providers.base import (
@@ -199,6 +199,7 @@ class Attempt:
     def _record(self, outcome: Outcome) -> UsageRecord:
         now = time.monotonic()
         input_tokens, output_tokens = self.input_tokens, self.output_tokens
+        ttft_s = None if self.first_token_s is None else self.first_token_s - self._started_s
         return UsageRecord(
             user_id=self._call.user_id,
             purpose=self._call.purpose,
@@ -208,10 +209,8 @@ class Attempt:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=self.model.cost_usd(input_tokens, output_tokens),
-            ttft_ms=_ms(self.first_token_s - self._started_s)
-            if self.first_token_s is not None
-            else None,
-            duration_ms=_ms(now - self._started_s),
+            ttft_ms=None if ttft_s is None else to_ms(ttft_s),
+            duration_ms=to_ms(now - self._started_s),
             outcome=outcome,
             fallback=self.fallback,
         )
@@ -232,7 +231,7 @@ class Attempt:
         elif record.outcome == "cancelled":
             log.info("llm_attempt_cancelled", **fields)
         else:
-            detail = error.detail if isinstance(error, LLMError) else type(error).__name__
+            detail = error.detail if isinstance(error, LLMError) else repr(type(error).__name__)
             log.warning("llm_attempt_failed", detail=detail, **fields)
 
     # -- bounds --------------------------------------------------------------
@@ -280,7 +279,3 @@ class Attempt:
             # A provider module let something through: still an LLMError for the caller.
             log.exception("llm_unexpected_error", provider=self.model.provider)
             raise LLMUpstreamError(model=self.model, detail=type(error).__name__) from error
-
-
-def _ms(seconds: float) -> int:
-    return max(0, round(seconds * 1000))

@@ -34,3 +34,8 @@ class Deadline:
     @property
     def expired(self) -> bool:
         return time.monotonic() >= self.at_monotonic_s
+
+
+def to_ms(seconds: float) -> int:
+    """Whole milliseconds, never negative (for usage rows and events)."""
+    return max(0, round(seconds * 1000))

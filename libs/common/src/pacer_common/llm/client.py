@@ -22,7 +22,7 @@ from pacer_common.llm.attempt import (
     outcome_of,
 )
 from pacer_common.llm.background import BackgroundTasks
-from pacer_common.llm.budget import Deadline
+from pacer_common.llm.budget import Deadline, to_ms
 from pacer_common.llm.errors import LLMError, LLMUpstreamError
 from pacer_common.llm.metrics import count_fallback
 from pacer_common.llm.providers import ProviderClient, SdkTimeouts, build_provider
@@ -46,8 +46,9 @@ Tier = Literal["free", "paid"]
 
 # A fallback with less time than this left could not answer anyway.
 MIN_FALLBACK_BUDGET_S = 0.5
-# At shutdown, how long aclose() waits for usage rows still being written.
-DRAIN_TIMEOUT_S = 5.0
+# At shutdown, how long aclose() waits for usage rows still being written
+# (normally none: an attempt waits for its own row before it returns).
+DRAIN_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,12 @@ class LLMClient:
             )
         return cls(providers, ClientConfig.from_settings(settings), usage_sink)
 
-    async def aclose(self) -> None:
-        """Let usage rows still being written finish, then close the SDK clients."""
-        await self._background.drain(DRAIN_TIMEOUT_S)
+    async def aclose(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Let usage rows still being written finish, then close the SDK clients.
+
+        Call it before closing whatever the usage sink writes to (the pool).
+        """
+        await self._background.drain(drain_timeout_s)
         for provider in self._providers.values():
             await provider.aclose()
 
@@ -172,15 +176,14 @@ class LLMClient:
             # in an await): both mean the consumer is gone.
             await attempt.finish(outcome_of(error), error)
             raise
+        first_token_s = attempt.first_token_s
         yield StreamEnd(
             model=attempt.model,
             input_tokens=attempt.input_tokens,
             output_tokens=attempt.output_tokens,
             finish_reason=attempt.finish_reason,
-            ttft_ms=_ms(attempt.first_token_s - call.started_s)
-            if attempt.first_token_s is not None
-            else None,
-            duration_ms=_ms(time.monotonic() - call.started_s),
+            ttft_ms=None if first_token_s is None else to_ms(first_token_s - call.started_s),
+            duration_ms=to_ms(time.monotonic() - call.started_s),
         )
 
     async def complete(
@@ -254,7 +257,3 @@ class LLMClient:
             if spec.provider != failed.provider and spec.provider in self._providers:
                 return spec
         return None
-
-
-def _ms(seconds: float) -> int:
-    return max(0, round(seconds * 1000))
