@@ -1,8 +1,11 @@
 """Structured JSON logs for every service.
 
-structlog renders every record, ours and the stdlib's (hypercorn, asyncpg), as
-one JSON line on stdout. The request id bound by the request-id middleware
-rides along through structlog's contextvars.
+Our own events go through structlog's native logger straight to stdout, one
+JSON line each: the access log writes one per request, so it skips the stdlib
+logging machinery (a third of the cost). Records from other libraries
+(hypercorn, asyncpg) go through stdlib logging and are rendered the same way.
+The request id bound by the request-context middleware rides along in
+structlog's contextvars.
 """
 
 from __future__ import annotations
@@ -14,27 +17,43 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
+
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     def add_service(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
         event.setdefault("service", service)
         return event
 
+    def name_logger(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+        if "logger_name" in event:
+            event["logger"] = event.pop("logger_name")
+        return event
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_service,
+        name_logger,
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -48,6 +67,12 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
-    return logger
+def get_logger(name: str) -> Any:
+    """A structlog logger that records its module as ``logger``.
+
+    >>> log = get_logger(__name__)
+    >>> log.info("user_registered", user_id="...")  # doctest: +SKIP
+    """
+    # "logger" itself is a reserved argument of get_logger: bind under another
+    # key and rename it in the processor chain.
+    return structlog.get_logger(logger_name=name)

@@ -24,7 +24,9 @@ from pacer_devstack.bench import (
     _memory_kib,
     athlete_token,
     latency_line,
-    measure_latency,
+    load_generator,
+    median_of_rounds,
+    stop_on_sigterm,
 )
 from pacer_devstack.harness import Stack, start_stack
 
@@ -112,7 +114,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    stop_on_sigterm()
     long_s = "600"
     env = {
         # Room for the held streams, and deadlines longer than the benchmark.
@@ -131,9 +135,14 @@ def main() -> None:
             print(
                 f"coach RSS idle: {_rss_mib(stack, 'pacer_coach'):.1f} MiB, caddy {_rss_mib(stack, 'caddy'):.1f} MiB"
             )
-            print(f"\n/health through the proxy, {args.clients} clients, {args.seconds:g} s (ms)")
+            print(
+                f"\n/health through the proxy, {args.clients} clients ({load_generator()}), "
+                f"median of {args.rounds} rounds of {args.seconds:g} s (ms)"
+            )
             print(LATENCY_HEADER)
-            idle = measure_latency(stack.url, "/health", {}, args.clients, args.seconds)
+            idle = median_of_rounds(
+                stack.url, "/health", {}, args.clients, args.seconds, args.rounds
+            )
             print(latency_line("idle", idle))
 
             _sim(stack, "/_sim/mode", {"mode": "hang"})
@@ -143,7 +152,9 @@ def main() -> None:
             while _sim(stack, "/_sim/stats")["active"] != args.streams:
                 time.sleep(0.2)
             opened = time.monotonic() - started
-            held = measure_latency(stack.url, "/health", {}, args.clients, args.seconds)
+            held = median_of_rounds(
+                stack.url, "/health", {}, args.clients, args.seconds, args.rounds
+            )
             print(latency_line(f"{args.streams} streams held", held))
             print(
                 f"\n{args.streams} streams opened in {opened:.1f} s; coach RSS "

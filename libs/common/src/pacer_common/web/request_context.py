@@ -67,9 +67,8 @@ class RequestContextMiddleware:
             method = scope["method"]
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_REQUEST_DURATION.labels(method, template, str(status)).observe(elapsed)
-            level = "debug" if scope["path"] in _QUIET_PATHS and status < 400 else "info"
-            log.log(
-                10 if level == "debug" else 20,
+            emit = log.debug if scope["path"] in _QUIET_PATHS and status < 400 else log.info
+            emit(
                 "request",
                 method=method,
                 path=scope["path"],
