@@ -75,6 +75,12 @@ async def hold_streams(url: str, token: str, count: int) -> list[asyncio.StreamW
     return await asyncio.gather(*(_open_stream(url, token, gate) for _ in range(count)))
 
 
+async def close_streams(writers: list[asyncio.StreamWriter]) -> None:
+    for writer in writers:
+        writer.close()
+    await asyncio.gather(*(writer.wait_closed() for writer in writers), return_exceptions=True)
+
+
 def first_delta_lags(stack: Stack, token: str, samples: int) -> list[float]:
     """Sequential chats: one in flight at a time, so the simulator's
     last first-token time belongs to the chat being read."""
@@ -161,8 +167,7 @@ def main() -> None:
                 f"{_rss_mib(stack, 'pacer_coach'):.1f} MiB, caddy {_rss_mib(stack, 'caddy'):.1f} MiB; "
                 f"p99 held / idle = {held['p99'] / idle['p99']:.2f}"
             )
-            for writer in writers:
-                writer.close()
+            loop.run_until_complete(close_streams(writers))
             loop.close()
             _sim(stack, "/_sim/reset", {})
             while _sim(stack, "/_sim/stats")["active"]:
