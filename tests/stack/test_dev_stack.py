@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import time
 
 import httpx
@@ -155,3 +156,47 @@ def test_a_chat_streams_through_the_proxy_unbuffered(stack: Stack) -> None:
             http.post(f"{sim}/_sim/reset")
     assert body.replace("\r\n", "\n").rstrip().split("\n\n")[-1].startswith("event: done")
     assert arrivals[-1] - arrivals[0] > 1.5, "deltas arrived in one burst: the proxy buffered"
+
+
+def test_a_hung_llm_ends_the_chat_at_the_stream_timeout_and_home_stays_fast(stack: Stack) -> None:
+    import threading
+
+    sim = f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}"
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        account = {"email": "patient@example.com", "password": PASSWORD, "name": "Patient"}
+        http.post("/v1/auth/register", json=account)
+        token = http.post(
+            "/v1/auth/login", json={"email": account["email"], "password": PASSWORD}
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        http.post(f"{sim}/_sim/mode", json={"mode": "hang"})
+        outcome: dict[str, object] = {}
+
+        def chat() -> None:
+            started = time.monotonic()
+            with httpx.Client(base_url=stack.url, timeout=30) as own:
+                response = own.post(
+                    "/v1/coach/chat", json={"message": "Are you there?"}, headers=auth
+                )
+            outcome["body"] = response.text
+            outcome["took"] = time.monotonic() - started
+
+        home_times: list[float] = []
+        try:
+            chatting = threading.Thread(target=chat)
+            chatting.start()
+            # While the chat hangs on the LLM, home answers as usual.
+            while chatting.is_alive():
+                before = time.monotonic()
+                assert http.get("/v1/home", headers=auth).status_code == 200
+                home_times.append(time.monotonic() - before)
+                chatting.join(timeout=0.2)
+        finally:
+            http.post(f"{sim}/_sim/reset")
+    events = str(outcome["body"]).replace("\r\n", "\n").strip().split("\n\n")
+    assert events[-2].startswith("event: error") and '"code":"timeout"' in events[-2]
+    assert events[-1].startswith("event: done")
+    # COACH_STREAM_TIMEOUT_SECONDS=6 for this stack (the first-token deadline is 20 s).
+    assert 5.5 < float(outcome["took"]) < 9  # type: ignore[arg-type]
+    assert len(home_times) >= 10
+    assert statistics.median(home_times) < 0.1 and max(home_times) < 0.5
