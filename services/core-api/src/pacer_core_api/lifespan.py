@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as redis
 from starlette.applications import Starlette
 
-from pacer_common.auth import TokenVerifier, load_public_key
-from pacer_common.db import create_pool
 from pacer_common.logs import get_logger
-from pacer_common.metrics import sample_event_loop_lag, start_metrics_server, stop_metrics_server
 from pacer_common.migrations import apply_migrations
+from pacer_common.runtime import observability, open_pool, token_verifier
 from pacer_core_api.security.login_throttle import LoginThrottle
 from pacer_core_api.security.passwords import Passwords
 from pacer_core_api.security.tokens import AccessTokenIssuer, load_private_key
@@ -23,15 +20,12 @@ from pacer_core_api.state import AppState
 log = get_logger(__name__)
 
 
-def lifespan_for(settings: CoreApiSettings):  # type: ignore[no-untyped-def]
+def lifespan_for(
+    settings: CoreApiSettings,
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[AppState]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        pool = await create_pool(
-            settings.DATABASE_URL,
-            max_size=settings.DB_POOL_MAX_SIZE,
-            command_timeout_s=settings.DB_COMMAND_TIMEOUT_SECONDS,
-            startup_wait_s=settings.DB_STARTUP_WAIT_SECONDS,
-        )
+        pool = await open_pool(settings)
         if settings.RUN_MIGRATIONS_ON_STARTUP:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
@@ -41,19 +35,11 @@ def lifespan_for(settings: CoreApiSettings):  # type: ignore[no-untyped-def]
             socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
             decode_responses=True,
         )
-        metrics = start_metrics_server(
-            settings.CORE_API_METRICS_HOST, settings.CORE_API_METRICS_PORT
-        )
-        lag_sampler = asyncio.create_task(sample_event_loop_lag(), name="event-loop-lag")
         state: AppState = {
             "settings": settings,
             "pool": pool,
             "redis": redis_client,
-            "token_verifier": TokenVerifier(
-                load_public_key(settings.JWT_PUBLIC_KEY_FILE),
-                issuer=settings.JWT_ISSUER,
-                audience=settings.JWT_AUDIENCE,
-            ),
+            "token_verifier": token_verifier(settings),
             "token_issuer": AccessTokenIssuer(
                 load_private_key(settings.JWT_PRIVATE_KEY_FILE),
                 issuer=settings.JWT_ISSUER,
@@ -73,14 +59,13 @@ def lifespan_for(settings: CoreApiSettings):  # type: ignore[no-untyped-def]
                 window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
             ),
         }
-        log.info("core_api_started", port=settings.CORE_API_PORT)
         try:
-            yield state
+            async with observability(
+                settings.CORE_API_METRICS_HOST, settings.CORE_API_METRICS_PORT
+            ):
+                log.info("core_api_started", port=settings.CORE_API_PORT)
+                yield state
         finally:
-            lag_sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag_sampler
-            stop_metrics_server(metrics)
             await redis_client.aclose()
             await pool.close()
             log.info("core_api_stopped")
