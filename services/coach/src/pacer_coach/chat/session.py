@@ -75,6 +75,13 @@ _FINISHED = _Finished()
 _QueueItem = StreamStarted | TextDelta | StreamEnd | _Shutdown | _Finished | _Failure
 
 
+def _finish_reason(end: StreamEnd | None, failure: _Failure | None) -> str:
+    """The provider's reason when the reply completed, else the error code."""
+    if failure is not None:
+        return failure.code
+    return end.finish_reason if end is not None else "stop"
+
+
 class ChatSession:
     def __init__(self, turn: ChatTurn, *, llm: LLMClient, pool: asyncpg.Pool) -> None:
         self.turn = turn
@@ -178,9 +185,7 @@ class ChatSession:
             yield events.error(failure.code, failure.message, retryable=failure.retryable)
         yield events.done(
             status=status,
-            finish_reason=end.finish_reason
-            if end is not None and failure is None
-            else (failure.code if failure else "stop"),
+            finish_reason=_finish_reason(end, failure),
             input_tokens=end.input_tokens if end else None,
             output_tokens=end.output_tokens if end else None,
             latency_ms=int((time.monotonic() - self._started) * 1000),
