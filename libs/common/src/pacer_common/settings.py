@@ -12,12 +12,30 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def split_commas(value: object) -> object:
+    """Comma-separated lists, as in the seed runbook: "https://a.example,https://b.example"."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _existing_file(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError(f"no such file: {value}")
+    return value
+
+
+# A list read from one comma-separated variable (NoDecode: not as JSON).
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_commas)]
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 
 
 class ServiceSettings(BaseSettings):
@@ -30,30 +48,15 @@ class ServiceSettings(BaseSettings):
     REDIS_URL: str = Field(min_length=1)
     # Public half of core-api's EdDSA signing key: every service verifies
     # access tokens itself, without a shared secret and without calling core-api.
-    JWT_PUBLIC_KEY_FILE: Path
+    JWT_PUBLIC_KEY_FILE: ExistingFile
     JWT_ISSUER: str = "pacer-core-api"
     JWT_AUDIENCE: str = "pacer"
-    ALLOWED_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ALLOWED_ORIGINS: CommaList = Field(default_factory=list)
     MAX_REQUEST_BODY_BYTES: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     DB_POOL_MAX_SIZE: int = Field(default=10, ge=1, le=100)
     DB_STARTUP_WAIT_SECONDS: float = Field(default=30.0, ge=0, le=600)
     DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=300)
     READY_CHECK_TIMEOUT_SECONDS: float = Field(default=1.0, gt=0, le=30)
-
-    @field_validator("ALLOWED_ORIGINS", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        # A comma-separated list, as in the seed runbook: "https://a.example,https://b.example".
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
-
-    @field_validator("JWT_PUBLIC_KEY_FILE")
-    @classmethod
-    def _key_file_exists(cls, value: Path) -> Path:
-        if not value.is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

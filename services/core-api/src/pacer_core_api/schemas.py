@@ -7,7 +7,6 @@ string. Extra fields are refused so that a typo is reported, not ignored.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -22,28 +21,10 @@ from pydantic import (
     field_validator,
 )
 
+from pacer_common.validation import free_text, one_line
+
 MAX_DURATION_S = 7 * 86_400
 MAX_DISTANCE_M = 10_000_000.0
-
-
-def _is_control(char: str) -> bool:
-    # Category Cc: C0 (NUL..US), DEL and the C1 range (U+0080..U+009F), not just ord < 32.
-    return unicodedata.category(char) == "Cc"
-
-
-def _one_line(value: str) -> str:
-    # Postgres text cannot hold NUL, and a control character in a name is never
-    # intended (it is shown on one line, in lists and in prompts).
-    if any(_is_control(char) for char in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _printable(value: str) -> str:
-    # As for names, but tabs and line breaks are fine in a free-text note.
-    if any(_is_control(char) and char not in "\t\n\r" for char in value):
-        raise ValueError("must not contain control characters other than tabs and newlines")
-    return value
 
 
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -67,9 +48,9 @@ def _plausible_instant(value: dt.datetime) -> dt.datetime:
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_one_line),
+    AfterValidator(one_line),
 ]
-Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_printable)]
+Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 Day = Annotated[dt.date, AfterValidator(_plausible_date)]
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
 Sport = Literal["run", "ride", "swim", "strength", "other"]

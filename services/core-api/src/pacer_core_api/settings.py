@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode
 
-from pacer_common.settings import Port, ServiceSettings
+from pacer_common.settings import ExistingFile, Port, ServiceSettings, split_commas
 
 
 class CoreApiSettings(ServiceSettings):
@@ -25,10 +24,10 @@ class CoreApiSettings(ServiceSettings):
     CORE_API_GRACEFUL_TIMEOUT_SECONDS: float = Field(default=5.0, ge=0, le=60)
     RUN_MIGRATIONS_ON_STARTUP: bool = True
 
-    JWT_PRIVATE_KEY_FILE: Path
+    JWT_PRIVATE_KEY_FILE: ExistingFile
     ACCESS_TOKEN_TTL_SECONDS: int = Field(default=900, ge=60, le=86_400)
     REFRESH_TOKEN_TTL_SECONDS: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)
-    ADMIN_EMAILS: Annotated[frozenset[str], NoDecode] = frozenset()
+    ADMIN_EMAILS: Annotated[frozenset[str], NoDecode, BeforeValidator(split_commas)] = frozenset()
 
     # Failed logins: past either limit within the window, login answers 429
     # until the window (started by the first failure) ends.
@@ -36,7 +35,9 @@ class CoreApiSettings(ServiceSettings):
     LOGIN_MAX_FAILURES_PER_IP: int = Field(default=20, ge=1, le=100_000)
     LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1, le=86_400)
     # Only these peers may set X-Forwarded-For (the proxy).
-    TRUSTED_PROXIES: Annotated[frozenset[str], NoDecode] = frozenset({"127.0.0.1", "::1"})
+    TRUSTED_PROXIES: Annotated[frozenset[str], NoDecode, BeforeValidator(split_commas)] = frozenset(
+        {"127.0.0.1", "::1"}
+    )
 
     # argon2id cost (RFC 9106's second recommendation by default). Hashes run
     # off the event loop, at most PASSWORD_HASH_CONCURRENCY at once, so that a
@@ -46,16 +47,8 @@ class CoreApiSettings(ServiceSettings):
     ARGON2_PARALLELISM: int = Field(default=4, ge=1, le=16)
     PASSWORD_HASH_CONCURRENCY: int = Field(default=2, ge=1, le=32)
 
-    @field_validator("ADMIN_EMAILS", "TRUSTED_PROXIES", mode="before")
+    @field_validator("ADMIN_EMAILS")
     @classmethod
-    def _split_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(item.strip().lower() for item in value.split(",") if item.strip())
-        return value
-
-    @field_validator("JWT_PRIVATE_KEY_FILE")
-    @classmethod
-    def _private_key_exists(cls, value: Path) -> Path:
-        if not value.is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
+    def _lower_case_emails(cls, value: frozenset[str]) -> frozenset[str]:
+        # Registration compares the lower-cased email.
+        return frozenset(email.lower() for email in value)

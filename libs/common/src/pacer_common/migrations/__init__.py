@@ -8,6 +8,7 @@ try at once: one applies, the others wait and then find nothing to do.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -38,7 +39,9 @@ class Migration:
     sql: str
 
 
-def available_migrations() -> list[Migration]:
+@functools.cache
+def available_migrations() -> tuple[Migration, ...]:
+    """Read once per process: the files ship with the package and readiness asks often."""
     found = []
     for entry in resources.files(__package__).iterdir():
         match = _NAME.match(entry.name)
@@ -48,7 +51,7 @@ def available_migrations() -> list[Migration]:
     versions = [migration.version for migration in found]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration versions: {versions}")
-    return found
+    return tuple(found)
 
 
 def expected_schema_version() -> int:

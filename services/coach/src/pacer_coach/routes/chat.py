@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sse_starlette import EventSourceResponse
@@ -12,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from pacer_coach.chat.prompt import build_messages, build_system_prompt, trim_history
 from pacer_coach.chat.session import ChatSession, ChatTurn
-from pacer_coach.schemas import ChatIn, utc_now
+from pacer_coach.schemas import ChatIn
 from pacer_coach.state import AppState, app_state
 from pacer_coach.store import conversations, quota
 from pacer_coach.store.athlete_context import athlete_context
@@ -25,7 +26,7 @@ from pacer_common.web.json_body import parse_json_body
 class ChatResponse(EventSourceResponse):
     """Releases the stream's slot however the response ends, even if it never started."""
 
-    def __init__(self, *args: Any, release: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._release = release
 
@@ -120,7 +121,7 @@ async def chat(request: Request) -> ChatResponse:
     streams = state["streams"]
     slot = streams.reserve()
     try:
-        turn, use = await _open_turn(state, principal, body, utc_now())
+        turn, use = await _open_turn(state, principal, body, dt.datetime.now(dt.UTC))
         session = ChatSession(turn, llm=state["llm"], pool=state["pool"])
         streams.on_shutdown(slot, session.abort_for_shutdown)
         return ChatResponse(

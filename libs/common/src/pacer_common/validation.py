@@ -1,0 +1,34 @@
+"""Text checks shared by every service's request schemas.
+
+Postgres text cannot hold NUL, and other control characters in user text are
+never intended; they are refused with a 422 rather than failing in the driver.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def is_control(char: str) -> bool:
+    # Category Cc: C0 (NUL..US), DEL and the C1 range (U+0080..U+009F), not just ord < 32.
+    return unicodedata.category(char) == "Cc"
+
+
+def one_line(value: str) -> str:
+    """For names and titles: shown on one line, in lists and in prompts."""
+    if any(is_control(char) for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def free_text(value: str) -> str:
+    """For notes and messages: tabs and line breaks are fine."""
+    if any(is_control(char) and char not in "\t\n\r" for char in value):
+        raise ValueError("must not contain control characters other than tabs and newlines")
+    return value
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
