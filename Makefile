@@ -14,7 +14,7 @@ PYTEST := $(VENV)/bin/pytest
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-MEMBERS := libs/common services/core-api services/coach services/llm-sim tools/devstack
+MEMBERS := libs/common services/core-api services/coach services/llm-sim services/briefing-worker tools/devstack
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS_DIR)
@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-common test-core-api test-coach test-llm-sim test-stack migrate lint fmt bench bench-coach lock clean
+.PHONY: help install run test test-common test-core-api test-coach test-llm-sim test-worker test-stack test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,16 +49,28 @@ test-coach: install ## coach contract tests only
 test-llm-sim: install ## LLM simulator tests only
 	$(PYTEST) -q tests/llm_sim
 
+test-worker: install ## briefing-worker and jobs-ledger contract tests only
+	$(PYTEST) -q tests/briefing_worker
+
+test-deploy: install ## proxy templates, Compose file, alert rules
+	$(PYTEST) -q tests/deploy
+
 test-stack: install ## whole-stack tests (make run's stack, through Caddy)
 	$(PYTEST) -q tests/stack
 
 migrate: install ## apply pending migrations to the dev stack's database (make run does it at start)
 	$(VENV)/bin/python -m pacer_devstack migrate
 
+jobs: install ## jobs ledger CLI against make run's stack: make jobs ARGS="stuck" (or "reap --execute", "retry ID")
+	$(VENV)/bin/python -m pacer_devstack jobs $(ARGS)
+
+smoke: install ## latency smoke check of a deployed stack: make smoke URL=https://pacer.example.com
+	$(VENV)/bin/python -m pacer_devstack.smoke $(if $(URL),--url $(URL))
+
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/src services/core-api/src services/coach/src services/llm-sim/src tools/devstack/src
+	$(VENV)/bin/mypy libs/common/src services/core-api/src services/coach/src services/llm-sim/src services/briefing-worker/src tools/devstack/src
 
 fmt: install ## format and autofix
 	$(VENV)/bin/ruff format .
@@ -69,6 +81,9 @@ bench: install ## starts a stack on free ports: start-up time, idle memory, /hea
 
 bench-coach: install ## the coach: 1,000 held streams (RSS, /health p99) and first-token latency
 	$(VENV)/bin/python -m pacer_devstack.bench_coach
+
+bench-worker: install ## /v1/home p99 idle vs. during 50 briefing refreshes; reaper latency
+	$(VENV)/bin/python -m pacer_devstack.bench_worker
 
 lock: $(UV) ## refresh uv.lock after changing a pyproject.toml
 	$(UV) lock
