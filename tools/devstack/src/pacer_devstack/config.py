@@ -20,6 +20,7 @@ PORT_DEFAULTS: dict[str, tuple[int, str]] = {
     "CORE_API_METRICS_PORT": (9101, "core-api Prometheus metrics (internal)"),
     "COACH_PORT": (8002, "coach"),
     "COACH_METRICS_PORT": (9102, "coach Prometheus metrics (internal)"),
+    "BRIEFING_WORKER_PORT": (9103, "briefing-worker /health and Prometheus metrics (internal)"),
     "POSTGRES_PORT": (5433, "embedded Postgres"),
     "REDIS_PORT": (6380, "Valkey (Redis-compatible)"),
 }
@@ -37,6 +38,7 @@ class StackConfig:
     core_api_metrics_port: int
     coach_port: int
     coach_metrics_port: int
+    briefing_worker_port: int
     postgres_port: int
     redis_port: int
     data_dir: Path
@@ -54,6 +56,7 @@ class StackConfig:
             "CORE_API_METRICS_PORT": self.core_api_metrics_port,
             "COACH_PORT": self.coach_port,
             "COACH_METRICS_PORT": self.coach_metrics_port,
+            "BRIEFING_WORKER_PORT": self.briefing_worker_port,
             "POSTGRES_PORT": self.postgres_port,
             "REDIS_PORT": self.redis_port,
         }
@@ -99,6 +102,7 @@ class StackConfig:
             core_api_metrics_port=ports["CORE_API_METRICS_PORT"],
             coach_port=ports["COACH_PORT"],
             coach_metrics_port=ports["COACH_METRICS_PORT"],
+            briefing_worker_port=ports["BRIEFING_WORKER_PORT"],
             postgres_port=ports["POSTGRES_PORT"],
             redis_port=ports["REDIS_PORT"],
             data_dir=data_dir,

@@ -17,6 +17,7 @@ def health_checks(config: StackConfig) -> dict[str, str]:
         "proxy → core-api /health/ready": f"{config.proxy_url}/health/ready",
         "llm-sim /health": f"http://127.0.0.1:{config.llm_sim_port}/health",
         "coach /health/ready": f"http://127.0.0.1:{config.coach_port}/health/ready",
+        "briefing-worker /health": f"http://127.0.0.1:{config.briefing_worker_port}/health",
     }
 
 

@@ -74,6 +74,10 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
         Program("core-api", f"{python} -m pacer_core_api", priority=30, startsecs=2),
         # The coach drains its streams in COACH_DRAIN_SECONDS, then exits: well under 5 s.
         Program("coach", f"{python} -m pacer_coach", priority=30, startsecs=2),
+        # Finishes or abandons its running jobs on SIGTERM; the reaper covers the rest.
+        Program(
+            "briefing-worker", f"{python} -m pacer_briefing_worker", priority=35, startsecs=2
+        ),
         Program(
             "caddy",
             f"{shlex.quote(str(caddy_binary()))} run --config {shlex.quote(str(caddyfile))} --adapter caddyfile",
