@@ -1,0 +1,115 @@
+"""The briefing cache in Redis: the worker writes, home reads (one MGET).
+
+``pacer:briefing:<athlete>``: the last LLM briefing, with when it was generated
+and when the worker last confirmed its inputs unchanged (freshness counts from
+that), the model and the fingerprint of the inputs.
+``pacer:briefing-failure:<athlete>``: the last refresh failed for good; cleared
+by the next success.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+import redis.asyncio as redis
+
+BRIEFING_KEY = "pacer:briefing:"
+FAILURE_KEY = "pacer:briefing-failure:"
+# Set for a short while when home asks for a refresh, so that repeated home
+# views of a stale briefing write one ledger row, not one per view.
+REQUESTED_KEY = "pacer:briefing-requested:"
+# A briefing older than this is never served; let Redis forget it.
+BRIEFING_TTL_S = 2 * 86_400
+FAILURE_TTL_S = 7 * 86_400
+
+
+@dataclass(frozen=True)
+class CachedBriefing:
+    text: str
+    model: str
+    fingerprint: str
+    generated_at: dt.datetime
+    checked_at: dt.datetime
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "text": self.text,
+                "model": self.model,
+                "fingerprint": self.fingerprint,
+                "generated_at": self.generated_at.isoformat(),
+                "checked_at": self.checked_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> CachedBriefing:
+        data = json.loads(raw)
+        return cls(
+            text=data["text"],
+            model=data["model"],
+            fingerprint=data["fingerprint"],
+            generated_at=dt.datetime.fromisoformat(data["generated_at"]),
+            checked_at=dt.datetime.fromisoformat(data["checked_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class RefreshFailure:
+    at: dt.datetime
+    error: str
+
+
+Freshness = Literal["fresh", "stale", "expired"]
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    briefing: CachedBriefing | None
+    failure: RefreshFailure | None
+
+    def freshness(self, now: dt.datetime, fresh_s: float, stale_max_s: float) -> Freshness:
+        if self.briefing is None:
+            return "expired"
+        age_s = (now - self.briefing.checked_at).total_seconds()
+        if age_s <= fresh_s:
+            return "fresh"
+        return "stale" if age_s <= stale_max_s else "expired"
+
+
+async def read(client: redis.Redis, athlete_id: UUID) -> CacheEntry:
+    raw_briefing, raw_failure = await client.mget(
+        [f"{BRIEFING_KEY}{athlete_id}", f"{FAILURE_KEY}{athlete_id}"]
+    )
+    failure = None
+    if raw_failure is not None:
+        data: dict[str, Any] = json.loads(raw_failure)
+        failure = RefreshFailure(dt.datetime.fromisoformat(data["at"]), data["error"])
+    briefing = None if raw_briefing is None else CachedBriefing.from_json(raw_briefing)
+    return CacheEntry(briefing, failure)
+
+
+async def write(client: redis.Redis, athlete_id: UUID, briefing: CachedBriefing) -> None:
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.set(f"{BRIEFING_KEY}{athlete_id}", briefing.to_json(), ex=BRIEFING_TTL_S)
+        pipe.delete(f"{FAILURE_KEY}{athlete_id}")
+        await pipe.execute()
+
+
+async def record_failure(client: redis.Redis, athlete_id: UUID, failure: RefreshFailure) -> None:
+    await client.set(
+        f"{FAILURE_KEY}{athlete_id}",
+        json.dumps({"at": failure.at.isoformat(), "error": failure.error}),
+        ex=FAILURE_TTL_S,
+    )
+
+
+async def claim_request_slot(client: redis.Redis, athlete_id: UUID, hold_s: float) -> bool:
+    """True for the first caller within ``hold_s``: only it asks for a refresh."""
+    return bool(
+        await client.set(f"{REQUESTED_KEY}{athlete_id}", "1", nx=True, px=int(hold_s * 1000))
+    )
