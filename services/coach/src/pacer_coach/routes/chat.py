@@ -16,7 +16,7 @@ from pacer_coach.chat.session import ChatSession, ChatTurn
 from pacer_coach.schemas import ChatIn
 from pacer_coach.state import AppState, app_state
 from pacer_coach.store import conversations, quota
-from pacer_coach.store.athlete_context import athlete_context
+from pacer_common.athlete_context import athlete_context
 from pacer_common.auth import Principal, require_user
 from pacer_common.errors import NotFound, TooManyRequests, ValidationFailed
 from pacer_common.llm import Deadline, LLMRequest
