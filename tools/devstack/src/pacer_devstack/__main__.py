@@ -2,7 +2,7 @@
 
 run            prepare data, keys and configs, then exec supervisord in the foreground
 wait-ready     (run by supervisord) print the ready line once every health check passes
-render-caddy   render proxy/Caddyfile.j2 to a file (used by the tests)
+render-caddy   render proxy/Caddyfile.j2 for --target dev or prod to a file
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from pathlib import Path
 from pacer_devstack import postgres, valkey
 from pacer_devstack.config import StackConfig, StackConfigError
 from pacer_devstack.keys import ensure_jwt_keys
+from pacer_devstack.proxy import ProxyValues, ProxyValuesError, dev_values, prod_values
+from pacer_devstack.proxy import render_caddyfile as render_proxy_config
 from pacer_devstack.ready import wait_until_ready
-from pacer_devstack.render import render_caddyfile, render_supervisord_conf
+from pacer_devstack.render import render_supervisord_conf
 
 
 def _port_in_use(port: int) -> bool:
@@ -82,11 +84,14 @@ def run() -> None:
     os.environ["PACER_DATA_DIR"] = str(config.data_dir)
     caddyfile = config.run_dir / "Caddyfile"
     caddyfile.write_text(
-        render_caddyfile(
-            http_port=config.http_port,
-            core_api_upstream=f"127.0.0.1:{config.core_api_port}",
-            coach_upstream=f"127.0.0.1:{config.coach_port}",
-            access_log=config.log_dir / "caddy-access.log",
+        render_proxy_config(
+            dev_values(
+                http_port=config.http_port,
+                core_api=[f"127.0.0.1:{config.core_api_port}"],
+                coach=[f"127.0.0.1:{config.coach_port}"],
+                # A file spares supervisord relaying every access-log line.
+                access_log=config.log_dir / "caddy-access.log",
+            )
         )
     )
     supervisord_conf = config.run_dir / "supervisord.conf"
@@ -122,12 +127,57 @@ def wait_ready() -> None:
     print(f"pacer ready: {config.proxy_url}", flush=True)
 
 
-def render_caddy(out: Path, http_port: int, upstream: str, coach_upstream: str) -> None:
-    out.write_text(
-        render_caddyfile(
-            http_port=http_port, core_api_upstream=upstream, coach_upstream=coach_upstream
-        )
+def render_caddy(args: argparse.Namespace) -> None:
+    values: ProxyValues
+    try:
+        if args.target == "dev":
+            values = dev_values(
+                http_port=args.http_port,
+                core_api=args.core_api or ["127.0.0.1:8001"],
+                coach=args.coach or ["127.0.0.1:8002"],
+                access_log=args.access_log,
+            )
+        else:
+            if not args.domain or not args.acme_email:
+                sys.exit("render-caddy --target prod needs --domain and --acme-email")
+            values = prod_values(
+                domain=args.domain,
+                acme_email=args.acme_email,
+                discovery=args.discovery,
+                compose_project=args.compose_project,
+                core_api_replicas=args.core_api_replicas,
+                coach_replicas=args.coach_replicas,
+            )
+    except ProxyValuesError as error:
+        sys.exit(f"render-caddy: {error}")
+    args.out.write_text(render_proxy_config(values))
+
+
+def _render_caddy_arguments(render: argparse.ArgumentParser) -> None:
+    render.add_argument("--target", choices=("dev", "prod"), default="dev")
+    render.add_argument("--out", type=Path, required=True)
+    dev = render.add_argument_group("dev (plain HTTP on loopback)")
+    dev.add_argument("--http-port", type=int, default=8080)
+    dev.add_argument(
+        "--core-api", action="append", metavar="HOST:PORT", help="repeat for each replica"
     )
+    dev.add_argument(
+        "--coach", action="append", metavar="HOST:PORT", help="repeat for each replica"
+    )
+    dev.add_argument("--access-log", type=Path, help="file for the access log (default stdout)")
+    prod = render.add_argument_group("prod (docker compose, automatic HTTPS)")
+    prod.add_argument("--domain", help="the public name; Caddy gets its certificate")
+    prod.add_argument("--acme-email", help="the ACME account's email (expiry warnings)")
+    prod.add_argument(
+        "--discovery",
+        choices=("replicas", "dns"),
+        default="replicas",
+        help="replicas: each container by name, actively health-checked (default); "
+        "dns: every address of the service name, follows any --scale, passive checks only",
+    )
+    prod.add_argument("--compose-project", default="pacer")
+    prod.add_argument("--core-api-replicas", type=int, default=2)
+    prod.add_argument("--coach-replicas", type=int, default=2)
 
 
 def main() -> None:
@@ -140,11 +190,7 @@ def main() -> None:
     commands.add_parser("run")
     commands.add_parser("wait-ready")
     commands.add_parser("migrate")
-    render = commands.add_parser("render-caddy")
-    render.add_argument("--out", type=Path, required=True)
-    render.add_argument("--http-port", type=int, default=8080)
-    render.add_argument("--upstream", default="127.0.0.1:8001")
-    render.add_argument("--coach-upstream", default="127.0.0.1:8002")
+    _render_caddy_arguments(commands.add_parser("render-caddy"))
     args = parser.parse_args()
     if args.command == "run":
         run()
@@ -153,7 +199,7 @@ def main() -> None:
     elif args.command == "migrate":
         migrate()
     else:
-        render_caddy(args.out, args.http_port, args.upstream, args.coach_upstream)
+        render_caddy(args)
 
 
 if __name__ == "__main__":

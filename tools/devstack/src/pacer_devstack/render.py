@@ -1,4 +1,4 @@
-"""Render the dev stack's supervisord and Caddy configs from their Jinja2 templates."""
+"""Render the dev stack's supervisord config; the Caddy config is pacer_devstack.proxy's."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pacer_devstack import postgres, valkey
 from pacer_devstack.config import REPO_ROOT, StackConfig
-
-CADDY_TEMPLATE_DIR = REPO_ROOT / "proxy"
-CADDY_TEMPLATE = "Caddyfile.j2"
 
 
 @dataclass(frozen=True)
@@ -34,22 +31,8 @@ def caddy_binary() -> Path:
     return Path(sys.executable).parent / "caddy"
 
 
-def _jinja(loader: FileSystemLoader | PackageLoader) -> Environment:
+def _jinja(loader: PackageLoader) -> Environment:
     return Environment(loader=loader, undefined=StrictUndefined, keep_trailing_newline=True)
-
-
-def render_caddyfile(
-    *, http_port: int, core_api_upstream: str, coach_upstream: str, access_log: Path | None = None
-) -> str:
-    """``access_log`` None logs to stdout; a file spares supervisord relaying every line."""
-    template = _jinja(FileSystemLoader(CADDY_TEMPLATE_DIR)).get_template(CADDY_TEMPLATE)
-    output = "stdout" if access_log is None else f"file {access_log}"
-    return template.render(
-        http_port=http_port,
-        core_api_upstream=core_api_upstream,
-        coach_upstream=coach_upstream,
-        access_log=output,
-    )
 
 
 def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
@@ -75,9 +58,7 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
         # The coach drains its streams in COACH_DRAIN_SECONDS, then exits: well under 5 s.
         Program("coach", f"{python} -m pacer_coach", priority=30, startsecs=2),
         # Finishes or abandons its running jobs on SIGTERM; the reaper covers the rest.
-        Program(
-            "briefing-worker", f"{python} -m pacer_briefing_worker", priority=35, startsecs=2
-        ),
+        Program("briefing-worker", f"{python} -m pacer_briefing_worker", priority=35, startsecs=2),
         Program(
             "caddy",
             f"{shlex.quote(str(caddy_binary()))} run --config {shlex.quote(str(caddyfile))} --adapter caddyfile",
