@@ -122,9 +122,9 @@ def test_only_the_api_ports_are_upstreams(target: str, tmp_path: Path) -> None:
         assert f":{port}" not in text
     adapted = _adapted(TARGETS[target], tmp_path)
     dials = {up["dial"] for proxy in _proxies(adapted) for up in proxy.get("upstreams", [])}
-    ports = {
-        str(node["port"]) for node in _walk(adapted) if node.get("source") == "a"
-    } | {dial.rsplit(":", 1)[1] for dial in dials}
+    ports = {str(node["port"]) for node in _walk(adapted) if node.get("source") == "a"} | {
+        dial.rsplit(":", 1)[1] for dial in dials
+    }
     assert ports == ({"18001", "18002"} if target == "dev" else {"8001", "8002"})
 
 
@@ -292,7 +292,8 @@ def test_security_headers_on_every_kind_of_response(running_proxy: RunningProxy)
 
 
 @pytest.mark.parametrize(
-    "path", ["/metrics", "/METRICS", "/v1/metrics", "/internal/jobs", "/v1/internal/x", "/_sim/mode"]
+    "path",
+    ["/metrics", "/METRICS", "/v1/metrics", "/internal/jobs", "/v1/internal/x", "/_sim/mode"],
 )
 def test_metrics_and_internal_routes_are_404(running_proxy: RunningProxy, path: str) -> None:
     with httpx.Client(base_url=running_proxy.url, timeout=10) as http:
