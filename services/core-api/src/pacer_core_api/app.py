@@ -15,7 +15,7 @@ from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.request_context import RequestContextMiddleware
 from pacer_core_api.lifespan import lifespan_for
-from pacer_core_api.routes import athlete, auth, health, home, me
+from pacer_core_api.routes import admin, athlete, auth, health, home, me
 from pacer_core_api.settings import CoreApiSettings
 
 SERVICE_NAME = "core-api"
@@ -26,7 +26,14 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
         settings = load_settings(CoreApiSettings)
         configure_logging(SERVICE_NAME, settings.LOG_LEVEL)
     return Starlette(
-        routes=[*health.ROUTES, *auth.ROUTES, *me.ROUTES, *athlete.ROUTES, *home.ROUTES],
+        routes=[
+            *health.ROUTES,
+            *auth.ROUTES,
+            *me.ROUTES,
+            *athlete.ROUTES,
+            *home.ROUTES,
+            *admin.ROUTES,
+        ],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as redis
+from arq.connections import ArqRedis
 from starlette.applications import Starlette
 
 from pacer_common.logs import get_logger
@@ -35,10 +36,16 @@ def lifespan_for(
             socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
             decode_responses=True,
         )
+        arq_client = ArqRedis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+        )
         state: AppState = {
             "settings": settings,
             "pool": pool,
             "redis": redis_client,
+            "arq": arq_client,
             "token_verifier": token_verifier(settings),
             "token_issuer": AccessTokenIssuer(
                 load_private_key(settings.JWT_PRIVATE_KEY_FILE),
@@ -66,6 +73,7 @@ def lifespan_for(
                 log.info("core_api_started", port=settings.CORE_API_PORT)
                 yield state
         finally:
+            await arq_client.aclose()
             await redis_client.aclose()
             await pool.close()
             log.info("core_api_stopped")

@@ -7,10 +7,11 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode
 
+from pacer_common.jobs.settings import JobSettings
 from pacer_common.settings import ExistingFile, Port, ServiceSettings, split_commas
 
 
-class CoreApiSettings(ServiceSettings):
+class CoreApiSettings(ServiceSettings, JobSettings):
     CORE_API_HOST: str = "127.0.0.1"
     CORE_API_PORT: Port = 8001
     # Prometheus metrics: a separate port the proxy never routes to.

@@ -6,6 +6,7 @@ from typing import TypedDict, cast
 
 import asyncpg
 import redis.asyncio as redis
+from arq.connections import ArqRedis
 from starlette.requests import Request
 
 from pacer_common.auth import TokenVerifier
@@ -19,6 +20,8 @@ class AppState(TypedDict):
     settings: CoreApiSettings
     pool: asyncpg.Pool
     redis: redis.Redis
+    # The same Redis, for arq's queue (arq reads bytes; `redis` decodes to str).
+    arq: ArqRedis
     token_verifier: TokenVerifier
     token_issuer: AccessTokenIssuer
     passwords: Passwords

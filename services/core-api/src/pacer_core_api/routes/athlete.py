@@ -9,6 +9,7 @@ from starlette.routing import Route
 from pacer_common.auth import require_user
 from pacer_common.errors import NotFound
 from pacer_common.web.json_body import parse_json_body, parse_query
+from pacer_core_api.briefing.refresh import after_data_saved
 from pacer_core_api.schemas import (
     ActivityIn,
     ActivityListQuery,
@@ -27,6 +28,8 @@ async def post_checkin(request: Request) -> JSONResponse:
     body = await parse_json_body(request, CheckinIn)
     async with state["pool"].acquire() as conn:
         checkin, created = await athlete.upsert_checkin(conn, principal.user_id, body)
+    # After the block: the data is committed before the worker can read it.
+    await after_data_saved(state, principal.user_id, "checkin")
     return JSONResponse(checkin, status_code=201 if created else 200)
 
 
@@ -47,6 +50,8 @@ async def post_activity(request: Request) -> JSONResponse:
     body = await parse_json_body(request, ActivityIn)
     async with state["pool"].acquire() as conn:
         activity = await athlete.insert_activity(conn, principal.user_id, body)
+    # After the block: the data is committed before the worker can read it.
+    await after_data_saved(state, principal.user_id, "activity")
     return JSONResponse(activity, status_code=201)
 
 
@@ -67,6 +72,8 @@ async def put_plan(request: Request) -> JSONResponse:
     body = await parse_json_body(request, PlanIn)
     async with state["pool"].acquire() as conn:
         plan = await athlete.put_plan(conn, principal.user_id, body)
+    # After the block: the data is committed before the worker can read it.
+    await after_data_saved(state, principal.user_id, "plan")
     return JSONResponse(plan)
 
 
@@ -86,6 +93,8 @@ async def put_goal(request: Request) -> JSONResponse:
     body = await parse_json_body(request, GoalIn)
     async with state["pool"].acquire() as conn:
         goal = await athlete.put_goal(conn, principal.user_id, body)
+    # After the block: the data is committed before the worker can read it.
+    await after_data_saved(state, principal.user_id, "goal")
     return JSONResponse(goal)
 
 

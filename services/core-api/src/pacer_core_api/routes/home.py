@@ -20,7 +20,7 @@ async def home(request: Request) -> JSONResponse:
     now = dt.datetime.now(dt.UTC)
     async with state["pool"].acquire() as conn:
         summary = await athlete_summary(conn, principal.user_id, now)
-    briefing = await current_briefing(summary, now)
+    briefing = await current_briefing(state, principal.user_id, summary, now)
     return JSONResponse({"summary": summary.as_json(), "briefing": briefing})
 
 

@@ -1,0 +1,72 @@
+"""The arq functions: what the queue can run."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pacer_briefing_worker import briefing
+from pacer_briefing_worker.metrics import BRIEFINGS
+from pacer_briefing_worker.runner import PermanentJobError
+from pacer_briefing_worker.state import WorkerState
+from pacer_common.jobs import queue
+from pacer_common.jobs.ledger import Job
+from pacer_common.llm import Deadline
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+Ctx = dict[str, Any]
+
+
+async def refresh_briefing(ctx: Ctx, job_id: str) -> str:
+    """Attempt of ledger job ``job_id`` (kind ``refresh_briefing``, subject: the athlete)."""
+    state: WorkerState = ctx["state"]
+
+    async def work(job: Job, deadline: Deadline) -> dict[str, Any]:
+        try:
+            outcome = await briefing.refresh(
+                pool=state.pool,
+                cache=state.arq,
+                llm=state.llm,
+                model=state.briefing_model,
+                max_tokens=state.settings.BRIEFING_MAX_TOKENS,
+                athlete_id=UUID(job.subject),
+                deadline=deadline,
+            )
+        except briefing.AthleteGone as gone:
+            raise PermanentJobError(f"athlete {gone} no longer exists") from None
+        BRIEFINGS.labels("generated" if outcome["llm_called"] else "unchanged").inc()
+        return outcome
+
+    return await state.runner.run(UUID(job_id), work)
+
+
+async def refresh_active_athletes(ctx: Ctx) -> int:
+    """Cron: queue a refresh for every athlete who logged anything lately.
+
+    Only queued here: the worker's WORKER_MAX_JOBS bounds how many run (and
+    call the LLM) at once, and an athlete whose data did not change since the
+    cached briefing costs no LLM call.
+    """
+    state: WorkerState = ctx["state"]
+    days = state.settings.BRIEFING_ACTIVE_DAYS
+    async with state.pool.acquire() as conn:
+        athletes = await conn.fetch(
+            """SELECT user_id FROM checkins WHERE updated_at >= now() - make_interval(days => $1)
+               UNION
+               SELECT user_id FROM activities WHERE created_at >= now() - make_interval(days => $1)""",
+            days,
+        )
+    for row in athletes:
+        await queue.request_briefing_refresh(
+            state.pool,
+            state.arq,
+            state.settings,
+            row["user_id"],
+            reason="periodic",
+            data_changed=False,
+            debounce=False,
+        )
+    log.info("periodic_refresh_queued", athletes=len(athletes))
+    return len(athletes)

@@ -1,0 +1,66 @@
+"""What follows a job's outcome, wherever it was decided (the job's own worker
+or the reaper): the next attempt on the queue, the alerts, the follow-up run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import asyncpg
+from arq.connections import ArqRedis
+
+from pacer_briefing_worker.alerts import Alerts
+from pacer_common.jobs import briefing_cache, queue
+from pacer_common.jobs.briefing_cache import RefreshFailure
+from pacer_common.jobs.ledger import Job
+from pacer_common.jobs.settings import JobSettings
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class Outcomes:
+    def __init__(
+        self, pool: asyncpg.Pool, arq: ArqRedis, settings: JobSettings, alerts: Alerts
+    ) -> None:
+        self._pool = pool
+        self._arq = arq
+        self._settings = settings
+        self._alerts = alerts
+
+    async def after_failure(self, job: Job) -> None:
+        """``job`` as settled: queued again (retry) or failed for good."""
+        await self._alerts.job_ended_badly(job)
+        if job.status == "failed":
+            if job.kind == queue.REFRESH_BRIEFING:
+                failure = RefreshFailure(
+                    job.finished_at or dt.datetime.now(dt.UTC), job.error or ""
+                )
+                try:
+                    await briefing_cache.record_failure(self._arq, UUID(job.subject), failure)
+                except Exception as error:
+                    log.warning("briefing_failure_not_cached", job_id=str(job.id), error=str(error))
+            return
+        await self.enqueue_next_attempt(job)
+
+    async def enqueue_next_attempt(self, job: Job) -> None:
+        delay_s = max((job.run_after - dt.datetime.now(dt.UTC)).total_seconds(), 0.0)
+        try:
+            await queue.enqueue_attempt(self._arq, self._settings, job, delay_s)
+        except Exception as error:
+            # The row stays waiting; the reaper enqueues it again once Redis answers.
+            log.warning("job_retry_not_enqueued", job_id=str(job.id), error=str(error))
+
+    async def after_success(self, job: Job) -> None:
+        if job.rerun_requested and job.kind == queue.REFRESH_BRIEFING:
+            # Data was saved while this run read it: one more run, which calls
+            # the LLM only if the data it reads differs.
+            await queue.request_briefing_refresh(
+                self._pool,
+                self._arq,
+                self._settings,
+                UUID(job.subject),
+                reason="rerun",
+                data_changed=False,
+                debounce=False,
+            )

@@ -1,0 +1,90 @@
+"""The reaper: every REAPER_INTERVAL_SECONDS, settle jobs whose worker died or froze.
+
+Safe to run in every worker at once: the ledger's reap() locks rows with
+SKIP LOCKED, so each overdue job is handled by exactly one reaper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from arq.connections import ArqRedis
+
+from pacer_briefing_worker.alerts import Alerts
+from pacer_briefing_worker.metrics import (
+    JOBS_LONG_RUNNING,
+    JOBS_REAPED,
+    JOBS_REQUEUED,
+    JOBS_STUCK,
+    QUEUE_DEPTH,
+    REAPER_LAST_RUN,
+)
+from pacer_briefing_worker.outcomes import Outcomes
+from pacer_briefing_worker.settings import BriefingWorkerSettings
+from pacer_common.jobs import ledger
+from pacer_common.jobs.ledger import Job
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ReapResult:
+    reaped: list[Job]
+    requeued: list[Job]
+
+
+class Reaper:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        arq: ArqRedis,
+        settings: BriefingWorkerSettings,
+        outcomes: Outcomes,
+        alerts: Alerts,
+    ) -> None:
+        self._pool = pool
+        self._arq = arq
+        self._settings = settings
+        self._outcomes = outcomes
+        self._alerts = alerts
+        self.last_run_s: float | None = None
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.reap_once()
+            except Exception:
+                # Postgres or Redis away for a moment: try again next interval.
+                log.exception("reaper_failed")
+            await asyncio.sleep(self._settings.REAPER_INTERVAL_SECONDS)
+
+    async def reap_once(self) -> ReapResult:
+        async with self._pool.acquire() as conn:
+            reaped = await ledger.reap(conn, self._settings)
+            lost = await ledger.lost_in_queue(conn, self._settings)
+            health = await ledger.health(conn, self._settings)
+        for job in reaped:
+            JOBS_REAPED.labels(job.status).inc()
+            await self._outcomes.after_failure(job)
+        for job in lost:
+            JOBS_REQUEUED.inc()
+            log.warning("job_requeued", job_id=str(job.id), kind=job.kind, status=job.status)
+            await self._outcomes.enqueue_next_attempt(job)
+        JOBS_STUCK.set(health.stuck)
+        JOBS_LONG_RUNNING.set(health.long_running)
+        if health.long_running > self._settings.MAX_LONG_RUNNING_JOBS:
+            self._alerts.too_many_long_running(
+                health.long_running,
+                self._settings.MAX_LONG_RUNNING_JOBS,
+                self._settings.JOB_WARNING_SECONDS,
+            )
+        QUEUE_DEPTH.set(await self._arq.zcard(self._settings.JOB_QUEUE_NAME))
+        self.last_run_s = time.monotonic()
+        REAPER_LAST_RUN.set(time.time())
+        if reaped or lost:
+            log.info("reaper_ran", reaped=len(reaped), requeued=len(lost))
+        return ReapResult(reaped, lost)

@@ -1,0 +1,48 @@
+"""Asking the briefing worker for a refresh, from core-api's request handlers.
+
+Never fails the request: the athlete's data is already committed, and a
+refresh that could not be queued is picked up by the reaper (a ledger row
+without its queue entry) or by the next trigger, home view or cron run.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pacer_common.jobs import briefing_cache, queue
+from pacer_common.logs import get_logger
+from pacer_core_api.state import AppState
+
+log = get_logger(__name__)
+
+
+async def request_refresh(
+    state: AppState, athlete_id: UUID, *, reason: str, data_changed: bool
+) -> bool:
+    """True if a refresh is now queued or running for the athlete."""
+    try:
+        await queue.request_briefing_refresh(
+            state["pool"],
+            state["arq"],
+            state["settings"],
+            athlete_id,
+            reason=reason,
+            data_changed=data_changed,
+        )
+    except Exception as error:
+        log.warning("briefing_refresh_not_queued", reason=reason, error=str(error))
+        return False
+    return True
+
+
+async def after_data_saved(state: AppState, athlete_id: UUID, what: str) -> None:
+    await request_refresh(state, athlete_id, reason=what, data_changed=True)
+
+
+async def from_home(state: AppState, athlete_id: UUID) -> bool:
+    """Home found no usable briefing: ask once per debounce window, not once per view."""
+    settings = state["settings"]
+    hold_s = max(settings.BRIEFING_DEBOUNCE_SECONDS, 1.0) * 10
+    if not await briefing_cache.claim_request_slot(state["redis"], athlete_id, hold_s):
+        return True
+    return await request_refresh(state, athlete_id, reason="home", data_changed=False)
