@@ -62,7 +62,7 @@ migrate: install ## apply pending migrations to the dev stack's database (make r
 	$(VENV)/bin/python -m pacer_devstack migrate
 
 jobs: install ## jobs ledger CLI against make run's stack: make jobs ARGS="stuck" (or "reap --execute", "retry ID")
-	$(VENV)/bin/python -m pacer_devstack jobs $(ARGS)
+	$(VENV)/bin/python -m pacer_devstack.jobs_cli $(ARGS)
 
 smoke: install ## latency smoke check of a deployed stack: make smoke URL=https://pacer.example.com
 	$(VENV)/bin/python -m pacer_devstack.smoke $(if $(URL),--url $(URL))

@@ -5,5 +5,6 @@ pytest_plugins = [
     "fixtures.llm_sim",
     "fixtures.core_api",
     "fixtures.coach",
+    "fixtures.worker",
     "fixtures.stack",
 ]

@@ -1,0 +1,178 @@
+"""A saved check-in becomes an LLM briefing on home, through core-api, Redis, arq,
+the worker and the simulator; the cache's states as home reports them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from uuid import UUID
+
+import asyncpg
+import httpx
+import redis.asyncio as redis
+
+from fixtures.core_api import CoreApi, register_and_login
+from fixtures.llm_sim import LLMSim
+from fixtures.worker import StartWorker, home, jobs_for, poll
+from pacer_common.jobs import briefing_cache
+from pacer_common.jobs.briefing_cache import CachedBriefing, RefreshFailure
+
+CHECKIN = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
+
+
+async def test_a_checkin_makes_a_fresh_llm_briefing_appear_on_home(
+    job_api: CoreApi,
+    start_worker: StartWorker,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    clean_state: None,
+) -> None:
+    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
+        athlete = await register_and_login(client)
+        before = await home(client, athlete.access_token)
+        # No worker yet: the rule-based text, and a refresh queued by the home view.
+        assert before["briefing"]["source"] == "rules"
+        assert before["briefing"]["status"] == "pending"
+
+        saved = await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
+        assert saved.status_code == 201, saved.text
+        pending = await home(client, athlete.access_token)
+        assert (pending["briefing"]["status"], pending["briefing"]["source"]) == ("pending", "rules")
+
+        async with start_worker():
+
+            async def fresh() -> dict | None:
+                briefing = (await home(client, athlete.access_token))["briefing"]
+                return briefing if briefing["status"] == "fresh" else None
+
+            briefing = await poll(fresh, timeout_s=10, what="a fresh briefing")
+    assert briefing["source"] == "llm"
+    assert briefing["model"] == "CLAUDE_HAIKU"
+    assert briefing["text"] and briefing["text"] != before["briefing"]["text"]
+    # The home view and the check-in collapsed into one job and one LLM call.
+    jobs = await jobs_for(pg_pool, athlete.id)
+    assert [(job.status, job.attempts) for job in jobs] == [("succeeded", 1)]
+    assert jobs[0].outcome is not None and jobs[0].outcome["llm_called"] is True
+    assert (await sim.stats())["requests"] == 1
+    async with pg_pool.acquire() as conn:
+        usage = await conn.fetch(
+            "SELECT purpose, outcome FROM llm_usage WHERE user_id = $1", UUID(athlete.id)
+        )
+    assert [(row["purpose"], row["outcome"]) for row in usage] == [("briefing", "ok")]
+
+
+async def test_fifty_concurrent_triggers_make_one_job_and_one_llm_call(
+    start_core_api, start_worker: StartWorker, sim: LLMSim, pg_pool: asyncpg.Pool, clean_state: None
+) -> None:
+    # A debounce longer than the burst: all 50 saves land while the job waits.
+    async with (
+        start_core_api(BRIEFING_DEBOUNCE_SECONDS=3.0) as api,
+        httpx.AsyncClient(base_url=api.base_url, timeout=30) as client,
+    ):
+        athlete = await register_and_login(client)
+        async with start_worker(BRIEFING_DEBOUNCE_SECONDS=3.0):
+            saves = await asyncio.gather(
+                *(
+                    client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
+                    for _ in range(50)
+                )
+            )
+            assert sorted({save.status_code for save in saves}) == [200, 201]
+
+            async def done() -> list | None:
+                jobs = await jobs_for(pg_pool, athlete.id)
+                return jobs if jobs and all(job.status == "succeeded" for job in jobs) else None
+
+            jobs = await poll(done, timeout_s=15, what="the refresh to finish")
+    assert len(jobs) == 1
+    assert (await sim.stats())["requests"] == 1
+
+
+async def test_unchanged_inputs_confirm_the_briefing_without_an_llm_call(
+    job_api: CoreApi,
+    start_worker: StartWorker,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    redis_client: redis.Redis,
+    clean_state: None,
+) -> None:
+    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
+        athlete = await register_and_login(client)
+        athlete_id = UUID(athlete.id)
+        async with start_worker():
+            await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
+            first = await poll(
+                lambda: _cached(redis_client, athlete_id), timeout_s=10, what="a cached briefing"
+            )
+            # The same check-in saved again: a job runs, reads the same data, skips the LLM.
+            again = await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
+            assert again.status_code == 200
+
+            async def two_done() -> list | None:
+                jobs = await jobs_for(pg_pool, athlete.id)
+                return jobs if len(jobs) == 2 and jobs[1].status == "succeeded" else None
+
+            jobs = await poll(two_done, timeout_s=10, what="the second refresh")
+    assert jobs[1].outcome is not None and jobs[1].outcome["llm_called"] is False
+    assert (await sim.stats())["requests"] == 1
+    second = await _cached(redis_client, athlete_id)
+    assert second is not None
+    assert second.text == first.text and second.generated_at == first.generated_at
+    assert second.checked_at > first.checked_at
+
+
+async def _cached(client: redis.Redis, athlete_id: UUID) -> CachedBriefing | None:
+    return (await briefing_cache.read(client, athlete_id)).briefing
+
+
+async def _put(client: redis.Redis, athlete_id: UUID, age: dt.timedelta) -> CachedBriefing:
+    at = dt.datetime.now(dt.UTC) - age
+    briefing = CachedBriefing("Easy 30 minutes today.", "CLAUDE_HAIKU", "f" * 32, at, at)
+    await briefing_cache.write(client, athlete_id, briefing)
+    return briefing
+
+
+async def test_home_serves_stale_then_falls_back_to_rules_and_queues_a_refresh(
+    job_api: CoreApi, pg_pool: asyncpg.Pool, redis_client: redis.Redis, clean_state: None
+) -> None:
+    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
+        athlete = await register_and_login(client)
+        athlete_id = UUID(athlete.id)
+
+        await _put(redis_client, athlete_id, dt.timedelta(seconds=60))
+        fresh = (await home(client, athlete.access_token))["briefing"]
+        assert (fresh["status"], fresh["source"], fresh["text"]) == (
+            "fresh",
+            "llm",
+            "Easy 30 minutes today.",
+        )
+        assert await jobs_for(pg_pool, athlete.id) == []  # fresh: nothing queued
+
+        await _put(redis_client, athlete_id, dt.timedelta(minutes=20))
+        stale = (await home(client, athlete.access_token))["briefing"]
+        assert (stale["status"], stale["source"], stale["text"]) == (
+            "stale",
+            "llm",
+            "Easy 30 minutes today.",
+        )
+        assert [job.status for job in await jobs_for(pg_pool, athlete.id)] == ["queued"]
+
+        await _put(redis_client, athlete_id, dt.timedelta(hours=2))
+        expired = (await home(client, athlete.access_token))["briefing"]
+        assert (expired["status"], expired["source"]) == ("pending", "rules")
+        # Still the one queued job: home views collapse into it.
+        assert [job.status for job in await jobs_for(pg_pool, athlete.id)] == ["queued"]
+
+
+async def test_home_says_unavailable_after_a_failed_refresh_and_does_not_hammer_the_llm(
+    job_api: CoreApi, pg_pool: asyncpg.Pool, redis_client: redis.Redis, clean_state: None
+) -> None:
+    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
+        athlete = await register_and_login(client)
+        await briefing_cache.record_failure(
+            redis_client, UUID(athlete.id), RefreshFailure(dt.datetime.now(dt.UTC), "timed out")
+        )
+        for _ in range(3):
+            briefing = (await home(client, athlete.access_token))["briefing"]
+            assert (briefing["status"], briefing["source"]) == ("unavailable", "rules")
+    assert await jobs_for(pg_pool, athlete.id) == []
