@@ -37,7 +37,10 @@ async def test_a_checkin_makes_a_fresh_llm_briefing_appear_on_home(
         saved = await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
         assert saved.status_code == 201, saved.text
         pending = await home(client, athlete.access_token)
-        assert (pending["briefing"]["status"], pending["briefing"]["source"]) == ("pending", "rules")
+        assert (pending["briefing"]["status"], pending["briefing"]["source"]) == (
+            "pending",
+            "rules",
+        )
 
         async with start_worker():
 

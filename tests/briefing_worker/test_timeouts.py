@@ -1,0 +1,307 @@
+"""Jobs that hang, workers that die, reapers that race: no job stays stuck."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as redis
+from arq.connections import ArqRedis
+
+from fixtures.core_api import CoreApi, register_and_login
+from fixtures.infra import free_port
+from fixtures.llm_sim import LLMSim
+from fixtures.worker import (
+    StartWorker,
+    home,
+    insert_overdue_jobs,
+    jobs_for,
+    poll,
+    worker_process,
+    worker_values,
+)
+from pacer_briefing_worker.alerts import Alerts
+from pacer_briefing_worker.outcomes import Outcomes
+from pacer_briefing_worker.reaper import Reaper
+from pacer_briefing_worker.settings import BriefingWorkerSettings
+from pacer_common.jobs import events, ledger
+
+CHECKIN = {"sleep_hours": 6.0, "soreness": 3, "mood": 3}
+
+
+class Webhook:
+    """A real HTTP endpoint on loopback that records what is POSTed to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        self.bodies.append(json.loads(await reader.readexactly(length)))
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def __aenter__(self) -> Webhook:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@pytest.fixture
+async def subscriber(redis_url: str) -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def test_a_hanging_llm_times_out_is_retried_then_fails_while_home_stays_fast(
+    job_api: CoreApi,
+    start_worker: StartWorker,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    subscriber: redis.Redis,
+    clean_state: None,
+) -> None:
+    await sim.set_mode(mode="hang")
+    async with (
+        httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client,
+        Webhook() as hook,
+    ):
+        athlete = await register_and_login(client)
+        pubsub = subscriber.pubsub()
+        await pubsub.subscribe(events.athlete_channel(athlete.id))
+        async with start_worker(JOB_TIMEOUT_SECONDS=1.5, ALERT_WEBHOOK_URL=hook.url):
+            assert (
+                await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
+            ).status_code == 201
+            home_latencies: list[float] = []
+
+            async def failed() -> list[ledger.Job] | None:
+                started = time.perf_counter()
+                briefing = (await home(client, athlete.access_token))["briefing"]
+                home_latencies.append(time.perf_counter() - started)
+                assert briefing["source"] == "rules"
+                jobs = await jobs_for(pg_pool, athlete.id)
+                return jobs if jobs and jobs[-1].status == "failed" else None
+
+            jobs = await poll(failed, timeout_s=30, interval_s=0.1, what="the job to fail")
+            received: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 5
+            while len(received) < 3 and time.monotonic() < deadline:
+                # None for the subscription's own confirmation, or nothing yet.
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                if message is not None:
+                    received.append(json.loads(message["data"]))
+            await poll(lambda: _async(len(hook.bodies) >= 3), timeout_s=5, what="3 webhook posts")
+            after = (await home(client, athlete.access_token))["briefing"]
+        await pubsub.aclose()
+
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert (job.status, job.attempts) == ("failed", 3)
+    assert job.error is not None and job.error.startswith("timed out")
+    assert job.input == {"athlete_id": athlete.id, "reason": "checkin"}  # kept for a retry
+    assert [event["type"] for event in received] == ["job.timed_out", "job.timed_out", "job.failed"]
+    assert all(event["job_id"] == str(job.id) for event in received)
+    assert [body["type"] for body in hook.bodies] == [
+        "job.timed_out",
+        "job.timed_out",
+        "job.failed",
+    ]
+    assert (await sim.stats())["requests"] == 3
+    # Home never waited on the job; after the failure it says so.
+    assert max(home_latencies) < 1.0, home_latencies
+    assert (after["status"], after["source"]) == ("unavailable", "rules")
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def test_a_killed_worker_s_job_is_reaped_after_its_deadline_and_finished_by_a_fresh_worker(
+    start_worker: StartWorker,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    redis_url: str,
+    migrated_postgres: str,
+    tmp_path: Path,
+    clean_state: None,
+) -> None:
+    async with pg_pool.acquire() as conn:
+        user_id = await conn.fetchval(
+            "INSERT INTO users (email, name, password_hash) VALUES ('k@example.com', 'K', 'x') RETURNING id"
+        )
+    await sim.set_mode(mode="slow", first_token_ms=60_000)
+    timeout_s = 3.0
+    env = worker_values(
+        migrated_postgres,
+        redis_url,
+        sim.base_url,
+        JOB_TIMEOUT_SECONDS=timeout_s,
+        REAPER_INTERVAL_SECONDS=1.0,
+    )
+    env.pop("LOG_LEVEL")
+    with worker_process(env, tmp_path / "worker.log") as process:
+        arq = ArqRedis.from_url(redis_url)
+        settings = BriefingWorkerSettings(**env)
+        from pacer_common.jobs import queue
+
+        await queue.request_briefing_refresh(
+            pg_pool, arq, settings, user_id, reason="test", data_changed=True, debounce=False
+        )
+        await arq.aclose()
+
+        async def processing() -> ledger.Job | None:
+            jobs = await jobs_for(pg_pool, str(user_id))
+            return jobs[0] if jobs and jobs[0].status == "processing" else None
+
+        running = await poll(
+            processing, timeout_s=20, what="the job to start; log: " + str(tmp_path)
+        )
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=5)
+    assert running.deadline_at is not None
+    await sim.set_mode(mode="normal")
+
+    async with start_worker(REAPER_INTERVAL_SECONDS=1.0, JOB_TIMEOUT_SECONDS=timeout_s):
+
+        async def reaped() -> ledger.Job | None:
+            job = await jobs_for(pg_pool, str(user_id))
+            return job[0] if job[0].attempts == 2 or job[0].status != "processing" else None
+
+        await poll(reaped, timeout_s=20, interval_s=0.05, what="the reaper")
+        noticed_at = time.time()
+
+        async def succeeded() -> ledger.Job | None:
+            job = (await jobs_for(pg_pool, str(user_id)))[0]
+            return job if job.status == "succeeded" else None
+
+        finished = await poll(succeeded, timeout_s=20, what="the fresh worker to finish the job")
+    # Reaped within one reaper interval (plus polling slack) of the deadline.
+    assert noticed_at - running.deadline_at.timestamp() < 1.0 + 1.5
+    assert finished.attempts == 2
+    assert finished.outcome is not None and finished.outcome["llm_called"] is True
+
+
+async def test_two_reapers_at_once_handle_each_stuck_job_exactly_once(
+    pg_pool: asyncpg.Pool, redis_url: str, migrated_postgres: str, sim: LLMSim, clean_state: None
+) -> None:
+    ids = await insert_overdue_jobs(pg_pool, 60)
+    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
+    arq = ArqRedis.from_url(redis_url)
+    pools = [await asyncpg.create_pool(migrated_postgres, min_size=1, max_size=2) for _ in range(2)]
+    try:
+        reapers = []
+        for pool in pools:
+            alerts = Alerts(arq, webhook_url=None, webhook_timeout_s=1, repeat_s=0)
+            reapers.append(
+                Reaper(pool, arq, settings, Outcomes(pool, arq, settings, alerts), alerts)
+            )
+        first, second = await asyncio.gather(*(reaper.reap_once() for reaper in reapers))
+    finally:
+        for pool in pools:
+            await pool.close()
+        await arq.aclose()
+    handled = [job.id for job in first.reaped] + [job.id for job in second.reaped]
+    assert sorted(handled) == sorted(ids)  # every job once, none twice
+    async with pg_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT status, attempts, input FROM jobs")
+    assert {(row["status"], row["attempts"]) for row in rows} == {("timed_out", 1)}
+    assert all(json.loads(row["input"]) == {"reason": "test"} for row in rows)
+
+
+async def test_a_job_on_its_last_attempt_is_failed_by_the_reaper_and_an_admin_can_retry_it(
+    pg_pool: asyncpg.Pool, redis_url: str, migrated_postgres: str, sim: LLMSim, clean_state: None
+) -> None:
+    [job_id] = await insert_overdue_jobs(pg_pool, 1, attempts=3)
+    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
+    arq = ArqRedis.from_url(redis_url)
+    alerts = Alerts(arq, webhook_url=None, webhook_timeout_s=1, repeat_s=0)
+    reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+    try:
+        result = await reaper.reap_once()
+        again = await reaper.reap_once()
+    finally:
+        await arq.aclose()
+    assert [(job.id, job.status) for job in result.reaped] == [(job_id, "failed")]
+    assert "attempt 3 of 3" in (result.reaped[0].error or "")
+    assert again.reaped == []
+    async with pg_pool.acquire() as conn:
+        retried = await ledger.retry(conn, job_id)
+    assert retried is not None and (retried.status, retried.attempts) == ("queued", 0)
+
+
+async def test_a_webhook_that_hangs_does_not_hold_up_the_reaper(
+    pg_pool: asyncpg.Pool, redis_url: str, migrated_postgres: str, sim: LLMSim, clean_state: None
+) -> None:
+    # A listener that accepts and never answers.
+    port = free_port()
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", port)
+    await insert_overdue_jobs(pg_pool, 5)
+    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
+    arq = ArqRedis.from_url(redis_url)
+    alerts = Alerts(arq, webhook_url=f"http://127.0.0.1:{port}/", webhook_timeout_s=0.5, repeat_s=0)
+    reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+    try:
+        started = time.perf_counter()
+        result = await reaper.reap_once()
+        took = time.perf_counter() - started
+        await alerts.aclose()  # the posts end at their timeout
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await arq.aclose()
+    assert len(result.reaped) == 5
+    assert took < 0.5, took
+
+
+async def test_redis_down_home_still_answers_with_the_rule_based_briefing(
+    start_core_api, clean_state: None
+) -> None:
+    # A Redis URL where nothing listens: as if Redis had stopped.
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    async with (
+        start_core_api(REDIS_URL=dead_redis) as api,
+        httpx.AsyncClient(base_url=api.base_url, timeout=10) as client,
+    ):
+        athlete = await register_and_login(client)
+        saved = await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
+        assert saved.status_code == 201  # the data is saved; the refresh waits in the ledger
+        started = time.perf_counter()
+        briefing = (await home(client, athlete.access_token))["briefing"]
+        assert time.perf_counter() - started < 1.5
+        ready = await client.get("/health/ready")
+    assert (briefing["status"], briefing["source"]) == ("unavailable", "rules")
+    assert briefing["text"]
+    assert ready.status_code == 503
+    assert "redis" in ready.text
