@@ -65,12 +65,17 @@ def test_the_message_never_echoes_secret_values(valid_env: dict[str, str]) -> No
     assert "s3cret-password" not in result.stderr + result.stdout
 
 
-@pytest.mark.parametrize("service", ["core-api", "coach"])
+@pytest.mark.parametrize("service", ["core-api", "coach", "briefing-worker"])
 def test_env_example_lists_every_setting(service: str) -> None:
+    from pacer_briefing_worker.settings import BriefingWorkerSettings
     from pacer_coach.settings import CoachSettings
     from pacer_core_api.settings import CoreApiSettings
 
-    settings_class = {"core-api": CoreApiSettings, "coach": CoachSettings}[service]
+    settings_class = {
+        "core-api": CoreApiSettings,
+        "coach": CoachSettings,
+        "briefing-worker": BriefingWorkerSettings,
+    }[service]
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     documented = {
         line.split("=", 1)[0].lstrip("# ").strip()
