@@ -20,7 +20,18 @@ SERVICES = {
     # package: (module to import, modules that must NOT be installed)
     "pacer-core-api": (
         "pacer_core_api.app",
-        ["anthropic", "openai", "arq", "pacer_devstack", "supervisor"],
+        ["anthropic", "openai", "pacer_briefing_worker", "pacer_devstack", "supervisor"],
+    ),
+    "pacer-briefing-worker": (
+        "pacer_briefing_worker.worker",
+        [
+            "pacer_core_api",
+            "pacer_coach",
+            "sse_starlette",
+            "argon2",
+            "pacer_devstack",
+            "supervisor",
+        ],
     ),
     "pacer-llm-sim": (
         "pacer_llm_sim.app",
