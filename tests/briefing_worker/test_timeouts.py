@@ -305,3 +305,38 @@ async def test_redis_down_home_still_answers_with_the_rule_based_briefing(
     assert briefing["text"]
     assert ready.status_code == 503
     assert "redis" in ready.text
+
+
+async def test_the_reaper_settles_coach_replies_left_streaming_by_a_killed_coach(
+    pg_pool: asyncpg.Pool, redis_url: str, migrated_postgres: str, sim: LLMSim, clean_state: None
+) -> None:
+    async with pg_pool.acquire() as conn:
+        user_id = await conn.fetchval(
+            "INSERT INTO users (email, name, password_hash) VALUES ('c@example.com', 'C', 'x') RETURNING id"
+        )
+        conversation = await conn.fetchval(
+            "INSERT INTO conversations (user_id, title) VALUES ($1, 't') RETURNING id", user_id
+        )
+        await conn.execute(
+            """INSERT INTO messages (conversation_id, role, content, status, created_at) VALUES
+                 ($1, 'assistant', '', 'streaming', now() - interval '2 hours'),
+                 ($1, 'assistant', 'Half a', 'streaming', now() - interval '2 hours'),
+                 ($1, 'assistant', '', 'streaming', now())""",
+            conversation,
+        )
+    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
+    arq = ArqRedis.from_url(redis_url)
+    alerts = Alerts(arq, webhook_url=None, webhook_timeout_s=1, repeat_s=0)
+    reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+    try:
+        result = await reaper.reap_once()
+    finally:
+        await arq.aclose()
+    assert result.abandoned_replies == 2
+    async with pg_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT content, status, error_code FROM messages ORDER BY content")
+    assert sorted((r["content"], r["status"], r["error_code"] or "") for r in rows) == [
+        ("", "failed", "interrupted"),
+        ("", "streaming", ""),  # a stream still within its time
+        ("Half a", "partial", "interrupted"),
+    ]

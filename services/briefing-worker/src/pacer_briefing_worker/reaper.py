@@ -24,6 +24,7 @@ from pacer_briefing_worker.metrics import (
 )
 from pacer_briefing_worker.outcomes import Outcomes
 from pacer_briefing_worker.settings import BriefingWorkerSettings
+from pacer_briefing_worker.sweeps import settle_abandoned_replies
 from pacer_common.jobs import ledger
 from pacer_common.jobs.ledger import Job
 from pacer_common.logs import get_logger
@@ -35,6 +36,7 @@ log = get_logger(__name__)
 class ReapResult:
     reaped: list[Job]
     requeued: list[Job]
+    abandoned_replies: int
 
 
 class Reaper:
@@ -67,6 +69,7 @@ class Reaper:
             reaped = await ledger.reap(conn, self._settings)
             lost = await ledger.lost_in_queue(conn, self._settings)
             health = await ledger.health(conn, self._settings)
+            abandoned = await settle_abandoned_replies(conn, self._settings.ABANDONED_REPLY_SECONDS)
         for job in reaped:
             JOBS_REAPED.labels(job.status).inc()
             await self._outcomes.after_failure(job)
@@ -85,6 +88,8 @@ class Reaper:
         QUEUE_DEPTH.set(await self._arq.zcard(self._settings.JOB_QUEUE_NAME))
         self.last_run_s = time.monotonic()
         REAPER_LAST_RUN.set(time.time())
-        if reaped or lost:
-            log.info("reaper_ran", reaped=len(reaped), requeued=len(lost))
-        return ReapResult(reaped, lost)
+        if reaped or lost or abandoned:
+            log.info(
+                "reaper_ran", reaped=len(reaped), requeued=len(lost), abandoned_replies=abandoned
+            )
+        return ReapResult(reaped, lost, abandoned)

@@ -33,6 +33,9 @@ class BriefingWorkerSettings(ServiceSettings, LLMSettings, JobSettings):
     BRIEFING_ACTIVE_DAYS: int = Field(default=7, ge=1, le=365)
 
     REAPER_INTERVAL_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    # The reaper also settles coach replies still 'streaming' after this long
+    # (their coach was killed): well past COACH_STREAM_TIMEOUT_SECONDS plus its drain.
+    ABANDONED_REPLY_SECONDS: float = Field(default=600.0, gt=0, le=86_400)
     # Job timeouts and failures, and "too many long-running jobs", are POSTed
     # here as JSON (a Slack-compatible {"text": ...} plus details).
     ALERT_WEBHOOK_URL: HttpUrl | None = None

@@ -1,0 +1,24 @@
+"""Sweeps of rows other processes leave behind when they are killed.
+
+The coach inserts an assistant message as 'streaming' before it calls the
+LLM and settles it when the stream ends; a coach killed mid-stream (SIGKILL,
+OOM) never settles it. Past any possible stream length it is marked
+'failed' with error_code 'interrupted', so the conversation shows what
+happened instead of a reply that is forever being written.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def settle_abandoned_replies(conn: asyncpg.Connection, older_than_s: float) -> int:
+    status = await conn.execute(
+        """UPDATE messages
+           SET status = CASE WHEN content <> '' THEN 'partial' ELSE 'failed' END,
+               error_code = 'interrupted', finished_at = now()
+           WHERE status = 'streaming' AND role = 'assistant'
+             AND created_at < now() - make_interval(secs => $1)""",
+        older_than_s,
+    )
+    return int(status.split()[-1])
