@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,3 +251,24 @@ def parse_capacity_tables(text: str) -> list[CapacityTable]:
 
 def capacity_tables() -> list[CapacityTable]:
     return parse_capacity_tables(CAPACITY_MD.read_text(encoding="utf-8"))
+
+
+# --- Docker Compose, when this machine has it ---------------------------------------
+
+
+def docker_compose_command() -> list[str] | None:
+    """`docker compose` (the v2 plugin) or a standalone v2 `docker-compose`."""
+    for command in (["docker", "compose"], ["docker-compose"]):
+        try:
+            result = subprocess.run(
+                [*command, "version", "--short"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (FileNotFoundError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2"):
+            return command
+    return None

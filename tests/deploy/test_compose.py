@@ -26,6 +26,7 @@ from deploy.model import (
     SMALL_COMPOSE,
     CapacityTable,
     capacity_tables,
+    docker_compose_command,
     environment,
     limits,
     load_compose,
@@ -265,26 +266,8 @@ def test_cpu_limits_leave_core_api_its_share(table: CapacityTable) -> None:
 # --- the real Compose, when this machine has it -----------------------------------
 
 
-def _docker_compose() -> list[str] | None:
-    """`docker compose` (the v2 plugin) or a standalone v2 `docker-compose`."""
-    for command in (["docker", "compose"], ["docker-compose"]):
-        try:
-            result = subprocess.run(
-                [*command, "version", "--short"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except (FileNotFoundError, subprocess.TimeoutExpired):
-            continue
-        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2"):
-            return command
-    return None
-
-
 def test_docker_compose_accepts_the_files(tmp_path: Path) -> None:
-    compose = _docker_compose()
+    compose = docker_compose_command()
     if compose is None:
         reason = "no Docker Compose v2 here (`docker compose version` failed): config -q not run"
         print(reason)
