@@ -209,7 +209,7 @@ def running_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningP
     static.mkdir()
     (static / "index.html").write_text("<!doctype html><title>Pacer</title>")
     (static / "README.md").write_text("hidden")
-    http_port, core_api_port, coach_port = free_ports(3)
+    http_port, core_api_port, dead_core_api_port, coach_port = free_ports(4)
     stub = ThreadingHTTPServer(("127.0.0.1", core_api_port), _StubAPI)
     serving = threading.Thread(target=stub.serve_forever, daemon=True)
     serving.start()
@@ -219,7 +219,8 @@ def running_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningP
         render_caddyfile(
             dev_values(
                 http_port=http_port,
-                core_api=[f"127.0.0.1:{core_api_port}"],
+                # Two core-api replicas, one of them down for the whole module.
+                core_api=[f"127.0.0.1:{core_api_port}", f"127.0.0.1:{dead_core_api_port}"],
                 # Nothing listens here: the coach is down for the whole module.
                 coach=[f"127.0.0.1:{coach_port}"],
                 access_log=access_log,
@@ -275,6 +276,16 @@ def test_api_paths_reach_core_api_with_a_request_id(running_proxy: RunningProxy)
         # An id that could forge log lines or break JSON is replaced, as core-api would.
         replaced = http.get("/v1/home", headers={"X-Request-ID": 'bad "id"'})
         assert replaced.json()["request_id"] == replaced.headers["x-request-id"] != 'bad "id"'
+
+
+def test_a_replica_that_is_down_is_retried_on_another(running_proxy: RunningProxy) -> None:
+    # Fresh connections each time, so that every request is balanced anew; POSTs
+    # too, which Caddy retries only because the connection was never made.
+    for index in range(20):
+        with httpx.Client(base_url=running_proxy.url, timeout=10) as http:
+            response = http.post("/v1/checkins", json={"n": index})
+            assert response.status_code == 200, response.text
+            assert response.json()["path"] == "/v1/checkins"
 
 
 def test_security_headers_on_every_kind_of_response(running_proxy: RunningProxy) -> None:
