@@ -55,6 +55,7 @@ def test_worker_is_healthy_and_its_port_is_not_behind_the_proxy(worker_stack: St
         f"http://127.0.0.1:{worker_stack.port('BRIEFING_WORKER_PORT')}/health", timeout=5
     )
     assert own.status_code == 200 and own.json()["status"] == "ok"
+    assert "j_complete=" in own.json()["arq"]  # arq's own health check line
     metrics = httpx.get(
         f"http://127.0.0.1:{worker_stack.port('BRIEFING_WORKER_PORT')}/metrics", timeout=5
     )

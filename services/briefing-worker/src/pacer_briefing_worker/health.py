@@ -4,6 +4,7 @@ container's health check, /metrics for Prometheus."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,7 +16,9 @@ from starlette.routing import Route
 from pacer_briefing_worker.reaper import Reaper
 
 
-def health_app(reaper: Reaper, interval_s: float) -> Starlette:
+def health_app(
+    reaper: Reaper, interval_s: float, arq_health: Callable[[], Awaitable[str | None]]
+) -> Starlette:
     started_s = time.monotonic()
 
     async def health(request: Request) -> JSONResponse:
@@ -31,6 +34,11 @@ def health_app(reaper: Reaper, interval_s: float) -> Starlette:
             "status": "ok" if healthy else "unhealthy",
             "reaper_last_run_seconds_ago": None if since is None else round(since, 1),
         }
+        try:
+            # arq's own line: "<time> j_complete=… j_failed=… j_retried=… j_ongoing=… queued=…".
+            body["arq"] = await arq_health()
+        except Exception:  # Redis away: the reaper's rhythm above already tells
+            body["arq"] = None
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def metrics(request: Request) -> Response:

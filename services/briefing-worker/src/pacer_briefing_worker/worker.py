@@ -78,7 +78,9 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
             asyncio.create_task(sample_event_loop_lag(), name="event-loop-lag"),
             asyncio.create_task(
                 serve(
-                    health_app(reaper, settings.REAPER_INTERVAL_SECONDS),  # type: ignore[arg-type]
+                    health_app(  # type: ignore[arg-type]
+                        reaper, settings.REAPER_INTERVAL_SECONDS, lambda: _arq_health(arq, settings)
+                    ),
                     _health_config(settings),
                     shutdown_trigger=health_stop.wait,
                 ),
@@ -143,6 +145,11 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
         health_check_interval=max(int(settings.REAPER_INTERVAL_SECONDS), 5),
         health_check_key=health_check_key(settings),
     )
+
+
+async def _arq_health(arq: ArqRedis, settings: BriefingWorkerSettings) -> str | None:
+    line = await arq.get(health_check_key(settings))
+    return None if line is None else line.decode()
 
 
 def _health_config(settings: BriefingWorkerSettings) -> Config:
