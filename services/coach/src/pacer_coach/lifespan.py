@@ -10,8 +10,8 @@ from starlette.applications import Starlette
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.settings import CoachSettings
 from pacer_coach.state import AppState
-from pacer_coach.store.usage import PostgresUsageSink
 from pacer_common.llm import LLMClient
+from pacer_common.llm.postgres_usage import PostgresUsageSink
 from pacer_common.logs import get_logger
 from pacer_common.runtime import observability, open_pool, token_verifier
 

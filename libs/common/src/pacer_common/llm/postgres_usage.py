@@ -1,10 +1,10 @@
-"""The LLM layer's usage records, written to Postgres."""
+"""The LLM layer's usage records, written to Postgres (table llm_usage), one row per attempt."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from pacer_common.llm import UsageRecord
+from pacer_common.llm.usage import UsageRecord
 
 
 class PostgresUsageSink:
