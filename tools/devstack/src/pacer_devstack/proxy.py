@@ -90,6 +90,7 @@ class ProxyValues:
     # down answers 502/503 well within 3 s.
     lb_retries: int = 2
     lb_try_duration: str = "2s"
+    fail_duration: str = "2s"
     dns_refresh: str = "5s"
 
     def __post_init__(self) -> None:
