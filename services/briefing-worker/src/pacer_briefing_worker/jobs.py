@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+from arq.connections import ArqRedis
+
 from pacer_briefing_worker import briefing
 from pacer_briefing_worker.metrics import BRIEFINGS
 from pacer_briefing_worker.runner import PermanentJobError
+from pacer_briefing_worker.settings import BriefingWorkerSettings
 from pacer_briefing_worker.state import WorkerState
 from pacer_common.jobs import queue
 from pacer_common.jobs.ledger import Job
@@ -50,19 +54,24 @@ async def refresh_active_athletes(ctx: Ctx) -> int:
     cached briefing costs no LLM call.
     """
     state: WorkerState = ctx["state"]
-    days = state.settings.BRIEFING_ACTIVE_DAYS
-    async with state.pool.acquire() as conn:
+    return await queue_active_athletes(state.pool, state.arq, state.settings)
+
+
+async def queue_active_athletes(
+    pool: asyncpg.Pool, arq: ArqRedis, settings: BriefingWorkerSettings
+) -> int:
+    async with pool.acquire() as conn:
         athletes = await conn.fetch(
             """SELECT user_id FROM checkins WHERE updated_at >= now() - make_interval(days => $1)
                UNION
                SELECT user_id FROM activities WHERE created_at >= now() - make_interval(days => $1)""",
-            days,
+            settings.BRIEFING_ACTIVE_DAYS,
         )
     for row in athletes:
         await queue.request_briefing_refresh(
-            state.pool,
-            state.arq,
-            state.settings,
+            pool,
+            arq,
+            settings,
             row["user_id"],
             reason="periodic",
             data_changed=False,

@@ -1,0 +1,152 @@
+"""What asks for a refresh: every kind of save, and the periodic cron for
+athletes active lately; plus the long-running alert."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from arq.connections import ArqRedis
+
+from fixtures.core_api import CoreApi, register_and_login
+from fixtures.llm_sim import LLMSim
+from fixtures.worker import jobs_for, worker_values
+from pacer_briefing_worker.alerts import Alerts
+from pacer_briefing_worker.jobs import queue_active_athletes
+from pacer_briefing_worker.outcomes import Outcomes
+from pacer_briefing_worker.reaper import Reaper
+from pacer_briefing_worker.settings import BriefingWorkerSettings
+
+from .test_timeouts import Webhook
+
+SAVES: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/v1/checkins", {"sleep_hours": 7, "soreness": 2, "mood": 4}),
+    (
+        "POST",
+        "/v1/activities",
+        {
+            "sport": "run",
+            "started_at": "2026-11-20T07:00:00Z",
+            "duration_s": 1800,
+            "distance_m": 5000,
+        },
+    ),
+    (
+        "PUT",
+        "/v1/plan",
+        {
+            "name": "Base",
+            "start_date": "2026-11-01",
+            "end_date": "2027-01-31",
+            "sessions_per_week": 4,
+        },
+    ),
+    (
+        "PUT",
+        "/v1/goal",
+        {"race_name": "Spring 10k", "race_date": "2027-04-01", "distance_m": 10000},
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SAVES, ids=[path for _, path, _ in SAVES])
+async def test_every_kind_of_save_queues_a_refresh_after_the_commit(
+    job_api: CoreApi,
+    pg_pool: asyncpg.Pool,
+    clean_state: None,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
+        athlete = await register_and_login(client)
+        saved = await client.request(method, path, json=body, headers=athlete.headers)
+        assert saved.status_code in (200, 201), saved.text
+        bad = await client.request(method, path, json={"nope": 1}, headers=athlete.headers)
+        assert bad.status_code == 422
+    jobs = await jobs_for(pg_pool, athlete.id)
+    # One job, from the good save: a refused one asks for nothing.
+    assert [(job.status, job.input["reason"]) for job in jobs] == [
+        ("queued", path.rsplit("/", 1)[1].rstrip("s"))
+    ]
+
+
+async def test_the_cron_queues_athletes_active_in_the_last_days_only(
+    pg_pool: asyncpg.Pool, redis_url: str, migrated_postgres: str, sim: LLMSim, clean_state: None
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    async with pg_pool.acquire() as conn:
+        ids = [
+            await conn.fetchval(
+                "INSERT INTO users (email, name, password_hash) VALUES ($1, 'A', 'x') RETURNING id",
+                f"cron-{index}@example.com",
+            )
+            for index in range(3)
+        ]
+        await conn.execute(
+            """INSERT INTO checkins (user_id, day, sleep_hours, soreness, mood, updated_at)
+               VALUES ($1, $3::date, 7, 2, 4, $3), ($2, ($3 - interval '10 days')::date, 7, 2, 4, $3 - interval '10 days')""",
+            ids[0],
+            ids[1],
+            now,
+        )
+        await conn.execute(
+            """INSERT INTO activities (user_id, sport, started_at, duration_s, created_at)
+               VALUES ($1, 'run', $2, 600, $2)""",
+            ids[2],
+            now - dt.timedelta(days=2),
+        )
+    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
+    arq = ArqRedis.from_url(redis_url)
+    try:
+        queued = await queue_active_athletes(pg_pool, arq, settings)
+        # A second run while those are queued adds nothing.
+        again = await queue_active_athletes(pg_pool, arq, settings)
+        depth = await arq.zcard(settings.JOB_QUEUE_NAME)
+    finally:
+        await arq.aclose()
+    assert (queued, again, depth) == (2, 2, 2)
+    async with pg_pool.acquire() as conn:
+        subjects = {row["subject"] for row in await conn.fetch("SELECT subject FROM jobs")}
+    assert subjects == {str(ids[0]), str(ids[2])}
+
+
+async def test_too_many_long_running_jobs_alert_once_per_repeat_window(
+    pg_pool: asyncpg.Pool, redis_url: str, migrated_postgres: str, sim: LLMSim, clean_state: None
+) -> None:
+    async with pg_pool.acquire() as conn:
+        # Running for 2 minutes, still within their deadline and heartbeating.
+        await conn.execute(
+            """INSERT INTO jobs (kind, subject, status, attempts, started_at, heartbeat_at, deadline_at)
+               SELECT 'refresh_briefing', gen_random_uuid()::text, 'processing', 1,
+                      now() - interval '2 minutes', now(), now() + interval '10 minutes'
+               FROM generate_series(1, 4)"""
+        )
+    async with Webhook() as hook:
+        settings = BriefingWorkerSettings(
+            **worker_values(
+                migrated_postgres,
+                redis_url,
+                sim.base_url,
+                JOB_WARNING_SECONDS=60,
+                MAX_LONG_RUNNING_JOBS=3,
+            )
+        )
+        arq = ArqRedis.from_url(redis_url)
+        alerts = Alerts(arq, webhook_url=hook.url, webhook_timeout_s=2, repeat_s=3600)
+        reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+        try:
+            first = await reaper.reap_once()
+            await reaper.reap_once()
+            await alerts.aclose()
+        finally:
+            await arq.aclose()
+        await asyncio.sleep(0)
+    assert first.reaped == []  # long-running is not stuck
+    assert [(body["type"], body["count"], body["threshold"]) for body in hook.bodies] == [
+        ("jobs.long_running", 4, 3)
+    ]
