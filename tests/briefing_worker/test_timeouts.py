@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -33,6 +35,7 @@ from pacer_briefing_worker.outcomes import Outcomes
 from pacer_briefing_worker.reaper import Reaper
 from pacer_briefing_worker.settings import BriefingWorkerSettings
 from pacer_common.jobs import events, ledger
+from pacer_devstack import valkey
 
 CHECKIN = {"sleep_hours": 6.0, "soreness": 3, "mood": 3}
 
@@ -340,3 +343,102 @@ async def test_the_reaper_settles_coach_replies_left_streaming_by_a_killed_coach
         ("", "streaming", ""),  # a stream still within its time
         ("Half a", "partial", "interrupted"),
     ]
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Redis of this test's own, to be stopped while the worker runs."""
+    port = free_port()
+    server = subprocess.Popen(
+        valkey.server_command(port, None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0", server
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=10)
+
+
+async def test_sigterm_while_redis_stops_too_still_exits_cleanly(
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    migrated_postgres: str,
+    tmp_path: Path,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    clean_state: None,
+) -> None:
+    # make run stops every process at once: Redis may be gone before the worker.
+    own_redis_url, redis_server = own_redis
+    await poll(lambda: _pings(own_redis_url), timeout_s=10, what="a throwaway Redis")
+    async with pg_pool.acquire() as conn:
+        user_id = await conn.fetchval(
+            "INSERT INTO users (email, name, password_hash) VALUES ('t@example.com', 'T', 'x') RETURNING id"
+        )
+    await sim.set_mode(mode="hang")
+    env = worker_values(migrated_postgres, own_redis_url, sim.base_url)
+    with worker_process(env, tmp_path / "worker.log") as process:
+        arq = ArqRedis.from_url(own_redis_url)
+        settings = BriefingWorkerSettings(**env)
+        from pacer_common.jobs import queue
+
+        await queue.request_briefing_refresh(
+            pg_pool, arq, settings, user_id, reason="test", data_changed=True, debounce=False
+        )
+        await arq.aclose()
+        await poll(
+            lambda: _status(pg_pool, user_id, "processing"),
+            timeout_s=20,
+            what="the job to start",
+        )
+        # As under make run: the worker and Redis are told to stop together.
+        process.send_signal(signal.SIGTERM)
+        redis_server.terminate()
+        code = await asyncio.to_thread(process.wait, 15)
+    assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    # The interrupted attempt was settled for a retry (Postgres was still up).
+    job = (await jobs_for(pg_pool, str(user_id)))[0]
+    assert (job.status, job.error) == ("queued", "interrupted: the worker shut down")
+
+
+async def _pings(url: str) -> bool:
+    client = redis.Redis.from_url(url)
+    try:
+        return bool(await client.ping())
+    except redis.ConnectionError:
+        return False
+    finally:
+        await client.aclose()
+
+
+async def _status(pool: asyncpg.Pool, user_id: UUID, status: str) -> bool:
+    jobs = await jobs_for(pool, str(user_id))
+    return bool(jobs) and jobs[0].status == status
+
+
+async def test_a_worker_whose_redis_goes_away_exits_non_zero_for_its_supervisor_to_restart(
+    sim: LLMSim,
+    migrated_postgres: str,
+    tmp_path: Path,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    own_redis_url, redis_server = own_redis
+    await poll(lambda: _pings(own_redis_url), timeout_s=10, what="a throwaway Redis")
+    env = worker_values(migrated_postgres, own_redis_url, sim.base_url)
+    with worker_process(env, tmp_path / "worker.log") as process:
+        health = f"http://127.0.0.1:{env['BRIEFING_WORKER_PORT']}/health"
+        await poll(lambda: _answers(health), timeout_s=20, what="the worker's /health")
+        redis_server.terminate()
+        code = await asyncio.to_thread(process.wait, 20)
+    log = (tmp_path / "worker.log").read_text()
+    assert code == 1, log[-3000:]
+    assert "briefing_worker_loop_ended" in log
+    assert "Traceback" not in log
+
+
+async def _answers(url: str) -> bool:
+    async with httpx.AsyncClient(timeout=2) as client:
+        try:
+            return (await client.get(url)).status_code == 200
+        except httpx.TransportError:
+            return False

@@ -37,6 +37,12 @@ class PermanentJobError(Exception):
     """Retrying cannot help (e.g. the athlete was deleted)."""
 
 
+def _llm_error(error: LLMError) -> str:
+    """For operators: what failed and where, without the message meant for users."""
+    model = f" {error.model.code}" if error.model is not None else ""
+    return f"LLM {error.code}{model}: {error.detail or error.message}"
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -113,11 +119,15 @@ class JobRunner:
             return "succeeded"
         if isinstance(error, LLMTimeout):
             return await self._settle_failure(
-                job, started_s, timed_out=True, retryable=True, error=f"timed out: {error}"
+                job,
+                started_s,
+                timed_out=True,
+                retryable=True,
+                error=f"timed out: {_llm_error(error)}",
             )
         if isinstance(error, LLMError):
             return await self._settle_failure(
-                job, started_s, timed_out=False, retryable=error.retryable, error=str(error)
+                job, started_s, timed_out=False, retryable=error.retryable, error=_llm_error(error)
             )
         if isinstance(error, PermanentJobError):
             return await self._settle_failure(

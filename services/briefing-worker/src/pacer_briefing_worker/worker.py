@@ -8,7 +8,6 @@ job id can be used again as soon as its attempt has ended.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from typing import Any
@@ -18,6 +17,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from redis.exceptions import RedisError
 
 from pacer_briefing_worker import jobs
 from pacer_briefing_worker.alerts import Alerts
@@ -96,7 +96,8 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        state: WorkerState | None = ctx.get("state")
+        # Idempotent: run_until_signalled calls it again if arq's close() failed first.
+        state: WorkerState | None = ctx.pop("state", None)
         if state is None:
             return
         health_stop.set()
@@ -176,15 +177,31 @@ async def run_until_signalled(
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
-    if running.done():
-        # The worker loop ended by itself (Redis gone at start-up, a bug): say why.
-        await worker.close()
-        running.result()
-        return
-    worker.allow_pick_jobs = False
-    tasks = [task for task in worker.tasks.values() if not task.done()]
-    if tasks:
-        await asyncio.wait(tasks, timeout=settings.WORKER_SHUTDOWN_GRACE_SECONDS)
-    await worker.close()  # cancels what is left, then runs shutdown()
-    with contextlib.suppress(asyncio.CancelledError):
+    crashed = running.done() and not stop.is_set()
+    if not running.done():
+        worker.allow_pick_jobs = False
+        tasks = [task for task in worker.tasks.values() if not task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=settings.WORKER_SHUTDOWN_GRACE_SECONDS)
+    try:
+        await worker.close()  # cancels what is left, then runs shutdown()
+    except (RedisError, OSError) as error:
+        # Redis went away first (make run stops everything at once): arq could
+        # not record its jobs' ends, but the ledger has every job's state.
+        log.warning("arq_close_failed", error=str(error))
+        assert worker.on_shutdown is not None
+        await worker.on_shutdown(worker.ctx)
+    ended: BaseException | None = None
+    try:
         await running
+    except asyncio.CancelledError:
+        pass  # close() cancels arq's loop: the normal way out
+    except Exception as failure:
+        ended = failure
+    if crashed:
+        # arq's loop ended by itself: Redis unreachable (at start-up or since)
+        # or a bug. Exit non-zero so that the supervisor restarts the worker.
+        log.error("briefing_worker_loop_ended", error=repr(ended))
+        raise SystemExit(1)
+    if ended is not None:
+        log.warning("briefing_worker_loop_failed_while_stopping", error=repr(ended))
