@@ -32,6 +32,7 @@ from deploy.model import (
     load_compose,
     load_yaml,
     memory_mib,
+    parse_capacity_tables,
     replicas,
 )
 
@@ -311,3 +312,10 @@ def test_docker_compose_accepts_the_files(tmp_path: Path) -> None:
         found = merged[name]["deploy"]["resources"]["limits"]
         assert int(found["memory"]) == row.memory_mib * 1024 * 1024, name
         assert float(found["cpus"]) == row.cpus, name
+
+
+def test_the_readme_shows_the_same_capacity_tables() -> None:
+    # The issue wants the table in the README; CAPACITY.md explains it. One must not drift.
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert parse_capacity_tables(readme) == capacity_tables()
+    assert len(capacity_tables()) == 2
