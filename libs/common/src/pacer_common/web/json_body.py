@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -55,3 +56,11 @@ def parse_query(request: Request, model: type[ModelT]) -> ModelT:
         return model.model_validate_strings(dict(request.query_params), strict=True)
     except ValidationError as error:
         raise validation_failed(error) from None
+
+
+def path_uuid(request: Request, name: str, label: str) -> UUID:
+    """The path parameter ``name`` as a UUID; 422 naming ``label`` otherwise."""
+    try:
+        return UUID(request.path_params[name])
+    except ValueError:
+        raise ValidationFailed(f"{label}: must be a UUID") from None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -12,8 +10,8 @@ from pacer_coach.schemas import ConversationListQuery
 from pacer_coach.state import app_state
 from pacer_coach.store import conversations
 from pacer_common.auth import require_user
-from pacer_common.errors import NotFound, ValidationFailed
-from pacer_common.web.json_body import parse_query
+from pacer_common.errors import NotFound
+from pacer_common.web.json_body import parse_query, path_uuid
 
 
 async def list_conversations(request: Request) -> JSONResponse:
@@ -30,10 +28,7 @@ async def list_conversations(request: Request) -> JSONResponse:
 async def get_conversation(request: Request) -> JSONResponse:
     state = app_state(request)
     principal = require_user(request)
-    try:
-        conversation_id = UUID(request.path_params["conversation_id"])
-    except ValueError:
-        raise ValidationFailed("conversation id: must be a UUID") from None
+    conversation_id = path_uuid(request, "conversation_id", "conversation id")
     async with state["pool"].acquire() as conn:
         found = await conversations.conversation_with_messages(
             conn, conversation_id, principal.user_id

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pacer_common.auth import require_admin
-from pacer_common.errors import Conflict, NotFound, ValidationFailed
+from pacer_common.errors import Conflict, NotFound
 from pacer_common.jobs import ledger, queue
 from pacer_common.logs import get_logger
+from pacer_common.web.json_body import path_uuid
 from pacer_core_api.state import app_state
 
 log = get_logger(__name__)
@@ -58,10 +58,7 @@ async def jobs_stuck(request: Request) -> JSONResponse:
 async def retry_job(request: Request) -> JSONResponse:
     principal = require_admin(request)
     state = app_state(request)
-    try:
-        job_id = UUID(request.path_params["job_id"])
-    except ValueError:
-        raise ValidationFailed("job id: must be a UUID") from None
+    job_id = path_uuid(request, "job_id", "job id")
     async with state["pool"].acquire() as conn:
         try:
             job = await ledger.retry(conn, job_id)
