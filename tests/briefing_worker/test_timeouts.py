@@ -34,7 +34,7 @@ from pacer_briefing_worker.alerts import Alerts
 from pacer_briefing_worker.outcomes import Outcomes
 from pacer_briefing_worker.reaper import Reaper
 from pacer_briefing_worker.settings import BriefingWorkerSettings
-from pacer_common.jobs import events, ledger
+from pacer_common.jobs import events, ledger, queue
 from pacer_devstack import valkey
 
 CHECKIN = {"sleep_hours": 6.0, "soreness": 3, "mood": 3}
@@ -169,14 +169,7 @@ async def test_a_killed_worker_s_job_is_reaped_after_its_deadline_and_finished_b
     )
     env.pop("LOG_LEVEL")
     with worker_process(env, tmp_path / "worker.log") as process:
-        arq = ArqRedis.from_url(redis_url)
-        settings = BriefingWorkerSettings(**env)
-        from pacer_common.jobs import queue
-
-        await queue.request_briefing_refresh(
-            pg_pool, arq, settings, user_id, reason="test", data_changed=True, debounce=False
-        )
-        await arq.aclose()
+        await _queue_refresh(pg_pool, env, user_id)
 
         async def processing() -> ledger.Job | None:
             jobs = await jobs_for(pg_pool, str(user_id))
@@ -378,14 +371,7 @@ async def test_sigterm_while_redis_stops_too_still_exits_cleanly(
     await sim.set_mode(mode="hang")
     env = worker_values(migrated_postgres, own_redis_url, sim.base_url)
     with worker_process(env, tmp_path / "worker.log") as process:
-        arq = ArqRedis.from_url(own_redis_url)
-        settings = BriefingWorkerSettings(**env)
-        from pacer_common.jobs import queue
-
-        await queue.request_briefing_refresh(
-            pg_pool, arq, settings, user_id, reason="test", data_changed=True, debounce=False
-        )
-        await arq.aclose()
+        await _queue_refresh(pg_pool, env, user_id)
         await poll(
             lambda: _status(pg_pool, user_id, "processing"),
             timeout_s=20,
@@ -442,3 +428,20 @@ async def _answers(url: str) -> bool:
             return (await client.get(url)).status_code == 200
         except httpx.TransportError:
             return False
+
+
+async def _queue_refresh(pool: asyncpg.Pool, env: dict[str, Any], athlete_id: UUID) -> None:
+    """What a check-in does: a ledger row and its arq entry, on the worker's Redis."""
+    arq = ArqRedis.from_url(env["REDIS_URL"])
+    try:
+        await queue.request_briefing_refresh(
+            pool,
+            arq,
+            BriefingWorkerSettings(**env),
+            athlete_id,
+            reason="test",
+            data_changed=True,
+            debounce=False,
+        )
+    finally:
+        await arq.aclose()
