@@ -248,7 +248,8 @@ async def test_a_job_on_its_last_attempt_is_failed_by_the_reaper_and_an_admin_ca
     assert again.reaped == []
     async with pg_pool.acquire() as conn:
         retried = await ledger.retry(conn, job_id)
-    assert retried is not None and (retried.status, retried.attempts) == ("queued", 0)
+    assert retried is not None
+    assert (retried.status, retried.attempts, retried.attempts_before_retry) == ("queued", 3, 3)
 
 
 async def test_a_webhook_that_hangs_does_not_hold_up_the_reaper(

@@ -79,12 +79,16 @@ def test_one_provider_is_enough_when_nothing_names_the_other() -> None:
 def test_blank_key_means_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_BASE_URL", SIM_URL)
     monkeypatch.setenv("OPENAI_API_KEY", "")
+    # Empty means unset (as Compose's env_file passes `NAME=`): the default applies.
     monkeypatch.setenv("LLM_FALLBACK_ORDER", "")
+    monkeypatch.setenv("MODEL_FREE", "")
 
-    settings = LLMSettings()
+    with pytest.raises(ValidationError, match="openai, which is not configured"):
+        LLMSettings()  # the default fallback order names GPT_MINI
+    settings = LLMSettings(LLM_FALLBACK_ORDER="CLAUDE_HAIKU")
 
     assert settings.OPENAI_API_KEY is None
-    assert settings.LLM_FALLBACK_ORDER == []
+    assert settings.MODEL_FREE is None
     with pytest.raises(ValidationError, match="openai, which is not configured"):
         LLMSettings(MODEL_PAID="GPT_4O")
 

@@ -38,8 +38,16 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_commas)]
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 
 
+# Shared by every settings class and mixin. env_ignore_empty: `NAME=` in an env
+# file (Compose's env_file passes it as "") means "not set", so the default
+# applies instead of a validation error.
+SETTINGS_CONFIG = SettingsConfigDict(
+    frozen=True, extra="ignore", case_sensitive=True, env_ignore_empty=True
+)
+
+
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+    model_config = SETTINGS_CONFIG
 
     ENVIRONMENT: Environment = "development"
     LOG_LEVEL: LogLevel = "INFO"

@@ -10,7 +10,7 @@ import asyncpg
 from arq.connections import ArqRedis
 
 from pacer_briefing_worker.alerts import Alerts
-from pacer_common.jobs import briefing_cache, queue
+from pacer_common.jobs import briefing_cache, ledger, queue
 from pacer_common.jobs.briefing_cache import RefreshFailure
 from pacer_common.jobs.ledger import Job
 from pacer_common.jobs.settings import JobSettings
@@ -51,16 +51,15 @@ class Outcomes:
             # The row stays waiting; the reaper enqueues it again once Redis answers.
             log.warning("job_retry_not_enqueued", job_id=str(job.id), error=str(error))
 
-    async def after_success(self, job: Job) -> None:
-        if job.rerun_requested and job.kind == queue.REFRESH_BRIEFING:
-            # Data was saved while this run read it: one more run, which calls
-            # the LLM only if the data it reads differs.
-            await queue.request_briefing_refresh(
-                self._pool,
-                self._arq,
-                self._settings,
-                UUID(job.subject),
-                reason="rerun",
-                data_changed=False,
-                debounce=False,
+    async def after_success(self, succeeded: ledger.Succeeded) -> None:
+        # Data was saved while the job read it: the follow-up (already in the
+        # ledger) runs now, and calls the LLM only if the data it reads differs.
+        follow_up = succeeded.follow_up
+        if follow_up is None or not follow_up.created:
+            return
+        try:
+            await queue.enqueue_attempt(self._arq, self._settings, follow_up, 0.0)
+        except Exception as error:
+            log.warning(
+                "job_follow_up_not_enqueued", job_id=str(follow_up.job_id), error=str(error)
             )

@@ -61,6 +61,9 @@ class JobRunner:
         self._outcomes = outcomes
         self._work_deadline_s = work_deadline_s
         self._worker = worker_name()
+        # Set when the worker is stopping: a cancellation then means shutdown,
+        # not arq's job timeout.
+        self.stopping = False
 
     async def run(self, job_id: UUID, work: Work) -> str:
         """Returns how the attempt ended (arq logs it)."""
@@ -82,7 +85,7 @@ class JobRunner:
             # arq's job timeout or the worker shutting down.
             heartbeat_task.cancel()
             work_task.cancel()
-            timed_out = time.monotonic() - started_s >= self._settings.JOB_TIMEOUT_SECONDS * 0.99
+            timed_out = not self.stopping
             error = (
                 f"timed out: no outcome within the {self._settings.JOB_TIMEOUT_SECONDS:g} s job timeout"
                 if timed_out
@@ -178,9 +181,10 @@ class JobRunner:
                     if not await ledger.heartbeat(conn, job.id, job.attempts):
                         log.warning("job_lost", job_id=str(job.id), kind=job.kind)
                         return
-            except (OSError, asyncpg.PostgresError) as error:
-                # Postgres unreachable for a moment: keep working; the reaper
-                # decides if this goes on past the heartbeat timeout.
+            except Exception as error:
+                # Postgres unreachable for a moment, or any other failure of the
+                # touch itself: keep working; only a False answer means the job
+                # is gone, and the reaper decides if silence lasts too long.
                 log.warning("job_heartbeat_failed", job_id=str(job.id), error=str(error))
 
     @staticmethod

@@ -180,6 +180,9 @@ async def run_until_signalled(
     crashed = running.done() and not stop.is_set()
     if not running.done():
         worker.allow_pick_jobs = False
+        state: WorkerState | None = worker.ctx.get("state")
+        if state is not None:
+            state.runner.stopping = True
         tasks = [task for task in worker.tasks.values() if not task.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=settings.WORKER_SHUTDOWN_GRACE_SECONDS)

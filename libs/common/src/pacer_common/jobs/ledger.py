@@ -22,7 +22,7 @@ JobStatus = Literal["queued", "processing", "succeeded", "failed", "timed_out"]
 STATUSES: tuple[JobStatus, ...] = ("queued", "processing", "succeeded", "failed", "timed_out")
 LIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "processing", "timed_out")
 
-_COLUMNS = """id, kind, subject, status, attempts, input, rerun_requested, deadline_at,
+_COLUMNS = """id, kind, subject, status, attempts, attempts_before_retry, input, rerun_requested, deadline_at,
     heartbeat_at, run_after, worker, error, outcome, created_at, started_at, finished_at"""
 
 
@@ -33,6 +33,7 @@ class Job:
     subject: str
     status: JobStatus
     attempts: int
+    attempts_before_retry: int
     input: dict[str, Any]
     rerun_requested: bool
     deadline_at: dt.datetime | None
@@ -62,6 +63,7 @@ class Job:
             "subject": self.subject,
             "status": self.status,
             "attempts": self.attempts,
+            "attempts_since_retry": self.attempts - self.attempts_before_retry,
             "input": self.input,
             "error": self.error,
             "worker": self.worker,
@@ -81,6 +83,7 @@ class Job:
 @dataclass(frozen=True)
 class Submitted:
     job_id: UUID
+    kind: str
     # False: the trigger joined a job already queued or running.
     created: bool
     status: JobStatus
@@ -106,14 +109,14 @@ async def submit(
            ON CONFLICT (kind, subject) WHERE status IN ('queued', 'processing', 'timed_out')
            DO UPDATE SET rerun_requested =
                jobs.rerun_requested OR (jobs.status = 'processing' AND $5)
-           RETURNING id, (xmax = 0) AS created, status""",
+           RETURNING id, kind, (xmax = 0) AS created, status""",
         kind,
         subject,
         json.dumps(job_input),
         run_after_s,
         rerun_if_running,
     )
-    return Submitted(row["id"], row["created"], row["status"])
+    return Submitted(row["id"], row["kind"], row["created"], row["status"])
 
 
 async def claim(
@@ -147,30 +150,52 @@ async def heartbeat(conn: asyncpg.Connection, job_id: UUID, attempt: int) -> boo
     return bool(status == "UPDATE 1")
 
 
+@dataclass(frozen=True)
+class Succeeded:
+    job: Job
+    # The follow-up run asked for while this one ran (rerun_requested), queued
+    # in the same transaction so that it cannot be lost between the two.
+    follow_up: Submitted | None
+
+
 async def succeed(
     conn: asyncpg.Connection, job_id: UUID, attempt: int, outcome: dict[str, Any]
-) -> Job | None:
+) -> Succeeded | None:
     """Record success; None if the attempt had already been settled (e.g. reaped)."""
-    row = await conn.fetchrow(
-        f"""UPDATE jobs SET status = 'succeeded', outcome = $3::jsonb, error = NULL,
-               finished_at = now(), updated_at = now()
-            WHERE id = $1 AND status = 'processing' AND attempts = $2
-            RETURNING {_COLUMNS}""",
-        job_id,
-        attempt,
-        json.dumps(outcome),
-    )
-    return None if row is None else Job.from_record(row)
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""UPDATE jobs SET status = 'succeeded', outcome = $3::jsonb, error = NULL,
+                   finished_at = now(), updated_at = now()
+                WHERE id = $1 AND status = 'processing' AND attempts = $2
+                RETURNING {_COLUMNS}""",
+            job_id,
+            attempt,
+            json.dumps(outcome),
+        )
+        if row is None:
+            return None
+        job = Job.from_record(row)
+        follow_up = None
+        if job.rerun_requested:
+            follow_up = await submit(
+                conn,
+                job.kind,
+                job.subject,
+                {**job.input, "reason": "rerun"},
+                run_after_s=0.0,
+                rerun_if_running=False,
+            )
+    return Succeeded(job, follow_up)
 
 
 def _next_state(*, timed_out: str, retryable: str, max_attempts: str, base: str, cap: str) -> str:
     """SET clauses shared by settle_failure() and reap(), given their placeholders:
     queued again (after an exponential backoff) while attempts remain, else failed."""
     return f"""
-    status = CASE WHEN NOT {retryable} OR j.attempts >= {max_attempts} THEN 'failed'
+    status = CASE WHEN NOT {retryable} OR j.attempts - j.attempts_before_retry >= {max_attempts} THEN 'failed'
                   WHEN {timed_out} THEN 'timed_out' ELSE 'queued' END,
     run_after = now() + make_interval(
-        secs => least({base} * power(2, greatest(j.attempts - 1, 0)), {cap})),
+        secs => least({base} * power(2, greatest(j.attempts - j.attempts_before_retry - 1, 0)), {cap})),
     finished_at = now(), updated_at = now()"""
 
 
@@ -223,9 +248,11 @@ async def reap(conn: asyncpg.Connection, settings: JobSettings, *, limit: int = 
                 error = CASE WHEN j.deadline_at < now()
                     THEN format('timed out: still processing %s s after its %s s deadline (attempt %s of %s)',
                                 round(extract(epoch FROM now() - j.deadline_at)),
-                                round(extract(epoch FROM j.deadline_at - j.started_at)), j.attempts, $2)
+                                round(extract(epoch FROM j.deadline_at - j.started_at)),
+                                j.attempts - j.attempts_before_retry, $2)
                     ELSE format('timed out: no heartbeat for %s s (attempt %s of %s)',
-                                round(extract(epoch FROM now() - j.heartbeat_at)), j.attempts, $2)
+                                round(extract(epoch FROM now() - j.heartbeat_at)),
+                                j.attempts - j.attempts_before_retry, $2)
                 END
             FROM overdue WHERE j.id = overdue.id
             RETURNING {", ".join("j." + c.strip() for c in _COLUMNS.split(","))}""",
@@ -288,11 +315,12 @@ class SubjectBusy(Exception):
 
 
 async def retry(conn: asyncpg.Connection, job_id: UUID) -> Job | None:
-    """Queue a failed or timed-out job again now, with a fresh set of attempts.
+    """Queue a failed or timed-out job again now, with a fresh set of JOB_MAX_ATTEMPTS
+    (``attempts`` itself keeps counting: it fences late writers of earlier attempts).
     None if there is no such job; raises NotRetryable or SubjectBusy."""
     try:
         row = await conn.fetchrow(
-            f"""UPDATE jobs SET status = 'queued', attempts = 0, run_after = now(),
+            f"""UPDATE jobs SET status = 'queued', attempts_before_retry = attempts, run_after = now(),
                    deadline_at = NULL, heartbeat_at = NULL, updated_at = now()
                 WHERE id = $1 AND status IN ('failed', 'timed_out')
                 RETURNING {_COLUMNS}""",

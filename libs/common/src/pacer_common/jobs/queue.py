@@ -31,9 +31,9 @@ async def enqueue_attempt(
     """Ask arq to run the job's next attempt after ``defer_s``."""
     attempts = job.attempts if isinstance(job, ledger.Job) else 0
     job_id = job.id if isinstance(job, ledger.Job) else job.job_id
-    kind = job.kind if isinstance(job, ledger.Job) else REFRESH_BRIEFING
+    # None when an entry for this very attempt is already queued: nothing to add.
     await arq.enqueue_job(
-        kind,
+        job.kind,
         str(job_id),
         _job_id=arq_job_id(job_id, attempts + 1),
         _queue_name=settings.JOB_QUEUE_NAME,

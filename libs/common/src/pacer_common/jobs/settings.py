@@ -4,11 +4,13 @@ so that the worker's deadlines and the admin endpoints' idea of "stuck" agree.""
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
+
+from pacer_common.settings import SETTINGS_CONFIG
 
 
 class JobSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+    model_config = SETTINGS_CONFIG
 
     # arq's Redis queue; a different name per deployment sharing one Redis.
     JOB_QUEUE_NAME: str = Field(default="pacer:jobs", min_length=1)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode
 
 from pacer_common.llm.registry import MODEL_REGISTRY, PROVIDERS, Provider
+from pacer_common.settings import SETTINGS_CONFIG
 
 _CREDENTIAL_FIELDS: dict[Provider, tuple[str, str]] = {
     "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
@@ -25,7 +26,7 @@ _CREDENTIAL_FIELDS: dict[Provider, tuple[str, str]] = {
 
 
 class LLMSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+    model_config = SETTINGS_CONFIG
 
     # Credentials and endpoints come first: the model-code checks below read
     # them (pydantic validates fields in declaration order).

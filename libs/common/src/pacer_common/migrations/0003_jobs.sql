@@ -14,7 +14,11 @@ CREATE TABLE jobs (
     subject          text NOT NULL,
     status           text NOT NULL DEFAULT 'queued'
                      CHECK (status IN ('queued', 'processing', 'succeeded', 'failed', 'timed_out')),
+    -- Attempts ever started: only ever grows, so it fences a late writer from
+    -- an earlier attempt and names each attempt's arq entry.
     attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    -- A manual retry grants a fresh set of JOB_MAX_ATTEMPTS counted from here.
+    attempts_before_retry integer NOT NULL DEFAULT 0 CHECK (attempts_before_retry >= 0),
     input            jsonb NOT NULL DEFAULT '{}'::jsonb,
     -- Set when a trigger arrives while the job runs: its data may be newer than
     -- what the job read, so one follow-up job is queued when this one ends.

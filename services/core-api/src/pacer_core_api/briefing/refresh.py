@@ -43,6 +43,11 @@ async def from_home(state: AppState, athlete_id: UUID) -> bool:
     """Home found no usable briefing: ask once per debounce window, not once per view."""
     settings = state["settings"]
     hold_s = max(settings.BRIEFING_DEBOUNCE_SECONDS, 1.0) * 10
-    if not await briefing_cache.claim_request_slot(state["redis"], athlete_id, hold_s):
-        return True
+    try:
+        if not await briefing_cache.claim_request_slot(state["redis"], athlete_id, hold_s):
+            return True
+    except Exception as error:
+        # Redis refusing writes (full under noeviction, read-only replica): home still answers.
+        log.warning("briefing_refresh_not_queued", reason="home", error=str(error))
+        return False
     return await request_refresh(state, athlete_id, reason="home", data_changed=False)
