@@ -179,3 +179,26 @@ async def test_home_says_unavailable_after_a_failed_refresh_and_does_not_hammer_
             briefing = (await home(client, athlete.access_token))["briefing"]
             assert (briefing["status"], briefing["source"]) == ("unavailable", "rules")
     assert await jobs_for(pg_pool, athlete.id) == []
+
+
+async def test_home_still_answers_when_redis_refuses_writes(
+    job_api: CoreApi, redis_client: redis.Redis, pg_pool: asyncpg.Pool, clean_state: None
+) -> None:
+    # Production's Redis runs `noeviction`: full, it still answers reads but refuses writes.
+    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
+        athlete = await register_and_login(client)
+        await _put(
+            redis_client, UUID(athlete.id), dt.timedelta(hours=2)
+        )  # expired: home asks for a refresh
+        before = await redis_client.config_get("maxmemory*")
+        await redis_client.config_set("maxmemory-policy", "noeviction")
+        await redis_client.config_set("maxmemory", 1)
+        try:
+            response = await client.get("/v1/home", headers=athlete.headers)
+        finally:
+            await redis_client.config_set("maxmemory", before["maxmemory"])
+            await redis_client.config_set("maxmemory-policy", before["maxmemory-policy"])
+    assert response.status_code == 200, response.text
+    briefing = response.json()["briefing"]
+    assert (briefing["status"], briefing["source"]) == ("unavailable", "rules")
+    assert await jobs_for(pg_pool, athlete.id) == []
