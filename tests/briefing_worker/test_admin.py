@@ -3,6 +3,7 @@ retry and its bad inputs) and the pacer-jobs CLI (dry run changes nothing)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, CoreApi, register_and_login
-from fixtures.worker import insert_overdue_jobs
+from fixtures.worker import Webhook, insert_overdue_jobs
 from pacer_common.jobs import ledger
 
 
@@ -215,3 +216,29 @@ async def test_cli_retry_and_health(
     assert missing.returncode == 1 and "no job" in missing.stdout
     usage = _cli(core_api, "frobnicate")
     assert usage.returncode == 2
+
+
+async def test_cli_reap_execute_alerts_like_the_reaper(
+    core_api: CoreApi, pg_pool: asyncpg.Pool, clean_state: None
+) -> None:
+    await insert_overdue_jobs(pg_pool, 2, attempts=3)  # last attempts: they fail
+    async with Webhook() as hook:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pacer_briefing_worker.cli",
+            "reap",
+            "--execute",
+            env={
+                **os.environ,
+                "DATABASE_URL": core_api.settings.DATABASE_URL,
+                "REDIS_URL": core_api.settings.REDIS_URL,
+                "ALERT_WEBHOOK_URL": hook.url,
+            },
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert "Reaped 2: 0 queued again, 2 failed." in out.decode()
+    assert [body["type"] for body in hook.bodies] == ["job.failed", "job.failed"]

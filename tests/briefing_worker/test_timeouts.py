@@ -23,6 +23,7 @@ from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.worker import (
     StartWorker,
+    Webhook,
     home,
     insert_overdue_jobs,
     jobs_for,
@@ -38,40 +39,6 @@ from pacer_common.jobs import events, ledger, queue
 from pacer_devstack import valkey
 
 CHECKIN = {"sleep_hours": 6.0, "soreness": 3, "mood": 3}
-
-
-class Webhook:
-    """A real HTTP endpoint on loopback that records what is POSTed to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/alerts"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        self.bodies.append(json.loads(await reader.readexactly(length)))
-        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    async def __aenter__(self) -> Webhook:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
 
 
 @pytest.fixture

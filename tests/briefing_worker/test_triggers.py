@@ -14,14 +14,12 @@ from arq.connections import ArqRedis
 
 from fixtures.core_api import CoreApi, register_and_login
 from fixtures.llm_sim import LLMSim
-from fixtures.worker import jobs_for, worker_values
+from fixtures.worker import Webhook, jobs_for, worker_values
 from pacer_briefing_worker.alerts import Alerts
 from pacer_briefing_worker.jobs import queue_active_athletes
 from pacer_briefing_worker.outcomes import Outcomes
 from pacer_briefing_worker.reaper import Reaper
 from pacer_briefing_worker.settings import BriefingWorkerSettings
-
-from .test_timeouts import Webhook
 
 SAVES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v1/checkins", {"sleep_hours": 7, "soreness": 2, "mood": 4}),
@@ -74,7 +72,7 @@ async def test_every_kind_of_save_queues_a_refresh_after_the_commit(
     assert [(job.status, job.input["reason"]) for job in jobs] == [("queued", reason)]
 
 
-async def test_the_cron_queues_athletes_active_in_the_last_days_only(
+async def test_the_cron_queues_athletes_who_saved_anything_in_the_last_days_only(
     pg_pool: asyncpg.Pool, redis_url: str, migrated_postgres: str, sim: LLMSim, clean_state: None
 ) -> None:
     now = dt.datetime.now(dt.UTC)
@@ -84,7 +82,7 @@ async def test_the_cron_queues_athletes_active_in_the_last_days_only(
                 "INSERT INTO users (email, name, password_hash) VALUES ($1, 'A', 'x') RETURNING id",
                 f"cron-{index}@example.com",
             )
-            for index in range(3)
+            for index in range(4)
         ]
         await conn.execute(
             """INSERT INTO checkins (user_id, day, sleep_hours, soreness, mood, updated_at)
@@ -99,6 +97,11 @@ async def test_the_cron_queues_athletes_active_in_the_last_days_only(
             ids[2],
             now - dt.timedelta(days=2),
         )
+        await conn.execute(
+            """INSERT INTO goals (user_id, race_name, race_date, distance_m) VALUES ($1, 'R', $2, 10000)""",
+            ids[3],
+            (now + dt.timedelta(days=90)).date(),
+        )
     settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
     arq = ArqRedis.from_url(redis_url)
     try:
@@ -108,10 +111,10 @@ async def test_the_cron_queues_athletes_active_in_the_last_days_only(
         depth = await arq.zcard(settings.JOB_QUEUE_NAME)
     finally:
         await arq.aclose()
-    assert (queued, again, depth) == (2, 2, 2)
+    assert (queued, again, depth) == (3, 3, 3)
     async with pg_pool.acquire() as conn:
         subjects = {row["subject"] for row in await conn.fetch("SELECT subject FROM jobs")}
-    assert subjects == {str(ids[0]), str(ids[2])}
+    assert subjects == {str(ids[0]), str(ids[2]), str(ids[3])}
 
 
 async def test_too_many_long_running_jobs_alert_once_per_repeat_window(

@@ -60,3 +60,10 @@ def test_smoke_fails_fast_when_nothing_listens() -> None:
     result = _smoke("--url", f"http://127.0.0.1:{port}", "--timeout-s", "2", timeout_s=30)
     assert result.returncode != 0
     assert "FAIL" in result.stdout and "cannot reach" in result.stdout
+
+
+def test_smoke_needs_a_password_for_anything_but_loopback() -> None:
+    # A default password would let anyone log in as the smoke user in production.
+    result = _smoke("--url", "https://pacer.example.com", timeout_s=30)
+    assert result.returncode == 2
+    assert "SMOKE_PASSWORD" in result.stderr

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import asyncpg
 from arq.connections import ArqRedis
-from pydantic import Field
+from pydantic import Field, HttpUrl
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -40,6 +40,9 @@ REAP_BATCH = 20
 class CliSettings(JobSettings):
     DATABASE_URL: str = Field(min_length=1)
     REDIS_URL: str = Field(min_length=1)
+    # Reaping by hand alerts like the reaper does.
+    ALERT_WEBHOOK_URL: HttpUrl | None = None
+    ALERT_WEBHOOK_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=30)
 
 
 def _age(now: dt.datetime, then: dt.datetime | None) -> str:
@@ -113,7 +116,13 @@ async def _reap(
             f"DRY RUN: nothing changed. Would reap {len(candidates)}; add --execute to apply."
         )
         return 0
-    alerts = Alerts(arq, webhook_url=None, webhook_timeout_s=1.0, repeat_s=0)
+    webhook = None if settings.ALERT_WEBHOOK_URL is None else str(settings.ALERT_WEBHOOK_URL)
+    alerts = Alerts(
+        arq,
+        webhook_url=webhook,
+        webhook_timeout_s=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
+        repeat_s=0,
+    )
     outcomes = Outcomes(pool, arq, settings, alerts)
     reaped: list[Job] = []
     try:

@@ -47,7 +47,8 @@ async def refresh_briefing(ctx: Ctx, job_id: str) -> str:
 
 
 async def refresh_active_athletes(ctx: Ctx) -> int:
-    """Cron: queue a refresh for every athlete who logged anything lately.
+    """Cron: queue a refresh for every athlete who saved anything lately
+    (a check-in, an activity, a plan or a goal).
 
     Only queued here: the worker's WORKER_MAX_JOBS bounds how many run (and
     call the LLM) at once, and an athlete whose data did not change since the
@@ -64,7 +65,11 @@ async def queue_active_athletes(
         athletes = await conn.fetch(
             """SELECT user_id FROM checkins WHERE updated_at >= now() - make_interval(days => $1)
                UNION
-               SELECT user_id FROM activities WHERE created_at >= now() - make_interval(days => $1)""",
+               SELECT user_id FROM activities WHERE created_at >= now() - make_interval(days => $1)
+               UNION
+               SELECT user_id FROM plans WHERE updated_at >= now() - make_interval(days => $1)
+               UNION
+               SELECT user_id FROM goals WHERE updated_at >= now() - make_interval(days => $1)""",
             settings.BRIEFING_ACTIVE_DAYS,
         )
     for row in athletes:

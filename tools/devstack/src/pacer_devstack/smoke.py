@@ -20,11 +20,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_EMAIL = "smoke@example.com"
+# Only for loopback URLs (make run): anywhere else SMOKE_PASSWORD is required.
 DEFAULT_PASSWORD = "pacer smoke check password"
 # p95 limits in ms. Login is argon2id (~0.1-0.3 s a hash with the default cost,
 # two at a time); health and home are a few ms on an idle stack, so these leave
@@ -137,6 +139,11 @@ def table(results: Sequence[Timings]) -> str:
     return "\n".join(rows)
 
 
+def _on_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return default if raw is None or raw == "" else float(raw)
@@ -150,7 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--url", default=os.environ.get("SMOKE_URL", DEFAULT_URL))
     parser.add_argument("--email", default=os.environ.get("SMOKE_EMAIL", DEFAULT_EMAIL))
-    parser.add_argument("--password", default=os.environ.get("SMOKE_PASSWORD", DEFAULT_PASSWORD))
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("SMOKE_PASSWORD"),
+        help="env SMOKE_PASSWORD; required unless the URL is on loopback",
+    )
     parser.add_argument("--calls", type=int, default=30, help="calls to /health and /v1/home")
     parser.add_argument("--login-calls", type=int, default=10)
     parser.add_argument("--timeout-s", type=float, default=10.0, help="per call")
@@ -166,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--calls and --login-calls must be at least 1")
     limits_ms = {name: getattr(args, f"p95_{name}_ms") for name in DEFAULT_P95_MS}
     url = args.url.rstrip("/")
+    if args.password is None:
+        if not _on_loopback(url):
+            # A default password would let anyone log in as the smoke user in production.
+            parser.error("set SMOKE_PASSWORD (or --password) for a URL other than loopback")
+        args.password = DEFAULT_PASSWORD
     try:
         results = run(
             url, args.email, args.password, args.calls, args.login_calls, limits_ms, args.timeout_s
