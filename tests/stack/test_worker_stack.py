@@ -120,4 +120,5 @@ def test_with_the_llm_hanging_home_stays_fast_and_the_stuck_job_is_reaped_then_f
         httpx.post(f"{sim}/_sim/mode", json={"mode": "normal"}, timeout=5)
     assert health["metrics"]["counts"]["timed_out"] == 0
     assert briefing["status"] == "unavailable"
-    assert slowest < 1.0, slowest
+    # An attempt holds the LLM for JOB_TIMEOUT_SECONDS=3: home never waited for one.
+    assert slowest < 2.0, slowest
