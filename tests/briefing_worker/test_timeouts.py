@@ -28,12 +28,10 @@ from fixtures.worker import (
     insert_overdue_jobs,
     jobs_for,
     poll,
+    reaper_for,
     worker_process,
     worker_values,
 )
-from pacer_briefing_worker.alerts import Alerts
-from pacer_briefing_worker.outcomes import Outcomes
-from pacer_briefing_worker.reaper import Reaper
 from pacer_briefing_worker.settings import BriefingWorkerSettings
 from pacer_common.jobs import events, ledger, queue
 from pacer_devstack import valkey
@@ -183,10 +181,7 @@ async def test_two_reapers_at_once_handle_each_stuck_job_exactly_once(
     try:
         reapers = []
         for pool in pools:
-            alerts = Alerts(arq, webhook_url=None, webhook_timeout_s=1, repeat_s=0)
-            reapers.append(
-                Reaper(pool, arq, settings, Outcomes(pool, arq, settings, alerts), alerts)
-            )
+            reapers.append(reaper_for(pool, arq, settings)[0])
         first, second = await asyncio.gather(*(reaper.reap_once() for reaper in reapers))
     finally:
         for pool in pools:
@@ -206,8 +201,7 @@ async def test_a_job_on_its_last_attempt_is_failed_by_the_reaper_and_an_admin_ca
     [job_id] = await insert_overdue_jobs(pg_pool, 1, attempts=3)
     settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
     arq = ArqRedis.from_url(redis_url)
-    alerts = Alerts(arq, webhook_url=None, webhook_timeout_s=1, repeat_s=0)
-    reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+    reaper, _ = reaper_for(pg_pool, arq, settings)
     try:
         result = await reaper.reap_once()
         again = await reaper.reap_once()
@@ -236,8 +230,14 @@ async def test_a_webhook_that_hangs_does_not_hold_up_the_reaper(
     await insert_overdue_jobs(pg_pool, 5)
     settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
     arq = ArqRedis.from_url(redis_url)
-    alerts = Alerts(arq, webhook_url=f"http://127.0.0.1:{port}/", webhook_timeout_s=5, repeat_s=0)
-    reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+    reaper, alerts = reaper_for(
+        pg_pool,
+        arq,
+        settings,
+        webhook_url=f"http://127.0.0.1:{port}/",
+        webhook_timeout_s=5,
+        repeat_s=0,
+    )
     try:
         started = time.perf_counter()
         result = await reaper.reap_once()
@@ -294,8 +294,7 @@ async def test_the_reaper_settles_coach_replies_left_streaming_by_a_killed_coach
         )
     settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
     arq = ArqRedis.from_url(redis_url)
-    alerts = Alerts(arq, webhook_url=None, webhook_timeout_s=1, repeat_s=0)
-    reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+    reaper, _ = reaper_for(pg_pool, arq, settings)
     try:
         result = await reaper.reap_once()
     finally:

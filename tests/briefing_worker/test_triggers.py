@@ -14,11 +14,8 @@ from arq.connections import ArqRedis
 
 from fixtures.core_api import CoreApi, register_and_login
 from fixtures.llm_sim import LLMSim
-from fixtures.worker import Webhook, jobs_for, worker_values
-from pacer_briefing_worker.alerts import Alerts
+from fixtures.worker import Webhook, jobs_for, reaper_for, worker_values
 from pacer_briefing_worker.jobs import queue_active_athletes
-from pacer_briefing_worker.outcomes import Outcomes
-from pacer_briefing_worker.reaper import Reaper
 from pacer_briefing_worker.settings import BriefingWorkerSettings
 
 SAVES: list[tuple[str, str, dict[str, Any]]] = [
@@ -139,8 +136,9 @@ async def test_too_many_long_running_jobs_alert_once_per_repeat_window(
             )
         )
         arq = ArqRedis.from_url(redis_url)
-        alerts = Alerts(arq, webhook_url=hook.url, webhook_timeout_s=2, repeat_s=3600)
-        reaper = Reaper(pg_pool, arq, settings, Outcomes(pg_pool, arq, settings, alerts), alerts)
+        reaper, alerts = reaper_for(
+            pg_pool, arq, settings, webhook_url=hook.url, webhook_timeout_s=2, repeat_s=3600
+        )
         try:
             first = await reaper.reap_once()
             await reaper.reap_once()

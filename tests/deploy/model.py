@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -272,3 +274,26 @@ def docker_compose_command() -> list[str] | None:
         if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2"):
             return command
     return None
+
+
+def compose_or_skip(what: str) -> list[str]:
+    """`docker compose`, or skip the calling test saying what was not run (CI has no Compose v2)."""
+    compose = docker_compose_command()
+    if compose is None:
+        reason = f"no Docker Compose v2 here (`docker compose version` failed): {what} not run"
+        print(reason)
+        pytest.skip(reason)
+    return compose
+
+
+def stand_in_deploy(folder: Path) -> Path:
+    """A copy of deploy/ at ``folder`` with stand-ins for the git-ignored files Compose reads."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(DEPLOY, folder)
+    (folder / ".env.prod").write_text((DEPLOY / ".env.prod.example").read_text())
+    (folder / ".env").write_text("PACER_TAG=test\n")
+    (folder / "Caddyfile").write_text(":80\n")
+    (folder / "secrets").mkdir(exist_ok=True)
+    for secret in load_yaml(PROD_COMPOSE)["secrets"].values():
+        (folder / secret["file"]).write_text("stand-in\n")
+    return folder

@@ -26,7 +26,7 @@ from deploy.model import (
     SMALL_COMPOSE,
     CapacityTable,
     capacity_tables,
-    docker_compose_command,
+    compose_or_skip,
     environment,
     limits,
     load_compose,
@@ -34,6 +34,7 @@ from deploy.model import (
     memory_mib,
     parse_capacity_tables,
     replicas,
+    stand_in_deploy,
 )
 
 SCHEMA = Path(__file__).with_name("compose-spec.json")
@@ -268,20 +269,8 @@ def test_cpu_limits_leave_core_api_its_share(table: CapacityTable) -> None:
 
 
 def test_docker_compose_accepts_the_files(tmp_path: Path) -> None:
-    compose = docker_compose_command()
-    if compose is None:
-        reason = "no Docker Compose v2 here (`docker compose version` failed): config -q not run"
-        print(reason)
-        pytest.skip(reason)
-    # A copy of deploy/ with stand-ins for the git-ignored files Compose reads.
-    work = tmp_path / "deploy"
-    subprocess.run(["cp", "-r", str(DEPLOY), str(work)], check=True)
-    (work / ".env.prod").write_text((DEPLOY / ".env.prod.example").read_text())
-    (work / ".env").write_text("PACER_TAG=test\n")
-    (work / "Caddyfile").write_text(":80\n")
-    (work / "secrets").mkdir(exist_ok=True)
-    for secret in PROD["secrets"].values():
-        (work / secret["file"]).write_text("stand-in\n")
+    compose = compose_or_skip("config -q")
+    work = stand_in_deploy(tmp_path / "deploy")
     variants = [
         ["-f", "docker-compose.prod.yml"],
         ["-f", "docker-compose.prod.yml", "--profile", "monitoring"],

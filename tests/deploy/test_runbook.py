@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from deploy.model import DEPLOY, PROD_COMPOSE, REPO_ROOT, docker_compose_command, load_yaml
+from deploy.model import (
+    DEPLOY,
+    PROD_COMPOSE,
+    REPO_ROOT,
+    compose_or_skip,
+    load_yaml,
+    stand_in_deploy,
+)
 
 RUNBOOK = DEPLOY / "RUNBOOK.md"
 SUBCOMMANDS = {"build", "config", "exec", "logs", "ps", "restart", "stop", "up", "down", "pull"}
@@ -87,20 +94,9 @@ def test_make_targets_in_the_runbook_exist() -> None:
 
 
 def test_compose_accepts_every_runbook_command(tmp_path: Path) -> None:
-    compose = docker_compose_command()
-    if compose is None:
-        reason = "no Docker Compose v2 here: the runbook's commands were not run through it"
-        print(reason)
-        pytest.skip(reason)
+    compose = compose_or_skip("the runbook's commands through it")
     work = tmp_path / "repo"
-    (work / "deploy").mkdir(parents=True)
-    subprocess.run(["cp", "-r", f"{DEPLOY}/.", str(work / "deploy")], check=True)
-    (work / "deploy/.env.prod").write_text((DEPLOY / ".env.prod.example").read_text())
-    (work / "deploy/.env").write_text("PACER_TAG=test\n")
-    (work / "deploy/Caddyfile").write_text(":80\n")
-    (work / "deploy/secrets").mkdir(exist_ok=True)
-    for name in ("jwt_private_key.pem", "jwt_public_key.pem", "postgres_password"):
-        (work / "deploy/secrets" / name).write_text("stand-in\n")
+    stand_in_deploy(work / "deploy")
     for command in COMMANDS:
         files = [argument for name in command.files for argument in ("-f", name)]
         # `config SERVICE...` fails on a service that does not exist.
