@@ -5,7 +5,8 @@ in one place, :mod:`pacer_common.web.error_handlers`; nothing else turns an
 error into a status code.
 
     PacerError                    500 internal
-     ├── BadRequest               400 bad_request           malformed JSON, bad query string
+     ├── BadRequest               400 bad_request           a request that cannot be understood
+     │    ├── MalformedJson       400 malformed_json        the body is not valid JSON
      │    └── ValidationFailed    422 validation_error      well-formed, but fields are invalid (.details)
      ├── Unauthorized             401 unauthorized          missing / expired / forged token, bad login
      ├── Forbidden                403 forbidden             authenticated, but not allowed
@@ -14,7 +15,13 @@ error into a status code.
      ├── PayloadTooLarge          413 payload_too_large     body over the configured limit
      ├── UnsupportedMediaType     415 unsupported_media_type
      ├── TooManyRequests          429 rate_limited          .retry_after_s
-     └── ServiceUnavailable       503 unavailable           .retry_after_s
+     └── ServiceUnavailable       503 unavailable           .retry_after_s; a dependency is down
+          └── NotReady            503 not_ready             readiness probe: .report names the failed checks
+
+A dependency failing underneath a handler (Postgres refusing connections,
+Redis gone) is not raised as a PacerError: the handlers table maps those
+driver errors to :class:`ServiceUnavailable` too (see ``DEPENDENCY_ERRORS``
+there), so a route never has to catch them to avoid a 500.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class PacerError(Exception):
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        report: dict[str, Any] | None = None,
     ) -> None:
         self.message = message or self.default_message
         if code is not None:
@@ -43,6 +51,8 @@ class PacerError(Exception):
         self.headers = headers or {}
         # Extra top-level fields of the error object, e.g. a quota's limit and reset time.
         self.extra = extra or {}
+        # Fields beside the error object, at the top of the body (a readiness report).
+        self.report = report or {}
         super().__init__(self.message)
 
 
@@ -50,6 +60,11 @@ class BadRequest(PacerError):
     status_code = 400
     code = "bad_request"
     default_message = "The request could not be understood."
+
+
+class MalformedJson(BadRequest):
+    code = "malformed_json"
+    default_message = "The body is not valid JSON."
 
 
 class ValidationFailed(BadRequest):
@@ -129,3 +144,13 @@ class ServiceUnavailable(PacerError):
     ) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after_s)})
+
+
+class NotReady(ServiceUnavailable):
+    code = "not_ready"
+    default_message = "Not ready."
+
+    def __init__(self, failed: list[str], report: dict[str, Any]) -> None:
+        super().__init__(f"Failed checks: {', '.join(failed)}.")
+        self.extra = {"failed": failed}
+        self.report = report

@@ -21,10 +21,13 @@ from pydantic import (
     field_validator,
 )
 
-from pacer_common.validation import free_text, one_line
+from pacer_common.validation import free_text, not_blank, one_line
 
 MAX_DURATION_S = 7 * 86_400
 MAX_DISTANCE_M = 10_000_000.0
+# Distances are stored as numeric(10, 1): a positive distance below 0.05 m would
+# round to 0.0 and fail the database's `> 0` check, so the smallest is 0.1 m.
+MIN_POSITIVE_DISTANCE_M = 0.1
 
 
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -49,6 +52,7 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(one_line),
+    AfterValidator(not_blank),
 ]
 Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 Day = Annotated[dt.date, AfterValidator(_plausible_date)]
@@ -129,7 +133,7 @@ class PlanIn(StrictModel):
 class GoalIn(StrictModel):
     race_name: Name
     race_date: Day
-    distance_m: float = Field(gt=0, le=MAX_DISTANCE_M)
+    distance_m: float = Field(ge=MIN_POSITIVE_DISTANCE_M, le=MAX_DISTANCE_M)
     target_time_s: int | None = Field(default=None, gt=0, le=MAX_DURATION_S)
 
 

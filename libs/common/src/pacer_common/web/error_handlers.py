@@ -1,20 +1,52 @@
 """The one place where errors become responses in the JSON error shape.
 
 {"error": {"code": "validation_error", "message": "...", "details": [...]}}
+
+Besides Pacer's own errors (:mod:`pacer_common.errors`) and Starlette's
+``HTTPException``, a dependency that is down underneath any handler (Postgres
+refusing connections or restarting, Redis gone, a call that timed out) is a
+503 ``unavailable`` with ``Retry-After``, never a 500: ``DEPENDENCY_ERRORS``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pacer_common.errors import PacerError
+from pacer_common.errors import PacerError, ServiceUnavailable
 from pacer_common.logs import get_logger
 
 log = get_logger(__name__)
+
+# A 422 lists at most this many details, then says how many it left out: a body
+# of 6,000 unknown keys must not become a 500 KB answer.
+MAX_ERROR_DETAILS = 20
+
+# Errors that mean "a dependency is unreachable right now", not "our code is
+# wrong". Postgres: no connection (class 08, including a connection lost in
+# the middle of a query), shutting down or starting up (class 57), out of
+# connection slots. OS level: refused / reset connections and timeouts (the
+# pool's connect, asyncpg's command_timeout). Redis, for the services that
+# have a client.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    TimeoutError,
+)
+try:
+    import redis.exceptions as _redis_errors
+
+    DEPENDENCY_ERRORS += (_redis_errors.ConnectionError, _redis_errors.TimeoutError)
+except ImportError:  # a service installed without the jobs extra has no Redis client
+    pass
+
+DEPENDENCY_RETRY_AFTER_S = 5
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -35,9 +67,11 @@ def error_body(code: str, message: str, **fields: Any) -> dict[str, Any]:
 def error_response(error: PacerError) -> JSONResponse:
     fields: dict[str, Any] = dict(error.extra)
     if error.details is not None:
-        fields["details"] = error.details
+        fields["details"] = error.details[:MAX_ERROR_DETAILS]
+        if len(error.details) > MAX_ERROR_DETAILS:
+            fields["details_omitted"] = len(error.details) - MAX_ERROR_DETAILS
     return JSONResponse(
-        error_body(error.code, error.message, **fields),
+        {**error.report, **error_body(error.code, error.message, **fields)},
         status_code=error.status_code,
         headers=error.headers,
     )
@@ -56,6 +90,13 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+async def handle_dependency_down(request: Request, exc: Exception) -> Response:
+    # A warning, not an error with a traceback: readiness and the alerts say the
+    # same thing, and an outage must not flood the log with stack traces.
+    log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)
+    return error_response(ServiceUnavailable(retry_after_s=DEPENDENCY_RETRY_AFTER_S))
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # The message never carries the exception's text: it may hold SQL or secrets.
     log.exception("unhandled_error", path=request.url.path)
@@ -65,8 +106,9 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: dict[Any, Any] = {
     PacerError: handle_pacer_error,
     HTTPException: handle_http_exception,
+    **dict.fromkeys(DEPENDENCY_ERRORS, handle_dependency_down),
     Exception: handle_unexpected,
 }

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from pacer_common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from pacer_common.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -40,7 +40,7 @@ async def parse_json_body(request: Request, model: type[ModelT]) -> ModelT:
         return model.model_validate_json(body)
     except ValidationError as error:
         if any(item["type"] == "json_invalid" for item in error.errors()):
-            raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
+            raise MalformedJson() from None
         if any(item["type"] == "model_type" and not item["loc"] for item in error.errors()):
             raise ValidationFailed("The body must be a JSON object.") from None
         raise validation_failed(error) from None

@@ -1,5 +1,6 @@
 """Readiness checks shared by the services: each dependency with a short
-timeout, the schema version, and one response shape (503 naming what failed)."""
+timeout, the schema version, and one response shape (a :class:`NotReady`
+503 naming what failed, rendered by the error handlers)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 import asyncpg
 from starlette.responses import JSONResponse
 
+from pacer_common.errors import NotReady
 from pacer_common.migrations import current_schema_version, expected_schema_version
-from pacer_common.web.error_handlers import error_body
 
 
 async def run_check(check: Callable[[], Awaitable[object]], timeout_s: float) -> str:
@@ -56,7 +57,7 @@ def readiness_response(
         "schema_version": schema_version,
         **extra,
     }
-    if not failed:
-        return JSONResponse(body)
-    body.update(error_body("not_ready", f"Failed checks: {', '.join(failed)}.", failed=failed))
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    if failed:
+        # Rendered by the one error-handlers table, like every other 503.
+        raise NotReady(failed, report=body)
+    return JSONResponse(body)
