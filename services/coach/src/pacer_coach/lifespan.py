@@ -1,4 +1,10 @@
-"""Open everything the coach needs at start-up; close it at shutdown."""
+"""Open everything the coach needs at start-up; close it at shutdown.
+
+hypercorn runs this shutdown only after its graceful timeout, when every
+connection is closed: the open streams were drained before that, by the
+server's shutdown trigger (:mod:`pacer_coach.server`), while the pool was
+still open to store their replies. Here only the clients are closed.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +43,6 @@ def lifespan_for(
             async with observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT):
                 log.info("coach_started", port=settings.COACH_PORT)
                 yield state
-                # Streams still open here would be force-closed by the server: drain first.
-                await streams.drain(settings.COACH_DRAIN_SECONDS)
         finally:
             await llm.aclose()  # before the pool: it waits for usage rows being written
             await pool.close()
