@@ -89,7 +89,7 @@ class Ending:
     refund: bool  # give the message's quota back
 
 
-def final_status(*, failure: _Failure | None, cancelled: bool, has_text: bool) -> Ending:
+def final_status(*, failure_code: str | None, cancelled: bool, has_text: bool) -> Ending:
     """How a reply ended.
 
     A reply is ``complete`` only if the LLM finished and the client stayed; else it
@@ -99,10 +99,10 @@ def final_status(*, failure: _Failure | None, cancelled: bool, has_text: bool) -
     """
     if cancelled:
         return Ending("partial" if has_text else "failed", "client_disconnected", refund=False)
-    if failure is None:
+    if failure_code is None:
         return Ending("complete", None, refund=False)
     status = "partial" if has_text else "failed"
-    return Ending(status, failure.code, refund=status == "failed")
+    return Ending(status, failure_code, refund=status == "failed")
 
 
 def _finish_reason(end: StreamEnd | None, failure: _Failure | None) -> str:
@@ -163,7 +163,9 @@ class ChatSession:
             raise
         finally:
             ending = final_status(
-                failure=reply.failure, cancelled=cancelled, has_text=bool(reply.text)
+                failure_code=reply.failure.code if reply.failure else None,
+                cancelled=cancelled,
+                has_text=bool(reply.text),
             )
             with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
                 await self._stop_pump()
