@@ -36,7 +36,8 @@ async def test_over_quota_gets_429_before_any_stream(
 async def test_concurrent_chats_cannot_overshoot_the_quota(
     start_coach: StartCoach, runner: Athlete, sim: LLMSim, clean_state: None
 ) -> None:
-    async with start_coach(RATE_LIMIT_FREE=3) as coach:
+    # Room for all ten streams of the one user: the quota, not the stream cap, refuses.
+    async with start_coach(RATE_LIMIT_FREE=3, SSE_MAX_STREAMS_PER_USER=10) as coach:
         async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
             results = await asyncio.gather(*(chat(http, runner) for _ in range(10)))
     assert sorted(result.status_code for result in results) == [200] * 3 + [429] * 7

@@ -8,23 +8,23 @@ import signal
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 
-from fixtures.coach import chat
+from fixtures.coach import ChatResult, chat, parse_sse
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 
 
-async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
-    migrated_postgres: str, jwt_key_files: tuple[Path, Path], runner: Athlete, sim: LLMSim
-) -> None:
-    port = free_port()
-    env = {
+def _coach_env(
+    postgres_url: str, keys: tuple[Path, Path], sim: LLMSim, port: int, **extra: str
+) -> dict[str, str]:
+    return {
         **os.environ,
-        "DATABASE_URL": migrated_postgres,
+        "DATABASE_URL": postgres_url,
         "REDIS_URL": "redis://127.0.0.1:1/0",
-        "JWT_PUBLIC_KEY_FILE": str(jwt_key_files[1]),
+        "JWT_PUBLIC_KEY_FILE": str(keys[1]),
         "COACH_PORT": str(port),
         "COACH_METRICS_PORT": str(free_port()),
         "ANTHROPIC_API_KEY": "test-key",
@@ -32,8 +32,12 @@ async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
         "ANTHROPIC_BASE_URL": sim.base_url,
         "OPENAI_BASE_URL": f"{sim.base_url}/v1",
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
-    process = await asyncio.create_subprocess_exec(
+
+
+async def _start_coach_process(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "pacer_coach",
@@ -41,15 +45,27 @@ async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+async def _wait_until_ready(http: httpx.AsyncClient) -> None:
+    for _ in range(300):
+        try:
+            if (await http.get("/health/ready")).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+
+
+async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
+    migrated_postgres: str, jwt_key_files: tuple[Path, Path], runner: Athlete, sim: LLMSim
+) -> None:
+    port = free_port()
+    env = _coach_env(migrated_postgres, jwt_key_files, sim, port)
+    process = await _start_coach_process(env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/health/ready")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
+            await _wait_until_ready(http)
             await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)
             streams = [asyncio.create_task(chat(http, runner)) for _ in range(3)]
             await sim.wait_for_stats(lambda stats: stats["active"] >= 3)
@@ -77,3 +93,64 @@ async def test_a_missing_setting_stops_the_coach_with_a_clear_message() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 2
     assert b"DATABASE_URL: required but not set" in stderr
+
+
+async def _chat_seen(
+    http: httpx.AsyncClient, athlete: Athlete, first_delta: asyncio.Event
+) -> ChatResult:
+    """``chat``, but sets ``first_delta`` as soon as the client has received some text."""
+    async with http.stream(
+        "POST", "/v1/coach/chat", json={"message": "Long answer, please"}, headers=athlete.headers
+    ) as response:
+        raw = b""
+        async for chunk in response.aiter_raw():
+            raw += chunk
+            if b"event: delta" in raw:
+                first_delta.set()
+    result = ChatResult(response.status_code, response.headers)
+    result.events, result.comments = parse_sse(raw.decode())
+    return result
+
+
+async def test_sigterm_stores_every_open_reply_with_the_text_its_client_saw(
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    streams = 10
+    port = free_port()
+    env = _coach_env(
+        migrated_postgres, jwt_key_files, sim, port, SSE_MAX_STREAMS_PER_USER=str(streams)
+    )
+    process = await _start_coach_process(env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            await _wait_until_ready(http)
+            await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=10_000)
+            seen = [asyncio.Event() for _ in range(streams)]
+            chats = [asyncio.create_task(_chat_seen(http, runner, event)) for event in seen]
+            async with asyncio.timeout(20):
+                await asyncio.gather(*(event.wait() for event in seen))
+            process.send_signal(signal.SIGTERM)
+            results = await asyncio.gather(*chats)
+            code = await asyncio.wait_for(process.wait(), timeout=5)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert code == 0
+    rows = {
+        str(row["id"]): row
+        for row in await pg_pool.fetch(
+            "SELECT id, content, status, error_code FROM messages WHERE role = 'assistant'"
+        )
+    }
+    assert len(rows) == streams
+    for result in results:
+        assert [event.event for event in result.events[-2:]] == ["error", "done"]
+        assert result.events[-1].data["status"] == "partial"
+        row = rows[result.of("meta")[0].data["message_id"]]
+        assert (row["status"], row["error_code"]) == ("partial", "shutdown")
+        assert result.text and row["content"] == result.text

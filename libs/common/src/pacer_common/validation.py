@@ -43,3 +43,18 @@ def not_blank(value: str) -> str:
     if not any(is_visible(char) for char in value):
         raise ValueError("must contain at least one visible character")
     return value
+
+
+# Letters, numbers, punctuation and symbols; not separators, controls, format
+# characters (zero-width, bidi, tags), marks without a base, unassigned or private.
+_VISIBLE_CATEGORIES = frozenset("LNPS")
+# Assigned to visible categories, but drawn as blank space.
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+
+
+def has_visible(value: str) -> str:
+    """For messages: at least one character a reader can see (``"\\u200b"`` has none)."""
+    for char in value:
+        if unicodedata.category(char)[0] in _VISIBLE_CATEGORIES and char not in _BLANK_LOOKALIKES:
+            return value
+    raise ValueError("must contain at least one visible character")

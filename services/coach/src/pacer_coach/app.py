@@ -10,8 +10,6 @@ from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
 from pacer_coach.routes import chat, conversations, health
 from pacer_coach.settings import CoachSettings
-from pacer_common.logs import configure_logging
-from pacer_common.settings import load_settings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.request_context import RequestContextMiddleware
@@ -19,16 +17,8 @@ from pacer_common.web.request_context import RequestContextMiddleware
 SERVICE_NAME = "coach"
 
 
-def create_app(
-    settings: CoachSettings | None = None, streams: OpenStreams | None = None
-) -> Starlette:
-    if settings is None:
-        settings = load_settings(CoachSettings)
-        configure_logging(SERVICE_NAME, settings.LOG_LEVEL)
-    if streams is None:
-        streams = OpenStreams(
-            warn_at=settings.SSE_WARN_CONNECTIONS, cap=settings.SSE_MAX_CONNECTIONS
-        )
+def create_app(settings: CoachSettings, streams: OpenStreams) -> Starlette:
+    """``streams`` is shared with the server, whose shutdown trigger drains it."""
     return Starlette(
         routes=[*health.ROUTES, *chat.ROUTES, *conversations.ROUTES],
         middleware=[

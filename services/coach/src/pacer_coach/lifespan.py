@@ -1,4 +1,10 @@
-"""Open everything the coach needs at start-up; close it at shutdown."""
+"""Open everything the coach needs at start-up; close it at shutdown.
+
+hypercorn runs this shutdown only after its graceful timeout, when every
+connection is closed: the open streams were drained before that, by the
+server's shutdown trigger (:mod:`pacer_coach.server`), while the pool was
+still open to store their replies. Here only the clients are closed.
+"""
 
 from __future__ import annotations
 
@@ -23,25 +29,25 @@ def lifespan_for(
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[AppState]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        # core-api owns the migrations; the coach only checks the version in readiness.
-        pool = await open_pool(settings)
-        llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
-        state: AppState = {
-            "settings": settings,
-            "pool": pool,
-            "llm": llm,
-            "token_verifier": token_verifier(settings),
-            "streams": streams,
-        }
-        try:
-            async with observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT):
-                log.info("coach_started", port=settings.COACH_PORT)
-                yield state
-                # Streams still open here would be force-closed by the server: drain first.
-                await streams.drain(settings.COACH_DRAIN_SECONDS)
-        finally:
-            await llm.aclose()  # before the pool: it waits for usage rows being written
-            await pool.close()
-            log.info("coach_stopped")
+        # The stack closes what was opened, in reverse, even if start-up fails half-way.
+        async with contextlib.AsyncExitStack() as opened:
+            opened.callback(log.info, "coach_stopped")
+            # core-api owns the migrations; the coach only checks the version in readiness.
+            pool = await open_pool(settings)
+            opened.push_async_callback(pool.close)
+            llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
+            # Closed before the pool: it waits for usage rows being written.
+            opened.push_async_callback(llm.aclose)
+            await opened.enter_async_context(
+                observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
+            )
+            log.info("coach_started", port=settings.COACH_PORT)
+            yield {
+                "settings": settings,
+                "pool": pool,
+                "llm": llm,
+                "token_verifier": token_verifier(settings),
+                "streams": streams,
+            }
 
     return lifespan

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from pacer_common.validation import free_text, not_blank
+from pacer_common.validation import free_text, has_visible, not_blank
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    # 9999-12-31T23:59:59-23:59 is a valid datetime, but year 10000 in UTC, which
+    # the driver overflows on; converting here makes it a 422.
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("must fall between years 1 and 9999 in UTC") from None
 
 
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     # The upper bound is checked against COACH_MESSAGE_MAX_CHARS in the handler.
     message: Annotated[
-        str, StringConstraints(min_length=1), AfterValidator(free_text), AfterValidator(not_blank)
+        str,
+        StringConstraints(min_length=1),
+        AfterValidator(free_text),
+        AfterValidator(not_blank),
+        # Before quota: a message of only zero-width characters would spend one on nothing.
+        AfterValidator(has_visible),
     ]
     conversation_id: UUID | None = None
 
@@ -22,4 +37,4 @@ class ChatIn(BaseModel):
 class ConversationListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=20, ge=1, le=100)
-    before: AwareDatetime | None = None
+    before: Annotated[AwareDatetime, AfterValidator(_in_utc)] | None = None

@@ -1,33 +1,34 @@
-"""Serve the coach with hypercorn, draining open streams on SIGTERM before the server stops."""
+"""Serve the coach with hypercorn, draining open streams on SIGTERM before the server stops.
+
+Shutdown, in order:
+
+1. SIGTERM (or ``stop``) fires the shutdown trigger, which drains the streams:
+   new chats get 503 ``shutting_down``, every open stream stores its reply
+   (``partial`` with the text its client was sent, or ``failed``) and sends
+   ``error: shutdown`` and ``done``; up to ``COACH_DRAIN_SECONDS``.
+2. The trigger returns; hypercorn stops listening and gives the connections
+   left up to ``COACH_GRACEFUL_TIMEOUT_SECONDS`` before cutting them.
+3. Only then the lifespan's shutdown runs (:mod:`pacer_coach.lifespan`) and
+   closes the LLM client and the pool: too late to store anything, so the
+   drain has to happen in step 1, here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
 from pacer_coach.app import create_app
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.settings import CoachSettings
-
-
-def hypercorn_config(settings: CoachSettings) -> Config:
-    config = Config()
-    config.bind = [f"{settings.COACH_HOST}:{settings.COACH_PORT}"]
-    config.backlog = settings.COACH_BACKLOG
-    # Streams were told to end during the drain; this only bounds stragglers.
-    config.graceful_timeout = settings.COACH_GRACEFUL_TIMEOUT_SECONDS
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    return config
+from pacer_common.web.serving import hypercorn_config
 
 
 async def serve_until_signalled(settings: CoachSettings, stop: asyncio.Event | None = None) -> None:
-    """One process, one event loop: the connection cap is per process, so scale with replicas."""
-    streams = OpenStreams(warn_at=settings.SSE_WARN_CONNECTIONS, cap=settings.SSE_MAX_CONNECTIONS)
+    """One process, one event loop: the connection caps are per process, so scale with replicas."""
+    streams = OpenStreams.from_settings(settings)
     app = create_app(settings, streams)
     if stop is None:
         stop = asyncio.Event()
@@ -37,8 +38,14 @@ async def serve_until_signalled(settings: CoachSettings, stop: asyncio.Event | N
 
     async def drain_then_stop() -> None:
         # hypercorn's own shutdown would wait for streams that never end by
-        # themselves; end them first (error `shutdown` + `done`, replies stored).
+        # themselves, then cut them unstored; end them first (step 1 above).
         await stop.wait()
         await streams.drain(settings.COACH_DRAIN_SECONDS)
 
-    await serve(app, hypercorn_config(settings), shutdown_trigger=drain_then_stop)  # type: ignore[arg-type]
+    config = hypercorn_config(
+        host=settings.COACH_HOST,
+        port=settings.COACH_PORT,
+        backlog=settings.COACH_BACKLOG,
+        graceful_timeout_s=settings.COACH_GRACEFUL_TIMEOUT_SECONDS,
+    )
+    await serve(app, config, shutdown_trigger=drain_then_stop)  # type: ignore[arg-type]

@@ -22,8 +22,11 @@ class CoachSettings(ServiceSettings, LLMSettings):
     # Open streams per coach process: warn above, refuse new chats (503) at the cap.
     SSE_WARN_CONNECTIONS: int = Field(default=150, ge=1)
     SSE_MAX_CONNECTIONS: int = Field(default=200, ge=1)
-    # On SIGTERM: how long open streams get to receive their `shutdown` error
-    # and `done` and be stored before the server closes them (whole exit < 5 s).
+    # Open streams per user per coach process: over it, 429 before quota is spent.
+    SSE_MAX_STREAMS_PER_USER: int = Field(default=3, ge=1, le=1000)
+    # On SIGTERM (server.py): how long open streams get to store their reply and
+    # send `error: shutdown` and `done`; then hypercorn waits up to the graceful
+    # timeout for the connections left before cutting them (whole exit < 5 s).
     COACH_DRAIN_SECONDS: float = Field(default=2.0, ge=0, le=30)
     COACH_GRACEFUL_TIMEOUT_SECONDS: float = Field(default=2.0, ge=0, le=30)
 

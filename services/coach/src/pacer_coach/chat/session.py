@@ -6,30 +6,28 @@ The response's generator only waits on that queue, so:
   which closes the upstream SDK stream at once;
 - a shutdown cancels the pump and queues a `shutdown` marker: the generator
   sends `error` and `done` and ends;
-- whatever happens, the assistant message is stored with the text that arrived.
+- whatever happens, the assistant message is stored with the text the client
+  was sent (:func:`pacer_coach.chat.turn.close_turn`), before the response ends:
+  the drain on shutdown waits for that.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from uuid import UUID
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 
 import anyio
 import asyncpg
 from sse_starlette import ServerSentEvent
 
 from pacer_coach.chat import events
+from pacer_coach.chat.turn import ChatTurn, close_turn
 from pacer_coach.metrics import STREAMS_FINISHED
-from pacer_coach.store import conversations, quota
 from pacer_common.llm import (
-    Deadline,
     LLMClient,
     LLMError,
-    LLMRequest,
     StreamEnd,
     StreamStarted,
     TextDelta,
@@ -43,16 +41,6 @@ CLEANUP_TIMEOUT_S = 5.0
 # The queue wait is bounded by the LLM deadline plus this margin: the LLM layer
 # enforces the deadline itself, this only guards against a bug there.
 QUEUE_MARGIN_S = 5.0
-
-
-@dataclass(frozen=True)
-class ChatTurn:
-    user_id: UUID
-    conversation_id: UUID
-    user_message_id: UUID
-    assistant_message_id: UUID
-    request: LLMRequest
-    deadline: Deadline
 
 
 class _Shutdown:
@@ -74,6 +62,48 @@ _SHUTDOWN = _Shutdown()
 _FINISHED = _Finished()
 _QueueItem = StreamStarted | TextDelta | StreamEnd | _Shutdown | _Finished | _Failure
 
+_SHUTDOWN_FAILURE = _Failure("shutdown", "The coach is restarting; please resend.", True)
+_TIMEOUT_FAILURE = _Failure("timeout", "The coach took too long to answer.", True)
+
+
+@dataclass
+class _Reply:
+    """What the client has been sent so far, and how the LLM call ended."""
+
+    model: str | None
+    meta_sent: bool = False
+    text: list[str] = field(default_factory=list)
+    end: StreamEnd | None = None
+    failure: _Failure | None = None
+    finished: bool = False
+
+    @property
+    def over(self) -> bool:
+        return self.finished or self.failure is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    status: str  # complete, partial or failed: the stored row's status and the `done` event's
+    code: str | None  # the error code stored with the row
+    refund: bool  # give the message's quota back
+
+
+def final_status(*, failure_code: str | None, cancelled: bool, has_text: bool) -> Ending:
+    """How a reply ended.
+
+    A reply is ``complete`` only if the LLM finished and the client stayed; else it
+    is ``partial`` if the client saw some text and ``failed`` if none. A failure
+    before any text is not the athlete's fault and gives the message back; a
+    client that went away is charged, whatever it saw.
+    """
+    if cancelled:
+        return Ending("partial" if has_text else "failed", "client_disconnected", refund=False)
+    if failure_code is None:
+        return Ending("complete", None, refund=False)
+    status = "partial" if has_text else "failed"
+    return Ending(status, failure_code, refund=status == "failed")
+
 
 def _finish_reason(end: StreamEnd | None, failure: _Failure | None) -> str:
     """The provider's reason when the reply completed, else the error code."""
@@ -89,9 +119,11 @@ class ChatSession:
         self._pool = pool
         self._queue: asyncio.Queue[_QueueItem] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
+        self._aborted = False
         self._started = time.monotonic()
 
     def abort_for_shutdown(self) -> None:
+        self._aborted = True
         if self._pump is not None:
             self._pump.cancel()
         self._queue.put_nowait(_SHUTDOWN)
@@ -113,115 +145,91 @@ class ChatSession:
             self._queue.put_nowait(_Failure("internal", "The coach hit an internal error.", True))
 
     async def events(self) -> AsyncIterator[ServerSentEvent]:
-        turn = self.turn
-        model: str | None = turn.request.model.code
-        meta_sent = False
-        text: list[str] = []
-        end: StreamEnd | None = None
-        failure: _Failure | None = None
+        reply = _Reply(model=self.turn.request.model.code)
+        if not self._aborted:  # a drain that came first needs no LLM call
+            self._pump = asyncio.create_task(self._run_llm(), name="coach-llm")
         cancelled = False
-        self._pump = asyncio.create_task(self._run_llm(), name="coach-llm")
-
-        def meta_event() -> ServerSentEvent:
-            return events.meta(
-                conversation_id=str(turn.conversation_id),
-                message_id=str(turn.assistant_message_id),
-                user_message_id=str(turn.user_message_id),
-                model=model,
-            )
-
         try:
-            while True:
-                async with asyncio.timeout(turn.deadline.remaining() + QUEUE_MARGIN_S):
+            while not reply.over:
+                async with asyncio.timeout(self.turn.deadline.remaining() + QUEUE_MARGIN_S):
                     item = await self._queue.get()
-                if isinstance(item, StreamStarted):
-                    model = item.model.code
-                    meta_sent = True
-                    yield meta_event()
-                elif isinstance(item, TextDelta):
-                    if not meta_sent:
-                        meta_sent = True
-                        yield meta_event()
-                    text.append(item.text)
-                    yield events.delta(item.text)
-                elif isinstance(item, StreamEnd):
-                    end = item
-                elif isinstance(item, _Failure):
-                    failure = item
-                    break
-                elif isinstance(item, _Shutdown):
-                    failure = _Failure("shutdown", "The coach is restarting; please resend.", True)
-                    break
-                else:
-                    break
+                for event in self._take(item, reply):
+                    yield event
         except TimeoutError:
-            failure = _Failure("timeout", "The coach took too long to answer.", True)
+            reply.failure = _TIMEOUT_FAILURE
         except BaseException:
             # The client went away (or the server is force-closing): store, then let it propagate.
             cancelled = True
             raise
         finally:
-            status = (
-                "complete"
-                if failure is None and not cancelled
-                else ("partial" if text else "failed")
+            ending = final_status(
+                failure_code=reply.failure.code if reply.failure else None,
+                cancelled=cancelled,
+                has_text=bool(reply.text),
             )
-            code = "client_disconnected" if cancelled else (failure.code if failure else None)
             with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
                 await self._stop_pump()
-                await self._store(
-                    "".join(text),
-                    status,
-                    code,
-                    model,
-                    end,
-                    refund=status == "failed" and not cancelled,
+                await close_turn(
+                    self._pool,
+                    self.turn,
+                    content="".join(reply.text),
+                    status=ending.status,
+                    code=ending.code,
+                    model=reply.model,
+                    end=reply.end,
+                    refund=ending.refund,
                 )
-            STREAMS_FINISHED.labels(status, code or "none").inc()
+            STREAMS_FINISHED.labels(ending.status, ending.code or "none").inc()
+        for event in self._closing(reply, ending):
+            yield event
 
-        if not meta_sent:
-            yield meta_event()
-        if failure is not None:
+    def _take(self, item: _QueueItem, reply: _Reply) -> Iterator[ServerSentEvent]:
+        """The events one item from the pump sends, recording it in ``reply``."""
+        if isinstance(item, StreamStarted):
+            reply.model = item.model.code
+            reply.meta_sent = True
+            yield self._meta(reply)
+        elif isinstance(item, TextDelta):
+            if not reply.meta_sent:
+                reply.meta_sent = True
+                yield self._meta(reply)
+            reply.text.append(item.text)
+            yield events.delta(item.text)
+        elif isinstance(item, StreamEnd):
+            reply.end = item
+        elif isinstance(item, _Failure):
+            reply.failure = item
+        elif isinstance(item, _Shutdown):
+            reply.failure = _SHUTDOWN_FAILURE
+        else:
+            reply.finished = True
+
+    def _closing(self, reply: _Reply, ending: Ending) -> Iterator[ServerSentEvent]:
+        """meta if none was sent, the error if any, then done."""
+        if not reply.meta_sent:
+            yield self._meta(reply)
+        if reply.failure is not None:
+            failure = reply.failure
             yield events.error(failure.code, failure.message, retryable=failure.retryable)
+        end = reply.end
         yield events.done(
-            status=status,
-            finish_reason=_finish_reason(end, failure),
+            status=ending.status,
+            finish_reason=_finish_reason(end, reply.failure),
             input_tokens=end.input_tokens if end else None,
             output_tokens=end.output_tokens if end else None,
             latency_ms=int((time.monotonic() - self._started) * 1000),
+        )
+
+    def _meta(self, reply: _Reply) -> ServerSentEvent:
+        turn = self.turn
+        return events.meta(
+            conversation_id=str(turn.conversation_id),
+            message_id=str(turn.assistant_message_id),
+            user_message_id=str(turn.user_message_id),
+            model=reply.model,
         )
 
     async def _stop_pump(self) -> None:
         if self._pump is not None and not self._pump.done():
             self._pump.cancel()
             await asyncio.wait([self._pump], timeout=CLEANUP_TIMEOUT_S)
-
-    async def _store(
-        self,
-        content: str,
-        status: str,
-        code: str | None,
-        model: str | None,
-        end: StreamEnd | None,
-        *,
-        refund: bool,
-    ) -> None:
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conversations.finish_assistant_message(
-                    conn,
-                    self.turn.assistant_message_id,
-                    content=content,
-                    status=status,
-                    model=model,
-                    error_code=code,
-                    input_tokens=end.input_tokens if end else None,
-                    output_tokens=end.output_tokens if end else None,
-                )
-                if refund:
-                    await quota.give_back_one(conn, self.turn.user_id, dt.datetime.now(dt.UTC))
-        except Exception:
-            # Never let storage break the stream's ending; the row stays 'streaming'.
-            log.exception(
-                "coach_store_reply_failed", message_id=str(self.turn.assistant_message_id)
-            )

@@ -1,0 +1,144 @@
+"""One chat turn in Postgres, from the user's message to the stored reply.
+
+A turn is opened on the request's task, before any stream: the account is
+checked, the quota counted, the user's message and an empty ``streaming``
+assistant row stored in one transaction, and the prompt built from the data
+read then. It is closed by the stream (:mod:`pacer_coach.chat.session`) when the
+reply ends however it ends: the assistant row gets the text the client was sent
+and its final status, and a reply that failed before any text gives its quota
+back. Everything this service writes about a chat happens here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from pacer_coach.chat.prompt import build_messages, build_system_prompt, trim_history
+from pacer_coach.schemas import ChatIn
+from pacer_coach.settings import CoachSettings
+from pacer_coach.store import accounts, conversations, quota
+from pacer_common.athlete_context import athlete_context
+from pacer_common.auth import Principal
+from pacer_common.errors import NotFound, TooManyRequests
+from pacer_common.llm import Deadline, LLMClient, LLMRequest, StreamEnd
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    user_id: UUID
+    conversation_id: UUID
+    user_message_id: UUID
+    assistant_message_id: UUID
+    request: LLMRequest
+    deadline: Deadline
+
+
+def _quota_exceeded(use: quota.QuotaUse, now: dt.datetime) -> TooManyRequests:
+    return TooManyRequests(
+        f"Monthly message limit reached ({use.limit}); it resets {use.resets_at:%Y-%m-%d}.",
+        code="quota_exceeded",
+        retry_after_s=int((use.resets_at - now).total_seconds()),
+        extra={"limit": use.limit, "used": use.used, "resets_at": use.resets_at.isoformat()},
+    )
+
+
+async def open_turn(
+    pool: asyncpg.Pool,
+    llm: LLMClient,
+    settings: CoachSettings,
+    principal: Principal,
+    body: ChatIn,
+    now: dt.datetime,
+) -> tuple[ChatTurn, quota.QuotaUse]:
+    """Store the user's message and an empty reply, spend one message of quota, build the prompt.
+
+    Raises 401 for a token whose account was deleted, 404 for someone else's
+    conversation, 429 over the monthly quota; each rolls everything back.
+    Postgres errors propagate, so the error handlers answer before any stream opens.
+    """
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await accounts.require_account(conn, principal.user_id, lock=True)
+            if body.conversation_id is not None:
+                if not await conversations.owned_conversation(
+                    conn, body.conversation_id, principal.user_id
+                ):
+                    raise NotFound("No such conversation.")
+                conversation_id = body.conversation_id
+            else:
+                conversation_id = await conversations.create_conversation(
+                    conn, principal.user_id, body.message
+                )
+            use = await quota.take_one(
+                conn, principal.user_id, settings.monthly_limit(principal.tier), now
+            )
+            if not use.allowed:
+                # Raising rolls the transaction back: nothing of this request is kept.
+                raise _quota_exceeded(use, now)
+            # The user's words are stored before any LLM call.
+            user_message_id = await conversations.insert_message(
+                conn, conversation_id, "user", body.message, "complete"
+            )
+            assistant_message_id = await conversations.insert_message(
+                conn, conversation_id, "assistant", "", "streaming"
+            )
+        # Read on this task, before the LLM call: the stream task never reads the data.
+        context = await athlete_context(conn, principal.user_id, now)
+        earlier = await conversations.history(
+            conn, conversation_id, before=user_message_id, limit=settings.COACH_HISTORY_MAX_MESSAGES
+        )
+    request = LLMRequest(
+        system=build_system_prompt(context, now.date()),
+        messages=build_messages(
+            trim_history(earlier, settings.COACH_HISTORY_MAX_CHARS), body.message
+        ),
+        max_tokens=settings.COACH_MAX_REPLY_TOKENS,
+        model=llm.model_for(principal.tier),
+    )
+    turn = ChatTurn(
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
+        user_message_id=user_message_id,
+        assistant_message_id=assistant_message_id,
+        request=request,
+        deadline=Deadline.after(settings.COACH_STREAM_TIMEOUT_SECONDS),
+    )
+    return turn, use
+
+
+async def close_turn(
+    pool: asyncpg.Pool,
+    turn: ChatTurn,
+    *,
+    content: str,
+    status: str,
+    code: str | None,
+    model: str | None,
+    end: StreamEnd | None,
+    refund: bool,
+) -> None:
+    """Store the reply as it ended; never raises, so storage cannot break a stream's ending."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conversations.finish_assistant_message(
+                conn,
+                turn.assistant_message_id,
+                content=content,
+                status=status,
+                model=model,
+                error_code=code,
+                input_tokens=end.input_tokens if end else None,
+                output_tokens=end.output_tokens if end else None,
+            )
+            if refund:
+                await quota.give_back_one(conn, turn.user_id, dt.datetime.now(dt.UTC))
+    except Exception:
+        # The row stays 'streaming'; the worker's sweep marks it failed later.
+        log.exception("coach_store_reply_failed", message_id=str(turn.assistant_message_id))

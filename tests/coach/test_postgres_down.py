@@ -1,0 +1,105 @@
+"""Postgres down under a running coach: chats are a quick 503 in the error shape, never a 500
+or a stream that breaks, and they work again when Postgres is back, with no restart.
+
+Postgres is reached through a TCP relay that the test cuts: every connection is
+reset and new ones are refused, as when Postgres is stopped, while the session's
+Postgres stays up for the other tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from fixtures.coach import StartCoach, chat
+from fixtures.core_api import Athlete
+from fixtures.infra import free_port
+from fixtures.llm_sim import LLMSim
+
+
+class TcpRelay:
+    """Forwards 127.0.0.1:``port`` to a target until cut; ``restore`` listens again."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.port = free_port()
+        self._target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()  # a reset, as a stopped server's sockets give
+        self._writers.clear()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while chunk := await source.read(65536):
+                    sink.write(chunk)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._writers -= {writer, upstream_writer}
+
+
+@contextlib.asynccontextmanager
+async def relayed(postgres_url: str) -> AsyncIterator[tuple[TcpRelay, str]]:
+    parts = urlsplit(postgres_url)
+    assert parts.hostname is not None and parts.port is not None
+    relay = TcpRelay(parts.hostname, parts.port)
+    await relay.restore()
+    netloc = parts.netloc.rsplit(":", 1)[0] + f":{relay.port}"
+    try:
+        yield relay, urlunsplit(parts._replace(netloc=netloc))
+    finally:
+        await relay.cut()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the lead's mapping of Postgres connection errors to 503 in "
+    "pacer_common/web/error_handlers.py; remove this marker when it lands",
+)
+async def test_postgres_down_makes_a_chat_503_then_it_recovers(
+    start_coach: StartCoach,
+    migrated_postgres: str,
+    runner: Athlete,
+    sim: LLMSim,
+) -> None:
+    async with relayed(migrated_postgres) as (relay, url):
+        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
+            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+                assert (await chat(http, runner)).status_code == 200
+                await relay.cut()
+                for _ in range(3):  # idle pooled connections, then new ones refused
+                    down = await chat(http, runner)
+                    assert down.status_code == 503, down.body
+                    assert down.body is not None
+                    assert down.body["error"]["code"] == "unavailable"
+                    assert down.body["error"]["message"]
+                    assert int(down.headers["Retry-After"]) > 0
+                await relay.restore()
+                back = await chat(http, runner)
+    assert back.status_code == 200
+    assert back.events[-1].data["status"] == "complete"
