@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import pytest
 
 from fixtures.coach import StartCoach, chat
 from fixtures.core_api import Athlete
@@ -76,11 +75,6 @@ async def relayed(postgres_url: str) -> AsyncIterator[tuple[TcpRelay, str]]:
         await relay.cut()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the lead's mapping of Postgres connection errors to 503 in "
-    "pacer_common/web/error_handlers.py; remove this marker when it lands",
-)
 async def test_postgres_down_makes_a_chat_503_then_it_recovers(
     start_coach: StartCoach,
     migrated_postgres: str,

@@ -28,23 +28,6 @@ def free_text(value: str) -> str:
     return value
 
 
-# Characters that show nothing on their own: whitespace and separators (Z*),
-# controls (Cc), format characters such as zero-width spaces, joiners and the
-# byte-order mark (Cf), and combining marks with no base (Mn, Me).
-_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"})
-
-
-def is_visible(char: str) -> bool:
-    return not char.isspace() and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
-
-
-def not_blank(value: str) -> str:
-    """At least one visible character: "\u200b" alone is as blank as "   "."""
-    if not any(is_visible(char) for char in value):
-        raise ValueError("must contain at least one visible character")
-    return value
-
-
 # Letters, numbers, punctuation and symbols; not separators, controls, format
 # characters (zero-width, bidi, tags), marks without a base, unassigned or private.
 _VISIBLE_CATEGORIES = frozenset("LNPS")

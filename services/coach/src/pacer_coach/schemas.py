@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from pacer_common.validation import free_text, has_visible, not_blank
+from pacer_common.validation import free_text, has_visible
 
 
 def _in_utc(value: dt.datetime) -> dt.datetime:
@@ -27,7 +27,6 @@ class ChatIn(BaseModel):
         str,
         StringConstraints(min_length=1),
         AfterValidator(free_text),
-        AfterValidator(not_blank),
         # Before quota: a message of only zero-width characters would spend one on nothing.
         AfterValidator(has_visible),
     ]

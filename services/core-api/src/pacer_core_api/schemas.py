@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from pacer_common.validation import free_text, not_blank, one_line
+from pacer_common.validation import free_text, has_visible, one_line
 
 MAX_DURATION_S = 7 * 86_400
 MAX_DISTANCE_M = 10_000_000.0
@@ -52,7 +52,7 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(one_line),
-    AfterValidator(not_blank),
+    AfterValidator(has_visible),
 ]
 Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 Day = Annotated[dt.date, AfterValidator(_plausible_date)]

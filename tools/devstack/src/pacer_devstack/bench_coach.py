@@ -127,6 +127,8 @@ def main() -> None:
     env = {
         # Room for the held streams, and deadlines longer than the benchmark.
         "SSE_MAX_CONNECTIONS": str(args.streams + 100),
+        # One athlete holds every stream: lift the per-user cap with the process cap.
+        "SSE_MAX_STREAMS_PER_USER": str(args.streams + 100),
         "SSE_WARN_CONNECTIONS": str(args.streams + 50),
         "RATE_LIMIT_FREE": "1000000",
         "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": long_s,

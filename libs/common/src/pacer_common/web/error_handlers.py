@@ -29,14 +29,16 @@ MAX_ERROR_DETAILS = 20
 # Errors that mean "a dependency is unreachable right now", not "our code is
 # wrong". Postgres: no connection (class 08, including a connection lost in
 # the middle of a query), shutting down or starting up (class 57), out of
-# connection slots. OS level: refused / reset connections and timeouts (the
-# pool's connect, asyncpg's command_timeout). Redis, for the services that
-# have a client.
+# connection slots, or the driver's "connection is closed" (InterfaceError).
+# OS level: refused / reset / unreachable connections and timeouts (the pool's
+# connect, asyncpg's command_timeout); asyncpg raises a bare OSError when every
+# address of the host failed. Redis, for the services that have a client.
 DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
-    ConnectionError,
+    asyncpg.InterfaceError,
+    OSError,
     TimeoutError,
 )
 try:

@@ -1,0 +1,139 @@
+"""Every coach route, swept with the input classes that once made a route answer 500.
+
+Out-of-range dates and numbers in every query parameter, text with no visible
+character in the chat message, hostile path ids, and a valid token whose account
+was deleted on every authenticated route: below 500 always, the JSON error shape
+on a 4xx, 401 for the deleted account, and no quota spent by a refused message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from fixtures.coach import Coach, coach_settings
+from fixtures.core_api import Athlete, CoreApi, register_and_login
+from fixtures.hostile_inputs import DATES, INVISIBLE, QUERY_NUMBERS, assert_not_500
+from pacer_coach.app import create_app
+from pacer_coach.chat.streams import OpenStreams
+
+CONVERSATION = "/v1/coach/conversations/{conversation_id}"
+ROUTES = {
+    ("GET", "/health"),
+    ("GET", "/health/ready"),
+    ("POST", "/v1/coach/chat"),
+    ("GET", "/v1/coach/conversations"),
+    ("GET", CONVERSATION),
+}
+HOSTILE_IDS = ["0", "-1", "9" * 40, "00000000-0000-0000-0000-00000000000g", "%00", "..%2f..%2fetc"]
+
+
+def test_the_sweep_lists_every_route(jwt_key_files: tuple[Path, Path]) -> None:
+    settings = coach_settings("postgresql://unused", jwt_key_files, "http://127.0.0.1:1")
+    served = {
+        (method, route.path)
+        for route in create_app(settings, OpenStreams.from_settings(settings)).routes
+        for method in (getattr(route, "methods", None) or set()) - {"HEAD"}
+    }
+    assert served == ROUTES
+
+
+@pytest.fixture(scope="module")
+async def http(coach: Coach) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def someone(core_api: CoreApi) -> Athlete:
+    async with httpx.AsyncClient(base_url=core_api.base_url) as client:
+        return await register_and_login(client)
+
+
+async def _quota_used(pool: asyncpg.Pool, athlete: Athlete) -> int:
+    used = await pool.fetchval(
+        "SELECT coalesce(sum(used), 0) FROM chat_quota WHERE user_id = $1", uuid.UUID(athlete.id)
+    )
+    return int(used)
+
+
+async def test_health_routes_never_500(http: httpx.AsyncClient) -> None:
+    for path in ("/health", "/health/ready"):
+        assert_not_500(await http.get(path), path)
+
+
+@pytest.mark.parametrize("message", INVISIBLE)
+async def test_a_message_with_no_visible_character_is_422_and_spends_nothing(
+    http: httpx.AsyncClient, someone: Athlete, pg_pool: asyncpg.Pool, message: str
+) -> None:
+    before = await _quota_used(pg_pool, someone)
+    response = await http.post("/v1/coach/chat", json={"message": message}, headers=someone.headers)
+    assert response.status_code == 422, response.text
+    assert_not_500(response, repr(message))
+    assert await _quota_used(pg_pool, someone) == before
+
+
+async def test_hostile_conversation_ids_never_500(
+    http: httpx.AsyncClient, someone: Athlete
+) -> None:
+    for value in HOSTILE_IDS:
+        chat = await http.post(
+            "/v1/coach/chat",
+            json={"message": "hi", "conversation_id": value},
+            headers=someone.headers,
+        )
+        assert chat.status_code == 422, f"conversation_id={value}: {chat.text}"
+        assert_not_500(chat, f"conversation_id={value}")
+        read = await http.get(f"/v1/coach/conversations/{value}", headers=someone.headers)
+        assert_not_500(read, f"GET conversation {value}")
+
+
+@pytest.mark.parametrize("before", DATES)
+async def test_hostile_before_never_500(
+    http: httpx.AsyncClient, someone: Athlete, before: str
+) -> None:
+    response = await http.get(
+        "/v1/coach/conversations", params={"before": before}, headers=someone.headers
+    )
+    assert_not_500(response, f"before={before}")
+
+
+@pytest.mark.parametrize("before", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+async def test_a_before_past_the_drivers_range_is_422(
+    http: httpx.AsyncClient, someone: Athlete, before: str
+) -> None:
+    response = await http.get(
+        "/v1/coach/conversations", params={"before": before}, headers=someone.headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "before"
+
+
+async def test_hostile_limits_never_500(http: httpx.AsyncClient, someone: Athlete) -> None:
+    for value in QUERY_NUMBERS:
+        response = await http.get(
+            "/v1/coach/conversations", params={"limit": value}, headers=someone.headers
+        )
+        assert_not_500(response, f"limit={value}")
+
+
+async def test_a_deleted_account_gets_401_on_every_authenticated_route(
+    http: httpx.AsyncClient, core_api: CoreApi, pg_pool: asyncpg.Pool
+) -> None:
+    async with httpx.AsyncClient(base_url=core_api.base_url) as client:
+        ghost = await register_and_login(client)
+    await pg_pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(ghost.id))
+    for method, path, body in [
+        ("POST", "/v1/coach/chat", {"message": "Still there?"}),
+        ("GET", "/v1/coach/conversations", None),
+        ("GET", CONVERSATION.format(conversation_id=uuid.uuid4()), None),
+    ]:
+        response = await http.request(method, path, json=body, headers=ghost.headers)
+        assert response.status_code == 401, f"{method} {path}: {response.text}"
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert_not_500(response, path)
