@@ -67,10 +67,10 @@ jobs: install ## jobs ledger CLI against make run's stack: make jobs ARGS="stuck
 smoke: install ## latency smoke check of a deployed stack: make smoke URL=https://pacer.example.com
 	$(VENV)/bin/python -m pacer_devstack.smoke $(if $(URL),--url $(URL))
 
-lint: install ## ruff and mypy
+lint: install ## ruff and mypy strict, on the sources and the tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/src services/core-api/src services/coach/src services/llm-sim/src services/briefing-worker/src tools/devstack/src
+	$(VENV)/bin/mypy $(foreach m,$(MEMBERS),$(m)/src) tests
 
 fmt: install ## format and autofix
 	$(VENV)/bin/ruff format .

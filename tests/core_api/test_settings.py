@@ -67,15 +67,18 @@ def test_the_message_never_echoes_secret_values(valid_env: dict[str, str]) -> No
 
 @pytest.mark.parametrize("service", ["core-api", "coach", "briefing-worker"])
 def test_env_example_lists_every_setting(service: str) -> None:
+    from pydantic_settings import BaseSettings
+
     from pacer_briefing_worker.settings import BriefingWorkerSettings
     from pacer_coach.settings import CoachSettings
     from pacer_core_api.settings import CoreApiSettings
 
-    settings_class = {
+    settings_classes: dict[str, type[BaseSettings]] = {
         "core-api": CoreApiSettings,
         "coach": CoachSettings,
         "briefing-worker": BriefingWorkerSettings,
-    }[service]
+    }
+    settings_class = settings_classes[service]
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     documented = {
         line.split("=", 1)[0].lstrip("# ").strip()
