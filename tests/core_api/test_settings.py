@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.processes import bare_environment, run_module
+
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG"}}
-    return subprocess.run(
-        [sys.executable, "-m", "pacer_core_api"],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    return run_module("pacer_core_api", env=bare_environment(**env), timeout_s=30)
 
 
 @pytest.fixture
