@@ -9,61 +9,44 @@ import pytest
 from pacer_coach.store.quota import QuotaUse, month_window
 
 UTC = dt.UTC
-NEW_YORK = dt.timezone(dt.timedelta(hours=-5))
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 
 
-@pytest.mark.parametrize(
-    ("now", "month", "resets_at"),
-    [
-        pytest.param(
-            dt.datetime(2026, 3, 15, 12, 0, tzinfo=UTC),
-            dt.date(2026, 3, 1),
-            dt.datetime(2026, 4, 1, tzinfo=UTC),
-            id="mid-month",
-        ),
-        pytest.param(
-            dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),
-            dt.date(2026, 12, 1),
-            dt.datetime(2027, 1, 1, tzinfo=UTC),
-            id="december-rolls-into-next-year",
-        ),
-        pytest.param(
-            dt.datetime(2027, 1, 1, 0, 0, tzinfo=UTC),
-            dt.date(2027, 1, 1),
-            dt.datetime(2027, 2, 1, tzinfo=UTC),
-            id="first-instant-of-a-month-belongs-to-it",
-        ),
-        pytest.param(
-            dt.datetime(2026, 1, 31, 18, 0, tzinfo=UTC),
-            dt.date(2026, 1, 1),
-            dt.datetime(2026, 2, 1, tzinfo=UTC),
-            id="31-day-month",
-        ),
-        pytest.param(
-            dt.datetime(2028, 2, 29, 9, 0, tzinfo=UTC),
-            dt.date(2028, 2, 1),
-            dt.datetime(2028, 3, 1, tzinfo=UTC),
-            id="leap-day",
-        ),
-        pytest.param(
-            dt.datetime(2026, 12, 31, 20, 0, tzinfo=NEW_YORK),
-            dt.date(2027, 1, 1),
-            dt.datetime(2027, 2, 1, tzinfo=UTC),
-            id="new-years-eve-in-new-york-is-january-in-utc",
-        ),
-        pytest.param(
-            dt.datetime(2027, 1, 1, 8, 0, tzinfo=TOKYO),
-            dt.date(2026, 12, 1),
-            dt.datetime(2027, 1, 1, tzinfo=UTC),
-            id="new-years-morning-in-tokyo-is-december-in-utc",
-        ),
-    ],
-)
-def test_month_window_is_the_utc_calendar_month(
-    now: dt.datetime, month: dt.date, resets_at: dt.datetime
-) -> None:
-    assert month_window(now) == (month, resets_at)
+# (now, the month counted, when it resets): ISO 8601, so each case reads as one line.
+CASES = {
+    "mid-month": ("2026-03-15T12:00:00+00:00", "2026-03-01", "2026-04-01T00:00:00+00:00"),
+    "december-rolls-into-next-year": (
+        "2026-12-31T23:59:59+00:00",
+        "2026-12-01",
+        "2027-01-01T00:00:00+00:00",
+    ),
+    "first-instant-belongs-to-the-month": (
+        "2027-01-01T00:00:00+00:00",
+        "2027-01-01",
+        "2027-02-01T00:00:00+00:00",
+    ),
+    "31-day-month": ("2026-01-31T18:00:00+00:00", "2026-01-01", "2026-02-01T00:00:00+00:00"),
+    "leap-day": ("2028-02-29T09:00:00+00:00", "2028-02-01", "2028-03-01T00:00:00+00:00"),
+    # The athlete's own offset does not matter: the month is the UTC one.
+    "new-years-eve-in-new-york-is-january": (
+        "2026-12-31T20:00:00-05:00",
+        "2027-01-01",
+        "2027-02-01T00:00:00+00:00",
+    ),
+    "new-years-morning-in-tokyo-is-december": (
+        "2027-01-01T08:00:00+09:00",
+        "2026-12-01",
+        "2027-01-01T00:00:00+00:00",
+    ),
+}
+
+
+@pytest.mark.parametrize(("now", "month", "resets_at"), CASES.values(), ids=CASES.keys())
+def test_month_window_is_the_utc_calendar_month(now: str, month: str, resets_at: str) -> None:
+    assert month_window(dt.datetime.fromisoformat(now)) == (
+        dt.date.fromisoformat(month),
+        dt.datetime.fromisoformat(resets_at),
+    )
 
 
 def test_the_reset_is_an_aware_utc_instant() -> None:
