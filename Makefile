@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-common test-core-api test-coach test-llm-sim test-worker test-stack test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker lock clean
+.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,7 +34,10 @@ install: $(VENV)/.synced ## create .venv from uv.lock (done by every other targe
 run: install ## run the whole stack in the foreground; prints "ready" and the URL
 	exec $(VENV)/bin/python -m pacer_devstack run
 
-test: install ## run the whole test suite (starts its own Postgres and Valkey)
+test-tools: ## non-Python tools the tests run (promtool): installs what is missing, when it can
+	@bash tools/ensure-tools.sh
+
+test: install test-tools ## run the whole test suite (starts its own Postgres and Valkey)
 	$(PYTEST) -q
 
 test-common: install ## tests of the shared library only
@@ -52,7 +55,7 @@ test-llm-sim: install ## LLM simulator tests only
 test-worker: install ## briefing-worker and jobs-ledger contract tests only
 	$(PYTEST) -q tests/briefing_worker
 
-test-deploy: install ## proxy templates, Compose file, alert rules
+test-deploy: install test-tools ## proxy templates, Compose file, alert rules
 	$(PYTEST) -q tests/deploy
 
 test-stack: install ## whole-stack tests (make run's stack, through Caddy)
@@ -67,10 +70,10 @@ jobs: install ## jobs ledger CLI against make run's stack: make jobs ARGS="stuck
 smoke: install ## latency smoke check of a deployed stack: make smoke URL=https://pacer.example.com
 	$(VENV)/bin/python -m pacer_devstack.smoke $(if $(URL),--url $(URL))
 
-lint: install ## ruff and mypy
+lint: install ## ruff and mypy strict, on the sources and the tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/src services/core-api/src services/coach/src services/llm-sim/src services/briefing-worker/src tools/devstack/src
+	$(VENV)/bin/mypy $(foreach m,$(MEMBERS),$(m)/src) tests
 
 fmt: install ## format and autofix
 	$(VENV)/bin/ruff format .

@@ -3,6 +3,7 @@
 pytest_plugins = [
     "fixtures.infra",
     "fixtures.llm_sim",
+    "fixtures.llm_client",
     "fixtures.core_api",
     "fixtures.coach",
     "fixtures.worker",

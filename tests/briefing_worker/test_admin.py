@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, CoreApi, register_and_login
+from fixtures.processes import run_module
 from fixtures.worker import Webhook, insert_overdue_jobs
 from pacer_common.jobs import ledger
 
@@ -164,13 +165,7 @@ def _cli(core_api: CoreApi, *args: str) -> subprocess.CompletedProcess[str]:
         "REDIS_URL": core_api.settings.REDIS_URL,
         "COLUMNS": "200",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "pacer_briefing_worker.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("pacer_briefing_worker.cli", *args, env=env)
 
 
 async def test_cli_reap_is_a_dry_run_unless_executed(

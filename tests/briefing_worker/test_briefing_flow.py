@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import httpx
 import redis.asyncio as redis
 
-from fixtures.core_api import CoreApi, register_and_login
+from fixtures.core_api import CoreApi, StartCoreApi, register_and_login
 from fixtures.llm_sim import LLMSim
 from fixtures.worker import StartWorker, home, jobs_for, poll
 from pacer_common.jobs import briefing_cache
 from pacer_common.jobs.briefing_cache import CachedBriefing, RefreshFailure
+from pacer_common.jobs.ledger import Job
 
 CHECKIN = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
 
@@ -44,7 +46,7 @@ async def test_a_checkin_makes_a_fresh_llm_briefing_appear_on_home(
 
         async with start_worker():
 
-            async def fresh() -> dict | None:
+            async def fresh() -> dict[str, Any] | None:
                 briefing = (await home(client, athlete.access_token))["briefing"]
                 return briefing if briefing["status"] == "fresh" else None
 
@@ -65,7 +67,11 @@ async def test_a_checkin_makes_a_fresh_llm_briefing_appear_on_home(
 
 
 async def test_fifty_concurrent_triggers_make_one_job_and_one_llm_call(
-    start_core_api, start_worker: StartWorker, sim: LLMSim, pg_pool: asyncpg.Pool, clean_state: None
+    start_core_api: StartCoreApi,
+    start_worker: StartWorker,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    clean_state: None,
 ) -> None:
     async with (
         start_core_api() as api,
@@ -80,7 +86,7 @@ async def test_fifty_concurrent_triggers_make_one_job_and_one_llm_call(
         # serves 50 saves cannot matter: they all joined one queued job.
         async with start_worker():
 
-            async def done() -> list | None:
+            async def done() -> list[Job] | None:
                 jobs = await jobs_for(pg_pool, athlete.id)
                 return jobs if jobs and all(job.status == "succeeded" for job in jobs) else None
 
@@ -109,7 +115,7 @@ async def test_unchanged_inputs_confirm_the_briefing_without_an_llm_call(
             again = await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
             assert again.status_code == 200
 
-            async def two_done() -> list | None:
+            async def two_done() -> list[Job] | None:
                 jobs = await jobs_for(pg_pool, athlete.id)
                 return jobs if len(jobs) == 2 and jobs[1].status == "succeeded" else None
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
+
+from fixtures.processes import bare_environment, run_module
 
 BASE = {
     "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
@@ -17,18 +17,7 @@ BASE = {
 
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.isupper() or name in ("PATH", "HOME")
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pacer_briefing_worker"],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("pacer_briefing_worker", env=bare_environment(**env))
 
 
 @pytest.mark.parametrize(

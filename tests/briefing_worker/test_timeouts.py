@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as redis
 from arq.connections import ArqRedis
 
-from fixtures.core_api import CoreApi, register_and_login
+from fixtures.core_api import CoreApi, StartCoreApi, register_and_login
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.worker import (
@@ -86,7 +86,7 @@ async def test_a_hanging_llm_times_out_is_retried_then_fails_while_home_stays_fa
                     received.append(json.loads(message["data"]))
             await poll(lambda: _async(len(hook.bodies) >= 3), timeout_s=5, what="3 webhook posts")
             after = (await home(client, athlete.access_token))["briefing"]
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
 
     assert len(jobs) == 1
     job = jobs[0]
@@ -254,7 +254,7 @@ async def test_a_webhook_that_hangs_does_not_hold_up_the_reaper(
 
 
 async def test_redis_down_home_still_answers_with_the_rule_based_briefing(
-    start_core_api, clean_state: None
+    start_core_api: StartCoreApi, clean_state: None
 ) -> None:
     # A Redis URL where nothing listens: as if Redis had stopped.
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"

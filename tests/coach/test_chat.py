@@ -15,9 +15,10 @@ from fixtures.llm_sim import LLMSim, start_llm_sim
 
 
 async def _assistant_rows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    return await pool.fetch(
+    rows: list[asyncpg.Record] = await pool.fetch(
         "SELECT content, status, error_code, model FROM messages WHERE role = 'assistant' ORDER BY created_at"
     )
+    return rows
 
 
 async def test_a_reply_streams_meta_deltas_then_done(

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-import pytest_asyncio
 from prometheus_client import REGISTRY
 
-from fixtures.llm_sim import LLMSim
+from fixtures.llm_client import SHORT_TIMEOUTS, ClientFactory, LLMClients, MemorySink
+from fixtures.llm_sim import LLMSim, sdk_settings
 from pacer_common.llm import (
     MODEL_REGISTRY,
     ChatMessage,
@@ -22,7 +21,6 @@ from pacer_common.llm import (
     LLMClient,
     LLMError,
     LLMRequest,
-    LLMSettings,
     LLMTimeout,
     LLMUpstreamError,
     ModelSpec,
@@ -41,62 +39,22 @@ QUESTION = "How should I pace my long run?"
 PROMPT_WORDS = len(SYSTEM.split()) + len(QUESTION.split())  # the simulator's input tokens
 
 
-class MemorySink:
-    """The UsageSink interface, in memory."""
-
-    def __init__(self) -> None:
-        self.records: list[UsageRecord] = []
-
-    async def record(self, record: UsageRecord) -> None:
-        self.records.append(record)
-
-    async def wait_for(self, count: int, timeout_s: float = 5.0) -> list[UsageRecord]:
-        deadline = time.monotonic() + timeout_s
-        while len(self.records) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {count} usage records, got {self.records}")
-            await asyncio.sleep(0.01)
-        return self.records
-
-
-ClientFactory = Callable[..., LLMClient]
-
-
 @pytest.fixture
-def sink() -> MemorySink:
-    return MemorySink()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def make_client(
-    sim: LLMSim, sink: MemorySink, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ClientFactory]:
+def make_client(sim: LLMSim, llm_clients: LLMClients) -> ClientFactory:
     """``make_client(LLM_IDLE_TIMEOUT_SECONDS=0.4)``: both providers on the session's
     simulator, no SDK retries and no fallback unless a test asks for them."""
-    for name in LLMSettings.model_fields:  # nothing from the machine's environment
-        monkeypatch.delenv(name, raising=False)
-    clients: list[LLMClient] = []
 
     def make(**overrides: Any) -> LLMClient:
-        values: dict[str, Any] = {
-            "ANTHROPIC_API_KEY": "sk-ant-test",
-            "ANTHROPIC_BASE_URL": sim.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": f"{sim.base_url}/v1",
-            "LLM_SDK_MAX_RETRIES": 0,
-            "LLM_FALLBACK_ORDER": "",
-            "LLM_CONNECT_TIMEOUT_SECONDS": 2,
-            "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": 2,
-            "LLM_IDLE_TIMEOUT_SECONDS": 2,
-            **overrides,
-        }
-        client = LLMClient.from_settings(LLMSettings(_env_file=None, **values), usage_sink=sink)
-        clients.append(client)
-        return client
+        return llm_clients(
+            **{
+                **sdk_settings(sim.base_url),
+                "LLM_FALLBACK_ORDER": "",
+                **SHORT_TIMEOUTS,
+                **overrides,
+            }
+        )
 
-    yield make
-    for client in clients:
-        await client.aclose()
+    return make
 
 
 @pytest.fixture(params=sorted(MODELS))

@@ -3,16 +3,16 @@ the session's one plays the failing primary, a second one the healthy fallback."
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
 
-from fixtures.llm_sim import LLMSim, free_port, start_llm_sim
+from fixtures.infra import free_port
+from fixtures.llm_client import SHORT_TIMEOUTS, ClientFactory, LLMClients, MemorySink
+from fixtures.llm_sim import LLMSim, running_llm_sim, sdk_settings
 from pacer_common.llm import (
     MODEL_REGISTRY,
     ChatMessage,
@@ -20,14 +20,12 @@ from pacer_common.llm import (
     LLMClient,
     LLMOverloaded,
     LLMRequest,
-    LLMSettings,
     LLMUpstreamError,
     ModelSpec,
     StreamEnd,
     StreamEvent,
     StreamStarted,
     TextDelta,
-    UsageRecord,
 )
 from pacer_common.llm.registry import Provider
 
@@ -35,31 +33,10 @@ MODELS: dict[Provider, str] = {"anthropic": "CLAUDE_HAIKU", "openai": "GPT_MINI"
 OTHER: dict[Provider, Provider] = {"anthropic": "openai", "openai": "anthropic"}
 
 
-class MemorySink:
-    """The UsageSink interface, in memory."""
-
-    def __init__(self) -> None:
-        self.records: list[UsageRecord] = []
-
-    async def record(self, record: UsageRecord) -> None:
-        self.records.append(record)
-
-    async def wait_for(self, count: int, timeout_s: float = 5.0) -> list[UsageRecord]:
-        deadline = time.monotonic() + timeout_s
-        while len(self.records) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {count} usage records, got {self.records}")
-            await asyncio.sleep(0.01)
-        return self.records
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def backup_llm_sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LLMSim]:
-    sim = await start_llm_sim(tmp_path_factory.mktemp("llm_sim_backup") / "llm_sim.log")
-    try:
+    async with running_llm_sim(tmp_path_factory.mktemp("llm_sim_backup") / "llm_sim.log") as sim:
         yield sim
-    finally:
-        await sim.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -84,42 +61,22 @@ def primary(request: pytest.FixtureRequest) -> Provider:
 
 
 @pytest.fixture
-def sink() -> MemorySink:
-    return MemorySink()
-
-
-ClientFactory = Callable[..., LLMClient]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def make_client(
-    failing: LLMSim, healthy: LLMSim, sink: MemorySink, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ClientFactory]:
+def make_client(failing: LLMSim, healthy: LLMSim, llm_clients: LLMClients) -> ClientFactory:
     """``make_client(primary)``: ``primary`` points at the failing simulator (or at
     ``primary_url``), the other provider at the healthy one."""
-    for name in LLMSettings.model_fields:
-        monkeypatch.delenv(name, raising=False)
-    clients: list[LLMClient] = []
 
     def make(primary: Provider, primary_url: str | None = None, **overrides: Any) -> LLMClient:
         urls = {primary: primary_url or failing.base_url, OTHER[primary]: healthy.base_url}
-        values: dict[str, Any] = {
-            "ANTHROPIC_BASE_URL": urls["anthropic"],
-            "OPENAI_BASE_URL": f"{urls['openai']}/v1",
-            "LLM_SDK_MAX_RETRIES": 0,
-            "LLM_FALLBACK_ORDER": "CLAUDE_HAIKU,GPT_MINI",
-            "LLM_CONNECT_TIMEOUT_SECONDS": 2,
-            "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": 2,
-            "LLM_IDLE_TIMEOUT_SECONDS": 2,
-            **overrides,
-        }
-        client = LLMClient.from_settings(LLMSettings(_env_file=None, **values), usage_sink=sink)
-        clients.append(client)
-        return client
+        return llm_clients(
+            **{
+                **sdk_settings(urls["anthropic"], urls["openai"]),
+                "LLM_FALLBACK_ORDER": "CLAUDE_HAIKU,GPT_MINI",
+                **SHORT_TIMEOUTS,
+                **overrides,
+            }
+        )
 
-    yield make
-    for client in clients:
-        await client.aclose()
+    return make
 
 
 def ask(model: ModelSpec) -> LLMRequest:

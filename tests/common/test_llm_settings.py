@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -20,11 +21,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def both_providers(**values: object) -> LLMSettings:
+def both_providers(**values: Any) -> LLMSettings:
     return LLMSettings(
         ANTHROPIC_BASE_URL=SIM_URL,
         OPENAI_BASE_URL=f"{SIM_URL}/v1",
-        **values,  # type: ignore[arg-type]
+        **values,
     )
 
 

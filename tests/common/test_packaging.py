@@ -22,6 +22,19 @@ SERVICES = {
         "pacer_core_api.app",
         ["anthropic", "openai", "pacer_briefing_worker", "pacer_devstack", "supervisor"],
     ),
+    "pacer-coach": (
+        "pacer_coach.app",
+        [
+            "pacer_core_api",
+            "pacer_briefing_worker",
+            "argon2",
+            "arq",
+            "redis",
+            "rich",
+            "pacer_devstack",
+            "supervisor",
+        ],
+    ),
     "pacer-briefing-worker": (
         "pacer_briefing_worker.worker",
         [

@@ -139,7 +139,7 @@ async def test_checkins_list_newest_first_with_limit_and_before_paging(
 async def test_activity_is_created_with_every_field_echoed(
     client: httpx.AsyncClient, athlete: Athlete
 ) -> None:
-    sent = {
+    sent: dict[str, Any] = {
         "sport": "ride",
         "started_at": "2026-03-01T08:30:00+02:00",
         "duration_s": 5400,
@@ -370,7 +370,12 @@ async def test_sql_looking_text_is_stored_literally_and_tables_survive(
 # --- the edges of every range are inside it -------------------------------------------------
 
 TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
-VALID = {"/v1/checkins": CHECKIN, "/v1/activities": ACTIVITY, "/v1/plan": PLAN, "/v1/goal": GOAL}
+VALID: dict[str, dict[str, Any]] = {
+    "/v1/checkins": CHECKIN,
+    "/v1/activities": ACTIVITY,
+    "/v1/plan": PLAN,
+    "/v1/goal": GOAL,
+}
 
 
 @pytest.mark.parametrize(

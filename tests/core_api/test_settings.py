@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.processes import bare_environment, run_module
+
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG"}}
-    return subprocess.run(
-        [sys.executable, "-m", "pacer_core_api"],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    return run_module("pacer_core_api", env=bare_environment(**env), timeout_s=30)
 
 
 @pytest.fixture
@@ -67,15 +60,18 @@ def test_the_message_never_echoes_secret_values(valid_env: dict[str, str]) -> No
 
 @pytest.mark.parametrize("service", ["core-api", "coach", "briefing-worker"])
 def test_env_example_lists_every_setting(service: str) -> None:
+    from pydantic_settings import BaseSettings
+
     from pacer_briefing_worker.settings import BriefingWorkerSettings
     from pacer_coach.settings import CoachSettings
     from pacer_core_api.settings import CoreApiSettings
 
-    settings_class = {
+    settings_classes: dict[str, type[BaseSettings]] = {
         "core-api": CoreApiSettings,
         "coach": CoachSettings,
         "briefing-worker": BriefingWorkerSettings,
-    }[service]
+    }
+    settings_class = settings_classes[service]
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     documented = {
         line.split("=", 1)[0].lstrip("# ").strip()

@@ -1,13 +1,12 @@
 """Alert rules and the scrape config: promtool, and the metric names they rely on.
 
-promtool comes from Debian's `prometheus` package; when it is missing the
-session fixture installs it, and only the promtool tests skip (with the reason
-printed) when it cannot be installed.
+promtool comes from Debian's `prometheus` package, which `make test` installs
+(tools/ensure-tools.sh) when it is missing; only the promtool tests skip (with
+the reason printed) when it is not there.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -22,7 +21,6 @@ ALERTS = DEPLOY / "alerts.yml"
 ALERT_TESTS = DEPLOY / "alerts.test.yml"
 SCRAPE_CONFIG = DEPLOY / "prometheus.yml"
 RUNBOOK = DEPLOY / "RUNBOOK.md"
-APT_TIMEOUT_S = 600
 
 # The issue's list, by the names the rules use.
 REQUIRED_ALERTS = {
@@ -35,27 +33,14 @@ REQUIRED_ALERTS = {
 }
 
 
-def _install_promtool() -> str:
-    """Debian's package, non-interactively, as root; an empty string says why not."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return ""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
-    ):
-        try:
-            subprocess.run(command, env=env, capture_output=True, timeout=APT_TIMEOUT_S, check=True)
-        except (subprocess.SubprocessError, OSError):
-            return ""
-    return shutil.which("promtool") or ""
-
-
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    found = shutil.which("promtool") or _install_promtool()
+    found = shutil.which("promtool")
     if not found:
-        reason = "promtool missing and `apt-get install prometheus` failed or needs root"
+        reason = (
+            "promtool is not on PATH: `make test` installs it (tools/ensure-tools.sh, "
+            "Debian's prometheus package) when it runs as root with apt-get"
+        )
         print(reason)
         pytest.skip(reason)
     return found

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import anthropic
+import openai
 import pytest
 from llm_sim.drivers import Driver, OpenAIDriver
 
@@ -118,7 +120,9 @@ async def test_error_mode_asks_for_backoff_where_providers_do(
     with pytest.raises(driver.status_errors[status]) as caught:
         await driver.ask("Anyone there?", stream=False)
 
-    headers = caught.value.response.headers  # type: ignore[attr-defined]
+    error = caught.value
+    assert isinstance(error, anthropic.APIStatusError | openai.APIStatusError)
+    headers = error.response.headers
     if backoff:
         assert (headers["retry-after"], headers["retry-after-ms"]) == ("2", "1500")
     else:
@@ -133,11 +137,13 @@ async def test_error_body_is_parsed_by_the_sdk(sim: LLMSim, driver: Driver) -> N
 
     error = caught.value
     if isinstance(driver, OpenAIDriver):
-        assert (error.type, error.code) == ("server_error", None)  # type: ignore[attr-defined]
-        assert error.body["message"].startswith("The engine is currently overloaded")  # type: ignore[attr-defined]
+        assert isinstance(error, openai.APIStatusError) and isinstance(error.body, dict)
+        assert (error.type, error.code) == ("server_error", None)
+        assert error.body["message"].startswith("The engine is currently overloaded")
     else:
-        assert error.type == "overloaded_error"  # type: ignore[attr-defined]
-        assert error.api_message == "Overloaded (simulated)"  # type: ignore[attr-defined]
+        assert isinstance(error, anthropic.APIStatusError)
+        assert error.type == "overloaded_error"
+        assert error.api_message == "Overloaded (simulated)"
 
 
 async def test_sdk_retries_honour_retry_after_ms(sim: LLMSim, driver: Driver) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import httpx
 import pytest
 
 from fixtures.llm_sim import STOP_TIMEOUT_S, start_llm_sim
+from fixtures.processes import run_module
 from pacer_llm_sim.exceptions import SettingsError
 from pacer_llm_sim.settings import Settings
 
@@ -34,14 +33,7 @@ def test_settings_refuse_a_malformed_port(port: str) -> None:
 
 def test_malformed_port_stops_the_process_with_a_message() -> None:
     env = {"LLM_SIM_PORT": "not-a-port", "PATH": ""}
-    result = subprocess.run(
-        [sys.executable, "-m", "pacer_llm_sim"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_module("pacer_llm_sim", env=env, timeout_s=30)
 
     assert result.returncode == 2
     assert "LLM_SIM_PORT must be an integer" in result.stderr

@@ -9,6 +9,7 @@ HS256 (using the public key as a secret) or ``alg: none`` is refused.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -57,17 +58,26 @@ class TokenVerifier:
 
     CACHE_SIZE = 4096
 
-    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        public_key: Ed25519PublicKey,
+        *,
+        issuer: str,
+        audience: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._public_key = public_key
         self._issuer = issuer
         self._audience = audience
+        # Seconds since the epoch, as ``exp`` counts them; a test passes its own.
+        self._clock = clock
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
         remembered = self._verified.get(token)
         if remembered is not None:
             principal, expires_at = remembered
-            if time.time() < expires_at:
+            if self._clock() < expires_at:
                 return principal
             del self._verified[token]
         principal, expires_at = self._verify_signature_and_claims(token)

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 import structlog
-from structlog.typing import EventDict, WrappedLogger
+from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
 
 _LEVELS = {
     "DEBUG": logging.DEBUG,
@@ -67,7 +67,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-def get_logger(name: str) -> Any:
+def get_logger(name: str) -> FilteringBoundLogger:
     """A structlog logger that records its module as ``logger``.
 
     >>> log = get_logger(__name__)
@@ -75,4 +75,7 @@ def get_logger(name: str) -> Any:
     """
     # "logger" itself is a reserved argument of get_logger: bind under another
     # key and rename it in the processor chain.
-    return structlog.get_logger(logger_name=name)
+    # Both structlog's default wrapper class and configure_logging's are made by
+    # make_filtering_bound_logger; structlog.get_logger itself is typed Any.
+    logger: FilteringBoundLogger = structlog.get_logger(logger_name=name)
+    return logger

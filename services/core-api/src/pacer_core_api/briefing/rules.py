@@ -53,9 +53,8 @@ def _race(summary: AthleteSummary) -> str | None:
     if race.days_to_race == 0:
         return f"Race day: {race.name}. Trust your training."
     if race.days_to_race <= TAPER_DAYS:
-        return (
-            f"{race.name} is in {race.days_to_race} days: taper, keep some intensity, cut volume."
-        )
+        days = f"{race.days_to_race} day{'s' if race.days_to_race != 1 else ''}"
+        return f"{race.name} is in {days}: taper, keep some intensity, cut volume."
     return f"{race.days_to_race} days to {race.name}."
 
 
