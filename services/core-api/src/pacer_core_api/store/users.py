@@ -38,6 +38,7 @@ class User:
 
 
 _USER_COLUMNS = "id, email, name, tier, role, created_at, password_hash"
+_USER_FIELDS = _USER_COLUMNS.split(", ")
 
 
 def _user(row: asyncpg.Record | None) -> User | None:
@@ -115,7 +116,7 @@ async def _lock_family(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.R
         raise RuntimeError("a family's lock lasts until the end of a transaction: open one")
     return await conn.fetchrow(
         f"""SELECT f.id AS family_id, f.revoked_at AS family_revoked_at,
-                   {", ".join("u." + column for column in _USER_COLUMNS.split(", "))}
+                   {", ".join("u." + field for field in _USER_FIELDS)}
             FROM refresh_families f JOIN users u ON u.id = f.user_id
             WHERE f.id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
             FOR UPDATE OF f""",
@@ -147,7 +148,7 @@ async def rotate_refresh_token(
     family = await _lock_family(conn, token_hash)
     if family is None:
         return Rotation("unknown")
-    user_id: UUID = family["id"]
+    user_id: UUID = family["id"]  # u.id
     if family["family_revoked_at"] is not None:
         return Rotation("revoked", user_id)
     # Read after the lock: a refresh that held it may have just used this token.
@@ -175,7 +176,7 @@ async def rotate_refresh_token(
         new_token_hash,
         float(ttl_s),
     )
-    user = User(**{column: family[column] for column in _USER_COLUMNS.split(", ")})
+    user = User(**{field: family[field] for field in _USER_FIELDS})
     return Rotation("ok", user_id, user)
 
 
