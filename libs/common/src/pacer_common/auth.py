@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast, get_args
 from uuid import UUID
 
+import asyncpg
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -25,6 +26,41 @@ from pacer_common.errors import Forbidden, Unauthorized
 ALGORITHM = "EdDSA"
 Role = Literal["athlete", "admin"]
 Tier = Literal["free", "paid"]
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int in Python, not in JSON.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _is_canonical_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(UUID(value)) == value
+    except ValueError:
+        return False
+
+
+# Every claim core-api's issuer writes (security/tokens.py), and what each must
+# be: a token lacking one, or with one of another type, was not made by Pacer.
+ISSUED_CLAIMS: dict[str, Callable[[object], bool]] = {
+    "iss": _is_text,
+    "aud": _is_text,
+    "sub": _is_canonical_uuid,
+    "iat": _is_int,
+    "exp": _is_int,
+    "jti": _is_text,
+    "typ": lambda value: value == "access",
+    "role": lambda value: value in get_args(Role),
+    "tier": lambda value: value in get_args(Tier),
+}
+# Not issued, but standard: checked by PyJWT if present, so typed here too.
+OPTIONAL_CLAIMS: dict[str, Callable[[object], bool]] = {"nbf": _is_int}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +131,29 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
                 audience=self._audience,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                # strict_aud: a string equal to ours, not a list that contains it.
+                options={"require": list(ISSUED_CLAIMS), "strict_aud": True},
                 leeway=5,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The access token has expired.", code="token_expired") from None
         except jwt.PyJWTError:
-            raise Unauthorized("The access token is invalid.", code="invalid_token") from None
-        if claims.get("typ") != "access":
-            raise Unauthorized("The access token is invalid.", code="invalid_token")
-        role, tier = claims.get("role"), claims.get("tier")
-        try:
-            user_id = UUID(claims["sub"])
-        except (ValueError, TypeError, AttributeError):
-            raise Unauthorized("The access token is invalid.", code="invalid_token") from None
-        if role not in ("athlete", "admin") or tier not in ("free", "paid"):
-            raise Unauthorized("The access token is invalid.", code="invalid_token")
-        return Principal(user_id=user_id, role=role, tier=tier), float(claims["exp"])
+            raise _invalid_token() from None
+        # PyJWT checks exp and iat with int(), so "exp": "9999999999" would pass
+        # it; and it checks nothing of the claims it does not know.
+        for name, is_valid in (*ISSUED_CLAIMS.items(), *OPTIONAL_CLAIMS.items()):
+            if name in claims and not is_valid(claims[name]):
+                raise _invalid_token()
+        principal = Principal(
+            user_id=UUID(claims["sub"]),
+            role=cast(Role, claims["role"]),
+            tier=cast(Tier, claims["tier"]),
+        )
+        return principal, float(claims["exp"])
+
+
+def _invalid_token() -> Unauthorized:
+    return Unauthorized("The access token is invalid.", code="invalid_token")
 
 
 def bearer_token(request: Request) -> str:
@@ -128,6 +170,24 @@ def require_user(request: Request) -> Principal:
     """The caller's principal, or 401. Reads the verifier from the lifespan state."""
     verifier: TokenVerifier = request.state.token_verifier
     return verifier.verify(bearer_token(request))
+
+
+async def require_account(conn: asyncpg.Connection, principal: Principal) -> None:
+    """401 if the principal's account has been deleted since its token was issued.
+
+    A token is verified without the database, so it outlives its account by up
+    to its TTL. This is one primary-key probe on the connection the route holds
+    anyway (no cache: a deleted account is refused from its next request)::
+
+        principal = require_user(request)
+        async with pool.acquire() as conn:
+            await require_account(conn, principal)
+            ...
+    """
+    if not await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", principal.user_id
+    ):
+        raise Unauthorized("This account no longer exists.", code="invalid_token")
 
 
 def require_admin(request: Request) -> Principal:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pacer_common.auth import require_admin
+from pacer_common.auth import require_account, require_admin
 from pacer_common.errors import Conflict, NotFound
 from pacer_common.jobs import ledger, queue
 from pacer_common.logs import get_logger
@@ -19,10 +19,11 @@ log = get_logger(__name__)
 
 
 async def jobs_health(request: Request) -> JSONResponse:
-    require_admin(request)
+    principal = require_admin(request)
     state = app_state(request)
     settings = state["settings"]
     async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
         health = await ledger.health(conn, settings)
     return JSONResponse(
         {
@@ -47,9 +48,10 @@ async def jobs_health(request: Request) -> JSONResponse:
 
 
 async def jobs_stuck(request: Request) -> JSONResponse:
-    require_admin(request)
+    principal = require_admin(request)
     state = app_state(request)
     async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
         jobs = await ledger.stuck(conn, state["settings"])
     now = dt.datetime.now(dt.UTC)
     return JSONResponse({"jobs": [job.as_json(now) for job in jobs], "count": len(jobs)})

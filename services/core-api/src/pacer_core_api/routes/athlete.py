@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pacer_common.auth import require_user
+from pacer_common.auth import require_account, require_user
 from pacer_common.errors import NotFound
 from pacer_common.web.json_body import parse_json_body, parse_query
 from pacer_core_api.briefing.refresh import after_data_saved
@@ -38,6 +38,7 @@ async def list_checkins(request: Request) -> JSONResponse:
     principal = require_user(request)
     query = parse_query(request, CheckinListQuery)
     async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
         items = await athlete.list_checkins(
             conn, principal.user_id, limit=query.limit, before=query.before
         )
@@ -60,6 +61,7 @@ async def list_activities(request: Request) -> JSONResponse:
     principal = require_user(request)
     query = parse_query(request, ActivityListQuery)
     async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
         items = await athlete.list_activities(
             conn, principal.user_id, limit=query.limit, before=query.before
         )
@@ -81,6 +83,7 @@ async def get_plan(request: Request) -> JSONResponse:
     state = app_state(request)
     principal = require_user(request)
     async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
         plan = await athlete.get_plan(conn, principal.user_id)
     if plan is None:
         raise NotFound("No plan yet: PUT /v1/plan to set one.")
@@ -102,6 +105,7 @@ async def get_goal(request: Request) -> JSONResponse:
     state = app_state(request)
     principal = require_user(request)
     async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
         goal = await athlete.get_goal(conn, principal.user_id)
     if goal is None:
         raise NotFound("No goal yet: PUT /v1/goal to set one.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -23,16 +22,7 @@ from pacer_core_api.store.users import User
 log = get_logger(__name__)
 
 
-async def _token_pair(state: AppState, user: User, family_id: uuid.UUID) -> dict[str, Any]:
-    refresh_token = new_refresh_token()
-    async with state["pool"].acquire() as conn:
-        await users.store_refresh_token(
-            conn,
-            user_id=user.id,
-            family_id=family_id,
-            token_hash=refresh_token_hash(refresh_token),
-            ttl_s=state["settings"].REFRESH_TOKEN_TTL_SECONDS,
-        )
+def _token_pair(state: AppState, user: User, refresh_token: str) -> dict[str, Any]:
     return {
         "access_token": state["token_issuer"].issue(user.principal),
         "refresh_token": refresh_token,
@@ -61,40 +51,50 @@ async def login(request: Request) -> JSONResponse:
     state = app_state(request)
     body = await parse_json_body(request, LoginIn)
     ip = client_ip(request, state["settings"].TRUSTED_PROXIES)
-    throttle = state["login_throttle"]
-    await throttle.check(body.email, ip)
+    # The attempt is counted before the password is checked: however many
+    # arrive at once, only as many as the limits allow are ever checked.
+    async with state["login_throttle"].attempt(body.email, ip) as attempt:
+        async with state["pool"].acquire() as conn:
+            user = await users.user_by_email(conn, body.email)
+        hashed = user.password_hash if user is not None else None
+        if user is None or not await state["passwords"].verify(hashed, body.password):
+            attempt.failed()
+            raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    refresh_token = new_refresh_token()
     async with state["pool"].acquire() as conn:
-        user = await users.user_by_email(conn, body.email)
-    hashed = user.password_hash if user is not None else None
-    if user is None or not await state["passwords"].verify(hashed, body.password):
-        await throttle.record_failure(body.email, ip)
-        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
-    await throttle.record_success(body.email, ip)
-    return JSONResponse(await _token_pair(state, user, family_id=uuid.uuid4()))
+        await users.start_session(
+            conn,
+            user_id=user.id,
+            token_hash=refresh_token_hash(refresh_token),
+            ttl_s=state["settings"].REFRESH_TOKEN_TTL_SECONDS,
+        )
+    return JSONResponse(_token_pair(state, user, refresh_token))
 
 
 async def refresh(request: Request) -> JSONResponse:
     state = app_state(request)
     body = await parse_json_body(request, RefreshIn)
+    next_token = new_refresh_token()
     async with state["pool"].acquire() as conn, conn.transaction():
-        use = await users.consume_refresh_token(conn, refresh_token_hash(body.refresh_token))
-        if use is not None and use.outcome == "reused":
-            # A rotated-out token came back: someone holds a copy. End the session.
-            await users.revoke_family(conn, use.family_id)
-            log.warning("refresh_token_reused", user_id=str(use.user_id))
-        user = await users.user_by_id(conn, use.user_id) if use is not None else None
-    if use is None or use.outcome != "ok" or user is None:
+        rotation = await users.rotate_refresh_token(
+            conn,
+            token_hash=refresh_token_hash(body.refresh_token),
+            new_token_hash=refresh_token_hash(next_token),
+            ttl_s=state["settings"].REFRESH_TOKEN_TTL_SECONDS,
+        )
+    if rotation.outcome == "reused":
+        # A rotated-out token came back: someone holds a copy. The session is over.
+        log.warning("refresh_token_reused", user_id=str(rotation.user_id))
+    if rotation.user is None:
         raise Unauthorized("The refresh token is invalid or expired.", code="invalid_refresh_token")
-    return JSONResponse(await _token_pair(state, user, family_id=use.family_id))
+    return JSONResponse(_token_pair(state, rotation.user, next_token))
 
 
 async def logout(request: Request) -> Response:
     state = app_state(request)
     body = await parse_json_body(request, RefreshIn)
-    async with state["pool"].acquire() as conn:
-        family_id = await users.family_of(conn, refresh_token_hash(body.refresh_token))
-        if family_id is not None:
-            await users.revoke_family(conn, family_id)
+    async with state["pool"].acquire() as conn, conn.transaction():
+        await users.end_session(conn, refresh_token_hash(body.refresh_token))
     # 204 either way: logging out twice, or with an unknown token, is not an error.
     return Response(status_code=204)
 
