@@ -9,11 +9,13 @@ have exact assertions below.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from starlette import routing
@@ -194,6 +196,20 @@ async def test_hostile_query_parameters_never_500(
                 route.method, route.path, params={name: value}, headers=_headers(route, people)
             )
             assert_not_500(response, f"{route.method} {route.path}?{name}={value}")
+
+
+async def test_a_deleted_account_gets_401_on_every_authenticated_route(
+    http: httpx.AsyncClient, pg_pool: asyncpg.Pool
+) -> None:
+    ghost = await register_and_login(http)
+    await pg_pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(ghost.id))
+    for route in (r for r in ROUTES if r.authed and not r.admin):
+        response = await http.request(
+            route.method, route.path, json=route.valid, headers=ghost.headers
+        )
+        assert response.status_code == 401, f"{route.method} {route.path}: {response.text}"
+        assert response.json()["error"]["code"] in {"unauthorized", "invalid_token"}
+        assert response.headers["www-authenticate"] == "Bearer"
 
 
 # --- the reproductions from the hardening issue ------------------------------------------------

@@ -17,8 +17,8 @@ PROD: dict[str, Any] = load_yaml(PROD_COMPOSE)
 def test_no_other_container_can_be_given_caddys_address() -> None:
     caddy = ipaddress.ip_address(PROD["services"]["caddy"]["networks"]["default"]["ipv4_address"])
     (pool,) = PROD["networks"]["default"]["ipam"]["config"]
-    subnet = ipaddress.ip_network(pool["subnet"])
-    dynamic = ipaddress.ip_network(pool["ip_range"])
+    subnet = ipaddress.IPv4Network(pool["subnet"])
+    dynamic = ipaddress.IPv4Network(pool["ip_range"])
     assert caddy in subnet
     # Docker hands out addresses from ip_range only: Caddy's fixed one lies outside it.
     assert dynamic.subnet_of(subnet)
