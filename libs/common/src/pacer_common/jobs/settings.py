@@ -21,7 +21,8 @@ class JobSettings(BaseSettings):
     # JOB_HEARTBEAT_TIMEOUT_SECONDS is stuck (its worker died or froze).
     JOB_HEARTBEAT_SECONDS: float = Field(default=5.0, gt=0, le=600)
     JOB_HEARTBEAT_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, le=3600)
-    # Retry n waits JOB_RETRY_BACKOFF_SECONDS * 2^(n-1), at most the max.
+    # Retry n (counted since the last manual retry) waits
+    # JOB_RETRY_BACKOFF_SECONDS * 2^(n-1), at most the max: ledger._next_state computes it in SQL.
     JOB_RETRY_BACKOFF_SECONDS: float = Field(default=10.0, ge=0, le=3600)
     JOB_RETRY_BACKOFF_MAX_SECONDS: float = Field(default=300.0, ge=0, le=86_400)
     # Running longer than this is "long-running"; more than MAX_LONG_RUNNING_JOBS
@@ -49,12 +50,3 @@ class JobSettings(BaseSettings):
         if self.BRIEFING_STALE_MAX_SECONDS < self.BRIEFING_FRESH_SECONDS:
             raise ValueError("BRIEFING_STALE_MAX_SECONDS must not be below BRIEFING_FRESH_SECONDS")
         return self
-
-    def retry_backoff_s(self, attempts: int) -> float:
-        """The wait before attempt ``attempts + 1``."""
-        return float(
-            min(
-                self.JOB_RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0),
-                self.JOB_RETRY_BACKOFF_MAX_SECONDS,
-            )
-        )
