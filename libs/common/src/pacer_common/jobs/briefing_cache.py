@@ -1,5 +1,7 @@
 """The briefing cache in Redis: the worker writes, home reads (one MGET).
 
+The keys and their TTLs are in :mod:`pacer_common.redis_names`.
+
 ``pacer:briefing:<athlete>``: the last LLM briefing, with when it was generated
 and when the worker last confirmed its inputs unchanged (freshness counts from
 that), the model and the fingerprint of the inputs.
@@ -17,14 +19,7 @@ from uuid import UUID
 
 import redis.asyncio as redis
 
-BRIEFING_KEY = "pacer:briefing:"
-FAILURE_KEY = "pacer:briefing-failure:"
-# Set for a short while when home asks for a refresh, so that repeated home
-# views of a stale briefing write one ledger row, not one per view.
-REQUESTED_KEY = "pacer:briefing-requested:"
-# A briefing older than this is never served; let Redis forget it.
-BRIEFING_TTL_S = 2 * 86_400
-FAILURE_TTL_S = 7 * 86_400
+from pacer_common import redis_names
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ class CacheEntry:
 
 async def read(client: redis.Redis, athlete_id: UUID) -> CacheEntry:
     raw_briefing, raw_failure = await client.mget(
-        [f"{BRIEFING_KEY}{athlete_id}", f"{FAILURE_KEY}{athlete_id}"]
+        [redis_names.briefing_key(athlete_id), redis_names.briefing_failure_key(athlete_id)]
     )
     failure = None
     if raw_failure is not None:
@@ -95,21 +90,27 @@ async def read(client: redis.Redis, athlete_id: UUID) -> CacheEntry:
 
 async def write(client: redis.Redis, athlete_id: UUID, briefing: CachedBriefing) -> None:
     async with client.pipeline(transaction=True) as pipe:
-        pipe.set(f"{BRIEFING_KEY}{athlete_id}", briefing.to_json(), ex=BRIEFING_TTL_S)
-        pipe.delete(f"{FAILURE_KEY}{athlete_id}")
+        pipe.set(
+            redis_names.briefing_key(athlete_id),
+            briefing.to_json(),
+            ex=redis_names.BRIEFING_TTL_SECONDS,
+        )
+        pipe.delete(redis_names.briefing_failure_key(athlete_id))
         await pipe.execute()
 
 
 async def record_failure(client: redis.Redis, athlete_id: UUID, failure: RefreshFailure) -> None:
     await client.set(
-        f"{FAILURE_KEY}{athlete_id}",
+        redis_names.briefing_failure_key(athlete_id),
         json.dumps({"at": failure.at.isoformat(), "error": failure.error}),
-        ex=FAILURE_TTL_S,
+        ex=redis_names.BRIEFING_FAILURE_TTL_SECONDS,
     )
 
 
 async def claim_request_slot(client: redis.Redis, athlete_id: UUID, hold_s: float) -> bool:
     """True for the first caller within ``hold_s``: only it asks for a refresh."""
     return bool(
-        await client.set(f"{REQUESTED_KEY}{athlete_id}", "1", nx=True, px=int(hold_s * 1000))
+        await client.set(
+            redis_names.briefing_requested_key(athlete_id), "1", nx=True, px=int(hold_s * 1000)
+        )
     )

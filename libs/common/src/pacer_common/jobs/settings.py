@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
+from pacer_common import redis_names
 from pacer_common.settings import SETTINGS_CONFIG
 
 
@@ -13,7 +14,7 @@ class JobSettings(BaseSettings):
     model_config = SETTINGS_CONFIG
 
     # arq's Redis queue; a different name per deployment sharing one Redis.
-    JOB_QUEUE_NAME: str = Field(default="pacer:jobs", min_length=1)
+    JOB_QUEUE_NAME: str = Field(default=redis_names.DEFAULT_JOB_QUEUE_NAME, min_length=1)
     # A job's whole run, claim to outcome; also arq's job timeout.
     JOB_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0, le=3600)
     JOB_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=20)

@@ -12,9 +12,9 @@ import hashlib
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from pacer_common import redis_names
 from pacer_common.errors import TooManyRequests
 from pacer_common.logs import get_logger
-from pacer_core_api import keys
 
 log = get_logger(__name__)
 
@@ -36,7 +36,10 @@ class LoginThrottle:
     def _keys(self, email: str, ip: str) -> tuple[str, str]:
         # Hash the email: Redis keys show up in monitoring, emails should not.
         account = hashlib.sha256(email.lower().encode("utf-8")).hexdigest()[:32]
-        return keys.LOGIN_FAILURES_ACCOUNT + account, keys.LOGIN_FAILURES_IP + ip
+        return (
+            redis_names.LOGIN_FAILURES_ACCOUNT_PREFIX + account,
+            redis_names.LOGIN_FAILURES_IP_PREFIX + ip,
+        )
 
     async def check(self, email: str, ip: str) -> None:
         """Raise 429 if this account or address is locked out."""
