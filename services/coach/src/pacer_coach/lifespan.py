@@ -24,24 +24,27 @@ def lifespan_for(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         # core-api owns the migrations; the coach only checks the version in readiness.
-        pool = await open_pool(settings)
-        llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
-        state: AppState = {
-            "settings": settings,
-            "pool": pool,
-            "llm": llm,
-            "token_verifier": token_verifier(settings),
-            "streams": streams,
-        }
-        try:
-            async with observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT):
-                log.info("coach_started", port=settings.COACH_PORT)
-                yield state
-                # Streams still open here would be force-closed by the server: drain first.
-                await streams.drain(settings.COACH_DRAIN_SECONDS)
-        finally:
-            await llm.aclose()  # before the pool: it waits for usage rows being written
-            await pool.close()
-            log.info("coach_stopped")
+        # The stack closes, in reverse, whatever a failed start-up had opened.
+        async with contextlib.AsyncExitStack() as opened:
+            opened.callback(log.info, "coach_stopped")
+            pool = await open_pool(settings)
+            opened.push_async_callback(pool.close)
+            llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
+            # Closed before the pool: it waits for usage rows being written.
+            opened.push_async_callback(llm.aclose)
+            state: AppState = {
+                "settings": settings,
+                "pool": pool,
+                "llm": llm,
+                "token_verifier": token_verifier(settings),
+                "streams": streams,
+            }
+            await opened.enter_async_context(
+                observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
+            )
+            log.info("coach_started", port=settings.COACH_PORT)
+            yield state
+            # Streams still open here would be force-closed by the server: drain first.
+            await streams.drain(settings.COACH_DRAIN_SECONDS)
 
     return lifespan
