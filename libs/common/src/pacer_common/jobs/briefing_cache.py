@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import redis.asyncio as redis
 
 from pacer_common import redis_names
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,30 @@ async def read(client: redis.Redis, athlete_id: UUID) -> CacheEntry:
     raw_briefing, raw_failure = await client.mget(
         [redis_names.briefing_key(athlete_id), redis_names.briefing_failure_key(athlete_id)]
     )
-    failure = None
-    if raw_failure is not None:
-        data: dict[str, Any] = json.loads(raw_failure)
-        failure = RefreshFailure(dt.datetime.fromisoformat(data["at"]), data["error"])
-    briefing = None if raw_briefing is None else CachedBriefing.from_json(raw_briefing)
-    return CacheEntry(briefing, failure)
+    return CacheEntry(
+        _decoded(raw_briefing, CachedBriefing.from_json, athlete_id),
+        _decoded(raw_failure, _failure_from_json, athlete_id),
+    )
+
+
+def _failure_from_json(raw: str | bytes) -> RefreshFailure:
+    data: dict[str, Any] = json.loads(raw)
+    return RefreshFailure(dt.datetime.fromisoformat(data["at"]), data["error"])
+
+
+def _decoded(
+    raw: str | bytes | None, decode: Callable[[str | bytes], T], athlete_id: UUID
+) -> T | None:
+    """None for a missing entry, and for one that cannot be decoded (written by
+    another version, or by hand): it is then as good as missing, and the next
+    refresh overwrites it, instead of every read failing until its TTL ends."""
+    if raw is None:
+        return None
+    try:
+        return decode(raw)
+    except (ValueError, KeyError, TypeError):
+        log.warning("briefing_cache_entry_malformed", athlete_id=str(athlete_id), exc_info=True)
+        return None
 
 
 async def write(client: redis.Redis, athlete_id: UUID, briefing: CachedBriefing) -> None:
