@@ -33,7 +33,8 @@ from fixtures.worker import (
     worker_values,
 )
 from pacer_briefing_worker.settings import BriefingWorkerSettings
-from pacer_common.jobs import events, ledger, queue
+from pacer_common import redis_names
+from pacer_common.jobs import ledger, queue
 from pacer_devstack import valkey
 
 CHECKIN = {"sleep_hours": 6.0, "soreness": 3, "mood": 3}
@@ -61,7 +62,7 @@ async def test_a_hanging_llm_times_out_is_retried_then_fails_while_home_stays_fa
     ):
         athlete = await register_and_login(client)
         pubsub = subscriber.pubsub()
-        await pubsub.subscribe(events.athlete_channel(athlete.id))
+        await pubsub.subscribe(redis_names.athlete_events_channel(athlete.id))
         async with start_worker(JOB_TIMEOUT_SECONDS=2.5, ALERT_WEBHOOK_URL=hook.url):
             assert (
                 await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)

@@ -32,10 +32,13 @@ def _example() -> dict[str, str]:
 def test_the_example_env_file_starts_the_service(service: str, tmp_path: Path) -> None:
     key = tmp_path / "key.pem"
     key.write_text("not read by the settings, only checked to exist")
+    example = _example()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **_example(),
+        **example,
         # What the operator fills in (RUNBOOK.md, "First deploy") and the Compose file sets.
+        # The runbook's sed replaces the password placeholder (ENVIRONMENT=production refuses it).
+        "DATABASE_URL": example["DATABASE_URL"].replace("CHANGE_ME_DB_PASSWORD", "s3cret"),
         "ANTHROPIC_API_KEY": "sk-ant-filled-in",
         "OPENAI_API_KEY": "sk-filled-in",
         "JWT_PRIVATE_KEY_FILE": str(key),

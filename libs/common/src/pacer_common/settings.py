@@ -11,11 +11,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+# What deploy/.env.prod.example puts where a secret must go.
+PLACEHOLDER = "CHANGE_ME"
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -25,6 +29,10 @@ def split_commas(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _is_local_origin(origin: str) -> bool:
+    return (urlsplit(origin).hostname or "") in _LOCAL_HOSTS
 
 
 def _existing_file(value: Path) -> Path:
@@ -49,6 +57,8 @@ SETTINGS_CONFIG = SettingsConfigDict(
 class ServiceSettings(BaseSettings):
     model_config = SETTINGS_CONFIG
 
+    # "production" refuses what only a development stack may use (see
+    # _no_development_defaults_in_production); "test" and "development" do not.
     ENVIRONMENT: Environment = "development"
     LOG_LEVEL: LogLevel = "INFO"
     # Required: the stack has nothing to run against without them.
@@ -65,6 +75,23 @@ class ServiceSettings(BaseSettings):
     DB_STARTUP_WAIT_SECONDS: float = Field(default=30.0, ge=0, le=600)
     DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=300)
     READY_CHECK_TIMEOUT_SECONDS: float = Field(default=1.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _no_development_defaults_in_production(self) -> ServiceSettings:
+        if self.ENVIRONMENT != "production":
+            return self
+        problems = []
+        if PLACEHOLDER in self.DATABASE_URL or PLACEHOLDER in self.REDIS_URL:
+            problems.append(f"DATABASE_URL/REDIS_URL still hold the {PLACEHOLDER} placeholder")
+        if not urlsplit(self.DATABASE_URL).password:
+            # The development stack's Postgres trusts loopback; production's must not.
+            problems.append("DATABASE_URL has no password")
+        local = [origin for origin in self.ALLOWED_ORIGINS if _is_local_origin(origin)]
+        if local:
+            problems.append(f"ALLOWED_ORIGINS names development origins: {', '.join(local)}")
+        if problems:
+            raise ValueError("ENVIRONMENT=production refuses: " + "; ".join(problems))
+        return self
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

@@ -21,28 +21,26 @@ from uuid import UUID
 
 import asyncpg
 from arq.connections import ArqRedis
-from pydantic import Field, HttpUrl
+from pydantic import Field
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from pacer_briefing_worker.alerts import Alerts
-from pacer_briefing_worker.outcomes import Outcomes
+from pacer_briefing_worker.settings import ReaperSettings
+from pacer_briefing_worker.state import build_state
 from pacer_common.jobs import ledger, queue
 from pacer_common.jobs.ledger import Job
-from pacer_common.jobs.settings import JobSettings
 from pacer_common.settings import load_settings
 
 # Reaped per transaction: small batches keep row locks short and move the bar.
 REAP_BATCH = 20
 
 
-class CliSettings(JobSettings):
+class CliSettings(ReaperSettings):
+    """The worker's job settings (reaping by hand alerts like the reaper does), without its LLM."""
+
     DATABASE_URL: str = Field(min_length=1)
     REDIS_URL: str = Field(min_length=1)
-    # Reaping by hand alerts like the reaper does.
-    ALERT_WEBHOOK_URL: HttpUrl | None = None
-    ALERT_WEBHOOK_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=30)
 
 
 def _age(now: dt.datetime, then: dt.datetime | None) -> str:
@@ -116,14 +114,8 @@ async def _reap(
             f"DRY RUN: nothing changed. Would reap {len(candidates)}; add --execute to apply."
         )
         return 0
-    webhook = None if settings.ALERT_WEBHOOK_URL is None else str(settings.ALERT_WEBHOOK_URL)
-    alerts = Alerts(
-        arq,
-        webhook_url=webhook,
-        webhook_timeout_s=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
-        repeat_s=0,
-    )
-    outcomes = Outcomes(pool, arq, settings, alerts)
+    # Wired as the worker wires it: the same alerts (channel and webhook) and outcomes.
+    job_state = build_state(settings, pool, arq)
     reaped: list[Job] = []
     try:
         with Progress(console=console, transient=False) as progress:
@@ -132,13 +124,13 @@ async def _reap(
                 async with pool.acquire() as conn:
                     batch = await ledger.reap(conn, settings, limit=REAP_BATCH)
                 for job in batch:
-                    await outcomes.after_failure(job)
+                    await job_state.outcomes.after_failure(job)
                     progress.advance(task)
                 reaped.extend(batch)
                 if len(batch) < REAP_BATCH:
                     break
     finally:
-        await alerts.aclose()
+        await job_state.aclose()
     retried = sum(job.status == "timed_out" for job in reaped)
     console.print(f"Reaped {len(reaped)}: {retried} queued again, {len(reaped) - retried} failed.")
     return 0

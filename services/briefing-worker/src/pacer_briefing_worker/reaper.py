@@ -23,7 +23,7 @@ from pacer_briefing_worker.metrics import (
     REAPER_LAST_RUN,
 )
 from pacer_briefing_worker.outcomes import Outcomes
-from pacer_briefing_worker.settings import BriefingWorkerSettings
+from pacer_briefing_worker.settings import ReaperSettings
 from pacer_briefing_worker.sweeps import settle_abandoned_replies
 from pacer_common.jobs import ledger
 from pacer_common.jobs.ledger import Job
@@ -44,7 +44,7 @@ class Reaper:
         self,
         pool: asyncpg.Pool,
         arq: ArqRedis,
-        settings: BriefingWorkerSettings,
+        settings: ReaperSettings,
         outcomes: Outcomes,
         alerts: Alerts,
     ) -> None:
@@ -63,6 +63,20 @@ class Reaper:
                 # Postgres or Redis away for a moment: try again next interval.
                 log.exception("reaper_failed")
             await asyncio.sleep(self._settings.REAPER_INTERVAL_SECONDS)
+
+    async def enqueue_waiting(self) -> int:
+        """Redis has just (re)connected: queue every waiting job in arq now,
+        not JOB_QUEUED_GRACE_SECONDS after it was due (saves made while Redis
+        was down have a ledger row but no queue entry). An entry that is already
+        queued is kept once: its arq id names the attempt. The reaper's
+        lost_in_queue stays the backstop for entries lost later."""
+        async with self._pool.acquire() as conn:
+            jobs = await ledger.waiting(conn)
+        for job in jobs:
+            await self._outcomes.enqueue_next_attempt(job)
+        if jobs:
+            log.info("waiting_jobs_enqueued", count=len(jobs))
+        return len(jobs)
 
     async def reap_once(self) -> ReapResult:
         async with self._pool.acquire() as conn:

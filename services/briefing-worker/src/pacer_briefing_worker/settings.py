@@ -11,7 +11,23 @@ from pacer_common.llm import MODEL_REGISTRY, LLMSettings
 from pacer_common.settings import Port, ServiceSettings
 
 
-class BriefingWorkerSettings(ServiceSettings, LLMSettings, JobSettings):
+class ReaperSettings(JobSettings):
+    """What settling jobs needs (the reaper, outcomes, alerts): shared by the
+    worker and ``pacer-jobs``, which settles jobs by hand without an LLM."""
+
+    REAPER_INTERVAL_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    # The reaper also settles coach replies still 'streaming' after this long
+    # (their coach was killed): well past COACH_STREAM_TIMEOUT_SECONDS plus its drain.
+    ABANDONED_REPLY_SECONDS: float = Field(default=600.0, gt=0, le=86_400)
+    # Job timeouts and failures, and "too many long-running jobs", are POSTed
+    # here as JSON (a Slack-compatible {"text": ...} plus details).
+    ALERT_WEBHOOK_URL: HttpUrl | None = None
+    ALERT_WEBHOOK_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=30)
+    # The long-running alert repeats at most this often.
+    ALERT_REPEAT_SECONDS: float = Field(default=900.0, ge=0, le=86_400)
+
+
+class BriefingWorkerSettings(ServiceSettings, LLMSettings, ReaperSettings):
     # The worker verifies no access tokens.
     JWT_PUBLIC_KEY_FILE: Path | None = None  # type: ignore[assignment]
 
@@ -32,16 +48,6 @@ class BriefingWorkerSettings(ServiceSettings, LLMSettings, JobSettings):
     BRIEFING_REFRESH_EVERY_MINUTES: int = Field(default=15, ge=1, le=60)
     BRIEFING_ACTIVE_DAYS: int = Field(default=7, ge=1, le=365)
 
-    REAPER_INTERVAL_SECONDS: float = Field(default=60.0, gt=0, le=3600)
-    # The reaper also settles coach replies still 'streaming' after this long
-    # (their coach was killed): well past COACH_STREAM_TIMEOUT_SECONDS plus its drain.
-    ABANDONED_REPLY_SECONDS: float = Field(default=600.0, gt=0, le=86_400)
-    # Job timeouts and failures, and "too many long-running jobs", are POSTed
-    # here as JSON (a Slack-compatible {"text": ...} plus details).
-    ALERT_WEBHOOK_URL: HttpUrl | None = None
-    ALERT_WEBHOOK_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=30)
-    # The long-running alert repeats at most this often.
-    ALERT_REPEAT_SECONDS: float = Field(default=900.0, ge=0, le=86_400)
     # On SIGTERM, running jobs get this long to finish before they are
     # abandoned (their ledger rows are settled for a retry).
     WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(default=3.0, ge=0, le=120)

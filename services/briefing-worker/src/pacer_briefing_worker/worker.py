@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 from typing import Any
 
+import asyncpg
 from arq import cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, func
@@ -20,13 +22,11 @@ from hypercorn.config import Config
 from redis.exceptions import RedisError
 
 from pacer_briefing_worker import jobs
-from pacer_briefing_worker.alerts import Alerts
 from pacer_briefing_worker.health import health_app
-from pacer_briefing_worker.outcomes import Outcomes
-from pacer_briefing_worker.reaper import Reaper
 from pacer_briefing_worker.runner import JobRunner
 from pacer_briefing_worker.settings import BriefingWorkerSettings
-from pacer_briefing_worker.state import WorkerState
+from pacer_briefing_worker.state import WorkerState, build_state
+from pacer_common import redis_names
 from pacer_common.jobs import queue
 from pacer_common.llm import MODEL_REGISTRY, LLMClient
 from pacer_common.llm.postgres_usage import PostgresUsageSink
@@ -43,71 +43,9 @@ def redis_settings(settings: BriefingWorkerSettings) -> RedisSettings:
     return RedisSettings.from_dsn(settings.REDIS_URL)
 
 
-def health_check_key(settings: BriefingWorkerSettings) -> str:
-    """Where arq writes its health line; `arq --check` and the CLI read it."""
-    return f"{settings.JOB_QUEUE_NAME}:health-check"
-
-
 def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Event) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
-        arq: ArqRedis = ctx["redis"]
-        pool = await open_pool(settings)
-        llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
-        alerts = Alerts(
-            arq,
-            webhook_url=None
-            if settings.ALERT_WEBHOOK_URL is None
-            else str(settings.ALERT_WEBHOOK_URL),
-            webhook_timeout_s=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
-            repeat_s=settings.ALERT_REPEAT_SECONDS,
-        )
-        outcomes = Outcomes(pool, arq, settings, alerts)
-        reaper = Reaper(pool, arq, settings, outcomes, alerts)
-        state = WorkerState(
-            settings=settings,
-            pool=pool,
-            arq=arq,
-            llm=llm,
-            briefing_model=MODEL_REGISTRY[settings.BRIEFING_MODEL],
-            alerts=alerts,
-            runner=JobRunner(pool, settings, outcomes, work_deadline_s=settings.llm_deadline_s),
-            reaper=reaper,
-        )
-        state.background = [
-            asyncio.create_task(reaper.run_forever(), name="reaper"),
-            asyncio.create_task(sample_event_loop_lag(), name="event-loop-lag"),
-            asyncio.create_task(
-                serve(
-                    health_app(  # type: ignore[arg-type]
-                        reaper, settings.REAPER_INTERVAL_SECONDS, lambda: _arq_health(arq, settings)
-                    ),
-                    _health_config(settings),
-                    shutdown_trigger=health_stop.wait,
-                ),
-                name="health-server",
-            ),
-        ]
-        ctx["state"] = state
-        log.info(
-            "briefing_worker_started",
-            port=settings.BRIEFING_WORKER_PORT,
-            queue=settings.JOB_QUEUE_NAME,
-            max_jobs=settings.WORKER_MAX_JOBS,
-        )
-
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        # Idempotent: run_until_signalled calls it again if arq's close() failed first.
-        state: WorkerState | None = ctx.pop("state", None)
-        if state is None:
-            return
-        health_stop.set()
-        for task in state.background:
-            task.cancel()
-        await asyncio.gather(*state.background, return_exceptions=True)
-        await state.alerts.aclose()
-        await state.llm.aclose()  # before the pool: it waits for usage rows being written
-        await state.pool.close()
-        log.info("briefing_worker_stopped")
+        await _startup(settings, health_stop, ctx)
 
     every = settings.BRIEFING_REFRESH_EVERY_MINUTES
     return Worker(
@@ -135,7 +73,7 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
         queue_name=settings.JOB_QUEUE_NAME,
         redis_settings=redis_settings(settings),
         on_startup=startup,
-        on_shutdown=shutdown,
+        on_shutdown=_shutdown,
         handle_signals=False,
         max_jobs=settings.WORKER_MAX_JOBS,
         job_timeout=settings.JOB_TIMEOUT_SECONDS,
@@ -144,12 +82,98 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
         retry_jobs=False,
         poll_delay=settings.WORKER_POLL_SECONDS,
         health_check_interval=max(int(settings.REAPER_INTERVAL_SECONDS), 5),
-        health_check_key=health_check_key(settings),
+        health_check_key=redis_names.health_check_key(settings.JOB_QUEUE_NAME),
     )
 
 
+async def _startup(
+    settings: BriefingWorkerSettings, health_stop: asyncio.Event, ctx: dict[str, Any]
+) -> None:
+    """arq's on_startup, once arq has connected to Redis."""
+    async with AsyncExitStack() as opened:
+        state = await _open(settings, ctx["redis"], health_stop, opened)
+        # Opened in full: from here on _shutdown closes it. Had anything above
+        # failed, the stack would have closed what was open so far.
+        ctx["opened"] = opened.pop_all()
+    ctx["state"] = state
+    # Saves made while Redis was down left ledger rows without queue entries.
+    try:
+        await state.jobs.reaper.enqueue_waiting()
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        # Not worth a restart: the reaper's lost_in_queue enqueues them later.
+        log.exception("waiting_jobs_not_enqueued")
+    log.info(
+        "briefing_worker_started",
+        port=settings.BRIEFING_WORKER_PORT,
+        queue=settings.JOB_QUEUE_NAME,
+        max_jobs=settings.WORKER_MAX_JOBS,
+    )
+
+
+async def _open(
+    settings: BriefingWorkerSettings,
+    arq: ArqRedis,
+    health_stop: asyncio.Event,
+    opened: AsyncExitStack,
+) -> WorkerState:
+    # Closed in reverse: background tasks, alerts, the LLM client (it waits for
+    # usage rows being written), and the pool last.
+    pool = await open_pool(settings)
+    opened.push_async_callback(pool.close)
+    llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
+    opened.push_async_callback(llm.aclose)
+    job_state = build_state(settings, pool, arq)
+    opened.push_async_callback(job_state.aclose)
+    state = WorkerState(
+        settings=settings,
+        pool=pool,
+        arq=arq,
+        llm=llm,
+        briefing_model=MODEL_REGISTRY[settings.BRIEFING_MODEL],
+        jobs=job_state,
+        runner=JobRunner(
+            pool, settings, job_state.outcomes, work_deadline_s=settings.llm_deadline_s
+        ),
+    )
+    opened.push_async_callback(_stop_background, state.background, health_stop)
+    reaper = job_state.reaper
+    state.background += [
+        asyncio.create_task(reaper.run_forever(), name="reaper"),
+        asyncio.create_task(sample_event_loop_lag(), name="event-loop-lag"),
+        asyncio.create_task(
+            serve(
+                health_app(  # type: ignore[arg-type]
+                    reaper, settings.REAPER_INTERVAL_SECONDS, lambda: _arq_health(arq, settings)
+                ),
+                _health_config(settings),
+                shutdown_trigger=health_stop.wait,
+            ),
+            name="health-server",
+        ),
+    ]
+    return state
+
+
+async def _stop_background(tasks: list[asyncio.Task[None]], health_stop: asyncio.Event) -> None:
+    health_stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _shutdown(ctx: dict[str, Any]) -> None:
+    """arq's on_shutdown. Idempotent: run_until_signalled calls it again if
+    arq's close() failed first."""
+    ctx.pop("state", None)
+    opened: AsyncExitStack | None = ctx.pop("opened", None)
+    if opened is None:
+        return
+    await opened.aclose()
+    log.info("briefing_worker_stopped")
+
+
 async def _arq_health(arq: ArqRedis, settings: BriefingWorkerSettings) -> str | None:
-    line = await arq.get(health_check_key(settings))
+    line = await arq.get(redis_names.health_check_key(settings.JOB_QUEUE_NAME))
     return None if line is None else line.decode()
 
 

@@ -26,56 +26,57 @@ def lifespan_for(
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[AppState]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        pool = await open_pool(settings)
-        if settings.RUN_MIGRATIONS_ON_STARTUP:
-            async with pool.acquire() as conn:
-                await apply_migrations(conn)
-        redis_client = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-            socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-            decode_responses=True,
-        )
-        arq_client = ArqRedis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-            socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-        )
-        state: AppState = {
-            "settings": settings,
-            "pool": pool,
-            "redis": redis_client,
-            "arq": arq_client,
-            "token_verifier": token_verifier(settings),
-            "token_issuer": AccessTokenIssuer(
-                load_private_key(settings.JWT_PRIVATE_KEY_FILE),
-                issuer=settings.JWT_ISSUER,
-                audience=settings.JWT_AUDIENCE,
-                ttl_s=settings.ACCESS_TOKEN_TTL_SECONDS,
-            ),
-            "passwords": Passwords(
-                time_cost=settings.ARGON2_TIME_COST,
-                memory_kib=settings.ARGON2_MEMORY_KIB,
-                parallelism=settings.ARGON2_PARALLELISM,
-                concurrency=settings.PASSWORD_HASH_CONCURRENCY,
-            ),
-            "login_throttle": LoginThrottle(
-                redis_client,
-                max_per_account=settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-                max_per_ip=settings.LOGIN_MAX_FAILURES_PER_IP,
-                window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
-            ),
-        }
-        try:
-            async with observability(
-                settings.CORE_API_METRICS_HOST, settings.CORE_API_METRICS_PORT
-            ):
-                log.info("core_api_started", port=settings.CORE_API_PORT)
-                yield state
-        finally:
-            await arq_client.aclose()
-            await redis_client.aclose()
-            await pool.close()
-            log.info("core_api_stopped")
+        # Each resource is closed by the stack, in reverse, however far the
+        # start-up got: a failed migration or an unreadable key leaks nothing.
+        async with contextlib.AsyncExitStack() as opened:
+            opened.callback(log.info, "core_api_stopped")
+            pool = await open_pool(settings)
+            opened.push_async_callback(pool.close)
+            if settings.RUN_MIGRATIONS_ON_STARTUP:
+                async with pool.acquire() as conn:
+                    await apply_migrations(conn)
+            redis_client = redis.Redis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+                decode_responses=True,
+            )
+            opened.push_async_callback(redis_client.aclose)
+            arq_client = ArqRedis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            )
+            opened.push_async_callback(arq_client.aclose)
+            state: AppState = {
+                "settings": settings,
+                "pool": pool,
+                "redis": redis_client,
+                "arq": arq_client,
+                "token_verifier": token_verifier(settings),
+                "token_issuer": AccessTokenIssuer(
+                    load_private_key(settings.JWT_PRIVATE_KEY_FILE),
+                    issuer=settings.JWT_ISSUER,
+                    audience=settings.JWT_AUDIENCE,
+                    ttl_s=settings.ACCESS_TOKEN_TTL_SECONDS,
+                ),
+                "passwords": Passwords(
+                    time_cost=settings.ARGON2_TIME_COST,
+                    memory_kib=settings.ARGON2_MEMORY_KIB,
+                    parallelism=settings.ARGON2_PARALLELISM,
+                    concurrency=settings.PASSWORD_HASH_CONCURRENCY,
+                ),
+                "login_throttle": LoginThrottle(
+                    redis_client,
+                    max_per_account=settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+                    max_per_ip=settings.LOGIN_MAX_FAILURES_PER_IP,
+                    window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+                ),
+            }
+            await opened.enter_async_context(
+                observability(settings.CORE_API_METRICS_HOST, settings.CORE_API_METRICS_PORT)
+            )
+            log.info("core_api_started", port=settings.CORE_API_PORT)
+            yield state
 
     return lifespan

@@ -186,12 +186,6 @@ def latency_line(label: str, figures: dict[str, float]) -> str:
     )
 
 
-def latency_report(
-    url: str, path: str, headers: dict[str, str], clients: int, seconds: float
-) -> None:
-    print(latency_line(path, measure_latency(url, path, headers, clients, seconds)))
-
-
 def athlete_token(url: str) -> str:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)

@@ -1,5 +1,7 @@
 """The briefing cache in Redis: the worker writes, home reads (one MGET).
 
+The keys and their TTLs are in :mod:`pacer_common.redis_names`.
+
 ``pacer:briefing:<athlete>``: the last LLM briefing, with when it was generated
 and when the worker last confirmed its inputs unchanged (freshness counts from
 that), the model and the fingerprint of the inputs.
@@ -11,20 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import redis.asyncio as redis
 
-BRIEFING_KEY = "pacer:briefing:"
-FAILURE_KEY = "pacer:briefing-failure:"
-# Set for a short while when home asks for a refresh, so that repeated home
-# views of a stale briefing write one ledger row, not one per view.
-REQUESTED_KEY = "pacer:briefing-requested:"
-# A briefing older than this is never served; let Redis forget it.
-BRIEFING_TTL_S = 2 * 86_400
-FAILURE_TTL_S = 7 * 86_400
+from pacer_common import redis_names
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,33 +84,57 @@ class CacheEntry:
 
 async def read(client: redis.Redis, athlete_id: UUID) -> CacheEntry:
     raw_briefing, raw_failure = await client.mget(
-        [f"{BRIEFING_KEY}{athlete_id}", f"{FAILURE_KEY}{athlete_id}"]
+        [redis_names.briefing_key(athlete_id), redis_names.briefing_failure_key(athlete_id)]
     )
-    failure = None
-    if raw_failure is not None:
-        data: dict[str, Any] = json.loads(raw_failure)
-        failure = RefreshFailure(dt.datetime.fromisoformat(data["at"]), data["error"])
-    briefing = None if raw_briefing is None else CachedBriefing.from_json(raw_briefing)
-    return CacheEntry(briefing, failure)
+    return CacheEntry(
+        _decoded(raw_briefing, CachedBriefing.from_json, athlete_id),
+        _decoded(raw_failure, _failure_from_json, athlete_id),
+    )
+
+
+def _failure_from_json(raw: str | bytes) -> RefreshFailure:
+    data: dict[str, Any] = json.loads(raw)
+    return RefreshFailure(dt.datetime.fromisoformat(data["at"]), data["error"])
+
+
+def _decoded(
+    raw: str | bytes | None, decode: Callable[[str | bytes], T], athlete_id: UUID
+) -> T | None:
+    """None for a missing entry, and for one that cannot be decoded (written by
+    another version, or by hand): it is then as good as missing, and the next
+    refresh overwrites it, instead of every read failing until its TTL ends."""
+    if raw is None:
+        return None
+    try:
+        return decode(raw)
+    except (ValueError, KeyError, TypeError):
+        log.warning("briefing_cache_entry_malformed", athlete_id=str(athlete_id), exc_info=True)
+        return None
 
 
 async def write(client: redis.Redis, athlete_id: UUID, briefing: CachedBriefing) -> None:
     async with client.pipeline(transaction=True) as pipe:
-        pipe.set(f"{BRIEFING_KEY}{athlete_id}", briefing.to_json(), ex=BRIEFING_TTL_S)
-        pipe.delete(f"{FAILURE_KEY}{athlete_id}")
+        pipe.set(
+            redis_names.briefing_key(athlete_id),
+            briefing.to_json(),
+            ex=redis_names.BRIEFING_TTL_SECONDS,
+        )
+        pipe.delete(redis_names.briefing_failure_key(athlete_id))
         await pipe.execute()
 
 
 async def record_failure(client: redis.Redis, athlete_id: UUID, failure: RefreshFailure) -> None:
     await client.set(
-        f"{FAILURE_KEY}{athlete_id}",
+        redis_names.briefing_failure_key(athlete_id),
         json.dumps({"at": failure.at.isoformat(), "error": failure.error}),
-        ex=FAILURE_TTL_S,
+        ex=redis_names.BRIEFING_FAILURE_TTL_SECONDS,
     )
 
 
 async def claim_request_slot(client: redis.Redis, athlete_id: UUID, hold_s: float) -> bool:
     """True for the first caller within ``hold_s``: only it asks for a refresh."""
     return bool(
-        await client.set(f"{REQUESTED_KEY}{athlete_id}", "1", nx=True, px=int(hold_s * 1000))
+        await client.set(
+            redis_names.briefing_requested_key(athlete_id), "1", nx=True, px=int(hold_s * 1000)
+        )
     )

@@ -8,13 +8,8 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from pacer_common import redis_names
 from pacer_common.jobs.ledger import Job
-
-ATHLETE_CHANNEL = "pacer:events:athlete:"
-
-
-def athlete_channel(athlete_id: str) -> str:
-    return f"{ATHLETE_CHANNEL}{athlete_id}"
 
 
 def job_event(job: Job, now: dt.datetime) -> dict[str, Any]:
@@ -36,4 +31,6 @@ def job_event(job: Job, now: dt.datetime) -> dict[str, Any]:
 
 async def publish(client: redis.Redis, athlete_id: str, event: dict[str, Any]) -> int:
     """Returns how many subscribers received it."""
-    return int(await client.publish(athlete_channel(athlete_id), json.dumps(event)))
+    return int(
+        await client.publish(redis_names.athlete_events_channel(athlete_id), json.dumps(event))
+    )

@@ -301,6 +301,19 @@ async def lost_in_queue(
     return [Job.from_record(row) for row in rows]
 
 
+async def waiting(conn: asyncpg.Connection, *, limit: int = 1000) -> list[Job]:
+    """Every job waiting for its next attempt (due or not), oldest first: what
+    the worker enqueues when it (re)connects to Redis, where entries enqueued
+    while Redis was down never arrived."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM jobs j
+            WHERE j.status IN ('queued', 'timed_out')
+            ORDER BY j.run_after LIMIT $1""",
+        limit,
+    )
+    return [Job.from_record(row) for row in rows]
+
+
 async def get(conn: asyncpg.Connection, job_id: UUID) -> Job | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id = $1", job_id)
     return None if row is None else Job.from_record(row)

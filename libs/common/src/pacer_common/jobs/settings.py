@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
+from pacer_common import redis_names
 from pacer_common.settings import SETTINGS_CONFIG
 
 
@@ -13,7 +14,7 @@ class JobSettings(BaseSettings):
     model_config = SETTINGS_CONFIG
 
     # arq's Redis queue; a different name per deployment sharing one Redis.
-    JOB_QUEUE_NAME: str = Field(default="pacer:jobs", min_length=1)
+    JOB_QUEUE_NAME: str = Field(default=redis_names.DEFAULT_JOB_QUEUE_NAME, min_length=1)
     # A job's whole run, claim to outcome; also arq's job timeout.
     JOB_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0, le=3600)
     JOB_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=20)
@@ -21,7 +22,8 @@ class JobSettings(BaseSettings):
     # JOB_HEARTBEAT_TIMEOUT_SECONDS is stuck (its worker died or froze).
     JOB_HEARTBEAT_SECONDS: float = Field(default=5.0, gt=0, le=600)
     JOB_HEARTBEAT_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, le=3600)
-    # Retry n waits JOB_RETRY_BACKOFF_SECONDS * 2^(n-1), at most the max.
+    # Retry n (counted since the last manual retry) waits
+    # JOB_RETRY_BACKOFF_SECONDS * 2^(n-1), at most the max: ledger._next_state computes it in SQL.
     JOB_RETRY_BACKOFF_SECONDS: float = Field(default=10.0, ge=0, le=3600)
     JOB_RETRY_BACKOFF_MAX_SECONDS: float = Field(default=300.0, ge=0, le=86_400)
     # Running longer than this is "long-running"; more than MAX_LONG_RUNNING_JOBS
@@ -49,12 +51,3 @@ class JobSettings(BaseSettings):
         if self.BRIEFING_STALE_MAX_SECONDS < self.BRIEFING_FRESH_SECONDS:
             raise ValueError("BRIEFING_STALE_MAX_SECONDS must not be below BRIEFING_FRESH_SECONDS")
         return self
-
-    def retry_backoff_s(self, attempts: int) -> float:
-        """The wait before attempt ``attempts + 1``."""
-        return float(
-            min(
-                self.JOB_RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0),
-                self.JOB_RETRY_BACKOFF_MAX_SECONDS,
-            )
-        )

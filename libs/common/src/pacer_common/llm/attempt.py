@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -86,6 +87,8 @@ def outcome_of(error: BaseException) -> Outcome:
 
 
 class Attempt:
+    """Use it as ``async with attempt:``: its exit records the outcome, once."""
+
     def __init__(
         self,
         provider: ProviderClient,
@@ -105,7 +108,6 @@ class Attempt:
         self._deltas = 0
         self._stream: ProviderStream | None = None
         self._reply: ProviderReply | None = None
-        self._finished = False
 
     # -- the steps -----------------------------------------------------------
 
@@ -167,17 +169,24 @@ class Attempt:
 
     # -- the end -----------------------------------------------------------
 
-    async def finish(self, outcome: Outcome, error: BaseException | None = None) -> None:
-        """Close the SDK stream, count the attempt and write its usage row; once.
+    async def __aenter__(self) -> Attempt:
+        return self
 
-        Metrics are counted synchronously; closing and writing run in a task of
-        their own that a cancelled caller cannot interrupt (and does not wait on
-        past FINISH_WAIT_S).
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the SDK stream, count the attempt and write its usage row.
+
+        The outcome is how the block ended: ``ok``, or what its error means
+        (GeneratorExit and CancelledError: the consumer went away). Metrics are
+        counted synchronously; closing and writing run in a task of their own
+        that a cancelled caller cannot interrupt (and does not wait on past
+        FINISH_WAIT_S). The error, if any, propagates.
         """
-        if self._finished:
-            return
-        self._finished = True
-        record = self._record(outcome)
+        record = self._record("ok" if error is None else outcome_of(error))
         observe_attempt(record)
         self._log(record, error)
         task = self._services.background.spawn(

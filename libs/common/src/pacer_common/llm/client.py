@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 from uuid import UUID
@@ -19,7 +20,6 @@ from pacer_common.llm.attempt import (
     AttemptLimits,
     AttemptServices,
     Call,
-    outcome_of,
 )
 from pacer_common.llm.background import BackgroundTasks
 from pacer_common.llm.budget import Deadline, to_ms
@@ -53,7 +53,6 @@ DRAIN_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True)
 class ClientConfig:
-    default_model: ModelSpec
     free_model: ModelSpec
     paid_model: ModelSpec
     fallback_order: tuple[ModelSpec, ...]
@@ -63,7 +62,6 @@ class ClientConfig:
     def from_settings(cls, settings: LLMSettings) -> ClientConfig:
         default = MODEL_REGISTRY[settings.DEFAULT_MODEL]
         return cls(
-            default_model=default,
             free_model=MODEL_REGISTRY[settings.MODEL_FREE] if settings.MODEL_FREE else default,
             paid_model=MODEL_REGISTRY[settings.MODEL_PAID] if settings.MODEL_PAID else default,
             fallback_order=tuple(MODEL_REGISTRY[code] for code in settings.LLM_FALLBACK_ORDER),
@@ -134,15 +132,6 @@ class LLMClient:
 
     # -- models ----------------------------------------------------------------
 
-    def model(self, code: str) -> ModelSpec:
-        """The registry's model for ``code``; ValueError if unknown or its provider is not configured."""
-        spec = MODEL_REGISTRY.get(code)
-        if spec is None:
-            raise ValueError(f"unknown model code {code!r}")
-        if spec.provider not in self._providers:
-            raise ValueError(f"{code}: provider {spec.provider} is not configured")
-        return spec
-
     def model_for(self, tier: Tier) -> ModelSpec:
         return self._config.paid_model if tier == "paid" else self._config.free_model
 
@@ -164,18 +153,15 @@ class LLMClient:
         stream is closed at once and a "cancelled" usage row is written.
         """
         call = Call(request, deadline, user_id, purpose, time.monotonic())
-        attempt, text = await self._first_answer(call, Attempt.first_text)
-        try:
+        # The attempt's exit records its outcome: "ok", or "cancelled" on
+        # GeneratorExit (closed at a yield) and CancelledError (cancelled in an
+        # await), both of which mean the consumer is gone.
+        async with AsyncExitStack() as open_attempt:
+            attempt, text = await self._first_answer(call, Attempt.first_text, open_attempt)
             yield StreamStarted(attempt.model, attempt.fallback)
             while text is not None:
                 yield TextDelta(text)
                 text = await attempt.next_text()
-            await attempt.finish("ok")
-        except BaseException as error:
-            # Also GeneratorExit (closed at a yield) and CancelledError (cancelled
-            # in an await): both mean the consumer is gone.
-            await attempt.finish(outcome_of(error), error)
-            raise
         first_token_s = attempt.first_token_s
         yield StreamEnd(
             model=attempt.model,
@@ -196,8 +182,8 @@ class LLMClient:
     ) -> Completion:
         """A whole answer, not streamed; same deadlines, fallback and usage rows as stream()."""
         call = Call(request, deadline, user_id, purpose, time.monotonic())
-        attempt, reply = await self._first_answer(call, Attempt.complete)
-        await attempt.finish("ok")
+        async with AsyncExitStack() as open_attempt:
+            attempt, reply = await self._first_answer(call, Attempt.complete, open_attempt)
         return Completion(
             text=reply.text,
             model=attempt.model,
@@ -208,21 +194,21 @@ class LLMClient:
         )
 
     async def _first_answer(
-        self, call: Call, begin: Callable[[Attempt], Awaitable[T]]
+        self, call: Call, begin: Callable[[Attempt], Awaitable[T]], open_attempt: AsyncExitStack
     ) -> tuple[Attempt, T]:
-        """Run ``begin`` on the request's model and, if it fails retryably, once on a fallback."""
+        """Run ``begin`` on the request's model and, if it fails retryably, once on a fallback.
+
+        A failed attempt is closed here; the one that answered is left open on
+        ``open_attempt``, so that its outcome is how the caller's block ends.
+        """
         attempt = self._attempt(call, call.request.model, fallback=False)
         try:
-            return attempt, await begin(attempt)
+            return attempt, await _begin(attempt, begin, open_attempt)
         except LLMError as error:
-            await attempt.finish(outcome_of(error), error)
             fallback = self._fallback_for(error, attempt.model, call.deadline)
             if fallback is None:
                 raise
             reason = error.code  # `error` is unbound once the except block ends
-        except BaseException as error:
-            await attempt.finish(outcome_of(error), error)
-            raise
         count_fallback(attempt.model.provider, fallback.provider)
         log.warning(
             "llm_fallback",
@@ -232,11 +218,7 @@ class LLMClient:
             purpose=call.purpose,
         )
         attempt = self._attempt(call, fallback, fallback=True)
-        try:
-            return attempt, await begin(attempt)
-        except BaseException as error:
-            await attempt.finish(outcome_of(error), error)
-            raise
+        return attempt, await _begin(attempt, begin, open_attempt)
 
     def _attempt(self, call: Call, model: ModelSpec, *, fallback: bool) -> Attempt:
         provider = self._providers.get(model.provider)
@@ -257,3 +239,16 @@ class LLMClient:
             if spec.provider != failed.provider and spec.provider in self._providers:
                 return spec
         return None
+
+
+async def _begin(
+    attempt: Attempt, begin: Callable[[Attempt], Awaitable[T]], open_attempt: AsyncExitStack
+) -> T:
+    """``begin(attempt)`` inside the attempt; on success the attempt stays open on ``open_attempt``."""
+    async with AsyncExitStack() as inner:
+        await inner.enter_async_context(attempt)
+        first = await begin(attempt)
+        # Hand the open attempt to the caller's stack (the exit-stack idiom for
+        # "close it here only if what follows fails").
+        open_attempt.push_async_exit(inner.pop_all())
+        return first

@@ -11,13 +11,11 @@ with a message naming the field instead of failing the first user's chat.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic_settings import BaseSettings
 
 from pacer_common.llm.registry import MODEL_REGISTRY, PROVIDERS, Provider
-from pacer_common.settings import SETTINGS_CONFIG
+from pacer_common.settings import SETTINGS_CONFIG, CommaList
 
 _CREDENTIAL_FIELDS: dict[Provider, tuple[str, str]] = {
     "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
@@ -42,7 +40,7 @@ class LLMSettings(BaseSettings):
     MODEL_PAID: str | None = None
     # Comma-separated codes. When a model fails before its first token, the
     # request goes once to the first of these on a different provider.
-    LLM_FALLBACK_ORDER: Annotated[list[str], NoDecode] = Field(
+    LLM_FALLBACK_ORDER: CommaList = Field(
         default_factory=lambda: ["CLAUDE_HAIKU", "GPT_MINI"], validate_default=True
     )
 
@@ -70,13 +68,6 @@ class LLMSettings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value.strip() if isinstance(value, str) else value
-
-    @field_validator("LLM_FALLBACK_ORDER", mode="before")
-    @classmethod
-    def _split_codes(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [code.strip() for code in value.split(",") if code.strip()]
-        return value
 
     @field_validator("DEFAULT_MODEL", "MODEL_FREE", "MODEL_PAID")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 
 from pacer_common.jobs import briefing_cache
 from pacer_common.logs import get_logger
@@ -47,10 +48,11 @@ async def current_briefing(
     settings = state["settings"]
     try:
         entry = await briefing_cache.read(state["redis"], athlete_id)
-    except Exception as error:
+    except (RedisError, OSError):
         # Redis down or slow (its socket timeout bounds this): home still answers.
+        # A malformed entry is not this: the cache reads it as missing.
         BRIEFING_CACHE.labels("error").inc()
-        log.warning("briefing_cache_unreadable", error=str(error))
+        log.warning("briefing_cache_unreadable", exc_info=True)
         return _rules(summary, "unavailable", now)
 
     freshness = entry.freshness(

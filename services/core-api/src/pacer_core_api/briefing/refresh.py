@@ -1,7 +1,8 @@
 """Asking the briefing worker for a refresh, from core-api's request handlers.
 
-Never fails the request: the athlete's data is already committed, and a
-refresh that could not be queued is picked up by the reaper (a ledger row
+Never fails the request because Postgres or Redis is away (``UNAVAILABLE``):
+the athlete's data is already committed, and a refresh that could not be
+queued is picked up when the worker reconnects, by the reaper (a ledger row
 without its queue entry) or by the next trigger, home view or cron run.
 """
 
@@ -9,11 +10,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
+from redis.exceptions import RedisError
+
 from pacer_common.jobs import briefing_cache, queue
 from pacer_common.logs import get_logger
 from pacer_core_api.state import AppState
 
 log = get_logger(__name__)
+
+# Postgres or Redis away, slow or refusing writes (OSError covers refused
+# connections and timeouts; InterfaceError a connection lost mid-query).
+# Anything else is a bug, and fails the request as one.
+UNAVAILABLE = (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 async def request_refresh(
@@ -29,8 +38,8 @@ async def request_refresh(
             reason=reason,
             data_changed=data_changed,
         )
-    except Exception as error:
-        log.warning("briefing_refresh_not_queued", reason=reason, error=str(error))
+    except UNAVAILABLE:
+        log.warning("briefing_refresh_not_queued", reason=reason, exc_info=True)
         return False
     return True
 
@@ -46,8 +55,8 @@ async def from_home(state: AppState, athlete_id: UUID) -> bool:
     try:
         if not await briefing_cache.claim_request_slot(state["redis"], athlete_id, hold_s):
             return True
-    except Exception as error:
+    except (RedisError, OSError):
         # Redis refusing writes (full under noeviction, read-only replica): home still answers.
-        log.warning("briefing_refresh_not_queued", reason="home", error=str(error))
+        log.warning("briefing_refresh_not_queued", reason="home", exc_info=True)
         return False
     return await request_refresh(state, athlete_id, reason="home", data_changed=False)

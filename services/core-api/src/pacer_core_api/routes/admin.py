@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -79,9 +80,10 @@ async def retry_job(request: Request) -> JSONResponse:
     try:
         await queue.enqueue_attempt(state["arq"], state["settings"], job, 0.0)
         enqueued = True
-    except Exception as error:
-        # Queued in the ledger: the reaper enqueues it once Redis answers.
-        log.warning("job_retry_not_enqueued", job_id=str(job.id), error=str(error))
+    except (RedisError, OSError):
+        # Queued in the ledger: the worker enqueues it when it reconnects, or
+        # the reaper once Redis answers.
+        log.warning("job_retry_not_enqueued", job_id=str(job.id), exc_info=True)
         enqueued = False
     body = {"job": job.as_json(dt.datetime.now(dt.UTC)), "enqueued": enqueued}
     return JSONResponse(body, status_code=202)

@@ -26,16 +26,12 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from pacer_common import redis_names
 from pacer_common.errors import TooManyRequests
 from pacer_common.logs import get_logger
-from pacer_core_api import keys
 
 log = get_logger(__name__)
 
-# A slot held by a request that never ended (a crashed process) frees itself
-# this long after the last admission; far above any login's duration.
-IN_FLIGHT_TTL_S = 60
-_IN_FLIGHT_SUFFIX = ":in-flight"
 
 # KEYS: account failures, account in flight, address failures, address in flight.
 # ARGV: account limit, address limit, in-flight TTL in seconds.
@@ -110,9 +106,14 @@ class LoginThrottle:
     def _keys(self, email: str, ip: str) -> list[str]:
         # Hash the email: Redis keys show up in monitoring, emails should not.
         account = hashlib.sha256(email.lower().encode("utf-8")).hexdigest()[:32]
-        account_key = keys.LOGIN_FAILURES_ACCOUNT + account
-        ip_key = keys.LOGIN_FAILURES_IP + ip
-        return [account_key, account_key + _IN_FLIGHT_SUFFIX, ip_key, ip_key + _IN_FLIGHT_SUFFIX]
+        account_key = redis_names.LOGIN_FAILURES_ACCOUNT_PREFIX + account
+        ip_key = redis_names.LOGIN_FAILURES_IP_PREFIX + ip
+        return [
+            account_key,
+            account_key + redis_names.LOGIN_IN_FLIGHT_SUFFIX,
+            ip_key,
+            ip_key + redis_names.LOGIN_IN_FLIGHT_SUFFIX,
+        ]
 
     @contextlib.asynccontextmanager
     async def attempt(self, email: str, ip: str) -> AsyncIterator[LoginAttempt]:
@@ -130,7 +131,12 @@ class LoginThrottle:
         names = self._keys(email, ip)
         try:
             scope, busy, wait_s = await self._admit(
-                keys=names, args=[self._max_per_account, self._max_per_ip, IN_FLIGHT_TTL_S]
+                keys=names,
+                args=[
+                    self._max_per_account,
+                    self._max_per_ip,
+                    redis_names.LOGIN_IN_FLIGHT_TTL_SECONDS,
+                ],
             )
         except RedisError as error:
             log.warning("login_throttle_unavailable", error=type(error).__name__)
@@ -151,5 +157,5 @@ class LoginThrottle:
             try:
                 await self._finish(keys=names, args=[int(attempt.is_failure), self._window_s])
             except RedisError as error:
-                # The slot frees itself after IN_FLIGHT_TTL_S.
+                # The slot frees itself after redis_names.LOGIN_IN_FLIGHT_TTL_SECONDS.
                 log.warning("login_throttle_unavailable", error=type(error).__name__)

@@ -1,0 +1,76 @@
+"""Every Redis key, channel and queue name Pacer uses, and their TTLs, in one place.
+
+As arq keeps its ``constants.py``: a name here is the only spelling of it, so
+``grep`` for the constant finds every reader and writer, and every TTL carries
+its unit. arq's own keys (``arq:job:<id>``, ``arq:in-progress:<id>``...) are
+arq's business; the one of them Pacer reads, the health line, is built from
+arq's own suffix, not spelled again.
+
+Needs the ``jobs`` extra of pacer-common (arq).
+
+- ``pacer:login-failures:account:<sha256>``, ``pacer:login-failures:ip:<address>``:
+  core-api's login throttle; expire LOGIN_FAILURE_WINDOW_SECONDS after the first failure.
+  Each has a ``...:in-flight`` twin counting attempts being checked right now;
+  LOGIN_IN_FLIGHT_TTL_SECONDS after the last admission.
+- ``pacer:briefing:<athlete>``: written by the worker, read by home; BRIEFING_TTL_SECONDS.
+- ``pacer:briefing-failure:<athlete>``: the worker; BRIEFING_FAILURE_TTL_SECONDS.
+- ``pacer:briefing-requested:<athlete>``: home's debounce of refresh requests; TTL per call.
+- ``pacer:events:athlete:<athlete>``: a pub/sub channel; the worker publishes.
+- ``<JOB_QUEUE_NAME>`` (default ``pacer:jobs``): arq's queue; core-api, the worker, ``pacer-jobs``.
+- ``<JOB_QUEUE_NAME>:health-check``: arq's health line, written by the worker.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from arq.constants import health_check_key_suffix
+
+# -- core-api: failed logins, a fixed window from the first failure ------------
+# Followed by a hash of the email (keys show in monitoring, emails must not).
+LOGIN_FAILURES_ACCOUNT_PREFIX = "pacer:login-failures:account:"
+# Followed by the client's address.
+LOGIN_FAILURES_IP_PREFIX = "pacer:login-failures:ip:"
+# Appended to either key above: the attempts admitted and not yet decided.
+LOGIN_IN_FLIGHT_SUFFIX = ":in-flight"
+# A slot held by a request that never ended (a crashed process) frees itself
+# this long after the last admission; far above any login's duration.
+LOGIN_IN_FLIGHT_TTL_SECONDS = 60
+
+# -- the briefing cache: the worker writes, home reads ---------------------------
+BRIEFING_PREFIX = "pacer:briefing:"
+# A briefing older than BRIEFING_STALE_MAX_SECONDS is never served: let Redis forget it.
+BRIEFING_TTL_SECONDS = 2 * 86_400
+BRIEFING_FAILURE_PREFIX = "pacer:briefing-failure:"
+BRIEFING_FAILURE_TTL_SECONDS = 7 * 86_400
+# Set for a short while when home asks for a refresh (its TTL is given per call),
+# so that repeated home views of a stale briefing write one ledger row, not one per view.
+BRIEFING_REQUESTED_PREFIX = "pacer:briefing-requested:"
+
+# -- job events: one pub/sub channel per athlete ------------------------------
+ATHLETE_EVENTS_CHANNEL_PREFIX = "pacer:events:athlete:"
+
+# -- arq ------------------------------------------------------------------------
+# The default of JOB_QUEUE_NAME: a different name per deployment sharing one Redis.
+DEFAULT_JOB_QUEUE_NAME = "pacer:jobs"
+
+
+def briefing_key(athlete_id: UUID | str) -> str:
+    return f"{BRIEFING_PREFIX}{athlete_id}"
+
+
+def briefing_failure_key(athlete_id: UUID | str) -> str:
+    return f"{BRIEFING_FAILURE_PREFIX}{athlete_id}"
+
+
+def briefing_requested_key(athlete_id: UUID | str) -> str:
+    return f"{BRIEFING_REQUESTED_PREFIX}{athlete_id}"
+
+
+def athlete_events_channel(athlete_id: UUID | str) -> str:
+    return f"{ATHLETE_EVENTS_CHANNEL_PREFIX}{athlete_id}"
+
+
+def health_check_key(queue_name: str) -> str:
+    """Where arq's worker writes its health line (``arq --check`` reads it too)."""
+    return f"{queue_name}{health_check_key_suffix}"

@@ -1,0 +1,63 @@
+"""A briefing cache entry that cannot be decoded is as good as missing: home
+still queues a refresh, and the worker's refresh overwrites the entry."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import redis.asyncio as redis
+
+from fixtures.core_api import CoreApi, register_and_login
+from fixtures.llm_sim import LLMSim
+from fixtures.worker import StartWorker, home, poll
+from pacer_common import redis_names
+from pacer_common.jobs import briefing_cache
+
+MALFORMED = {
+    "missing_fields": '{"text": "from an older version"}',
+    "not_json": "not json at all",
+    "bad_timestamp": (
+        '{"text": "t", "model": "CLAUDE_HAIKU", "fingerprint": "f", '
+        '"generated_at": "yesterday", "checked_at": "yesterday"}'
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_a_malformed_cache_entry_reads_as_missing(
+    redis_client: redis.Redis, raw: str, clean_state: None
+) -> None:
+    athlete_id = UUID(int=7)
+    await redis_client.set(redis_names.briefing_key(athlete_id), raw)
+    await redis_client.set(redis_names.briefing_failure_key(athlete_id), '{"at": 1}')
+
+    entry = await briefing_cache.read(redis_client, athlete_id)
+
+    assert (entry.briefing, entry.failure) == (None, None)
+
+
+async def test_home_queues_a_refresh_over_a_malformed_entry_and_the_worker_replaces_it(
+    job_api: CoreApi,
+    start_worker: StartWorker,
+    sim: LLMSim,
+    redis_client: redis.Redis,
+    clean_state: None,
+) -> None:
+    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
+        athlete = await register_and_login(client)
+        await redis_client.set(redis_names.briefing_key(athlete.id), MALFORMED["missing_fields"])
+        # Not "unavailable" (as when Redis is down): a refresh is on its way.
+        briefing = (await home(client, athlete.access_token))["briefing"]
+        assert (briefing["status"], briefing["source"]) == ("pending", "rules")
+
+        async with start_worker():
+
+            async def fresh() -> dict[str, Any] | None:
+                briefing = (await home(client, athlete.access_token))["briefing"]
+                return briefing if briefing["status"] == "fresh" else None
+
+            replaced = await poll(fresh, timeout_s=15, what="a fresh briefing")
+    assert replaced["source"] == "llm"
