@@ -8,7 +8,6 @@ job id can be used again as soon as its attempt has ended.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from contextlib import AsyncExitStack
 from typing import Any
@@ -33,6 +32,7 @@ from pacer_common.llm.postgres_usage import PostgresUsageSink
 from pacer_common.logs import get_logger
 from pacer_common.metrics import sample_event_loop_lag
 from pacer_common.runtime import open_pool
+from pacer_common.web.serving import hypercorn_config
 
 log = get_logger(__name__)
 
@@ -178,12 +178,13 @@ async def _arq_health(arq: ArqRedis, settings: BriefingWorkerSettings) -> str | 
 
 
 def _health_config(settings: BriefingWorkerSettings) -> Config:
-    config = Config()
-    config.bind = [f"{settings.BRIEFING_WORKER_HOST}:{settings.BRIEFING_WORKER_PORT}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 1.0
-    return config
+    # Only /health and /metrics: a small backlog, and a second is plenty to finish.
+    return hypercorn_config(
+        host=settings.BRIEFING_WORKER_HOST,
+        port=settings.BRIEFING_WORKER_PORT,
+        backlog=100,
+        graceful_timeout_s=1.0,
+    )
 
 
 async def run_until_signalled(
