@@ -86,3 +86,46 @@ def test_no_query_touches_a_table_that_no_migration_creates() -> None:
     }
     missing = referenced - _tables_created()
     assert not missing, f"queries touch tables no migration creates: {sorted(missing)}"
+
+
+# Who may run SQL on which table, outside pacer_common/tables/ (the one home of
+# SQL that crosses an owner's line; see its docstring and each migration's notes).
+OWN_TABLES = {
+    "services/core-api": {
+        "users",
+        "refresh_tokens",
+        "refresh_families",
+        "checkins",
+        "activities",
+        "plans",
+        "goals",
+    },
+    "services/coach": {"conversations", "messages", "chat_quota"},
+    "services/briefing-worker": set(),
+    # The shared library's own owners: the jobs ledger and the LLM usage sink.
+    "libs/common/src/pacer_common/jobs": {"jobs"},
+    "libs/common/src/pacer_common/llm": {"llm_usage"},
+}
+NOT_TABLES = {"select", "lateral", "overdue", "pg_stat_activity", "pg_tables"}
+
+
+@pytest.mark.parametrize("folder", sorted(OWN_TABLES))
+def test_sql_on_another_owners_table_lives_in_pacer_common_tables(folder: str) -> None:
+    root = Path(__file__).parents[2] / folder
+    touched: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        code = re.sub(r"epoch FROM", "", path.read_text())
+        for table in re.findall(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+([a-z_][a-z0-9_]*)", code):
+            if table not in NOT_TABLES and table not in OWN_TABLES[folder]:
+                touched.setdefault(table, set()).add(str(path.relative_to(root)))
+    assert not touched, f"{folder} runs SQL on tables it does not own: {touched}"
+
+
+def test_every_table_names_its_owner_or_outside_users() -> None:
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        text = path.read_text()
+        for match in re.finditer(r"CREATE TABLE (\w+)", text):
+            comment = text[: match.start()].rsplit(";\n", 1)[-1]
+            assert re.search(r"Outside (readers|writer)|Owner", comment), (
+                f"{path.name}: {match[1]} does not say who owns it or who else reads it"
+            )

@@ -11,8 +11,8 @@ from pacer_coach.chat.prompt import (
     trim_history,
 )
 from pacer_coach.store.conversations import HistoryMessage
-from pacer_common.athlete_context import AthleteContext
 from pacer_common.llm import ChatMessage
+from pacer_common.tables.athlete_context import AthleteContext
 
 
 def user(content: str) -> HistoryMessage:

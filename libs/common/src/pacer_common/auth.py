@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import Request
 
 from pacer_common.errors import Forbidden, Unauthorized
+from pacer_common.tables import users
 
 ALGORITHM = "EdDSA"
 Role = Literal["athlete", "admin"]
@@ -172,7 +173,9 @@ def require_user(request: Request) -> Principal:
     return verifier.verify(bearer_token(request))
 
 
-async def require_account(conn: asyncpg.Connection, principal: Principal) -> None:
+async def require_account(
+    conn: asyncpg.Connection, principal: Principal, *, lock: bool = False
+) -> None:
     """401 if the principal's account has been deleted since its token was issued.
 
     A token is verified without the database, so it outlives its account by up
@@ -183,10 +186,11 @@ async def require_account(conn: asyncpg.Connection, principal: Principal) -> Non
         async with pool.acquire() as conn:
             await require_account(conn, principal)
             ...
+
+    With ``lock`` (inside a transaction) a deletion racing the caller's inserts
+    waits for them instead of breaking them (:func:`users.account_exists`).
     """
-    if not await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", principal.user_id
-    ):
+    if not await users.account_exists(conn, principal.user_id, lock=lock):
         raise Unauthorized("This account no longer exists.", code="invalid_token")
 
 

@@ -12,10 +12,11 @@ from uuid import UUID
 import asyncpg
 import redis.asyncio as redis
 
-from pacer_common.athlete_context import athlete_context, describe_athlete
 from pacer_common.jobs import briefing_cache
 from pacer_common.jobs.briefing_cache import CachedBriefing
 from pacer_common.llm import ChatMessage, Deadline, LLMClient, LLMRequest, ModelSpec
+from pacer_common.tables import users
+from pacer_common.tables.athlete_context import athlete_context, describe_athlete
 
 INSTRUCTIONS = (
     "You are Pacer, a careful running coach. Write today's briefing for the athlete's "
@@ -45,7 +46,7 @@ async def read_inputs(
     pool: asyncpg.Pool, athlete_id: UUID, model: ModelSpec, now: dt.datetime
 ) -> BriefingInputs:
     async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", athlete_id):
+        if not await users.account_exists(conn, athlete_id):
             raise AthleteGone(str(athlete_id))
         context = await athlete_context(conn, athlete_id, now)
     prompt_data = describe_athlete(context, now.date())

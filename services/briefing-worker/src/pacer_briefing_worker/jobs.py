@@ -17,6 +17,7 @@ from pacer_common.jobs import queue
 from pacer_common.jobs.ledger import Job
 from pacer_common.llm import Deadline
 from pacer_common.logs import get_logger
+from pacer_common.tables.athlete_context import recently_active_athletes
 
 log = get_logger(__name__)
 
@@ -62,22 +63,13 @@ async def queue_active_athletes(
     pool: asyncpg.Pool, arq: ArqRedis, settings: BriefingWorkerSettings
 ) -> int:
     async with pool.acquire() as conn:
-        athletes = await conn.fetch(
-            """SELECT user_id FROM checkins WHERE updated_at >= now() - make_interval(days => $1)
-               UNION
-               SELECT user_id FROM activities WHERE created_at >= now() - make_interval(days => $1)
-               UNION
-               SELECT user_id FROM plans WHERE updated_at >= now() - make_interval(days => $1)
-               UNION
-               SELECT user_id FROM goals WHERE updated_at >= now() - make_interval(days => $1)""",
-            settings.BRIEFING_ACTIVE_DAYS,
-        )
-    for row in athletes:
+        athletes = await recently_active_athletes(conn, settings.BRIEFING_ACTIVE_DAYS)
+    for athlete_id in athletes:
         await queue.request_briefing_refresh(
             pool,
             arq,
             settings,
-            row["user_id"],
+            athlete_id,
             reason="periodic",
             data_changed=False,
             debounce=False,

@@ -24,10 +24,10 @@ from pacer_briefing_worker.metrics import (
 )
 from pacer_briefing_worker.outcomes import Outcomes
 from pacer_briefing_worker.settings import ReaperSettings
-from pacer_briefing_worker.sweeps import settle_abandoned_replies
 from pacer_common.jobs import ledger
 from pacer_common.jobs.ledger import Job
 from pacer_common.logs import get_logger
+from pacer_common.tables.messages import settle_abandoned_replies
 
 log = get_logger(__name__)
 

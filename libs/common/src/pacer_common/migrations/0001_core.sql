@@ -1,4 +1,9 @@
--- Users, refresh tokens and the athlete's own data (core-api).
+-- Users, refresh tokens and the athlete's own data. Every table here is owned
+-- by core-api (its routes create and change the rows). Outside readers and
+-- writers are named on each table; their SQL is in pacer_common/tables/.
+
+-- Outside readers: the coach and the briefing worker (does an account exist:
+-- tables/users.py; the athlete's name: tables/athlete_context.py).
 CREATE TABLE users (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email         text NOT NULL,
@@ -14,6 +19,7 @@ CREATE UNIQUE INDEX users_email_key ON users (lower(email));
 -- Refresh tokens are stored as SHA-256 hashes, never in clear. Each login starts
 -- a family; each refresh revokes the used token and issues the next one in the
 -- same family. A revoked token presented again revokes the whole family.
+-- Outside readers and writers: none.
 CREATE TABLE refresh_tokens (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -27,6 +33,9 @@ CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_user_idx ON refresh_tokens (user_id);
 
 -- One check-in per athlete and day; posting the same day again replaces it.
+-- Outside readers of checkins, activities, plans and goals: the coach (chat
+-- prompt) and the briefing worker (briefing prompt, the cron's active athletes),
+-- both through tables/athlete_context.py. No outside writers.
 CREATE TABLE checkins (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -40,6 +49,7 @@ CREATE TABLE checkins (
     UNIQUE (user_id, day)
 );
 
+-- Outside readers: as for checkins.
 CREATE TABLE activities (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -54,6 +64,7 @@ CREATE TABLE activities (
 CREATE INDEX activities_user_started_idx ON activities (user_id, started_at DESC);
 
 -- The current training plan and race goal: one of each per athlete, replaced by PUT.
+-- Outside readers of both: as for checkins.
 CREATE TABLE plans (
     user_id           uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     name              text NOT NULL,
@@ -64,6 +75,7 @@ CREATE TABLE plans (
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 
+-- Outside readers: as for checkins.
 CREATE TABLE goals (
     user_id       uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     race_name     text NOT NULL,

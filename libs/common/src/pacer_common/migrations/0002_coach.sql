@@ -1,5 +1,8 @@
 -- The coach: conversations, their messages, monthly message quotas, and one
--- usage row per LLM call (any service that calls an LLM writes there).
+-- usage row per LLM call. Owned by the coach; outside readers and writers are
+-- named on each table, their SQL in pacer_common/tables/.
+
+-- Outside readers and writers: none.
 CREATE TABLE conversations (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -13,6 +16,8 @@ CREATE INDEX conversations_user_updated_idx ON conversations (user_id, updated_a
 -- ends 'complete', 'partial' (some text, then a failure or a disconnect) or
 -- 'failed' (no text). A 'streaming' row older than the stream timeout means
 -- the coach process died mid-stream.
+-- Outside writer: the briefing worker's reaper settles such rows
+-- (tables/messages.py). No outside readers.
 CREATE TABLE messages (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
@@ -30,6 +35,7 @@ CREATE INDEX messages_conversation_created_idx ON messages (conversation_id, cre
 
 -- Messages sent per user per calendar month (UTC). Incremented with a
 -- conditional upsert, so concurrent requests cannot overshoot the limit.
+-- Outside readers and writers: none.
 CREATE TABLE chat_quota (
     user_id  uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     month    date NOT NULL,
@@ -37,6 +43,8 @@ CREATE TABLE chat_quota (
     PRIMARY KEY (user_id, month)
 );
 
+-- One row per LLM attempt. Outside writer: the briefing worker, for its own
+-- calls (pacer_common/llm/postgres_usage.py, shared by both writers).
 CREATE TABLE llm_usage (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id        uuid REFERENCES users (id) ON DELETE SET NULL,

@@ -7,6 +7,10 @@
 --                     → timed_out (deadline passed or heartbeat lost; queued
 --                                  again after a backoff while attempts remain)
 --                     → failed    (an error, or timed out on its last attempt)
+--
+-- Owner: the shared ledger code, pacer_common/jobs/ledger.py; every statement
+-- on this table is there. Its users: core-api (triggers on saves, home, the
+-- admin routes) and the briefing worker (runs, reaper, cron, the pacer-jobs CLI).
 CREATE TABLE jobs (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     kind             text NOT NULL,

@@ -2,6 +2,7 @@
 -- refresh, reuse check and logout locks this row first (SELECT ... FOR UPDATE),
 -- so that the decisions about one session are taken one at a time, each seeing
 -- the others' writes: a refresh in flight cannot survive a logout or a reuse.
+-- Owner: core-api. Outside readers and writers: none.
 CREATE TABLE refresh_families (
     id         uuid PRIMARY KEY,
     user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Literal
 
 from pacer_coach.store.conversations import HistoryMessage
-from pacer_common.athlete_context import AthleteContext, describe_athlete
 from pacer_common.llm import ChatMessage
+from pacer_common.tables.athlete_context import AthleteContext, describe_athlete
 
 INSTRUCTIONS = (
     "You are Pacer, a friendly and careful running coach. Answer in a few short "

@@ -20,12 +20,12 @@ import asyncpg
 from pacer_coach.chat.prompt import build_messages, build_system_prompt, trim_history
 from pacer_coach.schemas import ChatIn
 from pacer_coach.settings import CoachSettings
-from pacer_coach.store import accounts, conversations, quota
-from pacer_common.athlete_context import athlete_context
-from pacer_common.auth import Principal
+from pacer_coach.store import conversations, quota
+from pacer_common.auth import Principal, require_account
 from pacer_common.errors import NotFound, TooManyRequests
 from pacer_common.llm import Deadline, LLMClient, LLMRequest, StreamEnd
 from pacer_common.logs import get_logger
+from pacer_common.tables.athlete_context import athlete_context
 
 log = get_logger(__name__)
 
@@ -65,7 +65,7 @@ async def open_turn(
     """
     async with pool.acquire() as conn:
         async with conn.transaction():
-            await accounts.require_account(conn, principal.user_id, lock=True)
+            await require_account(conn, principal, lock=True)
             if body.conversation_id is not None:
                 if not await conversations.owned_conversation(
                     conn, body.conversation_id, principal.user_id

@@ -8,8 +8,8 @@ from starlette.routing import Route
 
 from pacer_coach.schemas import ConversationListQuery
 from pacer_coach.state import app_state
-from pacer_coach.store import accounts, conversations
-from pacer_common.auth import require_user
+from pacer_coach.store import conversations
+from pacer_common.auth import require_account, require_user
 from pacer_common.errors import NotFound
 from pacer_common.web.json_body import parse_query, path_uuid
 
@@ -19,7 +19,7 @@ async def list_conversations(request: Request) -> JSONResponse:
     principal = require_user(request)
     query = parse_query(request, ConversationListQuery)
     async with state["pool"].acquire() as conn:
-        await accounts.require_account(conn, principal.user_id)
+        await require_account(conn, principal)
         items = await conversations.list_conversations(
             conn, principal.user_id, limit=query.limit, before=query.before
         )
@@ -31,7 +31,7 @@ async def get_conversation(request: Request) -> JSONResponse:
     principal = require_user(request)
     conversation_id = path_uuid(request, "conversation_id", "conversation id")
     async with state["pool"].acquire() as conn:
-        await accounts.require_account(conn, principal.user_id)
+        await require_account(conn, principal)
         found = await conversations.conversation_with_messages(
             conn, conversation_id, principal.user_id
         )

@@ -1,10 +1,10 @@
-"""Sweeps of rows other processes leave behind when they are killed.
+"""Writes to the coach's ``messages`` table by the briefing worker's reaper.
 
 The coach inserts an assistant message as 'streaming' before it calls the
 LLM and settles it when the stream ends; a coach killed mid-stream (SIGKILL,
 OOM) never settles it. Past any possible stream length it is marked
-'failed' with error_code 'interrupted', so the conversation shows what
-happened instead of a reply that is forever being written.
+'failed' (or 'partial' if text was stored) with error_code 'interrupted', so
+the conversation shows what happened instead of a reply forever being written.
 """
 
 from __future__ import annotations

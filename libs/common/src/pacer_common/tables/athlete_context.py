@@ -1,5 +1,8 @@
-"""The athlete's recent data as an LLM prompt sees it: read by the coach for its
-chat prompt and by the briefing worker for the daily briefing (tables owned by core-api)."""
+"""Reads of core-api's athlete tables by the coach and the briefing worker.
+
+The athlete's recent data as an LLM prompt sees it (the coach's chat prompt and
+the worker's daily briefing), and who has been active lately (the worker's cron).
+"""
 
 from __future__ import annotations
 
@@ -87,3 +90,18 @@ def describe_athlete(context: AthleteContext, today: dt.date) -> str:
     if len(lines) == 1:
         lines.append("No check-ins, activities, goal or plan logged yet.")
     return "\n".join(lines)
+
+
+async def recently_active_athletes(conn: asyncpg.Connection, days: int) -> list[UUID]:
+    """Athletes who saved a check-in, activity, plan or goal in the last ``days``."""
+    rows = await conn.fetch(
+        """SELECT user_id FROM checkins WHERE updated_at >= now() - make_interval(days => $1)
+           UNION
+           SELECT user_id FROM activities WHERE created_at >= now() - make_interval(days => $1)
+           UNION
+           SELECT user_id FROM plans WHERE updated_at >= now() - make_interval(days => $1)
+           UNION
+           SELECT user_id FROM goals WHERE updated_at >= now() - make_interval(days => $1)""",
+        days,
+    )
+    return [row["user_id"] for row in rows]
