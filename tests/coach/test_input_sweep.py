@@ -4,6 +4,7 @@ Out-of-range dates and numbers in every query parameter, text with no visible
 character in the chat message, hostile path ids, and a valid token whose account
 was deleted on every authenticated route: below 500 always, the JSON error shape
 on a 4xx, 401 for the deleted account, and no quota spent by a refused message.
+The exact answers to the probe's own cases are in test_hardening.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from starlette import routing
 
 from fixtures.coach import Coach, coach_settings
 from fixtures.core_api import Athlete, CoreApi, register_and_login
-from fixtures.hostile_inputs import DATES, INVISIBLE, QUERY_NUMBERS, assert_not_500
+from fixtures.hostile_inputs import DATES, INVISIBLE, QUERY_NUMBERS, assert_not_500, served_routes
 from pacer_coach.app import create_app
 from pacer_coach.chat.streams import OpenStreams
 
@@ -36,13 +36,7 @@ HOSTILE_IDS = ["0", "-1", "9" * 40, "00000000-0000-0000-0000-00000000000g", "%00
 
 def test_the_sweep_lists_every_route(jwt_key_files: tuple[Path, Path]) -> None:
     settings = coach_settings("postgresql://unused", jwt_key_files, "http://127.0.0.1:1")
-    served = {
-        (method, route.path)
-        for route in create_app(settings, OpenStreams.from_settings(settings)).routes
-        if isinstance(route, routing.Route)
-        for method in (route.methods or set()) - {"HEAD"}
-    }
-    assert served == ROUTES
+    assert served_routes(create_app(settings, OpenStreams.from_settings(settings))) == ROUTES
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +97,6 @@ async def test_hostile_before_never_500(
         "/v1/coach/conversations", params={"before": before}, headers=someone.headers
     )
     assert_not_500(response, f"before={before}")
-
-
-@pytest.mark.parametrize("before", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
-async def test_a_before_past_the_drivers_range_is_422(
-    http: httpx.AsyncClient, someone: Athlete, before: str
-) -> None:
-    response = await http.get(
-        "/v1/coach/conversations", params={"before": before}, headers=someone.headers
-    )
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["details"][0]["field"] == "before"
 
 
 async def test_hostile_limits_never_500(http: httpx.AsyncClient, someone: Athlete) -> None:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from fixtures.core_api import Athlete, CoreApi, register_and_login
+from fixtures.core_api_endpoints import BY_NAME, ENDPOINTS, Endpoint
 
 TABLES = ("users", "checkins", "activities", "plans", "goals", "refresh_tokens")
 BODY_LIMIT_BYTES = 64 * 1024
@@ -101,114 +102,6 @@ async def someone(
 
 # --- valid requests, each made bad in exactly one way --------------------------------------
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: str
-    authed: bool
-    valid: Mapping[str, Any]
-    # field -> kind, for the wrong-type cases; required fields are those in `valid`.
-    kinds: Mapping[str, str]
-
-
-ENDPOINTS = [
-    Endpoint(
-        "register",
-        "POST",
-        "/v1/auth/register",
-        authed=False,
-        valid={"email": "new-runner@example.com", "password": "long enough pw", "name": "New"},
-        kinds={"email": "str", "password": "str", "name": "str"},
-    ),
-    Endpoint(
-        "login",
-        "POST",
-        "/v1/auth/login",
-        authed=False,
-        valid={"email": "new-runner@example.com", "password": "long enough pw"},
-        kinds={"email": "str", "password": "str"},
-    ),
-    Endpoint(
-        "refresh",
-        "POST",
-        "/v1/auth/refresh",
-        authed=False,
-        valid={"refresh_token": "not-a-real-token"},
-        kinds={"refresh_token": "str"},
-    ),
-    Endpoint(
-        "logout",
-        "POST",
-        "/v1/auth/logout",
-        authed=False,
-        valid={"refresh_token": "not-a-real-token"},
-        kinds={"refresh_token": "str"},
-    ),
-    Endpoint(
-        "checkin",
-        "POST",
-        "/v1/checkins",
-        authed=True,
-        valid={"sleep_hours": 7.5, "soreness": 2, "mood": 4},
-        kinds={
-            "sleep_hours": "float",
-            "soreness": "int",
-            "mood": "int",
-            "note": "str",
-            "date": "str",
-        },
-    ),
-    Endpoint(
-        "activity",
-        "POST",
-        "/v1/activities",
-        authed=True,
-        valid={"sport": "run", "started_at": "2026-03-01T06:30:00Z", "duration_s": 1800},
-        kinds={
-            "sport": "str",
-            "started_at": "str",
-            "duration_s": "int",
-            "distance_m": "float",
-            "avg_hr": "int",
-            "note": "str",
-        },
-    ),
-    Endpoint(
-        "plan",
-        "PUT",
-        "/v1/plan",
-        authed=True,
-        valid={
-            "name": "Spring block",
-            "start_date": "2026-03-02",
-            "end_date": "2026-05-24",
-            "sessions_per_week": 5,
-        },
-        kinds={
-            "name": "str",
-            "start_date": "str",
-            "end_date": "str",
-            "sessions_per_week": "int",
-            "weekly_distance_m": "float",
-        },
-    ),
-    Endpoint(
-        "goal",
-        "PUT",
-        "/v1/goal",
-        authed=True,
-        valid={"race_name": "Berlin", "race_date": "2026-09-27", "distance_m": 42195.0},
-        kinds={
-            "race_name": "str",
-            "race_date": "str",
-            "distance_m": "float",
-            "target_time_s": "int",
-        },
-    ),
-]
-BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}
 
 WRONG_TYPES = {
     "str": [("number", 123), ("bool", True), ("array", ["text"]), ("object", {"a": "b"})],

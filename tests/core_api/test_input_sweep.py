@@ -10,144 +10,38 @@ have exact assertions below.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from starlette import routing
 
 from fixtures.core_api import Athlete, CoreApi, core_api_settings, register_and_login
-from fixtures.hostile_inputs import DATES, QUERY_NUMBERS, assert_not_500, values_for
+from fixtures.core_api_endpoints import ENDPOINTS, Endpoint
+from fixtures.hostile_inputs import DATES, QUERY_NUMBERS, assert_not_500, served_routes, values_for
 from pacer_core_api.app import create_app
 
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    authed: bool
-    admin: bool = False
-    valid: dict[str, Any] | None = None
-    # body field -> "date" | "number" | "text"
-    fields: dict[str, str] = field(default_factory=dict)
-    # query parameter -> "date" | "number"
-    query: dict[str, str] = field(default_factory=dict)
-
-
+# Routes without a JSON body, and the kind of each query parameter. The body
+# routes, their valid bodies and field kinds are core_api_endpoints.ENDPOINTS.
 JOB_ID = "00000000-0000-0000-0000-000000000000"
-ROUTES = [
-    Route("GET", "/health", authed=False),
-    Route("GET", "/health/ready", authed=False),
-    Route(
-        "POST",
-        "/v1/auth/register",
-        authed=False,
-        valid={"email": "sweep@example.com", "password": "long enough pw", "name": "Sweep"},
-        fields={"name": "text", "password": "text"},
-    ),
-    Route(
-        "POST",
-        "/v1/auth/login",
-        authed=False,
-        valid={"email": "sweep@example.com", "password": "long enough pw"},
-        fields={"password": "text"},
-    ),
-    Route(
-        "POST",
-        "/v1/auth/refresh",
-        authed=False,
-        valid={"refresh_token": "x"},
-        fields={"refresh_token": "text"},
-    ),
-    Route(
-        "POST",
-        "/v1/auth/logout",
-        authed=False,
-        valid={"refresh_token": "x"},
-        fields={"refresh_token": "text"},
-    ),
-    Route("GET", "/v1/me", authed=True),
-    Route(
-        "POST",
-        "/v1/checkins",
-        authed=True,
-        valid={"sleep_hours": 7.5, "soreness": 2, "mood": 4},
-        fields={
-            "sleep_hours": "number",
-            "soreness": "number",
-            "mood": "number",
-            "date": "date",
-            "note": "text",
-        },
-    ),
-    Route("GET", "/v1/checkins", authed=True, query={"before": "date", "limit": "number"}),
-    Route(
-        "POST",
-        "/v1/activities",
-        authed=True,
-        valid={"sport": "run", "started_at": "2026-03-01T06:30:00Z", "duration_s": 1800},
-        fields={
-            "started_at": "date",
-            "duration_s": "number",
-            "distance_m": "number",
-            "avg_hr": "number",
-            "note": "text",
-        },
-    ),
-    Route("GET", "/v1/activities", authed=True, query={"before": "date", "limit": "number"}),
-    Route(
-        "PUT",
-        "/v1/plan",
-        authed=True,
-        valid={
-            "name": "Block",
-            "start_date": "2026-03-02",
-            "end_date": "2026-05-24",
-            "sessions_per_week": 5,
-        },
-        fields={
-            "name": "text",
-            "start_date": "date",
-            "end_date": "date",
-            "sessions_per_week": "number",
-            "weekly_distance_m": "number",
-        },
-    ),
-    Route("GET", "/v1/plan", authed=True),
-    Route(
-        "PUT",
-        "/v1/goal",
-        authed=True,
-        valid={"race_name": "Berlin", "race_date": "2026-09-27", "distance_m": 42195.0},
-        fields={
-            "race_name": "text",
-            "race_date": "date",
-            "distance_m": "number",
-            "target_time_s": "number",
-        },
-    ),
-    Route("GET", "/v1/goal", authed=True),
-    Route("GET", "/v1/home", authed=True),
-    Route("GET", "/v1/admin/jobs/health", authed=True, admin=True),
-    Route("GET", "/v1/admin/jobs/stuck", authed=True, admin=True, query={"limit": "number"}),
-    Route("POST", f"/v1/admin/jobs/{JOB_ID}/retry", authed=True, admin=True),
-]
+ADMIN_ROUTES = {
+    ("GET", "/v1/admin/jobs/health"),
+    ("GET", "/v1/admin/jobs/stuck"),
+    ("POST", f"/v1/admin/jobs/{JOB_ID}/retry"),
+}
+UNAUTHENTICATED = {("GET", "/health"), ("GET", "/health/ready")}
+READS = {("GET", path) for path in ("/v1/me", "/v1/plan", "/v1/goal", "/v1/home")}
+LISTS = {("GET", "/v1/checkins"), ("GET", "/v1/activities")}
+QUERIES: dict[str, str] = {"before": "date", "limit": "number"}
 
 
-def test_the_sweep_lists_every_route(tmp_path: Path, jwt_key_files: tuple[Path, Path]) -> None:
+def test_the_sweep_lists_every_route(jwt_key_files: tuple[Path, Path]) -> None:
     settings = core_api_settings("postgresql://unused", "redis://unused", jwt_key_files)
-    served = {
-        (method, route.path)
-        for route in create_app(settings).routes
-        if isinstance(route, routing.Route)
-        for method in (route.methods or set()) - {"HEAD"}
-    }
-    swept = {(route.method, route.path.replace(JOB_ID, "{job_id}")) for route in ROUTES}
-    assert served == swept
+    swept = {(e.method, e.path) for e in ENDPOINTS} | UNAUTHENTICATED | READS | LISTS
+    swept |= {(method, path.replace(JOB_ID, "{job_id}")) for method, path in ADMIN_ROUTES}
+    assert served_routes(create_app(settings)) == swept
 
 
 @pytest.fixture(scope="module")
@@ -164,38 +58,37 @@ async def people(http: httpx.AsyncClient) -> dict[str, Athlete]:
     }
 
 
-def _headers(route: Route, people: dict[str, Athlete]) -> dict[str, str]:
-    if not route.authed:
-        return {}
-    return people["admin" if route.admin else "athlete"].headers
-
-
-@pytest.mark.parametrize("route", [r for r in ROUTES if r.fields], ids=lambda r: r.path)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 async def test_hostile_body_fields_never_500(
-    http: httpx.AsyncClient, people: dict[str, Athlete], route: Route
+    http: httpx.AsyncClient, people: dict[str, Athlete], endpoint: Endpoint
 ) -> None:
-    assert route.valid is not None
-    for name, kind in route.fields.items():
-        for value in values_for(kind):
+    headers = people["athlete"].headers if endpoint.authed else {}
+    for name in endpoint.kinds:
+        for value in values_for(endpoint.hostile_kind(name)):
             response = await http.request(
-                route.method,
-                route.path,
-                json={**route.valid, name: value},
-                headers=_headers(route, people),
+                endpoint.method,
+                endpoint.path,
+                json={**endpoint.valid, name: value},
+                headers=headers,
             )
-            assert_not_500(response, f"{route.method} {route.path} {name}={value!r}")
+            assert_not_500(response, f"{endpoint.method} {endpoint.path} {name}={value!r}")
 
 
-@pytest.mark.parametrize("route", [r for r in ROUTES if r.query], ids=lambda r: r.path)
 async def test_hostile_query_parameters_never_500(
-    http: httpx.AsyncClient, people: dict[str, Athlete], route: Route
+    http: httpx.AsyncClient, people: dict[str, Athlete]
 ) -> None:
-    for name, kind in route.query.items():
-        for value in DATES if kind == "date" else QUERY_NUMBERS:
-            response = await http.request(
-                route.method, route.path, params={name: value}, headers=_headers(route, people)
-            )
-            assert_not_500(response, f"{route.method} {route.path}?{name}={value}")
+    routes = [(path, people["athlete"]) for _, path in LISTS]
+    routes.append(("/v1/admin/jobs/stuck", people["admin"]))
+    for path, who in routes:
+        for name, kind in QUERIES.items():
+            for value in DATES if kind == "date" else QUERY_NUMBERS:
+                response = await http.get(path, params={name: value}, headers=who.headers)
+                assert_not_500(response, f"GET {path}?{name}={value}")
+
+
+async def test_admin_routes_never_500(http: httpx.AsyncClient, people: dict[str, Athlete]) -> None:
+    for method, path in ADMIN_ROUTES | UNAUTHENTICATED:
+        assert_not_500(await http.request(method, path, headers=people["admin"].headers), path)
 
 
 async def test_a_deleted_account_gets_401_on_every_authenticated_route(
@@ -203,11 +96,12 @@ async def test_a_deleted_account_gets_401_on_every_authenticated_route(
 ) -> None:
     ghost = await register_and_login(http)
     await pg_pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(ghost.id))
-    for route in (r for r in ROUTES if r.authed and not r.admin):
-        response = await http.request(
-            route.method, route.path, json=route.valid, headers=ghost.headers
-        )
-        assert response.status_code == 401, f"{route.method} {route.path}: {response.text}"
+    authed: list[tuple[str, str, Mapping[str, Any] | None]]
+    authed = [(e.method, e.path, e.valid) for e in ENDPOINTS if e.authed]
+    authed += [(method, path, None) for method, path in READS | LISTS]
+    for method, path, body in authed:
+        response = await http.request(method, path, json=body, headers=ghost.headers)
+        assert response.status_code == 401, f"{method} {path}: {response.text}"
         assert response.json()["error"]["code"] in {"unauthorized", "invalid_token"}
         assert response.headers["www-authenticate"] == "Bearer"
 
