@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -14,12 +13,18 @@ import redis.asyncio as redis
 
 from fixtures.core_api import CoreApi, StartCoreApi, register_and_login
 from fixtures.llm_sim import LLMSim
-from fixtures.worker import StartWorker, home, jobs_for, poll
+from fixtures.worker import (
+    CHECKIN,
+    StartWorker,
+    home,
+    home_briefing,
+    jobs_for,
+    poll,
+    poll_fresh_briefing,
+    poll_jobs,
+)
 from pacer_common.jobs import briefing_cache
 from pacer_common.jobs.briefing_cache import CachedBriefing, RefreshFailure
-from pacer_common.jobs.ledger import Job
-
-CHECKIN = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
 
 
 async def test_a_checkin_makes_a_fresh_llm_briefing_appear_on_home(
@@ -45,12 +50,7 @@ async def test_a_checkin_makes_a_fresh_llm_briefing_appear_on_home(
         )
 
         async with start_worker():
-
-            async def fresh() -> dict[str, Any] | None:
-                briefing = (await home(client, athlete.access_token))["briefing"]
-                return briefing if briefing["status"] == "fresh" else None
-
-            briefing = await poll(fresh, timeout_s=10, what="a fresh briefing")
+            briefing = await poll_fresh_briefing(client, athlete.access_token, timeout_s=10)
     assert briefing["source"] == "llm"
     assert briefing["model"] == "CLAUDE_HAIKU"
     assert briefing["text"] and briefing["text"] != before["briefing"]["text"]
@@ -85,12 +85,13 @@ async def test_fifty_concurrent_triggers_make_one_job_and_one_llm_call(
         # The worker starts after the burst, so that how fast this machine
         # serves 50 saves cannot matter: they all joined one queued job.
         async with start_worker():
-
-            async def done() -> list[Job] | None:
-                jobs = await jobs_for(pg_pool, athlete.id)
-                return jobs if jobs and all(job.status == "succeeded" for job in jobs) else None
-
-            jobs = await poll(done, timeout_s=15, what="the refresh to finish")
+            jobs = await poll_jobs(
+                pg_pool,
+                athlete.id,
+                lambda jobs: bool(jobs) and all(job.status == "succeeded" for job in jobs),
+                timeout_s=15,
+                what="the refresh to finish",
+            )
     assert len(jobs) == 1
     assert (await sim.stats())["requests"] == 1
 
@@ -114,12 +115,13 @@ async def test_unchanged_inputs_confirm_the_briefing_without_an_llm_call(
             # The same check-in saved again: a job runs, reads the same data, skips the LLM.
             again = await client.post("/v1/checkins", json=CHECKIN, headers=athlete.headers)
             assert again.status_code == 200
-
-            async def two_done() -> list[Job] | None:
-                jobs = await jobs_for(pg_pool, athlete.id)
-                return jobs if len(jobs) == 2 and jobs[1].status == "succeeded" else None
-
-            jobs = await poll(two_done, timeout_s=10, what="the second refresh")
+            jobs = await poll_jobs(
+                pg_pool,
+                athlete.id,
+                lambda jobs: len(jobs) == 2 and jobs[1].status == "succeeded",
+                timeout_s=10,
+                what="the second refresh",
+            )
     assert jobs[1].outcome is not None and jobs[1].outcome["llm_called"] is False
     assert (await sim.stats())["requests"] == 1
     second = await _cached(redis_client, athlete_id)
@@ -146,26 +148,21 @@ async def test_home_serves_stale_then_falls_back_to_rules_and_queues_a_refresh(
         athlete = await register_and_login(client)
         athlete_id = UUID(athlete.id)
 
-        await _put(redis_client, athlete_id, dt.timedelta(seconds=60))
-        fresh = (await home(client, athlete.access_token))["briefing"]
-        assert (fresh["status"], fresh["source"], fresh["text"]) == (
-            "fresh",
-            "llm",
-            "Easy 30 minutes today.",
-        )
+        async def briefing_aged(age: dt.timedelta) -> tuple[str, str, str]:
+            await _put(redis_client, athlete_id, age)
+            briefing = await home_briefing(client, athlete.access_token)
+            return briefing["status"], briefing["source"], briefing["text"]
+
+        fresh = await briefing_aged(dt.timedelta(seconds=60))
+        assert fresh == ("fresh", "llm", "Easy 30 minutes today.")
         assert await jobs_for(pg_pool, athlete.id) == []  # fresh: nothing queued
 
-        await _put(redis_client, athlete_id, dt.timedelta(minutes=20))
-        stale = (await home(client, athlete.access_token))["briefing"]
-        assert (stale["status"], stale["source"], stale["text"]) == (
-            "stale",
-            "llm",
-            "Easy 30 minutes today.",
-        )
+        stale = await briefing_aged(dt.timedelta(minutes=20))
+        assert stale == ("stale", "llm", "Easy 30 minutes today.")
         assert [job.status for job in await jobs_for(pg_pool, athlete.id)] == ["queued"]
 
         await _put(redis_client, athlete_id, dt.timedelta(hours=2))
-        expired = (await home(client, athlete.access_token))["briefing"]
+        expired = await home_briefing(client, athlete.access_token)
         assert (expired["status"], expired["source"]) == ("pending", "rules")
         # Still the one queued job: home views collapse into it.
         assert [job.status for job in await jobs_for(pg_pool, athlete.id)] == ["queued"]
@@ -180,7 +177,7 @@ async def test_home_says_unavailable_after_a_failed_refresh_and_does_not_hammer_
             redis_client, UUID(athlete.id), RefreshFailure(dt.datetime.now(dt.UTC), "timed out")
         )
         for _ in range(3):
-            briefing = (await home(client, athlete.access_token))["briefing"]
+            briefing = await home_briefing(client, athlete.access_token)
             assert (briefing["status"], briefing["source"]) == ("unavailable", "rules")
     assert await jobs_for(pg_pool, athlete.id) == []
 

@@ -3,7 +3,6 @@ still queues a refresh, and the worker's refresh overwrites the entry."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import httpx
@@ -12,7 +11,7 @@ import redis.asyncio as redis
 
 from fixtures.core_api import CoreApi, register_and_login
 from fixtures.llm_sim import LLMSim
-from fixtures.worker import StartWorker, home, poll
+from fixtures.worker import StartWorker, home_briefing, poll_fresh_briefing
 from pacer_common import redis_names
 from pacer_common.jobs import briefing_cache
 
@@ -50,14 +49,9 @@ async def test_home_queues_a_refresh_over_a_malformed_entry_and_the_worker_repla
         athlete = await register_and_login(client)
         await redis_client.set(redis_names.briefing_key(athlete.id), MALFORMED["missing_fields"])
         # Not "unavailable" (as when Redis is down): a refresh is on its way.
-        briefing = (await home(client, athlete.access_token))["briefing"]
+        briefing = await home_briefing(client, athlete.access_token)
         assert (briefing["status"], briefing["source"]) == ("pending", "rules")
 
         async with start_worker():
-
-            async def fresh() -> dict[str, Any] | None:
-                briefing = (await home(client, athlete.access_token))["briefing"]
-                return briefing if briefing["status"] == "fresh" else None
-
-            replaced = await poll(fresh, timeout_s=15, what="a fresh briefing")
+            replaced = await poll_fresh_briefing(client, athlete.access_token, timeout_s=15)
     assert replaced["source"] == "llm"
