@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from fixtures.infra import free_port
 from fixtures.llm_client import SHORT_TIMEOUTS, ClientFactory, LLMClients, MemorySink
-from fixtures.llm_sim import LLMSim, running_llm_sim, sdk_settings
+from fixtures.llm_sim import LLMSim, llm_sim_log, reset_around, running_llm_sim, sdk_settings
 from pacer_common.llm import (
     MODEL_REGISTRY,
     ChatMessage,
@@ -35,16 +35,15 @@ OTHER: dict[Provider, Provider] = {"anthropic": "openai", "openai": "anthropic"}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def backup_llm_sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LLMSim]:
-    async with running_llm_sim(tmp_path_factory.mktemp("llm_sim_backup") / "llm_sim.log") as sim:
-        yield sim
+    async with running_llm_sim(llm_sim_log(tmp_path_factory, "llm_sim_backup")) as backup:
+        yield backup
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def healthy(backup_llm_sim: LLMSim) -> AsyncIterator[LLMSim]:
-    """The fallback's simulator, in normal mode with zeroed counters."""
-    await backup_llm_sim.reset()
-    yield backup_llm_sim
-    await backup_llm_sim.reset()
+    """The fallback's simulator, reset around each test."""
+    async with reset_around(backup_llm_sim) as reset:
+        yield reset
 
 
 @pytest.fixture
@@ -135,11 +134,7 @@ async def test_failure_before_first_token_goes_to_the_other_provider_once(
 
 
 async def test_first_token_timeout_goes_to_the_other_provider(
-    failing: LLMSim,
-    healthy: LLMSim,
-    make_client: ClientFactory,
-    sink: MemorySink,
-    primary: Provider,
+    failing: LLMSim, make_client: ClientFactory, sink: MemorySink, primary: Provider
 ) -> None:
     await failing.set_mode(mode="hang")
     client = make_client(primary, LLM_FIRST_TOKEN_TIMEOUT_SECONDS=0.5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -35,10 +35,20 @@ async def new_session(http: httpx.AsyncClient, email: str) -> str:
     return token
 
 
-async def refresh_status_if_alive(http: httpx.AsyncClient, token: str) -> int | None:
-    """The status of refreshing ``token`` when it was not refused (401), else None."""
-    after = await refresh(http, token)
-    return None if after.status_code == 401 else after.status_code
+async def surviving_tokens(
+    http: httpx.AsyncClient, email: str, race: Callable[[str], Awaitable[str | None]]
+) -> list[int]:
+    """Run ``race`` on a new session's refresh token, ROUNDS times. ``race`` returns the
+    refresh token its winner was given (None when nothing won): each must be dead by
+    then. The statuses of those that still refreshed."""
+    survivors = []
+    for _ in range(ROUNDS):
+        winner_token = await race(await new_session(http, email))
+        if winner_token is not None:
+            after = await refresh(http, winner_token)
+            if after.status_code != 401:
+                survivors.append(after.status_code)
+    return survivors
 
 
 @asynccontextmanager
@@ -56,38 +66,37 @@ async def throttled_api(
 
 async def test_a_refresh_racing_a_logout_leaves_no_live_token(client: httpx.AsyncClient) -> None:
     athlete = await register_and_login(client)
-    survivors = []
-    for _ in range(ROUNDS):
-        token = await new_session(client, athlete.email)
+
+    async def refresh_and_logout(token: str) -> str | None:
         refreshed, logged_out = await asyncio.gather(
             refresh(client, token),
             client.post("/v1/auth/logout", json={"refresh_token": token}),
         )
         assert logged_out.status_code == 204
         assert refreshed.status_code in (200, 401), refreshed.text
-        if refreshed.status_code == 200:
-            # The refresh won the race, but the logout came after it: its token is dead too.
-            alive = await refresh_status_if_alive(client, refreshed.json()["refresh_token"])
-            if alive is not None:
-                survivors.append(alive)
-    assert survivors == []
+        if refreshed.status_code != 200:
+            return None
+        # The refresh won the race, but the logout came after it: its token is dead too.
+        token_of_winner: str = refreshed.json()["refresh_token"]
+        return token_of_winner
+
+    assert await surviving_tokens(client, athlete.email, refresh_and_logout) == []
 
 
 async def test_one_token_presented_twice_at_once_ends_the_session(
     client: httpx.AsyncClient,
 ) -> None:
     athlete = await register_and_login(client)
-    survivors = []
-    for _ in range(ROUNDS):
-        token = await new_session(client, athlete.email)
+
+    async def refresh_twice(token: str) -> str | None:
         first, second = await asyncio.gather(refresh(client, token), refresh(client, token))
         assert sorted([first.status_code, second.status_code]) == [200, 401]
         winner = first if first.status_code == 200 else second
         # The loser presented a token that was already used: the winner's new one dies with it.
-        alive = await refresh_status_if_alive(client, winner.json()["refresh_token"])
-        if alive is not None:
-            survivors.append(alive)
-    assert survivors == []
+        token_of_winner: str = winner.json()["refresh_token"]
+        return token_of_winner
+
+    assert await surviving_tokens(client, athlete.email, refresh_twice) == []
 
 
 async def test_a_reused_token_ends_the_session_even_after_more_rotations(
