@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 
-from fixtures.core_api import PASSWORD, StartCoreApi, register_and_login
+from fixtures.core_api import PASSWORD, Athlete, StartCoreApi, register_and_login
 
 ROUNDS = 20
 
@@ -36,16 +37,16 @@ async def new_session(http: httpx.AsyncClient, email: str) -> str:
 
 
 async def surviving_tokens(
-    http: httpx.AsyncClient, email: str, race: Callable[[str], Awaitable[str | None]]
+    http: httpx.AsyncClient, email: str, race: Callable[[str], Awaitable[httpx.Response | None]]
 ) -> list[int]:
     """Run ``race`` on a new session's refresh token, ROUNDS times. ``race`` returns the
-    refresh token its winner was given (None when nothing won): each must be dead by
-    then. The statuses of those that still refreshed."""
+    refresh that won (None when none did): the token it was given must be dead by then.
+    The statuses of those that still refreshed."""
     survivors = []
     for _ in range(ROUNDS):
-        winner_token = await race(await new_session(http, email))
-        if winner_token is not None:
-            after = await refresh(http, winner_token)
+        won = await race(await new_session(http, email))
+        if won is not None:
+            after = await refresh(http, won.json()["refresh_token"])
             if after.status_code != 401:
                 survivors.append(after.status_code)
     return survivors
@@ -64,39 +65,35 @@ async def throttled_api(
 # --- refresh tokens: rotation, reuse and logout are one decision per session ---------------
 
 
-async def test_a_refresh_racing_a_logout_leaves_no_live_token(client: httpx.AsyncClient) -> None:
-    athlete = await register_and_login(client)
+async def refresh_against_logout(http: httpx.AsyncClient, token: str) -> httpx.Response | None:
+    refreshed, logged_out = await asyncio.gather(
+        refresh(http, token), http.post("/v1/auth/logout", json={"refresh_token": token})
+    )
+    assert logged_out.status_code == 204
+    assert refreshed.status_code in (200, 401), refreshed.text
+    # When the refresh won the race, the logout came after it: its token is dead too.
+    return refreshed if refreshed.status_code == 200 else None
 
-    async def refresh_and_logout(token: str) -> str | None:
-        refreshed, logged_out = await asyncio.gather(
-            refresh(client, token),
-            client.post("/v1/auth/logout", json={"refresh_token": token}),
-        )
-        assert logged_out.status_code == 204
-        assert refreshed.status_code in (200, 401), refreshed.text
-        if refreshed.status_code != 200:
-            return None
-        # The refresh won the race, but the logout came after it: its token is dead too.
-        token_of_winner: str = refreshed.json()["refresh_token"]
-        return token_of_winner
 
-    assert await surviving_tokens(client, athlete.email, refresh_and_logout) == []
+async def refresh_twice(http: httpx.AsyncClient, token: str) -> httpx.Response:
+    first, second = await asyncio.gather(refresh(http, token), refresh(http, token))
+    assert sorted([first.status_code, second.status_code]) == [200, 401]
+    # The loser presented a token that was already used: the winner's new one dies with it.
+    return first if first.status_code == 200 else second
+
+
+async def test_a_refresh_racing_a_logout_leaves_no_live_token(
+    client: httpx.AsyncClient, athlete: Athlete
+) -> None:
+    race = functools.partial(refresh_against_logout, client)
+    assert await surviving_tokens(client, athlete.email, race) == []
 
 
 async def test_one_token_presented_twice_at_once_ends_the_session(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, athlete: Athlete
 ) -> None:
-    athlete = await register_and_login(client)
-
-    async def refresh_twice(token: str) -> str | None:
-        first, second = await asyncio.gather(refresh(client, token), refresh(client, token))
-        assert sorted([first.status_code, second.status_code]) == [200, 401]
-        winner = first if first.status_code == 200 else second
-        # The loser presented a token that was already used: the winner's new one dies with it.
-        token_of_winner: str = winner.json()["refresh_token"]
-        return token_of_winner
-
-    assert await surviving_tokens(client, athlete.email, refresh_twice) == []
+    race = functools.partial(refresh_twice, client)
+    assert await surviving_tokens(client, athlete.email, race) == []
 
 
 async def test_a_reused_token_ends_the_session_even_after_more_rotations(
