@@ -3,16 +3,15 @@ still queues a refresh, and the worker's refresh overwrites the entry."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 import redis.asyncio as redis
 
-from fixtures.core_api import CoreApi, register_and_login
+from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
-from fixtures.worker import StartWorker, home, poll
+from fixtures.worker import StartWorker, home_briefing, poll_fresh_briefing
 from pacer_common import redis_names
 from pacer_common.jobs import briefing_cache
 
@@ -40,24 +39,17 @@ async def test_a_malformed_cache_entry_reads_as_missing(
 
 
 async def test_home_queues_a_refresh_over_a_malformed_entry_and_the_worker_replaces_it(
-    job_api: CoreApi,
+    job_client: httpx.AsyncClient,
+    job_athlete: Athlete,
     start_worker: StartWorker,
     sim: LLMSim,
     redis_client: redis.Redis,
-    clean_state: None,
 ) -> None:
-    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
-        athlete = await register_and_login(client)
-        await redis_client.set(redis_names.briefing_key(athlete.id), MALFORMED["missing_fields"])
-        # Not "unavailable" (as when Redis is down): a refresh is on its way.
-        briefing = (await home(client, athlete.access_token))["briefing"]
-        assert (briefing["status"], briefing["source"]) == ("pending", "rules")
+    await redis_client.set(redis_names.briefing_key(job_athlete.id), MALFORMED["missing_fields"])
+    # Not "unavailable" (as when Redis is down): a refresh is on its way.
+    briefing = await home_briefing(job_client, job_athlete.access_token)
+    assert (briefing["status"], briefing["source"]) == ("pending", "rules")
 
-        async with start_worker():
-
-            async def fresh() -> dict[str, Any] | None:
-                briefing = (await home(client, athlete.access_token))["briefing"]
-                return briefing if briefing["status"] == "fresh" else None
-
-            replaced = await poll(fresh, timeout_s=15, what="a fresh briefing")
+    async with start_worker():
+        replaced = await poll_fresh_briefing(job_client, job_athlete.access_token, timeout_s=15)
     assert replaced["source"] == "llm"

@@ -9,10 +9,7 @@ import httpx
 from fixtures.core_api import StartCoreApi, register_and_login
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
-from fixtures.worker import JOB_SETTINGS, StartWorker, jobs_for, poll
-from pacer_common.jobs.ledger import Job
-
-CHECKIN = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
+from fixtures.worker import CHECKIN, JOB_SETTINGS, StartWorker, jobs_for, poll_jobs
 
 
 async def test_a_save_made_while_redis_was_down_runs_once_the_worker_connects(
@@ -38,12 +35,13 @@ async def test_a_save_made_while_redis_was_down_runs_once_the_worker_connects(
     # A worker connecting to the (working) Redis; the grace stays at its
     # production default, so only the start-up's enqueue can be this quick.
     async with start_worker(JOB_QUEUED_GRACE_SECONDS=120.0, REAPER_INTERVAL_SECONDS=1.0):
-
-        async def succeeded() -> list[Job]:
-            jobs = await jobs_for(pg_pool, athlete.id)
-            return jobs if [job.status for job in jobs] == ["succeeded"] else []
-
-        [done] = await poll(succeeded, timeout_s=15, what="the waiting job to run")
+        [done] = await poll_jobs(
+            pg_pool,
+            athlete.id,
+            lambda jobs: [job.status for job in jobs] == ["succeeded"],
+            timeout_s=15,
+            what="the waiting job to run",
+        )
     assert done.id == waiting.id
     assert done.attempts == 1
     assert (await sim.stats())["requests"] == 1

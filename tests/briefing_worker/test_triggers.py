@@ -12,7 +12,7 @@ import httpx
 import pytest
 from arq.connections import ArqRedis
 
-from fixtures.core_api import CoreApi, register_and_login
+from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 from fixtures.worker import Webhook, jobs_for, reaper_for, worker_values
 from pacer_briefing_worker.jobs import queue_active_athletes
@@ -50,20 +50,18 @@ SAVES: list[tuple[str, str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("method", "path", "body"), SAVES, ids=[path for _, path, _ in SAVES])
 async def test_every_kind_of_save_queues_a_refresh_after_the_commit(
-    job_api: CoreApi,
+    job_client: httpx.AsyncClient,
+    job_athlete: Athlete,
     pg_pool: asyncpg.Pool,
-    clean_state: None,
     method: str,
     path: str,
     body: dict[str, Any],
 ) -> None:
-    async with httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client:
-        athlete = await register_and_login(client)
-        saved = await client.request(method, path, json=body, headers=athlete.headers)
-        assert saved.status_code in (200, 201), saved.text
-        bad = await client.request(method, path, json={"nope": 1}, headers=athlete.headers)
-        assert bad.status_code == 422
-    jobs = await jobs_for(pg_pool, athlete.id)
+    saved = await job_client.request(method, path, json=body, headers=job_athlete.headers)
+    assert saved.status_code in (200, 201), saved.text
+    bad = await job_client.request(method, path, json={"nope": 1}, headers=job_athlete.headers)
+    assert bad.status_code == 422
+    jobs = await jobs_for(pg_pool, job_athlete.id)
     # One job, from the good save: a refused one asks for nothing.
     reason = {"/v1/checkins": "checkin", "/v1/activities": "activity"}.get(path, path[4:])
     assert [(job.status, job.input["reason"]) for job in jobs] == [("queued", reason)]

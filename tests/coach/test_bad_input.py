@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fixtures.core_api import Athlete
+from fixtures.tokens import access_claims, sign
 
 
 async def _counts(pool: asyncpg.Pool) -> tuple[int, int, int, int]:
@@ -74,19 +74,8 @@ async def test_wrong_content_type_and_oversize_body(
 
 
 def _token(key: Any, algorithm: str = "EdDSA", **claims: Any) -> str:
-    base = {
-        "iss": "pacer-core-api",
-        "aud": "pacer",
-        "sub": str(uuid.uuid4()),
-        "iat": 1,
-        "exp": 4_000_000_000,
-        # Every claim core-api issues: a token lacking one is refused before its expiry is read.
-        "jti": uuid.uuid4().hex,
-        "typ": "access",
-        "role": "athlete",
-        "tier": "free",
-    }
-    return jwt.encode({**base, **claims}, key, algorithm=algorithm)
+    base = access_claims("pacer-core-api", "pacer", str(uuid.uuid4()), iat=1, exp=4_000_000_000)
+    return sign(key, {**base, **claims}, algorithm)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from fixtures.coach import StartCoach, chat
-from fixtures.core_api import Athlete, CoreApi, register_and_login
+from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 
 
@@ -71,62 +71,43 @@ async def test_the_edges_of_the_range_still_work(
     assert response.json() == {"items": []}
 
 
+SweepCase = tuple[str, str, str, dict[str, Any] | None, int]
+
+
+def _get(label: str, path: str, status: int = 422) -> SweepCase:
+    return label, "GET", path, None, status
+
+
+def _chat(label: str, body: dict[str, Any], status: int = 422) -> SweepCase:
+    return label, "POST", "/v1/coach/chat", body, status
+
+
 # Every coach route with the classes of bad input the probe used: out-of-range dates and
 # numbers, ids that are not ids, invisible text. Each must be a 4xx in the error shape.
-SWEEP: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
-    (
-        "before year 10000",
-        "GET",
-        "/v1/coach/conversations?before=9999-12-31T23:59:59-23:59",
-        None,
-        422,
-    ),
-    (
-        "before year 0",
-        "GET",
-        "/v1/coach/conversations?before=0001-01-01T00:00:00%2B23:59",
-        None,
-        422,
-    ),
-    ("before naive", "GET", "/v1/coach/conversations?before=2026-11-23T10:00:00", None, 422),
-    ("before empty", "GET", "/v1/coach/conversations?before=", None, 422),
-    ("before garbage", "GET", "/v1/coach/conversations?before=yesterday", None, 422),
-    (
-        "before offset 24h",
-        "GET",
-        "/v1/coach/conversations?before=2026-01-01T00:00:00%2B24:00",
-        None,
-        422,
-    ),
-    ("limit zero", "GET", "/v1/coach/conversations?limit=0", None, 422),
-    ("limit negative", "GET", "/v1/coach/conversations?limit=-1", None, 422),
-    ("limit too big", "GET", "/v1/coach/conversations?limit=101", None, 422),
-    ("limit huge", "GET", "/v1/coach/conversations?limit=99999999999999999999999", None, 422),
-    ("limit float", "GET", "/v1/coach/conversations?limit=1e2", None, 422),
-    ("limit text", "GET", "/v1/coach/conversations?limit=ten", None, 422),
-    ("unknown query key", "GET", "/v1/coach/conversations?offset=3", None, 422),
-    ("id not a uuid", "GET", "/v1/coach/conversations/42", None, 422),
-    ("id with NUL", "GET", "/v1/coach/conversations/%00", None, 422),
-    ("id nil uuid", "GET", f"/v1/coach/conversations/{uuid.UUID(int=0)}", None, 404),
-    ("id max uuid", "GET", f"/v1/coach/conversations/{uuid.UUID(int=2**128 - 1)}", None, 404),
-    (
-        "chat id nil uuid",
-        "POST",
-        "/v1/coach/chat",
-        {"message": "hi", "conversation_id": str(uuid.UUID(int=0))},
-        404,
-    ),
-    ("chat id number", "POST", "/v1/coach/chat", {"message": "hi", "conversation_id": 42}, 422),
-    (
-        "chat id huge text",
-        "POST",
-        "/v1/coach/chat",
-        {"message": "hi", "conversation_id": "9" * 5000},
-        422,
-    ),
-    ("chat zero-width space", "POST", "/v1/coach/chat", {"message": "\u200b"}, 422),
-    ("chat message a number", "POST", "/v1/coach/chat", {"message": 1e308}, 422),
-    ("chat message null", "POST", "/v1/coach/chat", {"message": None}, 422),
+SWEEP: list[SweepCase] = [
+    _get("before year 10000", "/v1/coach/conversations?before=9999-12-31T23:59:59-23:59"),
+    _get("before year 0", "/v1/coach/conversations?before=0001-01-01T00:00:00%2B23:59"),
+    _get("before naive", "/v1/coach/conversations?before=2026-11-23T10:00:00"),
+    _get("before empty", "/v1/coach/conversations?before="),
+    _get("before garbage", "/v1/coach/conversations?before=yesterday"),
+    _get("before offset 24h", "/v1/coach/conversations?before=2026-01-01T00:00:00%2B24:00"),
+    _get("limit zero", "/v1/coach/conversations?limit=0"),
+    _get("limit negative", "/v1/coach/conversations?limit=-1"),
+    _get("limit too big", "/v1/coach/conversations?limit=101"),
+    _get("limit huge", "/v1/coach/conversations?limit=99999999999999999999999"),
+    _get("limit float", "/v1/coach/conversations?limit=1e2"),
+    _get("limit text", "/v1/coach/conversations?limit=ten"),
+    _get("unknown query key", "/v1/coach/conversations?offset=3"),
+    _get("id not a uuid", "/v1/coach/conversations/42"),
+    _get("id with NUL", "/v1/coach/conversations/%00"),
+    _get("id nil uuid", f"/v1/coach/conversations/{uuid.UUID(int=0)}", 404),
+    _get("id max uuid", f"/v1/coach/conversations/{uuid.UUID(int=2**128 - 1)}", 404),
+    _chat("chat id nil uuid", {"message": "hi", "conversation_id": str(uuid.UUID(int=0))}, 404),
+    _chat("chat id number", {"message": "hi", "conversation_id": 42}),
+    _chat("chat id huge text", {"message": "hi", "conversation_id": "9" * 5000}),
+    _chat("chat zero-width space", {"message": "\u200b"}),
+    _chat("chat message a number", {"message": 1e308}),
+    _chat("chat message null", {"message": None}),
 ]
 
 
@@ -235,15 +216,12 @@ async def test_a_message_with_a_visible_character_is_accepted(
 
 async def test_one_user_over_the_per_user_stream_cap_gets_429_before_any_stream(
     start_coach: StartCoach,
-    core_api: CoreApi,
     runner: Athlete,
+    other_runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    clean_state: None,
 ) -> None:
     await sim.set_mode(mode="hang")
-    async with httpx.AsyncClient(base_url=core_api.base_url) as http:
-        other = await register_and_login(http)
     async with start_coach(SSE_MAX_STREAMS_PER_USER=2, LLM_FIRST_TOKEN_TIMEOUT_SECONDS=20) as coach:
         async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
             held = [asyncio.create_task(chat(http, runner)) for _ in range(2)]
@@ -258,7 +236,7 @@ async def test_one_user_over_the_per_user_stream_cap_gets_429_before_any_stream(
             # Nothing was stored and no quota was spent for the refused chat.
             assert await _counts(pg_pool) == before
             # Someone else still gets a stream.
-            others = asyncio.create_task(chat(http, other))
+            others = asyncio.create_task(chat(http, other_runner))
             await sim.wait_for_stats(lambda stats: stats["active"] >= 3)
             coach.stop.set()  # the drain ends the held streams
             ended = await asyncio.gather(*held, others)

@@ -13,33 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from fixtures.coach import Coach
 from fixtures.core_api import Athlete, CoreApi
+from fixtures.tokens import ISSUED_CLAIMS, access_claims, load_signing_key, sign
 
 # A read on each service that needs nothing but a valid token.
 PROBES = {"core-api": "/v1/checkins", "coach": "/v1/coach/conversations"}
-ISSUED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "typ", "role", "tier")
 _MISSING = object()
 
 
 def good_claims(core_api: CoreApi, subject: str) -> dict[str, Any]:
-    now = int(time.time())
-    return {
-        "iss": core_api.settings.JWT_ISSUER,
-        "aud": core_api.settings.JWT_AUDIENCE,
-        "sub": subject,
-        "iat": now,
-        "exp": now + 300,
-        "jti": uuid.uuid4().hex,
-        "typ": "access",
-        "role": "athlete",
-        "tier": "free",
-    }
+    return access_claims(core_api.settings.JWT_ISSUER, core_api.settings.JWT_AUDIENCE, subject)
 
 
 def wrong_types(core_api: CoreApi, subject: str) -> dict[str, dict[str, Any]]:
@@ -64,13 +51,7 @@ def wrong_types(core_api: CoreApi, subject: str) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def signing_key(jwt_key_files: tuple[Path, Path]) -> Ed25519PrivateKey:
-    key = load_pem_private_key(jwt_key_files[0].read_bytes(), password=None)
-    assert isinstance(key, Ed25519PrivateKey)
-    return key
-
-
-def sign(key: Ed25519PrivateKey, claims: dict[str, Any]) -> str:
-    return jwt.encode(claims, key, algorithm="EdDSA")
+    return load_signing_key(jwt_key_files[0])
 
 
 async def answers(base_url: str, path: str, token: str) -> httpx.Response:

@@ -10,12 +10,20 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from prometheus_client import REGISTRY
 
-from fixtures.llm_client import SHORT_TIMEOUTS, ClientFactory, LLMClients, MemorySink
+from fixtures.llm_client import (
+    MODELS,
+    SHORT_TIMEOUTS,
+    ClientFactory,
+    Collected,
+    LLMClients,
+    MemorySink,
+    collect,
+    model_of,
+    sample,
+)
 from fixtures.llm_sim import LLMSim, sdk_settings
 from pacer_common.llm import (
-    MODEL_REGISTRY,
     ChatMessage,
     Deadline,
     LLMClient,
@@ -25,13 +33,11 @@ from pacer_common.llm import (
     LLMUpstreamError,
     ModelSpec,
     StreamEnd,
-    StreamEvent,
     StreamStarted,
     TextDelta,
     UsageRecord,
 )
 
-MODELS = {"anthropic": "CLAUDE_HAIKU", "openai": "GPT_MINI"}
 # How late past a deadline a call may end: scheduling, closing the connection.
 MARGIN_S = 0.5
 SYSTEM = "You are a patient running coach."
@@ -60,7 +66,7 @@ def make_client(sim: LLMSim, llm_clients: LLMClients) -> ClientFactory:
 @pytest.fixture(params=sorted(MODELS))
 def model(request: pytest.FixtureRequest) -> ModelSpec:
     """Each test that takes `model` runs once per provider."""
-    return MODEL_REGISTRY[MODELS[request.param]]
+    return model_of(request.param)
 
 
 def ask(model: ModelSpec, max_tokens: int = 200) -> LLMRequest:
@@ -70,30 +76,6 @@ def ask(model: ModelSpec, max_tokens: int = 200) -> LLMRequest:
         max_tokens=max_tokens,
         model=model,
     )
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-class Collected:
-    def __init__(self) -> None:
-        self.events: list[StreamEvent] = []
-
-    @property
-    def deltas(self) -> list[str]:
-        return [event.text for event in self.events if isinstance(event, TextDelta)]
-
-
-async def collect(
-    client: LLMClient, request: LLMRequest, deadline_s: float = 10.0, into: Collected | None = None
-) -> Collected:
-    collected = into if into is not None else Collected()
-    async for event in client.stream(
-        request, deadline=Deadline.after(deadline_s), user_id=None, purpose="test"
-    ):
-        collected.events.append(event)
-    return collected
 
 
 async def test_stream_reports_model_text_usage_and_cost(

@@ -8,11 +8,19 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from prometheus_client import REGISTRY
 
 from fixtures.infra import free_port
-from fixtures.llm_client import SHORT_TIMEOUTS, ClientFactory, LLMClients, MemorySink
-from fixtures.llm_sim import LLMSim, running_llm_sim, sdk_settings
+from fixtures.llm_client import (
+    MODELS,
+    SHORT_TIMEOUTS,
+    ClientFactory,
+    LLMClients,
+    MemorySink,
+    collect,
+    model_of,
+    sample,
+)
+from fixtures.llm_sim import LLMSim, llm_sim_log, reset_around, running_llm_sim, sdk_settings
 from pacer_common.llm import (
     MODEL_REGISTRY,
     ChatMessage,
@@ -29,22 +37,20 @@ from pacer_common.llm import (
 )
 from pacer_common.llm.registry import Provider
 
-MODELS: dict[Provider, str] = {"anthropic": "CLAUDE_HAIKU", "openai": "GPT_MINI"}
 OTHER: dict[Provider, Provider] = {"anthropic": "openai", "openai": "anthropic"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def backup_llm_sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LLMSim]:
-    async with running_llm_sim(tmp_path_factory.mktemp("llm_sim_backup") / "llm_sim.log") as sim:
-        yield sim
+    async with running_llm_sim(llm_sim_log(tmp_path_factory, "llm_sim_backup")) as backup:
+        yield backup
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def healthy(backup_llm_sim: LLMSim) -> AsyncIterator[LLMSim]:
-    """The fallback's simulator, in normal mode with zeroed counters."""
-    await backup_llm_sim.reset()
-    yield backup_llm_sim
-    await backup_llm_sim.reset()
+    """The fallback's simulator, reset around each test."""
+    async with reset_around(backup_llm_sim) as reset:
+        yield reset
 
 
 @pytest.fixture
@@ -88,18 +94,12 @@ def ask(model: ModelSpec) -> LLMRequest:
     )
 
 
-async def collect(client: LLMClient, request: LLMRequest) -> list[StreamEvent]:
-    return [
-        event
-        async for event in client.stream(
-            request, deadline=Deadline.after(10), user_id=None, purpose="test"
-        )
-    ]
+async def events_of(client: LLMClient, request: LLMRequest) -> list[StreamEvent]:
+    return (await collect(client, request)).events
 
 
 def fallbacks_counted(from_provider: str, to_provider: str) -> float:
-    labels = {"from_provider": from_provider, "to_provider": to_provider}
-    return REGISTRY.get_sample_value("llm_fallbacks_total", labels) or 0.0
+    return sample("llm_fallbacks_total", from_provider=from_provider, to_provider=to_provider)
 
 
 @pytest.mark.parametrize(
@@ -116,10 +116,10 @@ async def test_failure_before_first_token_goes_to_the_other_provider_once(
 ) -> None:
     await failing.set_mode(mode="error", status=status, retry_after_ms=10)
     await healthy.set_mode(mode="normal", tokens=6)
-    first, second = MODEL_REGISTRY[MODELS[primary]], MODEL_REGISTRY[MODELS[OTHER[primary]]]
+    first, second = model_of(primary), model_of(OTHER[primary])
     counted_before = fallbacks_counted(primary, OTHER[primary])
 
-    events = await collect(make_client(primary), ask(first))
+    events = await events_of(make_client(primary), ask(first))
 
     assert events[0] == StreamStarted(model=second, fallback_used=True)
     assert len([event for event in events if isinstance(event, TextDelta)]) == 6
@@ -135,16 +135,12 @@ async def test_failure_before_first_token_goes_to_the_other_provider_once(
 
 
 async def test_first_token_timeout_goes_to_the_other_provider(
-    failing: LLMSim,
-    healthy: LLMSim,
-    make_client: ClientFactory,
-    sink: MemorySink,
-    primary: Provider,
+    failing: LLMSim, make_client: ClientFactory, sink: MemorySink, primary: Provider
 ) -> None:
     await failing.set_mode(mode="hang")
     client = make_client(primary, LLM_FIRST_TOKEN_TIMEOUT_SECONDS=0.5)
 
-    events = await collect(client, ask(MODEL_REGISTRY[MODELS[primary]]))
+    events = await events_of(client, ask(model_of(primary)))
 
     started = events[0]
     assert isinstance(started, StreamStarted)
@@ -160,11 +156,9 @@ async def test_connection_refused_goes_to_the_other_provider(
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
-    events = await collect(make_client(primary, closed), ask(MODEL_REGISTRY[MODELS[primary]]))
+    events = await events_of(make_client(primary, closed), ask(model_of(primary)))
 
-    assert events[0] == StreamStarted(
-        model=MODEL_REGISTRY[MODELS[OTHER[primary]]], fallback_used=True
-    )
+    assert events[0] == StreamStarted(model=model_of(OTHER[primary]), fallback_used=True)
     failed, answered = await sink.wait_for(2)
     assert (failed.outcome, answered.outcome) == ("upstream_error", "ok")
 
@@ -175,14 +169,14 @@ async def test_complete_falls_back_too(
     await failing.set_mode(mode="error", status=529, retry_after_ms=10)
 
     completion = await make_client(primary).complete(
-        ask(MODEL_REGISTRY[MODELS[primary]]),
+        ask(model_of(primary)),
         deadline=Deadline.after(10),
         user_id=None,
         purpose="briefing",
     )
 
     assert completion.fallback_used
-    assert completion.model == MODEL_REGISTRY[MODELS[OTHER[primary]]]
+    assert completion.model == model_of(OTHER[primary])
     assert completion.text
     assert [r.outcome for r in await sink.wait_for(2)] == ["overloaded", "ok"]
 
@@ -196,10 +190,10 @@ async def test_when_the_fallback_fails_too_its_error_is_raised_and_nothing_more_
 ) -> None:
     await failing.set_mode(mode="error", status=529, retry_after_ms=10)
     await healthy.set_mode(mode="error", status=500)
-    second = MODEL_REGISTRY[MODELS[OTHER[primary]]]
+    second = model_of(OTHER[primary])
 
     with pytest.raises(LLMUpstreamError) as caught:
-        await collect(make_client(primary), ask(MODEL_REGISTRY[MODELS[primary]]))
+        await events_of(make_client(primary), ask(model_of(primary)))
 
     assert caught.value.model == second
     assert (await failing.wait_for_stats(lambda s: s["active"] == 0))["requests"] == 1
@@ -217,7 +211,7 @@ async def test_client_errors_are_not_sent_elsewhere(
     await failing.set_mode(mode="error", status=400)
 
     with pytest.raises(LLMUpstreamError) as caught:
-        await collect(make_client(primary), ask(MODEL_REGISTRY[MODELS[primary]]))
+        await events_of(make_client(primary), ask(model_of(primary)))
 
     assert not caught.value.retryable
     assert (await healthy.stats())["requests"] == 0
@@ -229,7 +223,7 @@ async def test_fallback_order_skips_models_of_the_failed_provider(
     await failing.set_mode(mode="error", status=529, retry_after_ms=10)
     client = make_client("anthropic", LLM_FALLBACK_ORDER="CLAUDE_SONNET,GPT_4O,GPT_MINI")
 
-    events = await collect(client, ask(MODEL_REGISTRY["CLAUDE_HAIKU"]))
+    events = await events_of(client, ask(MODEL_REGISTRY["CLAUDE_HAIKU"]))
 
     assert events[0] == StreamStarted(model=MODEL_REGISTRY["GPT_4O"], fallback_used=True)
     assert (await failing.wait_for_stats(lambda s: s["active"] == 0))["by_model"] == {
@@ -244,7 +238,7 @@ async def test_no_fallback_without_another_provider_in_the_order(
     client = make_client("anthropic", LLM_FALLBACK_ORDER="CLAUDE_HAIKU,CLAUDE_SONNET")
 
     with pytest.raises(LLMOverloaded):
-        await collect(client, ask(MODEL_REGISTRY["CLAUDE_HAIKU"]))
+        await events_of(client, ask(MODEL_REGISTRY["CLAUDE_HAIKU"]))
 
     assert (await failing.wait_for_stats(lambda s: s["active"] == 0))["requests"] == 1
     assert (await healthy.stats())["requests"] == 0

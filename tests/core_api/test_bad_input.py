@@ -24,10 +24,10 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from fixtures.core_api import Athlete, CoreApi, register_and_login
 from fixtures.core_api_endpoints import BY_NAME, ENDPOINTS, Endpoint
+from fixtures.tokens import access_claims, load_signing_key, sign
 
 TABLES = ("users", "checkins", "activities", "plans", "goals", "refresh_tokens")
 BODY_LIMIT_BYTES = 64 * 1024
@@ -614,32 +614,18 @@ class Keys:
     audience: str
 
     def claims(self, subject: str, **overrides: Any) -> dict[str, Any]:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": subject,
-            "iat": now,
-            "exp": now + 300,
-            "jti": uuid.uuid4().hex,
-            "typ": "access",
-            "role": "athlete",
-            "tier": "free",
-        }
-        claims.update(overrides)
+        claims = access_claims(self.issuer, self.audience, subject, **overrides)
         return {key: value for key, value in claims.items() if value is not None}
 
     def sign(self, claims: Mapping[str, Any], key: Ed25519PrivateKey | None = None) -> str:
-        return jwt.encode(dict(claims), key or self.private, algorithm="EdDSA")
+        return sign(key or self.private, dict(claims))
 
 
 @pytest.fixture(scope="session")
 def keys(jwt_key_files: tuple[Path, Path], core_api: CoreApi) -> Keys:
     private_path, public_path = jwt_key_files
-    private = load_pem_private_key(private_path.read_bytes(), password=None)
-    assert isinstance(private, Ed25519PrivateKey)
     return Keys(
-        private,
+        load_signing_key(private_path),
         public_path.read_bytes(),
         core_api.settings.JWT_ISSUER,
         core_api.settings.JWT_AUDIENCE,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import httpx
 
@@ -13,6 +14,20 @@ def _today() -> dt.date:
 
 def _monday() -> dt.date:
     return _today() - dt.timedelta(days=_today().weekday())
+
+
+async def _home(client: httpx.AsyncClient, athlete: Athlete) -> dict[str, Any]:
+    response = await client.get("/v1/home", headers=athlete.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def _set_goal(
+    client: httpx.AsyncClient, athlete: Athlete, race_name: str, race_date: dt.date, distance_m: int
+) -> None:
+    goal = {"race_name": race_name, "race_date": race_date.isoformat(), "distance_m": distance_m}
+    response = await client.put("/v1/goal", headers=athlete.headers, json=goal)
+    assert response.is_success, response.text
 
 
 async def test_new_athlete_gets_an_empty_summary_and_a_rule_based_briefing(
@@ -53,7 +68,7 @@ async def test_summary_counts_this_week_only(client: httpx.AsyncClient, athlete:
             },
         )
         assert response.status_code == 201, response.text
-    week = (await client.get("/v1/home", headers=athlete.headers)).json()["summary"]["week"]
+    week = (await _home(client, athlete))["summary"]["week"]
     assert week == {
         "start": _monday().isoformat(),
         "distance_m": 10000.0,
@@ -71,13 +86,8 @@ async def test_summary_shows_last_checkin_and_next_race(
         headers=athlete.headers,
         json={"sleep_hours": 5.5, "soreness": 4, "mood": 3, "date": yesterday},
     )
-    race_day = _today() + dt.timedelta(days=10)
-    await client.put(
-        "/v1/goal",
-        headers=athlete.headers,
-        json={"race_name": "Berlin", "race_date": race_day.isoformat(), "distance_m": 42195},
-    )
-    body = (await client.get("/v1/home", headers=athlete.headers)).json()
+    await _set_goal(client, athlete, "Berlin", _today() + dt.timedelta(days=10), 42195)
+    body = await _home(client, athlete)
     assert body["summary"]["last_checkin"] == {
         "date": yesterday,
         "sleep_hours": 5.5,
@@ -96,13 +106,8 @@ async def test_summary_shows_last_checkin_and_next_race(
 async def test_a_past_race_is_not_the_next_race(
     client: httpx.AsyncClient, athlete: Athlete
 ) -> None:
-    past = (_today() - dt.timedelta(days=3)).isoformat()
-    await client.put(
-        "/v1/goal",
-        headers=athlete.headers,
-        json={"race_name": "Old race", "race_date": past, "distance_m": 10000},
-    )
-    body = (await client.get("/v1/home", headers=athlete.headers)).json()
+    await _set_goal(client, athlete, "Old race", _today() - dt.timedelta(days=3), 10000)
+    body = await _home(client, athlete)
     assert body["summary"]["next_race"] is None
 
 
@@ -123,8 +128,8 @@ async def test_briefing_follows_the_plan_and_is_deterministic(
     await client.post(
         "/v1/checkins", headers=athlete.headers, json={"sleep_hours": 8, "soreness": 1, "mood": 5}
     )
-    first = (await client.get("/v1/home", headers=athlete.headers)).json()["briefing"]
-    second = (await client.get("/v1/home", headers=athlete.headers)).json()["briefing"]
+    first = (await _home(client, athlete))["briefing"]
+    second = (await _home(client, athlete))["briefing"]
     assert first["text"] == second["text"]
     assert "of 4 planned" in first["text"] and "of 40.0 km" in first["text"]
     assert "recovered" in first["text"]
@@ -139,5 +144,5 @@ async def test_home_of_one_athlete_ignores_another(
     await client.post(
         "/v1/checkins", headers=other.headers, json={"sleep_hours": 8, "soreness": 1, "mood": 5}
     )
-    body = (await client.get("/v1/home", headers=athlete.headers)).json()
+    body = await _home(client, athlete)
     assert body["summary"]["last_checkin"] is None

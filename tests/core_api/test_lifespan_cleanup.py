@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -60,6 +61,28 @@ async def wait_for_no_connections(postgres_url: str, database_url: str) -> int:
         await asyncio.sleep(0.05)
 
 
+def unreadable_key(tmp_path: Path, name: str) -> Path:
+    key = tmp_path / name
+    key.write_text("not a PEM key\n")
+    return key
+
+
+async def assert_start_up_fails_leaving_no_connection(
+    lifespan: AbstractAsyncContextManager[object],
+    error: type[BaseException],
+    postgres_url: str,
+    database_url: str,
+) -> None:
+    with pytest.raises(error) as failed:
+        async with lifespan:
+            pytest.fail("the start-up should have failed")
+
+    # `failed` holds the traceback, and with it the start-up's frames and its
+    # pool: only an explicit close can have ended the connections.
+    assert failed.value is not None
+    assert await wait_for_no_connections(postgres_url, database_url) == 0
+
+
 async def test_a_start_up_whose_migration_fails_leaves_no_open_postgres_connection(
     postgres_url: str,
     scratch_database: str,
@@ -75,15 +98,12 @@ async def test_a_start_up_whose_migration_fails_leaves_no_open_postgres_connecti
     settings = core_api_settings(
         scratch_database, redis_url, jwt_key_files, RUN_MIGRATIONS_ON_STARTUP=True
     )
-
-    with pytest.raises(asyncpg.DuplicateTableError) as failed:
-        async with lifespan_for(settings)(Starlette()):
-            pytest.fail("the start-up should have failed")
-
-    # `failed` holds the traceback, and with it the start-up's frames and its
-    # pool: only an explicit close can have ended the connections.
-    assert failed.value is not None
-    assert await wait_for_no_connections(postgres_url, scratch_database) == 0
+    await assert_start_up_fails_leaving_no_connection(
+        lifespan_for(settings)(Starlette()),
+        asyncpg.DuplicateTableError,
+        postgres_url,
+        scratch_database,
+    )
 
 
 async def test_a_start_up_with_an_unreadable_signing_key_leaves_no_open_postgres_connection(
@@ -94,40 +114,31 @@ async def test_a_start_up_with_an_unreadable_signing_key_leaves_no_open_postgres
     tmp_path: Path,
 ) -> None:
     # The pool is open (and the migrations applied) before the key is read.
-    broken_key = tmp_path / "private.pem"
-    broken_key.write_text("not a PEM key\n")
     settings = core_api_settings(
         scratch_database,
         redis_url,
         jwt_key_files,
         RUN_MIGRATIONS_ON_STARTUP=True,
-        JWT_PRIVATE_KEY_FILE=broken_key,
+        JWT_PRIVATE_KEY_FILE=unreadable_key(tmp_path, "private.pem"),
     )
-
-    with pytest.raises(ValueError) as failed:
-        async with lifespan_for(settings)(Starlette()):
-            pytest.fail("the start-up should have failed")
-
-    assert failed.value is not None
-    assert await wait_for_no_connections(postgres_url, scratch_database) == 0
+    await assert_start_up_fails_leaving_no_connection(
+        lifespan_for(settings)(Starlette()), ValueError, postgres_url, scratch_database
+    )
 
 
 async def test_a_coach_start_up_with_an_unreadable_public_key_leaves_no_open_postgres_connection(
     postgres_url: str, scratch_database: str, jwt_key_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     # The coach opens its pool (and its LLM client) before it reads the key.
-    broken_key = tmp_path / "public.pem"
-    broken_key.write_text("not a PEM key\n")
     settings = coach_settings(
         scratch_database,
         jwt_key_files,
         "http://127.0.0.1:9",  # never called: the start-up fails first
-        JWT_PUBLIC_KEY_FILE=broken_key,
+        JWT_PUBLIC_KEY_FILE=unreadable_key(tmp_path, "public.pem"),
     )
-
-    with pytest.raises(ValueError) as failed:
-        async with coach_lifespan_for(settings, OpenStreams.from_settings(settings))(Starlette()):
-            pytest.fail("the start-up should have failed")
-
-    assert failed.value is not None
-    assert await wait_for_no_connections(postgres_url, scratch_database) == 0
+    await assert_start_up_fails_leaving_no_connection(
+        coach_lifespan_for(settings, OpenStreams.from_settings(settings))(Starlette()),
+        ValueError,
+        postgres_url,
+        scratch_database,
+    )

@@ -12,6 +12,13 @@ from llm_sim.drivers import DRIVERS, AnthropicDriver, Driver, OpenAIDriver
 from fixtures.llm_sim import LLMSim
 
 
+@pytest.fixture(params=[pytest.param(False, id="whole"), pytest.param(True, id="stream")])
+def stream(request: pytest.FixtureRequest) -> bool:
+    """Each test that takes `stream` asks for the whole answer, then for a stream."""
+    streaming: bool = request.param
+    return streaming
+
+
 @pytest_asyncio.fixture(loop_scope="session", params=sorted(DRIVERS))
 async def driver(request: pytest.FixtureRequest, sim: LLMSim) -> AsyncIterator[Driver]:
     """Each test that takes `driver` runs once per provider SDK."""

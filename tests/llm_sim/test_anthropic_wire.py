@@ -43,7 +43,6 @@ async def test_system_and_content_blocks_count_as_input(anthropic_driver: Anthro
     assert message.usage.input_tokens == 8
 
 
-@pytest.mark.parametrize("stream", [False, True])
 async def test_max_tokens_truncates(anthropic_driver: AnthropicDriver, stream: bool) -> None:
     answer = await anthropic_driver.ask("Tell me everything", stream=stream, max_tokens=5)
 

@@ -12,8 +12,6 @@ from llm_sim.drivers import Driver, OpenAIDriver
 
 from fixtures.llm_sim import LLMSim
 
-STREAMING = [pytest.param(False, id="whole"), pytest.param(True, id="stream")]
-
 
 async def test_slow_stream_delays_first_token(sim: LLMSim, driver: Driver) -> None:
     await sim.set_mode(mode="slow", first_token_ms=300, token_ms=40, tokens=5)
@@ -43,7 +41,6 @@ async def test_slow_mode_defaults(sim: LLMSim) -> None:
     assert (mode["first_token_ms"], mode["token_ms"]) == (2000, 200)
 
 
-@pytest.mark.parametrize("stream", STREAMING)
 async def test_hang_times_out_and_counts_the_disconnect(
     sim: LLMSim, driver: Driver, stream: bool
 ) -> None:
@@ -94,7 +91,6 @@ async def test_stalled_stream_hits_the_read_timeout(sim: LLMSim, driver: Driver)
     await sim.wait_for_stats(lambda s: s["disconnected"] == 1 and s["active"] == 0)
 
 
-@pytest.mark.parametrize("stream", STREAMING)
 @pytest.mark.parametrize("status", [429, 500, 503, 529])
 async def test_error_mode_raises_the_sdk_status_error(
     sim: LLMSim, driver: Driver, stream: bool, status: int

@@ -7,10 +7,7 @@ from llm_sim.drivers import Driver
 
 from fixtures.llm_sim import LLMSim
 
-STREAMING = [pytest.param(False, id="whole"), pytest.param(True, id="stream")]
 
-
-@pytest.mark.parametrize("stream", STREAMING)
 async def test_answer_is_readable_text_with_usage(driver: Driver, stream: bool) -> None:
     answer = await driver.ask("How did my long run go today?", stream=stream)
 
@@ -22,7 +19,6 @@ async def test_answer_is_readable_text_with_usage(driver: Driver, stream: bool) 
     assert answer.stop in ("end_turn", "stop")
 
 
-@pytest.mark.parametrize("stream", STREAMING)
 async def test_same_prompt_same_text_other_prompt_other_text(driver: Driver, stream: bool) -> None:
     first = await driver.ask("Should I run tomorrow?", stream=stream)
     again = await driver.ask("Should I run tomorrow?", stream=stream)
@@ -39,7 +35,6 @@ async def test_streamed_and_whole_answers_agree(driver: Driver) -> None:
     assert streamed == whole
 
 
-@pytest.mark.parametrize("stream", STREAMING)
 @pytest.mark.parametrize("tokens", [0, 1, 7, 120])
 async def test_tokens_sets_reply_length(
     sim: LLMSim, driver: Driver, stream: bool, tokens: int

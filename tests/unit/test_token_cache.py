@@ -10,10 +10,10 @@ import time
 import uuid
 from typing import Any
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fixtures import tokens
 from pacer_common.auth import Principal, TokenVerifier
 from pacer_common.errors import Unauthorized
 
@@ -45,19 +45,8 @@ def key() -> Ed25519PrivateKey:
 
 
 def sign(key: Ed25519PrivateKey, exp: int, **overrides: Any) -> str:
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": str(uuid.uuid4()),
-        "iat": int(time.time()),
-        "exp": exp,
-        "jti": uuid.uuid4().hex,
-        "typ": "access",
-        "role": "athlete",
-        "tier": "free",
-        **overrides,
-    }
-    return jwt.encode(claims, key, algorithm="EdDSA")
+    claims = tokens.access_claims(ISSUER, AUDIENCE, str(uuid.uuid4()), exp=exp, **overrides)
+    return tokens.sign(key, claims)
 
 
 def verifier(key: Ed25519PrivateKey, clock: Clock) -> CountingVerifier:
