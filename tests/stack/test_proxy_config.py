@@ -141,8 +141,11 @@ def test_coach_streams_unbuffered_and_core_api_has_short_timeouts(
         # Retries on another replica, bounded well under the 3 s a client waits.
         balancing = proxy["load_balancing"]
         assert balancing["retries"] >= 1 and balancing["try_duration"] <= 2 * 10**9
-        passive = proxy["health_checks"]["passive"]
-        assert passive["fail_duration"] > 0 and passive["max_fails"] >= 1
+        # Changed on purpose (issue 9): no passive health checks, which Caddy
+        # trips on a client's broken body too (proxy/macros.j2). A refused
+        # connection is retried on the next replica instead.
+        assert "passive" not in proxy.get("health_checks", {})
+        assert balancing["selection_policy"]["policy"] == "round_robin"
         if target == "prod-dns":
             assert proxy["dynamic_upstreams"]["source"] == "a"
         else:

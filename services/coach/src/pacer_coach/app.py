@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
@@ -13,6 +12,7 @@ from pacer_coach.settings import CoachSettings
 from pacer_common.logs import configure_logging
 from pacer_common.settings import load_settings
 from pacer_common.web.body_limit import BodyLimitMiddleware
+from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.request_context import RequestContextMiddleware
 
@@ -29,12 +29,12 @@ def create_app(
         streams = OpenStreams(
             warn_at=settings.SSE_WARN_CONNECTIONS, cap=settings.SSE_MAX_CONNECTIONS
         )
-    return Starlette(
+    app = Starlette(
         routes=[*health.ROUTES, *chat.ROUTES, *conversations.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(
-                CORSMiddleware,
+                JsonCORSMiddleware,
                 allow_origins=settings.ALLOWED_ORIGINS,
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
@@ -52,3 +52,8 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings, streams),
     )
+    # No trailing-slash redirect: Starlette's writes an absolute Location from
+    # the request's Host header (`Host: evil.example` -> http://evil.example/...).
+    # `/v1/me/` is a 404 in the error shape instead.
+    app.router.redirect_slashes = False
+    return app
