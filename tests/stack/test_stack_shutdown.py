@@ -113,7 +113,9 @@ def test_stopping_the_stack_stores_every_open_reply_as_partial(
         with httpx.Client(base_url=again.url, timeout=30) as http:
             for reply in replies:
                 auth = {"Authorization": f"Bearer {_login(http, reply.email)}"}
-                (conversation,) = http.get("/v1/coach/conversations", headers=auth).json()["items"]
+                listed = http.get("/v1/coach/conversations", headers=auth)
+                assert listed.status_code == 200, listed.text
+                (conversation,) = listed.json()["items"]
                 found = http.get(f"/v1/coach/conversations/{conversation['id']}", headers=auth)
                 assistant = [m for m in found.json()["messages"] if m["role"] == "assistant"]
                 assert len(assistant) == 1, found.text
