@@ -84,14 +84,16 @@ class ProxyValues:
     static_root: str
     access_log: str  # Caddy `output`: "stdout" or "file /path"
     max_body: str = "1MB"
-    # No passive checks (proxy/macros.j2 says why): the active ones take a
-    # dead replica out within about health_interval x health_fails.
+    # The active checks take a dead replica out within about health_interval x
+    # health_fails (6 s); until then the retries route around it (no passive
+    # checks: proxy/macros.j2 says why). A probe of /health every 2 s is nothing.
     health_interval: str = "2s"
     health_timeout: str = "2s"
-    health_fails: int = 2
+    health_fails: int = 3
     # No upstream at all must still fail fast: /v1/coach/chat with the coach
-    # down answers 502/503 well within 3 s.
-    lb_retries: int = 2
+    # down answers 502/503 well within 3 s. Four retries: with one of two
+    # replicas dead and many requests interleaving, each retry is a coin flip.
+    lb_retries: int = 4
     lb_try_duration: str = "2s"
     dns_refresh: str = "5s"
 
