@@ -196,3 +196,19 @@ def test_caddy_and_core_api_log_the_same_single_request_id(stack: Stack) -> None
         kept = http.get("/v1/home", headers={"X-Request-ID": "trace-1.2_3"})
         assert kept.headers["x-request-id"] == "trace-1.2_3"
         _poll_log(logs / "core-api.log", lambda entry: entry.get("request_id") == "trace-1.2_3")
+
+
+def test_a_malformed_chunked_body_is_the_clients_400_not_a_502(stack: Stack) -> None:
+    head = (
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", stack.port("PACER_HTTP_PORT")), timeout=10) as conn:
+        conn.sendall(head + b"zz\r\n")
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line.split()[1] == b"400", reply[:300]
+    body = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert body["error"]["code"] == "bad_request" and body["error"]["request_id"]
