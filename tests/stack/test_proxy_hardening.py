@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 from fixtures.stack import Stack
+from pacer_common.web.request_context import REQUEST_ID_PATTERN
+from pacer_devstack.proxy import dev_values, render_caddyfile
 
 PASSWORD = "correct horse battery"
 BAD_REQUESTS = 50
@@ -212,3 +214,11 @@ def test_a_malformed_chunked_body_is_the_clients_400_not_a_502(stack: Stack) -> 
     assert status_line.split()[1] == b"400", reply[:300]
     body = json.loads(rest.partition(b"\r\n\r\n")[2])
     assert body["error"]["code"] == "bad_request" and body["error"]["request_id"]
+
+
+def test_caddy_and_the_services_share_one_request_id_shape() -> None:
+    text = render_caddyfile(
+        dev_values(http_port=18080, core_api=["127.0.0.1:1"], coach=["127.0.0.1:2"])
+    )
+    (caddy_rule,) = re.findall(r"vars_regexp \{http\.request\.header\.X-Request-ID\} (\S+)", text)
+    assert caddy_rule == "^" + REQUEST_ID_PATTERN.pattern.decode() + "$"
