@@ -29,9 +29,13 @@ log = get_logger(__name__)
 
 HTTP_REQUESTS = Counter(
     "http_requests_total",
-    "HTTP requests served, by route template and status.",
+    "HTTP requests served, by route template and status (499: the client went away first).",
     ["method", "route", "status"],
 )
+# nginx's "client closed request": the status label of a request whose client
+# disconnected before any response began. Not a 5xx, so the error-rate alert
+# (deploy/alerts.yml, status=~"5..") never counts a client's aborted upload.
+CLIENT_CLOSED_REQUEST_STATUS = 499
 HTTP_REQUEST_DURATION = Histogram(
     "http_request_duration_seconds",
     "HTTP request latency, by route template and status.",

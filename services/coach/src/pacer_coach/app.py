@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
 from pacer_coach.routes import chat, conversations, health
 from pacer_coach.settings import CoachSettings
 from pacer_common.web.body_limit import BodyLimitMiddleware
+from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.request_context import RequestContextMiddleware
 
@@ -19,12 +19,12 @@ SERVICE_NAME = "coach"
 
 def create_app(settings: CoachSettings, streams: OpenStreams) -> Starlette:
     """``streams`` is shared with the server, whose shutdown trigger drains it."""
-    return Starlette(
+    app = Starlette(
         routes=[*health.ROUTES, *chat.ROUTES, *conversations.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(
-                CORSMiddleware,
+                JsonCORSMiddleware,
                 allow_origins=settings.ALLOWED_ORIGINS,
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
@@ -42,3 +42,8 @@ def create_app(settings: CoachSettings, streams: OpenStreams) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings, streams),
     )
+    # No trailing-slash redirect: Starlette's writes an absolute Location from
+    # the request's Host header (`Host: evil.example` -> http://evil.example/...).
+    # `/v1/me/` is a 404 in the error shape instead.
+    app.router.redirect_slashes = False
+    return app

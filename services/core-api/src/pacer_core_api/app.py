@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 
 from pacer_common.logs import configure_logging
 from pacer_common.settings import load_settings
 from pacer_common.web.body_limit import BodyLimitMiddleware
+from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.request_context import RequestContextMiddleware
 from pacer_core_api.lifespan import lifespan_for
@@ -25,7 +25,7 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
     if settings is None:
         settings = load_settings(CoreApiSettings)
         configure_logging(SERVICE_NAME, settings.LOG_LEVEL)
-    return Starlette(
+    app = Starlette(
         routes=[
             *health.ROUTES,
             *auth.ROUTES,
@@ -37,7 +37,7 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(
-                CORSMiddleware,
+                JsonCORSMiddleware,
                 allow_origins=settings.ALLOWED_ORIGINS,
                 allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
@@ -49,3 +49,8 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan_for(settings),
     )
+    # No trailing-slash redirect: Starlette's writes an absolute Location from
+    # the request's Host header (`Host: evil.example` -> http://evil.example/...).
+    # `/v1/me/` is a 404 in the error shape instead.
+    app.router.redirect_slashes = False
+    return app

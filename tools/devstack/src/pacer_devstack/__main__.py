@@ -173,7 +173,7 @@ def _render_caddy_arguments(render: argparse.ArgumentParser) -> None:
         choices=("replicas", "dns"),
         default="replicas",
         help="replicas: each container by name, actively health-checked (default); "
-        "dns: every address of the service name, follows any --scale, passive checks only",
+        "dns: every address of the service name, follows any --scale, no active checks",
     )
     prod.add_argument("--compose-project", default="pacer")
     prod.add_argument("--core-api-replicas", type=int, default=2)

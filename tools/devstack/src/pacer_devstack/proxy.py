@@ -46,8 +46,8 @@ class Upstreams:
 
     Fixed addresses get active health checks (Caddy probes ``/health`` on each).
     A DNS name (``dynamic a``) follows ``docker compose --scale`` without a
-    re-render, but Caddy runs no active checks on dynamic upstreams: passive
-    checks and retries are all it has there.
+    re-render, but Caddy runs no active checks on dynamic upstreams: retries
+    (each re-reads the name) are all it has there.
     """
 
     addresses: tuple[str, ...] = ()
@@ -84,13 +84,17 @@ class ProxyValues:
     static_root: str
     access_log: str  # Caddy `output`: "stdout" or "file /path"
     max_body: str = "1MB"
-    health_interval: str = "5s"
+    # The active checks take a dead replica out within about health_interval x
+    # health_fails (6 s); until then the retries route around it (no passive
+    # checks: proxy/macros.j2 says why). A probe of /health every 2 s is nothing.
+    health_interval: str = "2s"
     health_timeout: str = "2s"
+    health_fails: int = 3
     # No upstream at all must still fail fast: /v1/coach/chat with the coach
-    # down answers 502/503 well within 3 s.
-    lb_retries: int = 2
+    # down answers 502/503 well within 3 s. Four retries: with one of two
+    # replicas dead and many requests interleaving, each retry is a coin flip.
+    lb_retries: int = 4
     lb_try_duration: str = "2s"
-    fail_duration: str = "2s"
     dns_refresh: str = "5s"
 
     def __post_init__(self) -> None:
@@ -162,7 +166,6 @@ def prod_values(
         static_root=PROD_STATIC_ROOT,
         # Containers log to stdout; Docker keeps and rotates it.
         access_log="stdout",
-        health_interval="10s",
     )
 
 

@@ -12,25 +12,36 @@ import time
 import uuid
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pacer_common.logs import get_logger
-from pacer_common.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from pacer_common.metrics import (
+    CLIENT_CLOSED_REQUEST_STATUS,
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS,
+)
 
 log = get_logger("pacer.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
-# Accept the proxy's (or a client's) id only if it is short and plain; anything
-# else could be used to forge log lines, so it is replaced.
-_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+# The one shape of request id Pacer keeps; the proxy applies the same rule
+# (request_id_rule in proxy/macros.j2). Short and plain, so that it can neither
+# forge a log line nor break the JSON string it is written into.
+REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 # Liveness and readiness probes hit these every few seconds; keep them out of the info log.
 _QUIET_PATHS = frozenset({"/health", "/health/ready"})
 
 
 def _incoming_request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
-            return str(value.decode("ascii"))
+    """The client's id if it sent exactly one, of the safe shape; otherwise a new one.
+
+    Two ids would make two logs disagree on which request this is (the proxy
+    joins them, a service would take the first), so two is as bad as a hostile one.
+    """
+    values = [value for name, value in scope["headers"] if name == REQUEST_ID_HEADER]
+    if len(values) == 1 and REQUEST_ID_PATTERN.fullmatch(values[0]):
+        return str(values[0].decode("ascii"))
     return uuid.uuid4().hex
 
 
@@ -47,20 +58,37 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
+        response_started = False
+        client_gone = False
         started = time.perf_counter()
 
+        async def receive_watching_disconnect() -> Message:
+            nonlocal client_gone
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                client_gone = True
+            return message
+
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode("ascii")))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self.app(scope, receive_watching_disconnect, send_with_request_id)
+        except ClientDisconnect:
+            # The client left mid-body (an aborted upload): nobody to answer, and
+            # not the service's failure, so no 500 and no "unhandled_error".
+            if not client_gone or response_started:
+                raise
         finally:
+            if client_gone and not response_started:
+                status = CLIENT_CLOSED_REQUEST_STATUS
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
