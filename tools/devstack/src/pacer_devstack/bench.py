@@ -51,6 +51,7 @@ def _short(command: str) -> str:
         ("pacer_core_api", "core-api"),
         ("pacer_coach", "coach"),
         ("pacer_llm_sim", "llm-sim"),
+        ("pacer_briefing_worker", "briefing-worker"),
         ("supervisord", "supervisord"),
         ("caddy", "caddy"),
         ("valkey", "valkey"),
