@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 
 from fixtures.coach import StartCoach, chat
@@ -97,3 +99,35 @@ async def test_postgres_down_makes_a_chat_503_then_it_recovers(
                 back = await chat(http, runner)
     assert back.status_code == 200
     assert back.events[-1].data["status"] == "complete"
+
+
+async def test_a_postgres_blip_as_the_reply_ends_still_stores_it(
+    start_coach: StartCoach,
+    migrated_postgres: str,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    # Postgres goes away while the reply streams and is back ~0.6 s later:
+    # storing the reply is retried, so the text the client saw is not lost.
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
+    async with relayed(migrated_postgres) as (relay, url):
+        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
+            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+
+                async def blip() -> None:
+                    await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
+                    await relay.cut()
+                    await asyncio.sleep(0.6)
+                    await relay.restore()
+
+                blipping = asyncio.create_task(blip())
+                result = await chat(http, runner)
+                await blipping
+    assert result.status_code == 200
+    assert result.events[-1].event == "done"
+    message_id = uuid.UUID(result.of("meta")[0].data["message_id"])
+    row = await pg_pool.fetchrow("SELECT content, status FROM messages WHERE id = $1", message_id)
+    assert row is not None
+    assert (row["content"], row["status"]) == (result.text, "complete")
+    assert result.text

@@ -48,12 +48,14 @@ async def _start_coach_process(env: dict[str, str]) -> asyncio.subprocess.Proces
 
 
 async def _wait_until_ready(http: httpx.AsyncClient) -> None:
-    for _ in range(300):
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
         try:
             if (await http.get("/health/ready")).status_code == 200:
-                break
+                return
         except httpx.TransportError:
             pass
+        assert asyncio.get_running_loop().time() < deadline, "the coach did not get ready"
         await asyncio.sleep(0.05)
 
 

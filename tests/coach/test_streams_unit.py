@@ -49,7 +49,10 @@ async def test_a_stream_registered_after_the_drain_began_is_told_at_once() -> No
     told: list[int] = []
     streams.on_shutdown(early, lambda: told.append(early))
     draining = asyncio.create_task(streams.drain(5.0))
-    await asyncio.sleep(0)  # let the drain tell the streams it knows
+    deadline = asyncio.get_running_loop().time() + 5
+    while not told:  # the drain tells the streams it knows as soon as it runs
+        assert asyncio.get_running_loop().time() < deadline, "the drain told no stream"
+        await asyncio.sleep(0.001)
     assert told == [early]
     # `late` was still being stored when the drain began: it is told as it registers.
     streams.on_shutdown(late, lambda: told.append(late))

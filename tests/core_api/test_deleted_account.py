@@ -65,6 +65,17 @@ async def test_a_deleted_admin_reads_nothing(
     assert_account_gone(await client.get(path, headers=admin.headers))
 
 
+async def test_a_deleted_admin_cannot_retry_a_job(
+    client: httpx.AsyncClient, pg_pool: asyncpg.Pool
+) -> None:
+    admin = await register_and_login(client, email="boss@example.com")
+    await delete_account(pg_pool, admin)
+    # Refused for the account before the job is even looked up (an unknown id
+    # would otherwise be a 404: the route ran).
+    response = await client.post(f"/v1/admin/jobs/{uuid.uuid4()}/retry", headers=admin.headers)
+    assert_account_gone(response)
+
+
 async def test_another_account_is_not_affected(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:

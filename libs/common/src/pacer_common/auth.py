@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import Request
 
-from pacer_common.errors import Forbidden, Unauthorized
+from pacer_common.errors import AccountGone, Forbidden, Unauthorized
 from pacer_common.tables import users
 
 ALGORITHM = "EdDSA"
@@ -191,7 +191,7 @@ async def require_account(
     waits for them instead of breaking them (:func:`users.account_exists`).
     """
     if not await users.account_exists(conn, principal.user_id, lock=lock):
-        raise Unauthorized("This account no longer exists.", code="invalid_token")
+        raise AccountGone()
 
 
 def require_admin(request: Request) -> Principal:

@@ -9,6 +9,7 @@ error into a status code.
      │    ├── MalformedJson       400 malformed_json        the body is not valid JSON
      │    └── ValidationFailed    422 validation_error      well-formed, but fields are invalid (.details)
      ├── Unauthorized             401 unauthorized          missing / expired / forged token, bad login
+     │    └── AccountGone         401 invalid_token         a valid token whose account was deleted
      ├── Forbidden                403 forbidden             authenticated, but not allowed
      ├── NotFound                 404 not_found
      ├── Conflict                 409 conflict              e.g. duplicate registration
@@ -20,8 +21,8 @@ error into a status code.
 
 A dependency failing underneath a handler (Postgres refusing connections,
 Redis gone) is not raised as a PacerError: the handlers table maps those
-driver errors to :class:`ServiceUnavailable` too (see ``DEPENDENCY_ERRORS``
-there), so a route never has to catch them to avoid a 500.
+driver errors to :class:`ServiceUnavailable` too (:mod:`pacer_common.outages`
+says which), so a route never has to catch them to avoid a 500.
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ class Unauthorized(PacerError):
 
     def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class AccountGone(Unauthorized):
+    """An access token outlives a deleted account by up to its TTL; every route refuses it."""
+
+    def __init__(self) -> None:
+        super().__init__("This account no longer exists.", code="invalid_token")
 
 
 class Forbidden(PacerError):

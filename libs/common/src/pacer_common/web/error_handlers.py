@@ -5,48 +5,27 @@
 Besides Pacer's own errors (:mod:`pacer_common.errors`) and Starlette's
 ``HTTPException``, a dependency that is down underneath any handler (Postgres
 refusing connections or restarting, Redis gone, a call that timed out) is a
-503 ``unavailable`` with ``Retry-After``, never a 500: ``DEPENDENCY_ERRORS``.
+503 ``unavailable`` with ``Retry-After``, never a 500 (:mod:`pacer_common.outages`
+says which errors those are); any other error is a 500 with its traceback logged.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pacer_common.errors import PacerError, ServiceUnavailable
 from pacer_common.logs import get_logger
+from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
 
 log = get_logger(__name__)
 
 # A 422 lists at most this many details, then says how many it left out: a body
 # of 6,000 unknown keys must not become a 500 KB answer.
 MAX_ERROR_DETAILS = 20
-
-# Errors that mean "a dependency is unreachable right now", not "our code is
-# wrong". Postgres: no connection (class 08, including a connection lost in
-# the middle of a query), shutting down or starting up (class 57), out of
-# connection slots, or the driver's "connection is closed" (InterfaceError).
-# OS level: refused / reset / unreachable connections and timeouts (the pool's
-# connect, asyncpg's command_timeout); asyncpg raises a bare OSError when every
-# address of the host failed. Redis, for the services that have a client.
-DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    OSError,
-    TimeoutError,
-)
-try:
-    import redis.exceptions as _redis_errors
-
-    DEPENDENCY_ERRORS += (_redis_errors.ConnectionError, _redis_errors.TimeoutError)
-except ImportError:  # a service installed without the jobs extra has no Redis client
-    pass
 
 DEPENDENCY_RETRY_AFTER_S = 5
 
@@ -92,7 +71,9 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
-async def handle_dependency_down(request: Request, exc: Exception) -> Response:
+async def handle_possible_outage(request: Request, exc: Exception) -> Response:
+    if not is_dependency_down(exc):
+        return await handle_unexpected(request, exc)
     # A warning, not an error with a traceback: readiness and the alerts say the
     # same thing, and an outage must not flood the log with stack traces.
     log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)
@@ -111,6 +92,6 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     PacerError: handle_pacer_error,
     HTTPException: handle_http_exception,
-    **dict.fromkeys(DEPENDENCY_ERRORS, handle_dependency_down),
+    **dict.fromkeys(OUTAGE_CLASSES, handle_possible_outage),
     Exception: handle_unexpected,
 }

@@ -36,8 +36,10 @@ from pacer_common.logs import get_logger
 
 log = get_logger(__name__)
 
-# How long the cleanup may take once the stream is over, whatever cancelled it.
-CLEANUP_TIMEOUT_S = 5.0
+# Once the stream is over, whatever cancelled it: how long stopping the LLM call
+# may take, and then, on a budget of its own, storing the reply (with retries).
+CLEANUP_TIMEOUT_S = 2.0
+STORE_TIMEOUT_S = 5.0
 # The queue wait is bounded by the LLM deadline plus this margin: the LLM layer
 # enforces the deadline itself, this only guards against a bug there.
 QUEUE_MARGIN_S = 5.0
@@ -167,18 +169,20 @@ class ChatSession:
                 cancelled=cancelled,
                 has_text=bool(reply.text),
             )
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
-                await self._stop_pump()
-                await close_turn(
-                    self._pool,
-                    self.turn,
-                    content="".join(reply.text),
-                    status=ending.status,
-                    code=ending.code,
-                    model=reply.model,
-                    end=reply.end,
-                    refund=ending.refund,
-                )
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(CLEANUP_TIMEOUT_S):
+                    await self._stop_pump()
+                with anyio.move_on_after(STORE_TIMEOUT_S):
+                    await close_turn(
+                        self._pool,
+                        self.turn,
+                        content="".join(reply.text),
+                        status=ending.status,
+                        code=ending.code,
+                        model=reply.model,
+                        end=reply.end,
+                        refund=ending.refund,
+                    )
             STREAMS_FINISHED.labels(ending.status, ending.code or "none").inc()
         for event in self._closing(reply, ending):
             yield event
@@ -193,8 +197,10 @@ class ChatSession:
             if not reply.meta_sent:
                 reply.meta_sent = True
                 yield self._meta(reply)
-            reply.text.append(item.text)
             yield events.delta(item.text)
+            # Recorded once the event is handed to the server (the generator only
+            # resumes after its send): a client gone mid-send never saw it.
+            reply.text.append(item.text)
         elif isinstance(item, StreamEnd):
             reply.end = item
         elif isinstance(item, _Failure):

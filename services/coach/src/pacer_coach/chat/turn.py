@@ -11,6 +11,7 @@ back. Everything this service writes about a chat happens here.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from uuid import UUID
@@ -25,9 +26,14 @@ from pacer_common.auth import Principal, require_account
 from pacer_common.errors import NotFound, TooManyRequests
 from pacer_common.llm import Deadline, LLMClient, LLMRequest, StreamEnd
 from pacer_common.logs import get_logger
+from pacer_common.outages import is_dependency_down
 from pacer_common.tables.athlete_context import athlete_context
 
 log = get_logger(__name__)
+
+# A reply's storage is retried after these pauses when Postgres is unreachable
+# (about 3 s in all: a restart or a failover, not an outage).
+STORE_RETRY_DELAYS_S = (0.25, 0.75, 2.0)
 
 
 @dataclass(frozen=True)
@@ -124,21 +130,31 @@ async def close_turn(
     end: StreamEnd | None,
     refund: bool,
 ) -> None:
-    """Store the reply as it ended; never raises, so storage cannot break a stream's ending."""
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            await conversations.finish_assistant_message(
-                conn,
-                turn.assistant_message_id,
-                content=content,
-                status=status,
-                model=model,
-                error_code=code,
-                input_tokens=end.input_tokens if end else None,
-                output_tokens=end.output_tokens if end else None,
-            )
-            if refund:
-                await quota.give_back_one(conn, turn.user_id, dt.datetime.now(dt.UTC))
-    except Exception:
-        # The row stays 'streaming'; the worker's sweep marks it failed later.
-        log.exception("coach_store_reply_failed", message_id=str(turn.assistant_message_id))
+    """Store the reply as it ended; never raises, so storage cannot break a stream's ending.
+
+    A Postgres blip is retried a few times (``STORE_RETRY_DELAYS_S``): the text
+    exists nowhere else yet, and the client has already seen it.
+    """
+    for delay_s in (*STORE_RETRY_DELAYS_S, None):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conversations.finish_assistant_message(
+                    conn,
+                    turn.assistant_message_id,
+                    content=content,
+                    status=status,
+                    model=model,
+                    error_code=code,
+                    input_tokens=end.input_tokens if end else None,
+                    output_tokens=end.output_tokens if end else None,
+                )
+                if refund:
+                    await quota.give_back_one(conn, turn.user_id, dt.datetime.now(dt.UTC))
+            return
+        except Exception as error:
+            if delay_s is None or not is_dependency_down(error):
+                # The row stays 'streaming'; the worker's sweep settles it later.
+                log.exception("coach_store_reply_failed", message_id=str(turn.assistant_message_id))
+                return
+            log.warning("coach_store_reply_retrying", message_id=str(turn.assistant_message_id))
+            await asyncio.sleep(delay_s)

@@ -1,6 +1,6 @@
 """Asking the briefing worker for a refresh, from core-api's request handlers.
 
-Never fails the request because Postgres or Redis is away (``UNAVAILABLE``):
+Never fails the request because Postgres or Redis is away (:mod:`pacer_common.outages`):
 the athlete's data is already committed, and a refresh that could not be
 queued is picked up when the worker reconnects, by the reaper (a ledger row
 without its queue entry) or by the next trigger, home view or cron run.
@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
 from redis.exceptions import RedisError
 
 from pacer_common.jobs import briefing_cache, queue
 from pacer_common.logs import get_logger
+from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
 from pacer_core_api.state import AppState
 
 log = get_logger(__name__)
-
-# Postgres or Redis away, slow or refusing writes (OSError covers refused
-# connections and timeouts; InterfaceError a connection lost mid-query).
-# Anything else is a bug, and fails the request as one.
-UNAVAILABLE = (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 async def request_refresh(
@@ -38,7 +33,15 @@ async def request_refresh(
             reason=reason,
             data_changed=data_changed,
         )
-    except UNAVAILABLE:
+    except RedisError:
+        # Redis away or refusing writes (full under noeviction): the ledger row
+        # waits for the worker, and the save still answers.
+        log.warning("briefing_refresh_not_queued", reason=reason, exc_info=True)
+        return False
+    except OUTAGE_CLASSES as error:
+        # Postgres away: the same. Anything else is a bug, and fails the request as one.
+        if not is_dependency_down(error):
+            raise
         log.warning("briefing_refresh_not_queued", reason=reason, exc_info=True)
         return False
     return True

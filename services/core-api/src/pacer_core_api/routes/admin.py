@@ -63,6 +63,7 @@ async def retry_job(request: Request) -> JSONResponse:
     state = app_state(request)
     job_id = path_uuid(request, "job_id", "job id")
     async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
         try:
             job = await ledger.retry(conn, job_id)
         except ledger.NotRetryable:

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pacer_common.auth import require_user
-from pacer_common.errors import Unauthorized
+from pacer_common.errors import AccountGone
 from pacer_core_api.state import app_state
 from pacer_core_api.store import users
 
@@ -18,7 +18,7 @@ async def me(request: Request) -> JSONResponse:
     async with state["pool"].acquire() as conn:
         user = await users.user_by_id(conn, principal.user_id)
     if user is None:
-        raise Unauthorized("This account no longer exists.", code="invalid_token")
+        raise AccountGone()
     return JSONResponse(user.public())
 
 

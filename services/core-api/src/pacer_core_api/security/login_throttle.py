@@ -18,6 +18,7 @@ bigger outage. Password checks stay bounded by ``PASSWORD_HASH_CONCURRENCY``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -53,8 +54,11 @@ if refused then return {1, refused[1], refused[2]} end
 refused = refusal(KEYS[3], KEYS[4], tonumber(ARGV[2]))
 if refused then return {2, refused[1], refused[2]} end
 for _, key in ipairs({KEYS[2], KEYS[4]}) do
-    redis.call('INCR', key)
-    redis.call('EXPIRE', key, ARGV[3])
+    -- The TTL is set when the count starts, not renewed: a slot leaked by a
+    -- crashed request must not live as long as attempts keep arriving.
+    if redis.call('INCR', key) == 1 or redis.call('TTL', key) < 0 then
+        redis.call('EXPIRE', key, ARGV[3])
+    end
 end
 return {0, 0, 0}
 """
@@ -155,7 +159,11 @@ class LoginThrottle:
             yield attempt
         finally:
             try:
-                await self._finish(keys=names, args=[int(attempt.is_failure), self._window_s])
+                # Shielded: a cancelled request still gives its slot back and
+                # still counts a failure it had recorded.
+                await asyncio.shield(
+                    self._finish(keys=names, args=[int(attempt.is_failure), self._window_s])
+                )
             except RedisError as error:
                 # The slot frees itself after redis_names.LOGIN_IN_FLIGHT_TTL_SECONDS.
                 log.warning("login_throttle_unavailable", error=type(error).__name__)

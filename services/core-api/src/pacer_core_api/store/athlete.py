@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
-from pacer_common.errors import Unauthorized
+from pacer_common.errors import AccountGone
 from pacer_core_api.schemas import ActivityIn, CheckinIn, GoalIn, PlanIn
 
 
@@ -36,7 +36,7 @@ async def _owner_must_exist() -> AsyncIterator[None]:
     try:
         yield
     except asyncpg.ForeignKeyViolationError:
-        raise Unauthorized("This account no longer exists.", code="invalid_token") from None
+        raise AccountGone() from None
 
 
 _CHECKIN_COLUMNS = "id, day AS date, sleep_hours, soreness, mood, note, created_at, updated_at"
