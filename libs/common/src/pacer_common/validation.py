@@ -6,6 +6,7 @@ never intended; they are refused with a 422 rather than failing in the driver.
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 
 
@@ -41,3 +42,15 @@ def has_visible(value: str) -> str:
         if unicodedata.category(char)[0] in _VISIBLE_CATEGORIES and char not in _BLANK_LOOKALIKES:
             return value
     raise ValueError("must contain at least one visible character")
+
+
+def in_utc(value: dt.datetime) -> dt.datetime:
+    """For instants: the same moment in UTC, or a ValueError (a 422) if it has none.
+
+    9999-12-31T23:59:59-23:59 is a valid datetime but year 10000 in UTC, which the
+    database driver overflows on (a 500) when it converts it.
+    """
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("must fall between years 1 and 9999 in UTC") from None

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from pacer_common.validation import free_text, has_visible
-
-
-def _in_utc(value: dt.datetime) -> dt.datetime:
-    # 9999-12-31T23:59:59-23:59 is a valid datetime, but year 10000 in UTC, which
-    # the driver overflows on; converting here makes it a 422.
-    try:
-        return value.astimezone(dt.UTC)
-    except OverflowError:
-        raise ValueError("must fall between years 1 and 9999 in UTC") from None
+from pacer_common.validation import free_text, has_visible, in_utc
 
 
 class ChatIn(BaseModel):
@@ -36,4 +26,4 @@ class ChatIn(BaseModel):
 class ConversationListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=20, ge=1, le=100)
-    before: Annotated[AwareDatetime, AfterValidator(_in_utc)] | None = None
+    before: Annotated[AwareDatetime, AfterValidator(in_utc)] | None = None

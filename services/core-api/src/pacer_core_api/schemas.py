@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from pacer_common.validation import free_text, has_visible, one_line
+from pacer_common.validation import free_text, has_visible, in_utc, one_line
 
 MAX_DURATION_S = 7 * 86_400
 MAX_DISTANCE_M = 10_000_000.0
@@ -41,8 +41,6 @@ def _plausible_date(value: dt.date) -> dt.date:
 
 
 def _plausible_instant(value: dt.datetime) -> dt.datetime:
-    # Also keeps the value convertible to UTC: 9999-12-31T23:59-01:00 is past
-    # datetime.max in UTC and would overflow in the database driver.
     if not EARLIEST <= value <= LATEST:
         raise ValueError("must be between 1900 and 2200")
     return value
@@ -56,7 +54,7 @@ Name = Annotated[
 ]
 Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 Day = Annotated[dt.date, AfterValidator(_plausible_date)]
-Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+Instant = Annotated[AwareDatetime, AfterValidator(in_utc), AfterValidator(_plausible_instant)]
 Sport = Literal["run", "ride", "swim", "strength", "other"]
 
 
