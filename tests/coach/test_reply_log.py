@@ -347,3 +347,21 @@ async def test_the_reaper_settles_a_killed_coachs_reply_from_its_log(
     assert (row["status"], row["error_code"]) == ("partial", "interrupted")
     assert row["content"].startswith(text_of(before)) and text_of(before)
     assert await pg_pool.fetchval("SELECT count(*) FROM llm_usage") == 1
+
+
+async def test_redis_down_when_a_chat_starts_is_a_503_and_spends_nothing(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, clean_state: None
+) -> None:
+    # No log, no resume and no cancel: refused, rather than a reply nobody could get back.
+    async with start_coach(REDIS_URL="redis://127.0.0.1:1/0") as coach:
+        async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+            response = await http.post(
+                "/v1/coach/chat", json={"message": "Hello?"}, headers=runner.headers
+            )
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "dependency_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    assert await pg_pool.fetchval("SELECT coalesce(sum(used), 0) FROM chat_quota") == 0
+    row = await pg_pool.fetchrow("SELECT status, error_code FROM messages WHERE role = 'assistant'")
+    assert row is not None and (row["status"], row["error_code"]) == ("failed", "redis_unavailable")
+    assert (await sim.stats())["requests"] == 0

@@ -257,9 +257,6 @@ class ReplyProducer:
             with anyio.move_on_after(self._flush_s):
                 await self._wake.wait()
             self._wake.clear()
-            if self._delta and not self._pending and self._delta_bytes < FLUSH_BYTES:
-                # Let a window's worth of tokens gather after the first one.
-                await asyncio.sleep(self._flush_s)
             if not self._closing:
                 await self._flush()
 
