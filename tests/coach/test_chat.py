@@ -34,7 +34,9 @@ async def test_a_reply_streams_meta_deltas_then_done(
     assert {"conversation_id", "message_id", "user_message_id"} <= meta.keys()
     done = result.events[-1].data
     assert done["status"] == "complete"
-    assert done["usage"]["output_tokens"] == len(result.of("delta"))
+    # Deltas are coalesced (a flush window's tokens in one event) since the reply
+    # log: the provider's count is no longer one per event, but never fewer.
+    assert done["usage"]["output_tokens"] >= len(result.of("delta")) >= 1
     assert done["latency_ms"] >= 0
     rows = await _assistant_rows(pg_pool)
     assert [(row["content"], row["status"]) for row in rows] == [(result.text, "complete")]
@@ -122,10 +124,13 @@ async def test_the_whole_reply_is_bounded_by_the_stream_timeout(
     assert rows[-1]["status"] == "partial" and rows[-1]["content"] == result.text
 
 
-async def test_a_disconnect_cancels_the_upstream_call_and_keeps_the_partial_reply(
+async def test_a_disconnect_no_longer_stops_the_reply_which_is_stored_whole(
     coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
-    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=200)
+    # Changed on purpose with the reply log (issue 11): a dropped client does not
+    # cancel the upstream call any more, so that it can resume; the cancel route
+    # does (tests/coach/test_reply_log.py keeps the old cancellation checks).
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=20, tokens=100)
     seen = ""
     async with coach_client.stream(
         "POST", "/v1/coach/chat", json={"message": "Plan my week"}, headers=runner.headers
@@ -134,27 +139,23 @@ async def test_a_disconnect_cancels_the_upstream_call_and_keeps_the_partial_repl
             seen += chunk
             if seen.count("event: delta") >= 2:
                 break
-    # Leaving the block closed the connection: the upstream request must end now,
-    # not after the 40 s the reply would have taken.
-    await sim.wait_for_stats(
-        lambda stats: stats["disconnected"] >= 1 and stats["active"] == 0, timeout_s=5
-    )
 
     async def stored() -> asyncpg.Record:
-        for _ in range(100):
+        for _ in range(200):
             rows = await _assistant_rows(pg_pool)
             if rows and rows[-1]["status"] != "streaming":
                 return rows[-1]
             await asyncio.sleep(0.05)
-        raise AssertionError("the partial reply was not stored")
+        raise AssertionError("the reply was not stored")
 
     row = await stored()
-    assert row["status"] == "partial"
-    assert row["error_code"] == "client_disconnected"
+    assert row["status"] == "complete"
+    assert row["error_code"] is None
     events, _ = parse_sse(seen.rsplit("\n\n", 1)[0] + "\n\n")
     assert row["content"].startswith("".join(e.data["text"] for e in events if e.event == "delta"))
+    assert (await sim.stats())["disconnected"] == 0
     usage = await pg_pool.fetchval("SELECT outcome FROM llm_usage ORDER BY id DESC LIMIT 1")
-    assert usage == "cancelled"
+    assert usage == "ok"
 
 
 async def test_fallback_answers_when_the_primary_is_overloaded(

@@ -24,7 +24,11 @@ from pacer_coach.app import create_app
 from pacer_coach.chat.streams import OpenStreams
 
 CONVERSATION = "/v1/coach/conversations/{conversation_id}"
+REPLY_STREAM = "/v1/coach/messages/{message_id}/stream"
+REPLY_CANCEL = "/v1/coach/messages/{message_id}/cancel"
 ROUTES = {
+    ("GET", REPLY_STREAM),
+    ("POST", REPLY_CANCEL),
     ("GET", "/health"),
     ("GET", "/health/ready"),
     ("POST", "/v1/coach/chat"),
@@ -89,6 +93,16 @@ async def test_hostile_conversation_ids_never_500(
         assert_not_500(read, f"GET conversation {value}")
 
 
+async def test_hostile_message_ids_never_500(http: httpx.AsyncClient, someone: Athlete) -> None:
+    for value in HOSTILE_IDS:
+        for method, path in (("GET", REPLY_STREAM), ("POST", REPLY_CANCEL)):
+            response = await http.request(
+                method, path.format(message_id=value), headers=someone.headers
+            )
+            assert response.status_code == 404, f"{method} {value}: {response.text}"
+            assert_not_500(response, f"{method} {path} {value}")
+
+
 @pytest.mark.parametrize("before", DATES)
 async def test_hostile_before_never_500(
     http: httpx.AsyncClient, someone: Athlete, before: str
@@ -117,6 +131,8 @@ async def test_a_deleted_account_gets_401_on_every_authenticated_route(
         ("POST", "/v1/coach/chat", {"message": "Still there?"}),
         ("GET", "/v1/coach/conversations", None),
         ("GET", CONVERSATION.format(conversation_id=uuid.uuid4()), None),
+        ("GET", REPLY_STREAM.format(message_id=uuid.uuid4()), None),
+        ("POST", REPLY_CANCEL.format(message_id=uuid.uuid4()), None),
     ]:
         response = await http.request(method, path, json=body, headers=ghost.headers)
         assert response.status_code == 401, f"{method} {path}: {response.text}"

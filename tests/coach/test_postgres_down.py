@@ -16,11 +16,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import redis.asyncio as redis
 
 from fixtures.coach import StartCoach, chat
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
+from pacer_common.reply_log import settle_dead_producers
 
 
 class TcpRelay:
@@ -131,3 +133,43 @@ async def test_a_postgres_blip_as_the_reply_ends_still_stores_it(
     assert row is not None
     assert (row["content"], row["status"]) == (result.text, "complete")
     assert result.text
+
+
+async def test_postgres_down_as_the_reply_ends_loses_nothing_the_log_is_settled_later(
+    start_coach: StartCoach,
+    migrated_postgres: str,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    redis_url: str,
+) -> None:
+    # Down past the storage retries: the reply is only in its log (issue 11, point 4);
+    # the reaper's pass stores it with its status and a usage row once Postgres is back.
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
+    async with relayed(migrated_postgres) as (relay, url):
+        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
+            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+
+                async def cut_when_streaming() -> None:
+                    await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
+                    await relay.cut()
+
+                cutting = asyncio.create_task(cut_when_streaming())
+                result = await chat(http, runner)
+                await cutting
+                await relay.restore()
+    assert result.events[-1].event == "done" and result.text
+    message_id = uuid.UUID(result.of("meta")[0].data["message_id"])
+    row = await pg_pool.fetchrow("SELECT status FROM messages WHERE id = $1", message_id)
+    assert row is not None and row["status"] == "streaming"
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        async with pg_pool.acquire() as conn:
+            assert await settle_dead_producers(conn, raw, older_than_s=0) == 1
+    finally:
+        await raw.aclose()
+    row = await pg_pool.fetchrow("SELECT content, status FROM messages WHERE id = $1", message_id)
+    assert row is not None
+    assert (row["content"], row["status"]) == (result.text, "complete")
+    usage = await pg_pool.fetchrow("SELECT outcome, output_tokens FROM llm_usage")
+    assert usage is not None and usage["outcome"] == "recovered" and usage["output_tokens"] == 15

@@ -18,12 +18,17 @@ from fixtures.llm_sim import LLMSim
 
 
 def _coach_env(
-    postgres_url: str, keys: tuple[Path, Path], sim: LLMSim, port: int, **extra: str
+    postgres_url: str,
+    keys: tuple[Path, Path],
+    sim: LLMSim,
+    port: int,
+    redis_url: str = "redis://127.0.0.1:1/0",
+    **extra: str,
 ) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": postgres_url,
-        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "REDIS_URL": redis_url,
         "JWT_PUBLIC_KEY_FILE": str(keys[1]),
         "COACH_PORT": str(port),
         "COACH_METRICS_PORT": str(free_port()),
@@ -60,10 +65,14 @@ async def _wait_until_ready(http: httpx.AsyncClient) -> None:
 
 
 async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
-    migrated_postgres: str, jwt_key_files: tuple[Path, Path], runner: Athlete, sim: LLMSim
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    runner: Athlete,
+    sim: LLMSim,
+    redis_url: str,
 ) -> None:
     port = free_port()
-    env = _coach_env(migrated_postgres, jwt_key_files, sim, port)
+    env = _coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
     process = await _start_coach_process(env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -120,11 +129,17 @@ async def test_sigterm_stores_every_open_reply_with_the_text_its_client_saw(
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
+    redis_url: str,
 ) -> None:
     streams = 10
     port = free_port()
     env = _coach_env(
-        migrated_postgres, jwt_key_files, sim, port, SSE_MAX_STREAMS_PER_USER=str(streams)
+        migrated_postgres,
+        jwt_key_files,
+        sim,
+        port,
+        redis_url,
+        SSE_MAX_STREAMS_PER_USER=str(streams),
     )
     process = await _start_coach_process(env)
     try:

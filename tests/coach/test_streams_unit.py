@@ -71,9 +71,9 @@ async def test_a_stream_registered_after_the_drain_began_is_told_at_once() -> No
         (None, False, False, Ending("complete", None, refund=False)),
         ("upstream_error", False, True, Ending("partial", "upstream_error", refund=False)),
         ("upstream_error", False, False, Ending("failed", "upstream_error", refund=True)),
-        (None, True, True, Ending("partial", "client_disconnected", refund=False)),
-        (None, True, False, Ending("failed", "client_disconnected", refund=False)),
-        ("upstream_error", True, False, Ending("failed", "client_disconnected", refund=False)),
+        (None, True, True, Ending("partial", "cancelled", refund=False)),
+        (None, True, False, Ending("failed", "cancelled", refund=False)),
+        ("upstream_error", True, False, Ending("failed", "cancelled", refund=False)),
     ],
 )
 def test_final_status(

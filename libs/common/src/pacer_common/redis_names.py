@@ -16,6 +16,13 @@ Needs the ``jobs`` extra of pacer-common (arq).
 - ``pacer:briefing-failure:<athlete>``: the worker; BRIEFING_FAILURE_TTL_SECONDS.
 - ``pacer:briefing-requested:<athlete>``: home's debounce of refresh requests; TTL per call.
 - ``pacer:events:athlete:<athlete>``: a pub/sub channel; the worker publishes.
+- ``pacer:reply:<message>``: a chat reply's log (a Stream: meta, deltas, error?, done), written by
+  the coach that runs the LLM call, read by any coach (resume) and the reaper; capped at
+  REPLY_LOG_MAXLEN entries, REPLY_LOG_STREAMING_TTL_SECONDS while written, then the coach's
+  REPLY_LOG_TTL_SECONDS (default DEFAULT_REPLY_LOG_TTL_SECONDS) after ``done``.
+- ``pacer:reply:<message>:alive``: the producer's heartbeat; REPLY_HEARTBEAT_TTL_SECONDS.
+- ``pacer:reply:<message>:cancel``: set by a cancel on any coach, read by the producer;
+  REPLY_CANCEL_TTL_SECONDS.
 - ``<JOB_QUEUE_NAME>`` (default ``pacer:jobs``): arq's queue; core-api, the worker, ``pacer-jobs``.
 - ``<JOB_QUEUE_NAME>:health-check``: arq's health line, written by the worker.
 """
@@ -50,6 +57,18 @@ BRIEFING_REQUESTED_PREFIX = "pacer:briefing-requested:"
 # -- job events: one pub/sub channel per athlete ------------------------------
 ATHLETE_EVENTS_CHANNEL_PREFIX = "pacer:events:athlete:"
 
+# -- chat replies: one log per assistant message (pacer_common.reply_log) -------
+REPLY_LOG_PREFIX = "pacer:reply:"
+# Far above any reply (deltas are coalesced: one entry per flush window).
+REPLY_LOG_MAXLEN = 20_000
+# Refreshed at each flush while the producer runs: long enough that the reaper,
+# which settles a dead producer's row from its log, finds the log.
+REPLY_LOG_STREAMING_TTL_SECONDS = 3_600
+DEFAULT_REPLY_LOG_TTL_SECONDS = 600
+# Refreshed about every second by the producer: gone within a few seconds of its death.
+REPLY_HEARTBEAT_TTL_SECONDS = 4
+REPLY_CANCEL_TTL_SECONDS = 300
+
 # -- arq ------------------------------------------------------------------------
 # The default of JOB_QUEUE_NAME: a different name per deployment sharing one Redis.
 DEFAULT_JOB_QUEUE_NAME = "pacer:jobs"
@@ -69,6 +88,18 @@ def briefing_requested_key(athlete_id: UUID | str) -> str:
 
 def athlete_events_channel(athlete_id: UUID | str) -> str:
     return f"{ATHLETE_EVENTS_CHANNEL_PREFIX}{athlete_id}"
+
+
+def reply_log_key(message_id: UUID | str) -> str:
+    return f"{REPLY_LOG_PREFIX}{message_id}"
+
+
+def reply_heartbeat_key(message_id: UUID | str) -> str:
+    return f"{REPLY_LOG_PREFIX}{message_id}:alive"
+
+
+def reply_cancel_key(message_id: UUID | str) -> str:
+    return f"{REPLY_LOG_PREFIX}{message_id}:cancel"
 
 
 def health_check_key(queue_name: str) -> str:

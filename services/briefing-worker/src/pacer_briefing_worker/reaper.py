@@ -27,6 +27,7 @@ from pacer_briefing_worker.settings import ReaperSettings
 from pacer_common.jobs import ledger
 from pacer_common.jobs.ledger import Job
 from pacer_common.logs import get_logger
+from pacer_common.reply_log import settle_dead_producers
 from pacer_common.tables.messages import settle_abandoned_replies
 
 log = get_logger(__name__)
@@ -83,7 +84,13 @@ class Reaper:
             reaped = await ledger.reap(conn, self._settings)
             lost = await ledger.lost_in_queue(conn, self._settings)
             health = await ledger.health(conn, self._settings)
-            abandoned = await settle_abandoned_replies(conn, self._settings.ABANDONED_REPLY_SECONDS)
+            # From the log first, while it is kept: the text its client saw, a usage row.
+            abandoned = await settle_dead_producers(
+                conn, self._arq, self._settings.ORPHAN_REPLY_SECONDS
+            )
+            abandoned += await settle_abandoned_replies(
+                conn, self._settings.ABANDONED_REPLY_SECONDS
+            )
         for job in reaped:
             JOBS_REAPED.labels(job.status).inc()
             await self._outcomes.after_failure(job)

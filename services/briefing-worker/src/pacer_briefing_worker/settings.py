@@ -19,6 +19,9 @@ class ReaperSettings(JobSettings):
     # The reaper also settles coach replies still 'streaming' after this long
     # (their coach was killed): well past COACH_STREAM_TIMEOUT_SECONDS plus its drain.
     ABANDONED_REPLY_SECONDS: float = Field(default=600.0, gt=0, le=86_400)
+    # Sooner, a 'streaming' reply whose producer's heartbeat is gone is settled
+    # from its log in Redis (pacer_common.reply_log), with the text its client saw.
+    ORPHAN_REPLY_SECONDS: float = Field(default=30.0, gt=0, le=86_400)
     # Job timeouts and failures, and "too many long-running jobs", are POSTed
     # here as JSON (a Slack-compatible {"text": ...} plus details).
     ALERT_WEBHOOK_URL: HttpUrl | None = None

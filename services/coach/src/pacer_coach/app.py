@@ -7,7 +7,7 @@ from starlette.middleware import Middleware
 
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
-from pacer_coach.routes import chat, conversations, health
+from pacer_coach.routes import chat, conversations, health, replies
 from pacer_coach.settings import CoachSettings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.cors import JsonCORSMiddleware
@@ -20,14 +20,14 @@ SERVICE_NAME = "coach"
 def create_app(settings: CoachSettings, streams: OpenStreams) -> Starlette:
     """``streams`` is shared with the server, whose shutdown trigger drains it."""
     app = Starlette(
-        routes=[*health.ROUTES, *chat.ROUTES, *conversations.ROUTES],
+        routes=[*health.ROUTES, *chat.ROUTES, *replies.ROUTES, *conversations.ROUTES],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(
                 JsonCORSMiddleware,
                 allow_origins=settings.ALLOWED_ORIGINS,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
                 expose_headers=[
                     "X-Request-ID",
                     "Retry-After",

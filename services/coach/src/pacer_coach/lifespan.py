@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import redis.asyncio as redis
 from starlette.applications import Starlette
 
+from pacer_coach.chat.relay import BLOCK_MS
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.settings import CoachSettings
 from pacer_coach.state import AppState
@@ -38,6 +40,14 @@ def lifespan_for(
             llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
             # Closed before the pool: it waits for usage rows being written.
             opened.push_async_callback(llm.aclose)
+            # The reply logs (chat/session.py, chat/relay.py); a reader's XREAD blocks BLOCK_MS.
+            redis_client = redis.Redis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS + BLOCK_MS / 1000,
+                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+                decode_responses=True,
+            )
+            opened.push_async_callback(redis_client.aclose)
             await opened.enter_async_context(
                 observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
             )
@@ -46,6 +56,7 @@ def lifespan_for(
                 "settings": settings,
                 "pool": pool,
                 "llm": llm,
+                "redis": redis_client,
                 "token_verifier": token_verifier(settings),
                 "streams": streams,
             }

@@ -30,6 +30,11 @@ class CoachSettings(ServiceSettings, LLMSettings):
     COACH_DRAIN_SECONDS: float = Field(default=2.0, ge=0, le=30)
     COACH_GRACEFUL_TIMEOUT_SECONDS: float = Field(default=2.0, ge=0, le=30)
 
+    # Reply logs (chat/session.py): deltas coalesced into one log entry and one SSE
+    # event per window; a finished reply's log is kept this long for resumes.
+    REPLY_FLUSH_MS: int = Field(default=40, ge=1, le=1000)
+    REPLY_LOG_TTL_SECONDS: int = Field(default=600, ge=10, le=86_400)
+
     # Messages per user per calendar month (UTC), by tier (seed runbook names).
     RATE_LIMIT_FREE: int = Field(default=50, ge=0)
     RATE_LIMIT_PAID: int = Field(default=500, ge=0)

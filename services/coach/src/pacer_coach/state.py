@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TypedDict, cast
 
 import asyncpg
+import redis.asyncio as redis
 from starlette.requests import Request
 
 from pacer_coach.chat.streams import OpenStreams
@@ -17,6 +18,7 @@ class AppState(TypedDict):
     settings: CoachSettings
     pool: asyncpg.Pool
     llm: LLMClient
+    redis: redis.Redis
     token_verifier: TokenVerifier
     streams: OpenStreams
 

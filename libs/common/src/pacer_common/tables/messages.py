@@ -5,6 +5,9 @@ LLM and settles it when the stream ends; a coach killed mid-stream (SIGKILL,
 OOM) never settles it. Past any possible stream length it is marked
 'failed' (or 'partial' if text was stored) with error_code 'interrupted', so
 the conversation shows what happened instead of a reply forever being written.
+Before that, the reaper settles such a row from its reply log while Redis keeps
+it (:func:`pacer_common.reply_log.settle_dead_producers`), with the text the
+client saw; this is the backstop for a log already gone.
 """
 
 from __future__ import annotations

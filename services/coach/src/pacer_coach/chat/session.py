@@ -1,30 +1,34 @@
-"""One chat reply streamed as SSE, that always ends with `done`.
+"""One chat reply produced into its log in Redis, that always ends with `done`.
 
-The LLM call runs in its own task (the pump) and hands events over a queue.
-The response's generator only waits on that queue, so:
-- a client disconnect cancels the generator, whose cleanup cancels the pump,
-  which closes the upstream SDK stream at once;
-- a shutdown cancels the pump and queues a `shutdown` marker: the generator
-  sends `error` and `done` and ends;
-- whatever happens, the assistant message is stored with the text the client
-  was sent (:func:`pacer_coach.chat.turn.close_turn`), before the response ends:
-  the drain on shutdown waits for that.
+The producer runs the LLM call on a task of its own, not the request's: a client
+that goes away no longer stops it, so it can come back and resume
+(:mod:`pacer_coach.chat.relay` reads the log for the POST and for every resume).
+- deltas are coalesced: buffered in memory and written as one log entry per
+  ``REPLY_FLUSH_MS`` window or per ``FLUSH_BYTES``, in one pipeline with the
+  heartbeat and the cancel check, so Redis calls grow with time, not tokens;
+- a shutdown or a cancel (from any coach, through the cancel key) cancels the
+  LLM task, which closes the upstream SDK stream at once;
+- whatever happens, the assistant message is stored with the text produced
+  (:func:`pacer_coach.chat.turn.close_turn`) before `done` is logged; the drain
+  on shutdown waits for that (the producer holds the stream's slot).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import asyncpg
-from sse_starlette import ServerSentEvent
+import redis.asyncio as redis
 
-from pacer_coach.chat import events
 from pacer_coach.chat.turn import ChatTurn, close_turn
 from pacer_coach.metrics import STREAMS_FINISHED
+from pacer_common import redis_names
 from pacer_common.llm import (
     LLMClient,
     LLMError,
@@ -32,25 +36,22 @@ from pacer_common.llm import (
     StreamStarted,
     TextDelta,
 )
+from pacer_common.llm.registry import ModelSpec
 from pacer_common.logs import get_logger
 
 log = get_logger(__name__)
 
-# Once the stream is over, whatever cancelled it: how long stopping the LLM call
-# may take, and then, on a budget of its own, storing the reply (with retries).
+# Once the LLM call is over, whatever ended it: how long stopping it may take,
+# and then, on a budget of its own, storing the reply (with retries).
 CLEANUP_TIMEOUT_S = 2.0
 STORE_TIMEOUT_S = 5.0
-# The queue wait is bounded by the LLM deadline plus this margin: the LLM layer
+# The LLM call is bounded by its deadline plus this margin: the LLM layer
 # enforces the deadline itself, this only guards against a bug there.
 QUEUE_MARGIN_S = 5.0
-
-
-class _Shutdown:
-    pass
-
-
-class _Finished:
-    pass
+# A delta entry is written early once its text reaches this size.
+FLUSH_BYTES = 2048
+# The heartbeat is refreshed (and the cancel key read) at least this often.
+HEARTBEAT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,28 +61,20 @@ class _Failure:
     retryable: bool
 
 
-_SHUTDOWN = _Shutdown()
-_FINISHED = _Finished()
-_QueueItem = StreamStarted | TextDelta | StreamEnd | _Shutdown | _Finished | _Failure
-
 _SHUTDOWN_FAILURE = _Failure("shutdown", "The coach is restarting; please resend.", True)
 _TIMEOUT_FAILURE = _Failure("timeout", "The coach took too long to answer.", True)
+_CANCELLED_FAILURE = _Failure("cancelled", "The reply was cancelled.", False)
 
 
 @dataclass
 class _Reply:
-    """What the client has been sent so far, and how the LLM call ended."""
+    """What has been produced so far, and how the LLM call ended."""
 
     model: str | None
-    meta_sent: bool = False
+    meta_logged: bool = False
     text: list[str] = field(default_factory=list)
     end: StreamEnd | None = None
     failure: _Failure | None = None
-    finished: bool = False
-
-    @property
-    def over(self) -> bool:
-        return self.finished or self.failure is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +87,13 @@ class Ending:
 def final_status(*, failure_code: str | None, cancelled: bool, has_text: bool) -> Ending:
     """How a reply ended.
 
-    A reply is ``complete`` only if the LLM finished and the client stayed; else it
-    is ``partial`` if the client saw some text and ``failed`` if none. A failure
+    A reply is ``complete`` only if the LLM finished and nobody cancelled it; else
+    it is ``partial`` if some text was produced and ``failed`` if none. A failure
     before any text is not the athlete's fault and gives the message back; a
-    client that went away is charged, whatever it saw.
+    reply the athlete cancelled is charged, whatever it showed.
     """
     if cancelled:
-        return Ending("partial" if has_text else "failed", "client_disconnected", refund=False)
+        return Ending("partial" if has_text else "failed", "cancelled", refund=False)
     if failure_code is None:
         return Ending("complete", None, refund=False)
     status = "partial" if has_text else "failed"
@@ -114,23 +107,163 @@ def _finish_reason(end: StreamEnd | None, failure: _Failure | None) -> str:
     return end.finish_reason if end is not None else "stop"
 
 
-class ChatSession:
-    def __init__(self, turn: ChatTurn, *, llm: LLMClient, pool: asyncpg.Pool) -> None:
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+class ReplyProducer:
+    """Runs one reply's LLM call into its log; ``on_end`` runs once the reply is stored and done."""
+
+    def __init__(
+        self,
+        turn: ChatTurn,
+        *,
+        llm: LLMClient,
+        pool: asyncpg.Pool,
+        redis_client: redis.Redis,
+        flush_ms: int,
+        log_ttl_s: int,
+        on_end: Callable[[], None],
+    ) -> None:
         self.turn = turn
         self._llm = llm
         self._pool = pool
-        self._queue: asyncio.Queue[_QueueItem] = asyncio.Queue()
+        self._redis = redis_client
+        self._flush_s = flush_ms / 1000
+        self._log_ttl_s = log_ttl_s
+        self._on_end = on_end
+        self._key = redis_names.reply_log_key(turn.assistant_message_id)
+        self._heartbeat_key = redis_names.reply_heartbeat_key(turn.assistant_message_id)
+        self._cancel_key = redis_names.reply_cancel_key(turn.assistant_message_id)
+        self._reply = _Reply(model=turn.request.model.code)
+        # Entries not yet in Redis, in order; deltas buffered into the last one.
+        self._pending: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        self._delta: list[str] = []
+        self._delta_bytes = 0
+        self._delta_tokens = 0
+        self._wake = asyncio.Event()
+        self._last_heartbeat = 0.0
+        self._stop_reason: str | None = None  # "shutdown" or "cancelled"
+        self._closing = False
         self._pump: asyncio.Task[None] | None = None
-        self._aborted = False
+        self._task: asyncio.Task[None] | None = None
         self._started = time.monotonic()
 
+    async def open(self) -> None:
+        """Set the heartbeat before the response starts: readers wait for a live producer.
+
+        Raises the Redis error if Redis is unreachable (the route answers 503).
+        """
+        await self._redis.set(self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS)
+        self._last_heartbeat = time.monotonic()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="coach-reply")
+
     def abort_for_shutdown(self) -> None:
-        self._aborted = True
+        self._stop("shutdown")
+
+    def _stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
         if self._pump is not None:
             self._pump.cancel()
-        self._queue.put_nowait(_SHUTDOWN)
+
+    # -- the log ---------------------------------------------------------------
+
+    def _meta(self, spec: ModelSpec | None) -> None:
+        turn = self.turn
+        extra: dict[str, Any] = {}
+        if spec is not None:
+            extra = {
+                "model_code": spec.code,
+                "provider": str(spec.provider),
+                "model_id": spec.model_id,
+                "input_usd_per_mtok": str(spec.input_usd_per_mtok),
+                "output_usd_per_mtok": str(spec.output_usd_per_mtok),
+            }
+        self._reply.meta_logged = True
+        self._add(
+            "meta",
+            {
+                "conversation_id": str(turn.conversation_id),
+                "message_id": str(turn.assistant_message_id),
+                "user_message_id": str(turn.user_message_id),
+                "model": self._reply.model,
+            },
+            extra,
+        )
+
+    def _cut_delta(self) -> None:
+        if self._delta:
+            self._pending.append(
+                ("delta", {"text": "".join(self._delta)}, {"n": self._delta_tokens})
+            )
+            self._delta, self._delta_bytes, self._delta_tokens = [], 0, 0
+
+    def _add(self, kind: str, data: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        self._cut_delta()
+        self._pending.append((kind, data, extra or {}))
+        self._wake.set()
+
+    def _add_text(self, text: str) -> None:
+        self._delta.append(text)
+        self._delta_bytes += len(text.encode())
+        self._delta_tokens += 1
+        if self._delta_bytes >= FLUSH_BYTES:
+            self._cut_delta()
+            self._wake.set()
+
+    async def _flush(self, *, final: bool = False) -> None:
+        """Write what is pending in one pipeline; on a Redis error keep it for the next flush."""
+        self._cut_delta()
+        now = time.monotonic()
+        heartbeat = final or now - self._last_heartbeat >= HEARTBEAT_EVERY_S
+        if not self._pending and not heartbeat:
+            return
+        entries = list(self._pending)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for kind, data, extra in entries:
+                    fields: dict[Any, Any] = {"t": kind, "d": _json(data)}
+                    if extra:
+                        fields["x"] = _json(extra)
+                    pipe.xadd(
+                        self._key, fields, maxlen=redis_names.REPLY_LOG_MAXLEN, approximate=True
+                    )
+                if final:
+                    pipe.expire(self._key, self._log_ttl_s)
+                    pipe.delete(self._heartbeat_key)
+                else:
+                    pipe.expire(self._key, redis_names.REPLY_LOG_STREAMING_TTL_SECONDS)
+                    pipe.set(self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS)
+                    pipe.exists(self._cancel_key)
+                results = await pipe.execute()
+        except Exception:
+            log.warning(
+                "coach_reply_log_write_failed", message_id=str(self.turn.assistant_message_id)
+            )
+            return
+        del self._pending[: len(entries)]
+        self._last_heartbeat = now
+        if not final and results[-1]:
+            self._stop("cancelled")
+
+    async def _flush_loop(self) -> None:
+        # Never cancelled mid-pipeline (entries written but still pending would be
+        # written twice): told to stop, it ends after its current flush.
+        while not self._closing:
+            # A size-triggered flush wakes at once; else one flush per window.
+            with anyio.move_on_after(self._flush_s):
+                await self._wake.wait()
+            self._wake.clear()
+            if not self._closing:
+                await self._flush()
+
+    # -- the LLM call ------------------------------------------------------------
 
     async def _run_llm(self) -> None:
+        reply = self._reply
         try:
             async for event in self._llm.stream(
                 self.turn.request,
@@ -138,104 +271,98 @@ class ChatSession:
                 user_id=self.turn.user_id,
                 purpose="coach_chat",
             ):
-                self._queue.put_nowait(event)
-            self._queue.put_nowait(_FINISHED)
+                if isinstance(event, StreamStarted):
+                    reply.model = event.model.code
+                    self._meta(event.model)
+                elif isinstance(event, TextDelta):
+                    if not reply.meta_logged:
+                        self._meta(None)
+                    reply.text.append(event.text)
+                    self._add_text(event.text)
+                elif isinstance(event, StreamEnd):
+                    reply.end = event
         except LLMError as error:
-            self._queue.put_nowait(_Failure(error.code, error.message, error.retryable))
+            reply.failure = _Failure(error.code, error.message, error.retryable)
         except Exception:
             log.exception("coach_llm_call_crashed")
-            self._queue.put_nowait(_Failure("internal", "The coach hit an internal error.", True))
+            reply.failure = _Failure("internal", "The coach hit an internal error.", True)
 
-    async def events(self) -> AsyncIterator[ServerSentEvent]:
-        reply = _Reply(model=self.turn.request.model.code)
-        if not self._aborted:  # a drain that came first needs no LLM call
-            self._pump = asyncio.create_task(self._run_llm(), name="coach-llm")
-        cancelled = False
+    async def _run(self) -> None:
+        reply = self._reply
+        flusher = asyncio.create_task(self._flush_loop(), name="coach-reply-flush")
         try:
-            while not reply.over:
-                async with asyncio.timeout(self.turn.deadline.remaining() + QUEUE_MARGIN_S):
-                    item = await self._queue.get()
-                for event in self._take(item, reply):
-                    yield event
-        except TimeoutError:
-            reply.failure = _TIMEOUT_FAILURE
-        except BaseException:
-            # The client went away (or the server is force-closing): store, then let it propagate.
-            cancelled = True
-            raise
+            if self._stop_reason is None:  # a drain that came first needs no LLM call
+                self._pump = asyncio.create_task(self._run_llm(), name="coach-llm")
+                done, _ = await asyncio.wait(
+                    [self._pump], timeout=self.turn.deadline.remaining() + QUEUE_MARGIN_S
+                )
+                if not done:
+                    reply.failure = _TIMEOUT_FAILURE
+                    self._pump.cancel()
+                    await asyncio.wait([self._pump], timeout=CLEANUP_TIMEOUT_S)
+            if self._stop_reason == "shutdown":
+                reply.failure = _SHUTDOWN_FAILURE
+            elif self._stop_reason == "cancelled":
+                reply.failure = _CANCELLED_FAILURE
         finally:
-            ending = final_status(
-                failure_code=reply.failure.code if reply.failure else None,
-                cancelled=cancelled,
-                has_text=bool(reply.text),
-            )
+            self._closing = True
+            self._wake.set()
             with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(CLEANUP_TIMEOUT_S):
-                    await self._stop_pump()
-                with anyio.move_on_after(STORE_TIMEOUT_S):
-                    await close_turn(
-                        self._pool,
-                        self.turn,
-                        content="".join(reply.text),
-                        status=ending.status,
-                        code=ending.code,
-                        model=reply.model,
-                        end=reply.end,
-                        refund=ending.refund,
-                    )
+                await asyncio.wait([flusher], timeout=CLEANUP_TIMEOUT_S)
+                flusher.cancel()
+                await self._finish()
+
+    async def _finish(self) -> None:
+        reply = self._reply
+        ending = final_status(
+            failure_code=reply.failure.code if reply.failure else None,
+            cancelled=self._stop_reason == "cancelled",
+            has_text=bool(reply.text),
+        )
+        try:
+            with anyio.move_on_after(STORE_TIMEOUT_S):
+                await close_turn(
+                    self._pool,
+                    self.turn,
+                    content="".join(reply.text),
+                    status=ending.status,
+                    code=ending.code,
+                    model=reply.model,
+                    end=reply.end,
+                    refund=ending.refund,
+                )
             STREAMS_FINISHED.labels(ending.status, ending.code or "none").inc()
-        for event in self._closing(reply, ending):
-            yield event
-
-    def _take(self, item: _QueueItem, reply: _Reply) -> Iterator[ServerSentEvent]:
-        """The events one item from the pump sends, recording it in ``reply``."""
-        if isinstance(item, StreamStarted):
-            reply.model = item.model.code
-            reply.meta_sent = True
-            yield self._meta(reply)
-        elif isinstance(item, TextDelta):
-            if not reply.meta_sent:
-                reply.meta_sent = True
-                yield self._meta(reply)
-            yield events.delta(item.text)
-            # Recorded once the event is handed to the server (the generator only
-            # resumes after its send): a client gone mid-send never saw it.
-            reply.text.append(item.text)
-        elif isinstance(item, StreamEnd):
-            reply.end = item
-        elif isinstance(item, _Failure):
-            reply.failure = item
-        elif isinstance(item, _Shutdown):
-            reply.failure = _SHUTDOWN_FAILURE
-        else:
-            reply.finished = True
-
-    def _closing(self, reply: _Reply, ending: Ending) -> Iterator[ServerSentEvent]:
-        """meta if none was sent, the error if any, then done."""
-        if not reply.meta_sent:
-            yield self._meta(reply)
-        if reply.failure is not None:
-            failure = reply.failure
-            yield events.error(failure.code, failure.message, retryable=failure.retryable)
-        end = reply.end
-        yield events.done(
-            status=ending.status,
-            finish_reason=_finish_reason(end, reply.failure),
-            input_tokens=end.input_tokens if end else None,
-            output_tokens=end.output_tokens if end else None,
-            latency_ms=int((time.monotonic() - self._started) * 1000),
-        )
-
-    def _meta(self, reply: _Reply) -> ServerSentEvent:
-        turn = self.turn
-        return events.meta(
-            conversation_id=str(turn.conversation_id),
-            message_id=str(turn.assistant_message_id),
-            user_message_id=str(turn.user_message_id),
-            model=reply.model,
-        )
-
-    async def _stop_pump(self) -> None:
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-            await asyncio.wait([self._pump], timeout=CLEANUP_TIMEOUT_S)
+            if not reply.meta_logged:
+                self._meta(None)
+            if reply.failure is not None:
+                failure = reply.failure
+                self._add(
+                    "error",
+                    {
+                        "code": failure.code,
+                        "message": failure.message,
+                        "retryable": failure.retryable,
+                    },
+                )
+            end = reply.end
+            self._add(
+                "done",
+                {
+                    "status": ending.status,
+                    "finish_reason": _finish_reason(end, reply.failure),
+                    "usage": {
+                        "input_tokens": end.input_tokens if end else None,
+                        "output_tokens": end.output_tokens if end else None,
+                    },
+                    "latency_ms": int((time.monotonic() - self._started) * 1000),
+                },
+            )
+            # A blip as the reply ends: a few tries, or the reaper settles the row from the log.
+            for _ in range(3):
+                with anyio.move_on_after(CLEANUP_TIMEOUT_S):
+                    await self._flush(final=True)
+                if not self._pending:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            self._on_end()

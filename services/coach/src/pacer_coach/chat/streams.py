@@ -26,7 +26,9 @@ PER_USER_RETRY_AFTER_S = 5
 
 
 class OpenStreams:
-    """Counts streams from the moment a chat is accepted until its response ends."""
+    """Counts replies from the moment a chat is accepted until the reply is stored and done
+    (its producer's end, not its response's: a dropped client no longer ends it), and
+    resumes until their response ends."""
 
     def __init__(self, *, warn_at: int, cap: int, per_user_cap: int) -> None:
         self._warn_at = warn_at

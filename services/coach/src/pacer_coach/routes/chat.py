@@ -11,18 +11,20 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from pacer_coach.chat.session import ChatSession
-from pacer_coach.chat.turn import open_turn
+from pacer_coach.chat import relay
+from pacer_coach.chat.session import ReplyProducer
+from pacer_coach.chat.turn import close_turn, open_turn
 from pacer_coach.schemas import ChatIn
 from pacer_coach.state import app_state
 from pacer_coach.store.quota import QuotaUse
 from pacer_common.auth import require_user
-from pacer_common.errors import ValidationFailed
+from pacer_common.errors import ServiceUnavailable, ValidationFailed
+from pacer_common.outages import is_dependency_down
 from pacer_common.web.json_body import parse_json_body
 
 
 class ChatResponse(EventSourceResponse):
-    """Releases the stream's slot however the response ends, even if it never started."""
+    """Releases a slot however the response ends, even if it never started (resumes hold one)."""
 
     def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,17 +63,49 @@ async def chat(request: Request) -> ChatResponse:
         turn, use = await open_turn(
             state["pool"], state["llm"], settings, principal, body, dt.datetime.now(dt.UTC)
         )
-        session = ChatSession(turn, llm=state["llm"], pool=state["pool"])
-        streams.on_shutdown(slot, session.abort_for_shutdown)
-        return ChatResponse(
-            session.events(),
-            ping=settings.SSE_PING_SECONDS,
-            headers=_quota_headers(use),
-            release=lambda: streams.release(slot),
+        # The producer holds the slot until the reply is stored and done, not the
+        # response: a client gone away no longer ends the reply.
+        producer = ReplyProducer(
+            turn,
+            llm=state["llm"],
+            pool=state["pool"],
+            redis_client=state["redis"],
+            flush_ms=settings.REPLY_FLUSH_MS,
+            log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
+            on_end=lambda: streams.release(slot),
         )
+        try:
+            await producer.open()
+        except Exception as error:
+            if not is_dependency_down(error):
+                raise
+            # No log, no resume: refuse rather than stream a reply nobody could get back.
+            await close_turn(
+                state["pool"],
+                turn,
+                content="",
+                status="failed",
+                code="redis_unavailable",
+                model=None,
+                end=None,
+                refund=True,
+            )
+            raise ServiceUnavailable(
+                "The coach cannot keep replies right now; try again shortly.",
+                code="dependency_unavailable",
+                retry_after_s=5,
+            ) from error
+        streams.on_shutdown(slot, producer.abort_for_shutdown)
+        producer.start()
     except BaseException:
         streams.release(slot)
         raise
+    return ChatResponse(
+        relay.follow(state["redis"], state["pool"], turn.assistant_message_id),
+        ping=settings.SSE_PING_SECONDS,
+        headers=_quota_headers(use),
+        release=lambda: None,
+    )
 
 
 ROUTES = [Route("/v1/coach/chat", chat, methods=["POST"])]

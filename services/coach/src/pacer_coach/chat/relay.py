@@ -1,0 +1,140 @@
+"""Serve a reply's log as SSE: the POST's own stream and every resume are readers of it.
+
+Each event carries its log entry's id (``id:``), so a client that reconnects
+with ``Last-Event-ID`` gets exactly what it missed; ``retry:`` is sent once. A
+reader follows the log with XREAD BLOCK until ``done``. If the producer's
+heartbeat is gone and no ``done`` came, the reader settles the reply itself
+from the log (``partial`` with the text so far, ``interrupted``) and logs the
+``error`` and ``done`` for every reader. If the log is gone (expired), the
+stored reply is sent as one delta with ``replace: true``, then ``done``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import redis.asyncio as redis
+from sse_starlette import ServerSentEvent
+
+from pacer_common import redis_names, reply_log
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+# How long one XREAD waits before the reader checks the producer's heartbeat.
+BLOCK_MS = 1000
+RETRY_MS = 1000
+
+
+def _event(name: str, payload: dict[str, Any], entry_id: str | None = None) -> ServerSentEvent:
+    return ServerSentEvent(event=name, data=json.dumps(payload, separators=(",", ":")), id=entry_id)
+
+
+async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[ServerSentEvent]:
+    row = await pool.fetchrow(
+        """SELECT content, status, error_code, input_tokens, output_tokens
+           FROM messages WHERE id = $1""",
+        message_id,
+    )
+    if row is None:
+        return []
+    events = [_event("delta", {"text": row["content"], "replace": True})]
+    if row["error_code"]:
+        events.append(
+            _event("error", {"code": row["error_code"], "message": "", "retryable": False})
+        )
+    events.append(
+        _event(
+            "done",
+            {
+                "status": row["status"],
+                "finish_reason": row["error_code"] or "stop",
+                "usage": {
+                    "input_tokens": row["input_tokens"],
+                    "output_tokens": row["output_tokens"],
+                },
+                "latency_ms": 0,
+            },
+        )
+    )
+    return events
+
+
+async def _settle_interrupted(
+    client: redis.Redis, pool: asyncpg.Pool, message_id: UUID, reply: reply_log.LoggedReply
+) -> bool:
+    """Settle a dead producer's reply and log its ending; False if another got there first."""
+    async with pool.acquire() as conn:
+        settled = await reply_log.settle_from_log(conn, message_id, reply)
+    if settled is None:
+        return False
+    key = redis_names.reply_log_key(message_id)
+    done = {
+        "status": settled.status,
+        "finish_reason": "interrupted",
+        "usage": {"input_tokens": None, "output_tokens": reply.output_tokens},
+        "latency_ms": 0,
+    }
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.xadd(
+            key,
+            {
+                "t": "error",
+                "d": json.dumps(
+                    {
+                        "code": "interrupted",
+                        "message": "The coach stopped mid-reply; this is what it wrote.",
+                        "retryable": True,
+                    }
+                ),
+            },
+        )
+        pipe.xadd(key, {"t": "done", "d": json.dumps(done)})
+        pipe.expire(key, redis_names.DEFAULT_REPLY_LOG_TTL_SECONDS)
+        await pipe.execute()
+    log.warning("coach_reply_interrupted_settled", message_id=str(message_id))
+    return True
+
+
+async def follow(
+    client: redis.Redis,
+    pool: asyncpg.Pool,
+    message_id: UUID,
+    after: str = reply_log.START,
+    *,
+    stopped: Callable[[], bool] = lambda: False,
+) -> AsyncIterator[ServerSentEvent]:
+    """The log's events after ``after``, live until ``done`` (or until ``stopped()``)."""
+    key = redis_names.reply_log_key(message_id)
+    last = after
+    retry_sent = False
+    while not stopped():
+        found = await client.xread({key: last}, count=500, block=BLOCK_MS)
+        if not found:
+            if await reply_log.producer_alive(client, message_id):
+                continue
+            reply = await reply_log.read_log(client, message_id)
+            if reply is None:
+                for event in await _from_postgres(pool, message_id):
+                    yield event
+                return
+            if reply.done is not None:
+                continue  # logged between the XREAD and now: the next read has it
+            if not await _settle_interrupted(client, pool, message_id, reply):
+                for event in await _from_postgres(pool, message_id):
+                    yield event
+                return
+            continue
+        for entry in reply_log.parse_entries(found[0][1]):
+            last = entry.id
+            event = _event(entry.kind, entry.data, entry.id)
+            if not retry_sent:
+                event.retry = RETRY_MS
+                retry_sent = True
+            yield event
+            if entry.kind == "done":
+                return

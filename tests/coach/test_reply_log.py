@@ -1,0 +1,367 @@
+"""The reply log (issue 11): resume after a drop, from any coach, a dead producer, cancel, coalescing.
+
+Real Redis, Postgres, the simulator; in-loop coaches for most, real coach
+processes (``python -m pacer_coach``) where one is SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import redis.asyncio as redis
+
+from fixtures.coach import StartCoach
+from fixtures.core_api import Athlete
+from fixtures.infra import free_port
+from fixtures.llm_sim import LLMSim
+from pacer_common import redis_names
+from pacer_common.reply_log import settle_dead_producers
+
+
+@dataclass
+class Event:
+    event: str
+    id: str | None
+    data: dict[str, Any]
+    retry: int | None = None
+
+
+def parse(raw: str) -> list[Event]:
+    events = []
+    for block in raw.replace("\r\n", "\n").split("\n\n"):
+        name, entry_id, retry, data = "message", None, None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("id:"):
+                entry_id = line[3:].strip()
+            elif line.startswith("retry:"):
+                retry = int(line[6:].strip())
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data:
+            events.append(Event(name, entry_id, json.loads("\n".join(data)), retry))
+    return events
+
+
+def text_of(events: list[Event]) -> str:
+    return "".join(e.data["text"] for e in events if e.event == "delta")
+
+
+async def post_until(http: httpx.AsyncClient, athlete: Athlete, deltas: int) -> list[Event]:
+    """POST a chat, read until ``deltas`` whole delta events arrived, then drop the connection."""
+    raw = ""
+    async with http.stream(
+        "POST", "/v1/coach/chat", json={"message": "Long answer, please"}, headers=athlete.headers
+    ) as response:
+        assert response.status_code == 200
+        async for chunk in response.aiter_text():
+            raw += chunk
+            complete = raw.rsplit("\n\n", 1)[0] + "\n\n"
+            if sum(e.event == "delta" for e in parse(complete)) >= deltas:
+                return parse(complete)
+    raise AssertionError(f"the reply ended before {deltas} deltas: {raw}")
+
+
+async def resume(
+    http: httpx.AsyncClient, athlete: Athlete, message_id: str, last_id: str | None
+) -> tuple[int, list[Event], Any]:
+    headers = dict(athlete.headers)
+    if last_id is not None:
+        headers["Last-Event-ID"] = last_id
+    async with http.stream(
+        "GET", f"/v1/coach/messages/{message_id}/stream", headers=headers
+    ) as response:
+        raw = (await response.aread()).decode()
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        return response.status_code, parse(raw), None
+    return response.status_code, [], json.loads(raw)
+
+
+async def stored(pool: asyncpg.Pool, message_id: str, timeout_s: float = 10) -> asyncpg.Record:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        row = await pool.fetchrow(
+            "SELECT content, status, error_code FROM messages WHERE id = $1", uuid.UUID(message_id)
+        )
+        if row is not None and row["status"] != "streaming":
+            return row
+        assert asyncio.get_running_loop().time() < deadline, f"never settled: {row}"
+        await asyncio.sleep(0.05)
+
+
+async def test_drop_after_n_deltas_and_resume_gives_the_text_exactly_once(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=15, tokens=120)
+    before = await post_until(coach_client, runner, deltas=3)
+    assert all(e.id for e in before), "every event carries its log entry's id"
+    assert before[0].retry is not None and all(e.retry is None for e in before[1:])
+    message_id = before[0].data["message_id"]
+    status, after, _ = await resume(coach_client, runner, message_id, before[-1].id)
+    assert status == 200
+    assert [e.event for e in after].count("done") == 1 and after[-1].event == "done"
+    assert after[-1].data["status"] == "complete"
+    row = await stored(pg_pool, message_id)
+    assert row["status"] == "complete"
+    assert text_of(before) + text_of(after) == row["content"]
+    # Without Last-Event-ID: the whole reply from the start, meta first.
+    status, whole, _ = await resume(coach_client, runner, message_id, None)
+    assert status == 200
+    assert whole[0].event == "meta" and whole[-1].event == "done"
+    assert text_of(whole) == row["content"]
+
+
+async def test_a_fast_200_token_reply_is_coalesced_into_far_fewer_events(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, redis_client: redis.Redis
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=1, tokens=200)
+    raw = ""
+    async with coach_client.stream(
+        "POST", "/v1/coach/chat", json={"message": "Tell me all"}, headers=runner.headers
+    ) as response:
+        raw = (await response.aread()).decode()
+    events = parse(raw)
+    deltas = [e for e in events if e.event == "delta"]
+    done = events[-1]
+    assert done.event == "done" and done.data["usage"]["output_tokens"] == 200
+    assert 1 <= len(deltas) <= 200 // 5, f"{len(deltas)} delta events for 200 tokens"
+    entries = await redis_client.xlen(redis_names.reply_log_key(events[0].data["message_id"]))
+    assert entries == len(events), "one log entry per SSE event"
+    ttl = await redis_client.ttl(redis_names.reply_log_key(events[0].data["message_id"]))
+    assert 0 < ttl <= redis_names.DEFAULT_REPLY_LOG_TTL_SECONDS
+
+
+async def test_start_on_one_coach_and_resume_on_another(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, clean_state: None
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=15, tokens=120)
+    async with start_coach() as one, start_coach() as two:
+        async with (
+            httpx.AsyncClient(base_url=one.base_url, timeout=30) as first,
+            httpx.AsyncClient(base_url=two.base_url, timeout=30) as second,
+        ):
+            before = await post_until(first, runner, deltas=2)
+            message_id = before[0].data["message_id"]
+            status, after, _ = await resume(second, runner, message_id, before[-1].id)
+    assert status == 200 and after[-1].event == "done"
+    assert [e.event for e in after].count("done") == 1
+    row = await stored(pg_pool, message_id)
+    assert text_of(before) + text_of(after) == row["content"]
+
+
+async def test_cancel_stops_the_upstream_and_stores_the_partial_reply(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=200)
+    before = await post_until(coach_client, runner, deltas=1)
+    message_id = before[0].data["message_id"]
+    cancelled = await coach_client.post(
+        f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers
+    )
+    assert cancelled.status_code == 202, cancelled.text
+    # The reply would take 40 s: the upstream request must end now.
+    await sim.wait_for_stats(
+        lambda stats: stats["disconnected"] >= 1 and stats["active"] == 0, timeout_s=5
+    )
+    status, after, _ = await resume(coach_client, runner, message_id, before[-1].id)
+    assert status == 200
+    assert [e.event for e in after][-2:] == ["error", "done"]
+    assert after[-2].data["code"] == "cancelled"
+    row = await stored(pg_pool, message_id)
+    assert (row["status"], row["error_code"]) == ("partial", "cancelled")
+    assert text_of(before) + text_of(after) == row["content"]
+    usage = await pg_pool.fetchval("SELECT outcome FROM llm_usage ORDER BY id DESC LIMIT 1")
+    assert usage == "cancelled"
+    again = await coach_client.post(
+        f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "reply_finished"
+
+
+async def test_bad_ids_are_4xx_and_a_foreign_reply_is_404(
+    coach_client: httpx.AsyncClient, runner: Athlete, other_runner: Athlete, sim: LLMSim
+) -> None:
+    before = await post_until(coach_client, runner, deltas=1)
+    message_id = before[0].data["message_id"]
+    for bad in ("abc", "1-", "-1", "1-2-3", "0x1-0", "1" * 30 + "-0", "$", ">"):
+        status, _, body = await resume(coach_client, runner, message_id, bad)
+        assert status == 400, bad
+        assert body["error"]["code"] == "invalid_last_event_id"
+    for who, target in ((other_runner, message_id), (runner, str(uuid.uuid4()))):
+        status, _, body = await resume(coach_client, who, target, None)
+        assert status == 404 and body["error"]["code"] == "not_found"
+        cancel = await coach_client.post(f"/v1/coach/messages/{target}/cancel", headers=who.headers)
+        assert cancel.status_code == 404
+
+
+async def test_an_expired_log_is_served_from_postgres_as_one_replacing_event(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, redis_client: redis.Redis
+) -> None:
+    before = await post_until(coach_client, runner, deltas=1)
+    message_id = before[0].data["message_id"]
+    status, whole, _ = await resume(coach_client, runner, message_id, None)
+    assert status == 200 and whole[-1].event == "done"
+    await redis_client.delete(redis_names.reply_log_key(message_id))
+    status, served, _ = await resume(coach_client, runner, message_id, before[-1].id)
+    assert status == 200
+    assert [e.event for e in served] == ["delta", "done"]
+    assert served[0].data == {"text": text_of(whole), "replace": True}
+    assert served[1].data["status"] == "complete"
+
+
+def _coach_env(
+    postgres_url: str, keys: tuple[Path, Path], sim: LLMSim, port: int, redis_url: str
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "JWT_PUBLIC_KEY_FILE": str(keys[1]),
+        "COACH_PORT": str(port),
+        "COACH_METRICS_PORT": str(free_port()),
+        "ANTHROPIC_API_KEY": "test-key",
+        "OPENAI_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": sim.base_url,
+        "OPENAI_BASE_URL": f"{sim.base_url}/v1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def _coach_process(env: dict[str, str]) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pacer_coach",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env['COACH_PORT']}") as http:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                if (await http.get("/health/ready")).status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "the coach did not get ready"
+            await asyncio.sleep(0.05)
+
+
+async def _killed_mid_reply(
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    sim: LLMSim,
+    redis_url: str,
+    runner: Athlete,
+) -> list[Event]:
+    """A real coach process SIGKILLed after the client saw two deltas: what the client saw."""
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=1000)
+    port = free_port()
+    process = await _coach_process(
+        _coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            before = await post_until(http, runner, deltas=2)
+        process.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(process.wait(), timeout=5)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return before
+
+
+async def test_a_killed_coach_is_resumed_on_a_new_one_with_the_text_seen_then_interrupted(
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    redis_url: str,
+) -> None:
+    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    message_id = before[0].data["message_id"]
+    port = free_port()
+    again = await _coach_process(_coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            started = asyncio.get_running_loop().time()
+            status, after, _ = await resume(http, runner, message_id, before[-1].id)
+            took = asyncio.get_running_loop().time() - started
+    finally:
+        again.terminate()
+        await asyncio.wait_for(again.wait(), timeout=10)
+    assert status == 200
+    assert [e.event for e in after][-2:] == ["error", "done"]
+    assert after[-2].data["code"] == "interrupted"
+    assert [e.event for e in after].count("done") == 1
+    assert took < 8, "ended within a few seconds of the heartbeat's expiry"
+    row = await stored(pg_pool, message_id, timeout_s=1)
+    assert (row["status"], row["error_code"]) == ("partial", "interrupted")
+    # Deltas the client had not read yet when the coach died may follow in the resume.
+    assert row["content"] == text_of(before) + text_of(after)
+    usage = await pg_pool.fetchrow(
+        "SELECT outcome, output_tokens FROM llm_usage ORDER BY id DESC LIMIT 1"
+    )
+    assert usage is not None and usage["outcome"] == "interrupted" and usage["output_tokens"] > 0
+
+
+async def test_the_reaper_settles_a_killed_coachs_reply_from_its_log(
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    redis_url: str,
+    redis_client: redis.Redis,
+) -> None:
+    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    message_id = before[0].data["message_id"]
+    heartbeat = redis_names.reply_heartbeat_key(message_id)
+    deadline = asyncio.get_running_loop().time() + 10
+    while await redis_client.exists(heartbeat):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    # The worker's reaper uses an arq (bytes) client: the same kind here.
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        async with pg_pool.acquire() as conn:
+            assert await settle_dead_producers(conn, raw, older_than_s=0) == 1
+            assert await settle_dead_producers(conn, raw, older_than_s=0) == 0
+    finally:
+        await raw.aclose()
+    row = await stored(pg_pool, message_id, timeout_s=1)
+    assert (row["status"], row["error_code"]) == ("partial", "interrupted")
+    assert row["content"].startswith(text_of(before)) and text_of(before)
+    assert await pg_pool.fetchval("SELECT count(*) FROM llm_usage") == 1
+
+
+async def test_redis_down_when_a_chat_starts_is_a_503_and_spends_nothing(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, clean_state: None
+) -> None:
+    # No log, no resume and no cancel: refused, rather than a reply nobody could get back.
+    async with start_coach(REDIS_URL="redis://127.0.0.1:1/0") as coach:
+        async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+            response = await http.post(
+                "/v1/coach/chat", json={"message": "Hello?"}, headers=runner.headers
+            )
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "dependency_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    assert await pg_pool.fetchval("SELECT coalesce(sum(used), 0) FROM chat_quota") == 0
+    row = await pg_pool.fetchrow("SELECT status, error_code FROM messages WHERE role = 'assistant'")
+    assert row is not None and (row["status"], row["error_code"]) == ("failed", "redis_unavailable")
+    assert (await sim.stats())["requests"] == 0
