@@ -29,7 +29,6 @@ SERVICES = {
             "pacer_briefing_worker",
             "argon2",
             "arq",
-            "redis",
             "rich",
             "pacer_devstack",
             "supervisor",

@@ -6,7 +6,7 @@ its unit. arq's own keys (``arq:job:<id>``, ``arq:in-progress:<id>``...) are
 arq's business; the one of them Pacer reads, the health line, is built from
 arq's own suffix, not spelled again.
 
-Needs the ``jobs`` extra of pacer-common (arq).
+Needs nothing but the standard library (arq only for ``health_check_key``).
 
 - ``pacer:login-failures:account:<sha256>``, ``pacer:login-failures:ip:<address>``:
   core-api's login throttle; expire LOGIN_FAILURE_WINDOW_SECONDS after the first failure.
@@ -30,8 +30,6 @@ Needs the ``jobs`` extra of pacer-common (arq).
 from __future__ import annotations
 
 from uuid import UUID
-
-from arq.constants import health_check_key_suffix
 
 # -- core-api: failed logins, a fixed window from the first failure ------------
 # Followed by a hash of the email (keys show in monitoring, emails must not).
@@ -104,4 +102,7 @@ def reply_cancel_key(message_id: UUID | str) -> str:
 
 def health_check_key(queue_name: str) -> str:
     """Where arq's worker writes its health line (``arq --check`` reads it too)."""
+    # Imported here: the coach uses this module without arq installed.
+    from arq.constants import health_check_key_suffix
+
     return f"{queue_name}{health_check_key_suffix}"
