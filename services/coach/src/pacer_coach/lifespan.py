@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import redis.asyncio as redis
 from starlette.applications import Starlette
 
 from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.notifications import BLOCK_MS, EventStreams
 from pacer_coach.settings import CoachSettings
 from pacer_coach.state import AppState
 from pacer_common.llm import LLMClient
@@ -25,8 +27,10 @@ log = get_logger(__name__)
 
 
 def lifespan_for(
-    settings: CoachSettings, streams: OpenStreams
+    settings: CoachSettings, streams: OpenStreams, events: EventStreams | None = None
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[AppState]]:
+    notify = events if events is not None else EventStreams.from_settings(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         # The stack closes what was opened, in reverse, even if start-up fails half-way.
@@ -38,6 +42,25 @@ def lifespan_for(
             llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
             # Closed before the pool: it waits for usage rows being written.
             opened.push_async_callback(llm.aclose)
+            # No connection is made here: with Redis down the coach starts and
+            # chats; only GET /v1/coach/events answers 503.
+            timeout_s = settings.READY_CHECK_TIMEOUT_SECONDS
+            redis_client = redis.Redis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                decode_responses=True,
+            )
+            opened.push_async_callback(redis_client.aclose)
+            events_reader = redis.Redis.from_url(
+                settings.REDIS_URL,
+                # A blocking read waits up to BLOCK_MS; only a longer silence is a dead Redis.
+                socket_timeout=BLOCK_MS / 1000 + timeout_s,
+                socket_connect_timeout=timeout_s,
+                max_connections=settings.EVENTS_MAX_CONNECTIONS,
+                decode_responses=True,
+            )
+            opened.push_async_callback(events_reader.aclose)
             await opened.enter_async_context(
                 observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
             )
@@ -48,6 +71,9 @@ def lifespan_for(
                 "llm": llm,
                 "token_verifier": token_verifier(settings),
                 "streams": streams,
+                "redis": redis_client,
+                "events_reader": events_reader,
+                "events": notify,
             }
 
     return lifespan
