@@ -325,6 +325,16 @@ async def test_with_redis_down_events_are_503_and_chat_still_works(
         result = await chat(http, runner)
         assert result.status_code == 200, result.body
         assert result.of("done")[0].data["status"] == "complete"
+        # Ready for chats all the same; Redis reported, not failed on.
+        ready = await http.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["degraded"]["redis"].startswith("error"), ready.json()
+
+
+async def test_readiness_reports_redis_when_it_is_up(http: httpx.AsyncClient) -> None:
+    ready = await http.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["degraded"] == {"redis": "ok"}
 
 
 async def test_sigterm_ends_open_event_streams_at_once(
