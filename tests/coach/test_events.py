@@ -47,6 +47,7 @@ class Reader:
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
         self._lines = response.aiter_lines()
+        self.comments: list[str] = []
 
     async def block(self, timeout_s: float = 10.0) -> Sse:
         """The next block with a field (comments only are folded into the next one)."""
@@ -61,6 +62,7 @@ class Reader:
                 value = value.removeprefix(" ")
                 if name == "":
                     sse.comments.append(value)
+                    self.comments.append(value)
                 elif name == "event":
                     sse.event = value
                 elif name == "id":
@@ -365,3 +367,17 @@ async def test_job_events_from_the_worker_are_on_the_user_s_stream(
         got = await reader.event()
     assert (got.event, got.id, got.payload["job_id"]) == ("job.timed_out", entry, "x")
     assert await redis_client.ttl(redis_names.notify_key(job_athlete.id)) > 0
+
+
+async def test_an_idle_stream_gets_a_keep_alive_comment(
+    start_coach: StartCoach, runner: Athlete
+) -> None:
+    async with (
+        start_coach(SSE_PING_SECONDS=0.2) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+        open_events(http, runner) as reader,
+    ):
+        # Comments alone never make a block: read for a second, keep what came.
+        with contextlib.suppress(TimeoutError):
+            await reader.block(timeout_s=1.0)
+    assert reader.comments, "no keep-alive comment in 1 s with SSE_PING_SECONDS=0.2"
