@@ -28,8 +28,7 @@ SERVICES = {
             "pacer_core_api",
             "pacer_briefing_worker",
             "argon2",
-            "arq",
-            "redis",
+            # arq and redis are the coach's now: the notification stream (issue 11).
             "rich",
             "pacer_devstack",
             "supervisor",
