@@ -34,6 +34,7 @@ ROUTES = {
     ("POST", "/v1/coach/chat"),
     ("GET", "/v1/coach/conversations"),
     ("GET", CONVERSATION),
+    ("GET", "/v1/coach/events"),
 }
 HOSTILE_IDS = ["0", "-1", "9" * 40, "00000000-0000-0000-0000-00000000000g", "%00", "..%2f..%2fetc"]
 
@@ -133,6 +134,7 @@ async def test_a_deleted_account_gets_401_on_every_authenticated_route(
         ("GET", CONVERSATION.format(conversation_id=uuid.uuid4()), None),
         ("GET", REPLY_STREAM.format(message_id=uuid.uuid4()), None),
         ("POST", REPLY_CANCEL.format(message_id=uuid.uuid4()), None),
+        ("GET", "/v1/coach/events", None),
     ]:
         response = await http.request(method, path, json=body, headers=ghost.headers)
         assert response.status_code == 401, f"{method} {path}: {response.text}"

@@ -15,7 +15,6 @@ Needs nothing but the standard library (arq only for ``health_check_key``).
 - ``pacer:briefing:<athlete>``: written by the worker, read by home; BRIEFING_TTL_SECONDS.
 - ``pacer:briefing-failure:<athlete>``: the worker; BRIEFING_FAILURE_TTL_SECONDS.
 - ``pacer:briefing-requested:<athlete>``: home's debounce of refresh requests; TTL per call.
-- ``pacer:events:athlete:<athlete>``: a pub/sub channel; the worker publishes.
 - ``pacer:reply:<message>``: a chat reply's log (a Stream: meta, deltas, error?, done), written by
   the coach that runs the LLM call, read by any coach (resume) and the reaper; capped at
   REPLY_LOG_MAXLEN entries, REPLY_LOG_STREAMING_TTL_SECONDS while written, then the coach's
@@ -23,6 +22,10 @@ Needs nothing but the standard library (arq only for ``health_check_key``).
 - ``pacer:reply:<message>:alive``: the producer's heartbeat; REPLY_HEARTBEAT_TTL_SECONDS.
 - ``pacer:reply:<message>:cancel``: set by a cancel on any coach, read by the producer;
   REPLY_CANCEL_TTL_SECONDS.
+- ``pacer:notify:<user>``: the user's notification stream (a Redis Stream), read by
+  the coach's ``GET /v1/coach/events``; written by the worker (briefings, jobs) and
+  later the coach. At most ~NOTIFY_MAXLEN entries (approximate MAXLEN: Redis trims
+  whole nodes, so a few more may stay), gone NOTIFY_TTL_SECONDS after the last write.
 - ``<JOB_QUEUE_NAME>`` (default ``pacer:jobs``): arq's queue; core-api, the worker, ``pacer-jobs``.
 - ``<JOB_QUEUE_NAME>:health-check``: arq's health line, written by the worker.
 """
@@ -52,8 +55,13 @@ BRIEFING_FAILURE_TTL_SECONDS = 7 * 86_400
 # so that repeated home views of a stale briefing write one ledger row, not one per view.
 BRIEFING_REQUESTED_PREFIX = "pacer:briefing-requested:"
 
-# -- job events: one pub/sub channel per athlete ------------------------------
-ATHLETE_EVENTS_CHANNEL_PREFIX = "pacer:events:athlete:"
+# -- notifications: one Redis Stream per user ----------------------------------
+NOTIFY_PREFIX = "pacer:notify:"
+# Enough for a client offline through a day of briefings and jobs; a client
+# further behind gets `reset` and reloads its state instead of a replay.
+NOTIFY_MAXLEN = 100
+# Refreshed on every write: an idle user's stream costs nothing after a day.
+NOTIFY_TTL_SECONDS = 86_400
 
 # -- chat replies: one log per assistant message (pacer_common.reply_log) -------
 REPLY_LOG_PREFIX = "pacer:reply:"
@@ -84,8 +92,8 @@ def briefing_requested_key(athlete_id: UUID | str) -> str:
     return f"{BRIEFING_REQUESTED_PREFIX}{athlete_id}"
 
 
-def athlete_events_channel(athlete_id: UUID | str) -> str:
-    return f"{ATHLETE_EVENTS_CHANNEL_PREFIX}{athlete_id}"
+def notify_key(user_id: UUID | str) -> str:
+    return f"{NOTIFY_PREFIX}{user_id}"
 
 
 def reply_log_key(message_id: UUID | str) -> str:

@@ -1,4 +1,4 @@
-"""Where job timeouts and failures go: the athlete's Redis channel and, when
+"""Where job timeouts and failures go: the athlete's notification stream and, when
 ALERT_WEBHOOK_URL is set, a webhook POST that never blocks the caller."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Alerts:
         await self._http.aclose()
 
     async def job_ended_badly(self, job: Job) -> None:
-        """A job timed out or failed: tell its athlete's channel and the webhook."""
+        """A job timed out or failed: tell its athlete's notification stream and the webhook."""
         event = events.job_event(job, dt.datetime.now(dt.UTC))
         log.warning(
             "job_" + event["type"].removeprefix("job."),

@@ -12,9 +12,11 @@ from uuid import UUID
 import asyncpg
 import redis.asyncio as redis
 
+from pacer_common import notifications
 from pacer_common.jobs import briefing_cache
 from pacer_common.jobs.briefing_cache import CachedBriefing
 from pacer_common.llm import ChatMessage, Deadline, LLMClient, LLMRequest, ModelSpec
+from pacer_common.logs import get_logger
 from pacer_common.tables import users
 from pacer_common.tables.athlete_context import athlete_context, describe_athlete
 
@@ -25,6 +27,8 @@ INSTRUCTIONS = (
     "with one concrete suggestion for today. Never give medical diagnoses."
 )
 PURPOSE = "briefing"
+
+log = get_logger(__name__)
 
 
 class AthleteGone(Exception):
@@ -72,6 +76,7 @@ async def refresh(
         await briefing_cache.write(
             cache, athlete_id, CachedBriefing(**{**cached.__dict__, "checked_at": now})
         )
+        await _briefing_ready(cache, athlete_id, now, changed=False)
         return {"llm_called": False, "fingerprint": inputs.fingerprint, "model": cached.model}
     completion = await llm.complete(
         LLMRequest(
@@ -96,6 +101,7 @@ async def refresh(
             checked_at=generated_at,
         ),
     )
+    await _briefing_ready(cache, athlete_id, generated_at, changed=True)
     return {
         "llm_called": True,
         "fingerprint": inputs.fingerprint,
@@ -103,3 +109,15 @@ async def refresh(
         "input_tokens": completion.input_tokens,
         "output_tokens": completion.output_tokens,
     }
+
+
+async def _briefing_ready(
+    cache: redis.Redis, athlete_id: UUID, at: dt.datetime, *, changed: bool
+) -> None:
+    """Tell the athlete's open apps that home has a fresh briefing (``changed``: new text)."""
+    try:
+        await notifications.publish(
+            cache, athlete_id, "briefing.ready", {"changed": changed, "at": at.isoformat()}
+        )
+    except Exception as error:  # the briefing is stored; a missed nudge is no failure
+        log.warning("briefing_ready_not_published", athlete_id=str(athlete_id), error=str(error))

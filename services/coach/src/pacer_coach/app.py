@@ -7,7 +7,8 @@ from starlette.middleware import Middleware
 
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
-from pacer_coach.routes import chat, conversations, health, replies
+from pacer_coach.notifications import EventStreams
+from pacer_coach.routes import chat, conversations, events, health, replies
 from pacer_coach.settings import CoachSettings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.cors import JsonCORSMiddleware
@@ -17,10 +18,21 @@ from pacer_common.web.request_context import RequestContextMiddleware
 SERVICE_NAME = "coach"
 
 
-def create_app(settings: CoachSettings, streams: OpenStreams) -> Starlette:
-    """``streams`` is shared with the server, whose shutdown trigger drains it."""
+def create_app(
+    settings: CoachSettings, streams: OpenStreams, notify: EventStreams | None = None
+) -> Starlette:
+    """``streams`` and ``notify`` are shared with the server, whose shutdown trigger
+    drains the one and closes the other."""
+    if notify is None:
+        notify = EventStreams.from_settings(settings)
     app = Starlette(
-        routes=[*health.ROUTES, *chat.ROUTES, *replies.ROUTES, *conversations.ROUTES],
+        routes=[
+            *health.ROUTES,
+            *chat.ROUTES,
+            *replies.ROUTES,
+            *conversations.ROUTES,
+            *events.ROUTES,
+        ],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(
@@ -40,7 +52,7 @@ def create_app(settings: CoachSettings, streams: OpenStreams) -> Starlette:
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan_for(settings, streams),
+        lifespan=lifespan_for(settings, streams, notify),
     )
     # No trailing-slash redirect: Starlette's writes an absolute Location from
     # the request's Host header (`Host: evil.example` -> http://evil.example/...).

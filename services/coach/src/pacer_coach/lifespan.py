@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Callable
 import redis.asyncio as redis
 from starlette.applications import Starlette
 
-from pacer_coach.chat.relay import BLOCK_MS
+from pacer_coach.chat.relay import BLOCK_MS as REPLY_BLOCK_MS
 from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.notifications import BLOCK_MS as EVENTS_BLOCK_MS
+from pacer_coach.notifications import EventStreams
 from pacer_coach.settings import CoachSettings
 from pacer_coach.state import AppState
 from pacer_common.llm import LLMClient
@@ -27,8 +29,10 @@ log = get_logger(__name__)
 
 
 def lifespan_for(
-    settings: CoachSettings, streams: OpenStreams
+    settings: CoachSettings, streams: OpenStreams, events: EventStreams | None = None
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[AppState]]:
+    notify = events if events is not None else EventStreams.from_settings(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         # The stack closes what was opened, in reverse, even if start-up fails half-way.
@@ -43,11 +47,20 @@ def lifespan_for(
             # The reply logs (chat/session.py, chat/relay.py); a reader's XREAD blocks BLOCK_MS.
             redis_client = redis.Redis.from_url(
                 settings.REDIS_URL,
-                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS + BLOCK_MS / 1000,
+                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS + REPLY_BLOCK_MS / 1000,
                 socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
                 decode_responses=True,
             )
             opened.push_async_callback(redis_client.aclose)
+            events_reader = redis.Redis.from_url(
+                settings.REDIS_URL,
+                # A blocking read waits up to BLOCK_MS; only a longer silence is a dead Redis.
+                socket_timeout=EVENTS_BLOCK_MS / 1000 + settings.READY_CHECK_TIMEOUT_SECONDS,
+                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+                max_connections=settings.EVENTS_MAX_CONNECTIONS,
+                decode_responses=True,
+            )
+            opened.push_async_callback(events_reader.aclose)
             await opened.enter_async_context(
                 observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
             )
@@ -59,6 +72,8 @@ def lifespan_for(
                 "redis": redis_client,
                 "token_verifier": token_verifier(settings),
                 "streams": streams,
+                "events_reader": events_reader,
+                "events": notify,
             }
 
     return lifespan

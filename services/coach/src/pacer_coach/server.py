@@ -5,7 +5,9 @@ Shutdown, in order:
 1. SIGTERM (or ``stop``) fires the shutdown trigger, which drains the streams:
    new chats get 503 ``shutting_down``, every open stream stores its reply
    (``partial`` with the text its client was sent, or ``failed``) and sends
-   ``error: shutdown`` and ``done``; up to ``COACH_DRAIN_SECONDS``.
+   ``error: shutdown`` and ``done``; up to ``COACH_DRAIN_SECONDS``. The
+   notification streams (``GET /v1/coach/events``) end at once, not drained:
+   they hold nothing to store, and their clients resume with ``Last-Event-ID``.
 2. The trigger returns; hypercorn stops listening and gives the connections
    left up to ``COACH_GRACEFUL_TIMEOUT_SECONDS`` before cutting them.
 3. Only then the lifespan's shutdown runs (:mod:`pacer_coach.lifespan`) and
@@ -22,6 +24,7 @@ from hypercorn.asyncio import serve
 
 from pacer_coach.app import create_app
 from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.notifications import EventStreams
 from pacer_coach.settings import CoachSettings
 from pacer_common.web.serving import hypercorn_config
 
@@ -29,7 +32,8 @@ from pacer_common.web.serving import hypercorn_config
 async def serve_until_signalled(settings: CoachSettings, stop: asyncio.Event | None = None) -> None:
     """One process, one event loop: the connection caps are per process, so scale with replicas."""
     streams = OpenStreams.from_settings(settings)
-    app = create_app(settings, streams)
+    notify = EventStreams.from_settings(settings)
+    app = create_app(settings, streams, notify)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -40,6 +44,8 @@ async def serve_until_signalled(settings: CoachSettings, stop: asyncio.Event | N
         # hypercorn's own shutdown would wait for streams that never end by
         # themselves, then cut them unstored; end them first (step 1 above).
         await stop.wait()
+        # Notification streams hold nothing to store: they end at once, never drained.
+        notify.close()
         await streams.drain(settings.COACH_DRAIN_SECONDS)
 
     config = hypercorn_config(

@@ -24,6 +24,11 @@ class CoachSettings(ServiceSettings, LLMSettings):
     SSE_MAX_CONNECTIONS: int = Field(default=200, ge=1)
     # Open streams per user per coach process: over it, 429 before quota is spent.
     SSE_MAX_STREAMS_PER_USER: int = Field(default=3, ge=1, le=1000)
+    # GET /v1/coach/events (long-lived, mostly idle) has its own caps, apart from
+    # the chat slots: per process (503 at the cap) and per user per process (429).
+    # Each open one holds one Redis connection while it waits (routes/events.py).
+    EVENTS_MAX_CONNECTIONS: int = Field(default=1000, ge=1, le=100_000)
+    EVENTS_MAX_STREAMS_PER_USER: int = Field(default=5, ge=1, le=1000)
     # On SIGTERM (server.py): how long open streams get to store their reply and
     # send `error: shutdown` and `done`; then hypercorn waits up to the graceful
     # timeout for the connections left before cutting them (whole exit < 5 s).

@@ -9,6 +9,7 @@ import redis.asyncio as redis
 from starlette.requests import Request
 
 from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.notifications import EventStreams
 from pacer_coach.settings import CoachSettings
 from pacer_common.auth import TokenVerifier
 from pacer_common.llm import LLMClient
@@ -18,9 +19,13 @@ class AppState(TypedDict):
     settings: CoachSettings
     pool: asyncpg.Pool
     llm: LLMClient
+    # Short commands and the reply logs' reads (chat/relay.py blocks ~1 s at most);
+    # the blocking reads of the open notification streams have their own pool.
     redis: redis.Redis
     token_verifier: TokenVerifier
     streams: OpenStreams
+    events_reader: redis.Redis
+    events: EventStreams
 
 
 def app_state(request: Request) -> AppState:

@@ -1,14 +1,13 @@
-"""Job events on a Redis channel per athlete (a later issue streams them to the browser)."""
+"""Job events, appended to the athlete's notification stream (:mod:`pacer_common.notifications`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import redis.asyncio as redis
 
-from pacer_common import redis_names
+from pacer_common import notifications
 from pacer_common.jobs.ledger import Job
 
 
@@ -29,8 +28,6 @@ def job_event(job: Job, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-async def publish(client: redis.Redis, athlete_id: str, event: dict[str, Any]) -> int:
-    """Returns how many subscribers received it."""
-    return int(
-        await client.publish(redis_names.athlete_events_channel(athlete_id), json.dumps(event))
-    )
+async def publish(client: redis.Redis, athlete_id: str, event: dict[str, Any]) -> str:
+    """Returns the stream entry id; the event's ``type`` is its SSE event name."""
+    return await notifications.publish(client, athlete_id, event["type"], event)

@@ -1,4 +1,8 @@
-"""Liveness (no I/O) and readiness (Postgres and schema; not ready while draining)."""
+"""Liveness (no I/O) and readiness (Postgres and schema; not ready while draining).
+
+Redis is reported under ``degraded``, never failed on: only the notification
+stream needs it, and a replica without Redis still serves every chat.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pacer_coach.state import app_state
-from pacer_common.web.readiness import postgres_and_schema, readiness_response
+from pacer_common.web.readiness import postgres_and_schema, readiness_response, run_check
 
 
 async def health(request: Request) -> JSONResponse:
@@ -21,7 +25,16 @@ async def ready(request: Request) -> JSONResponse:
     )
     # While draining, the load balancer should stop sending chats here.
     checks["accepting"] = "draining" if state["streams"].draining else "ok"
-    return readiness_response(checks, schema_version=version, open_streams=len(state["streams"]))
+    redis_check = await run_check(
+        state["redis"].ping, state["settings"].READY_CHECK_TIMEOUT_SECONDS
+    )
+    return readiness_response(
+        checks,
+        schema_version=version,
+        open_streams=len(state["streams"]),
+        open_event_streams=len(state["events"]),
+        degraded={"redis": redis_check},
+    )
 
 
 ROUTES = [
