@@ -155,7 +155,8 @@ def test_a_chat_streams_through_the_proxy_unbuffered(stack: Stack) -> None:
                         arrivals.append(time.monotonic())
         finally:
             http.post(f"{sim}/_sim/reset")
-    assert body.replace("\r\n", "\n").rstrip().split("\n\n")[-1].startswith("event: done")
+    # Every event carries its reply-log id first (changed on purpose with the reply log).
+    assert "\nevent: done\n" in body.replace("\r\n", "\n").rstrip().split("\n\n")[-1] + "\n"
     assert arrivals[-1] - arrivals[0] > 1.5, "deltas arrived in one burst: the proxy buffered"
 
 
@@ -195,8 +196,9 @@ def test_a_hung_llm_ends_the_chat_at_the_stream_timeout_and_home_stays_fast(stac
         finally:
             http.post(f"{sim}/_sim/reset")
     events = str(outcome["body"]).replace("\r\n", "\n").strip().split("\n\n")
-    assert events[-2].startswith("event: error") and '"code":"timeout"' in events[-2]
-    assert events[-1].startswith("event: done")
+    # Every event carries its reply-log id first (changed on purpose with the reply log).
+    assert "\nevent: error\n" in events[-2] and '"code":"timeout"' in events[-2]
+    assert "\nevent: done\n" in events[-1] + "\n"
     # COACH_STREAM_TIMEOUT_SECONDS=6 for this stack (the first-token deadline is 20 s).
     took = outcome["took"]
     assert isinstance(took, float) and 5.5 < took < 9

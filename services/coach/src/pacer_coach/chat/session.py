@@ -25,10 +25,11 @@ from typing import Any
 import anyio
 import asyncpg
 import redis.asyncio as redis
+from redis.exceptions import RedisError
 
 from pacer_coach.chat.turn import ChatTurn, close_turn
 from pacer_coach.metrics import STREAMS_FINISHED
-from pacer_common import redis_names
+from pacer_common import notifications, redis_names
 from pacer_common.llm import (
     LLMClient,
     LLMError,
@@ -364,5 +365,25 @@ class ReplyProducer:
                 if not self._pending:
                     break
                 await asyncio.sleep(0.2)
+            await self._announce(ending.status)
         finally:
             self._on_end()
+
+    async def _announce(self, status: str) -> None:
+        """``reply.done`` on the user's notification stream, for their other tabs and devices."""
+        turn = self.turn
+        try:
+            with anyio.move_on_after(CLEANUP_TIMEOUT_S):
+                await notifications.publish(
+                    self._redis,
+                    turn.user_id,
+                    "reply.done",
+                    {
+                        "conversation_id": str(turn.conversation_id),
+                        "message_id": str(turn.assistant_message_id),
+                        "status": status,
+                    },
+                )
+        except RedisError:
+            # The reply is stored and its log has `done`; only the other tabs miss the news.
+            log.warning("reply_done_not_announced", message_id=str(turn.assistant_message_id))

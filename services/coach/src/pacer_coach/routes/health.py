@@ -1,7 +1,7 @@
-"""Liveness (no I/O) and readiness (Postgres and schema; not ready while draining).
+"""Liveness (no I/O) and readiness (Postgres, schema and Redis; not ready while draining).
 
-Redis is reported under ``degraded``, never failed on: only the notification
-stream needs it, and a replica without Redis still serves every chat.
+Redis is a real check: every chat writes its reply log there (a chat with Redis
+down is refused with 503), and so does the notification stream.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ async def ready(request: Request) -> JSONResponse:
     )
     # While draining, the load balancer should stop sending chats here.
     checks["accepting"] = "draining" if state["streams"].draining else "ok"
-    redis_check = await run_check(
+    checks["redis"] = await run_check(
         state["redis"].ping, state["settings"].READY_CHECK_TIMEOUT_SECONDS
     )
     return readiness_response(
@@ -33,7 +33,6 @@ async def ready(request: Request) -> JSONResponse:
         schema_version=version,
         open_streams=len(state["streams"]),
         open_event_streams=len(state["events"]),
-        degraded={"redis": redis_check},
     )
 
 
