@@ -47,7 +47,9 @@ def lifespan_for(
             # The reply logs (chat/session.py, chat/relay.py); a reader's XREAD blocks BLOCK_MS.
             redis_client = redis.Redis.from_url(
                 settings.REDIS_URL,
-                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS + REPLY_BLOCK_MS / 1000,
+                # A blocked read answers after REPLY_BLOCK_MS; a few seconds more is a loaded
+                # machine, not a dead Redis.
+                socket_timeout=REPLY_BLOCK_MS / 1000 + 3 * settings.READY_CHECK_TIMEOUT_SECONDS,
                 socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
                 decode_responses=True,
             )

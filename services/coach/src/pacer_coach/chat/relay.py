@@ -18,16 +18,20 @@ from uuid import UUID
 
 import asyncpg
 import redis.asyncio as redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sse_starlette import ServerSentEvent
 
 from pacer_common import redis_names, reply_log
 from pacer_common.logs import get_logger
+from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
 
 log = get_logger(__name__)
 
 # How long one XREAD waits before the reader checks the producer's heartbeat.
 BLOCK_MS = 1000
 RETRY_MS = 1000
+# Timed-out reads in a row before the stream gives up on Redis.
+MAX_READ_TIMEOUTS = 3
 
 
 def _event(name: str, payload: dict[str, Any], entry_id: str | None = None) -> ServerSentEvent:
@@ -67,14 +71,26 @@ async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[ServerSen
 async def _settle_interrupted(
     client: redis.Redis, pool: asyncpg.Pool, message_id: UUID, reply: reply_log.LoggedReply
 ) -> bool:
-    """Settle a dead producer's reply and log its ending; False if another got there first."""
-    async with pool.acquire() as conn:
-        settled = await reply_log.settle_from_log(conn, message_id, reply)
-    if settled is None:
-        return False
+    """Settle a dead producer's reply and log its ending; False if another got there first.
+
+    With Postgres unreachable the ending is logged all the same (the client gets its
+    `error` and `done`); the row stays `streaming` and the reaper settles it from
+    the log once Postgres is back.
+    """
+    try:
+        async with pool.acquire() as conn:
+            settled = await reply_log.settle_from_log(conn, message_id, reply)
+        if settled is None:
+            return False
+        status = settled.status
+    except OUTAGE_CLASSES as error:
+        if not is_dependency_down(error):
+            raise
+        log.warning("coach_reply_settle_deferred", message_id=str(message_id))
+        status = "partial" if reply.text else "failed"
     key = redis_names.reply_log_key(message_id)
     done = {
-        "status": settled.status,
+        "status": status,
         "finish_reason": "interrupted",
         "usage": {"input_tokens": None, "output_tokens": reply.output_tokens},
         "latency_ms": 0,
@@ -112,8 +128,18 @@ async def follow(
     key = redis_names.reply_log_key(message_id)
     last = after
     retry_sent = False
+    timeouts = 0
     while not stopped():
-        found = await client.xread({key: last}, count=500, block=BLOCK_MS)
+        try:
+            found = await client.xread({key: last}, count=500, block=BLOCK_MS)
+        except RedisTimeoutError:
+            # A slow answer on a loaded machine is not a dead Redis: ask again
+            # (from the same id, so nothing is lost or repeated), a few times.
+            timeouts += 1
+            if timeouts >= MAX_READ_TIMEOUTS:
+                raise
+            continue
+        timeouts = 0
         if not found:
             if await reply_log.producer_alive(client, message_id):
                 continue

@@ -320,6 +320,9 @@ class ReplyProducer:
             cancelled=self._stop_reason == "cancelled",
             has_text=bool(reply.text),
         )
+        # Storing may retry for seconds on a Postgres blip: the producer is alive
+        # all that time, and a reader must not take it for dead and settle the row.
+        keeping_alive = asyncio.create_task(self._keep_alive(), name="coach-reply-alive")
         try:
             with anyio.move_on_after(STORE_TIMEOUT_S):
                 await close_turn(
@@ -332,6 +335,7 @@ class ReplyProducer:
                     end=reply.end,
                     refund=ending.refund,
                 )
+            keeping_alive.cancel()
             STREAMS_FINISHED.labels(ending.status, ending.code or "none").inc()
             if not reply.meta_logged:
                 self._meta(None)
@@ -367,7 +371,21 @@ class ReplyProducer:
                 await asyncio.sleep(0.2)
             await self._announce(ending.status)
         finally:
+            keeping_alive.cancel()
             self._on_end()
+
+    async def _keep_alive(self) -> None:
+        """The heartbeat alone, every HEARTBEAT_EVERY_S, until cancelled."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+            try:
+                await self._redis.set(
+                    self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS
+                )
+            except RedisError:
+                log.warning(
+                    "reply_heartbeat_failed", message_id=str(self.turn.assistant_message_id)
+                )
 
     async def _announce(self, status: str) -> None:
         """``reply.done`` on the user's notification stream, for their other tabs and devices."""
