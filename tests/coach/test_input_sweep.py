@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -92,6 +93,31 @@ async def test_hostile_conversation_ids_never_500(
         assert_not_500(chat, f"conversation_id={value}")
         read = await http.get(f"/v1/coach/conversations/{value}", headers=someone.headers)
         assert_not_500(read, f"GET conversation {value}")
+
+
+# Header values h11 lets through: hostile Idempotency-Keys reach the handler.
+HOSTILE_IDEMPOTENCY_KEYS: list[str | bytes] = [
+    "k" * 256,
+    "k" * 10_000,
+    '""',
+    "a\tb",
+    b"\xff\xfe",
+    "\u00e9".encode("latin-1"),
+    "x" * 255 + '"',
+]
+
+
+async def test_hostile_idempotency_keys_are_400_and_spend_nothing(
+    http: httpx.AsyncClient, someone: Athlete, pg_pool: asyncpg.Pool
+) -> None:
+    before = await _quota_used(pg_pool, someone)
+    for value in HOSTILE_IDEMPOTENCY_KEYS:
+        headers: dict[str, Any] = {**someone.headers, "Idempotency-Key": value}
+        response = await http.post("/v1/coach/chat", json={"message": "hi"}, headers=headers)
+        assert response.status_code == 400, f"Idempotency-Key={value!r}: {response.text}"
+        assert_not_500(response, f"Idempotency-Key={value!r}")
+        assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert await _quota_used(pg_pool, someone) == before
 
 
 async def test_hostile_message_ids_never_500(http: httpx.AsyncClient, someone: Athlete) -> None:

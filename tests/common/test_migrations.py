@@ -100,7 +100,7 @@ OWN_TABLES = {
         "plans",
         "goals",
     },
-    "services/coach": {"conversations", "messages", "chat_quota"},
+    "services/coach": {"conversations", "messages", "chat_quota", "idempotency_keys"},
     "services/briefing-worker": set(),
     # The shared library's own owners: the jobs ledger and the LLM usage sink.
     "libs/common/src/pacer_common/jobs": {"jobs"},

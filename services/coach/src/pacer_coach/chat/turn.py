@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -21,9 +23,9 @@ import asyncpg
 from pacer_coach.chat.prompt import build_messages, build_system_prompt, trim_history
 from pacer_coach.schemas import ChatIn
 from pacer_coach.settings import CoachSettings
-from pacer_coach.store import conversations, quota
+from pacer_coach.store import conversations, idempotency, quota
 from pacer_common.auth import Principal, require_account
-from pacer_common.errors import NotFound, TooManyRequests
+from pacer_common.errors import NotFound, TooManyRequests, ValidationFailed
 from pacer_common.llm import Deadline, LLMClient, LLMRequest, StreamEnd
 from pacer_common.logs import get_logger
 from pacer_common.outages import is_dependency_down
@@ -46,6 +48,19 @@ class ChatTurn:
     deadline: Deadline
 
 
+@dataclass(frozen=True)
+class Attached:
+    """A retry with an Idempotency-Key already used for this body: the earlier turn's reply."""
+
+    assistant_message_id: UUID
+
+
+def body_hash(body: ChatIn) -> bytes:
+    """The request's fingerprint, of the parsed body: spacing or key order do not change it."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
 def _quota_exceeded(use: quota.QuotaUse, now: dt.datetime) -> TooManyRequests:
     return TooManyRequests(
         f"Monthly message limit reached ({use.limit}); it resets {use.resets_at:%Y-%m-%d}.",
@@ -62,16 +77,35 @@ async def open_turn(
     principal: Principal,
     body: ChatIn,
     now: dt.datetime,
-) -> tuple[ChatTurn, quota.QuotaUse]:
+    idempotency_key: str | None = None,
+) -> tuple[ChatTurn | Attached, quota.QuotaUse]:
     """Store the user's message and an empty reply, spend one message of quota, build the prompt.
 
+    With ``idempotency_key``, the key is claimed first, before the quota: a key
+    this user already sent with the same body gives the earlier turn's reply
+    (:class:`Attached`) and spends nothing; with another body, 422.
     Raises 401 for a token whose account was deleted, 404 for someone else's
     conversation, 429 over the monthly quota; each rolls everything back.
     Postgres errors propagate, so the error handlers answer before any stream opens.
     """
+    limit = settings.monthly_limit(principal.tier)
     async with pool.acquire() as conn:
         async with conn.transaction():
             await require_account(conn, principal, lock=True)
+            if idempotency_key is not None:
+                fingerprint = body_hash(body)
+                claim = await idempotency.claim(
+                    conn, principal.user_id, idempotency_key, fingerprint, now
+                )
+                if not claim.claimed:
+                    if claim.body_hash != fingerprint:
+                        raise ValidationFailed(
+                            "Idempotency-Key: already used with another request body.",
+                            code="idempotency_key_reused",
+                        )
+                    assert claim.message_id is not None  # a committed claim has its reply
+                    use = await quota.peek(conn, principal.user_id, limit, now)
+                    return Attached(claim.message_id), use
             if body.conversation_id is not None:
                 if not await conversations.owned_conversation(
                     conn, body.conversation_id, principal.user_id
@@ -82,9 +116,7 @@ async def open_turn(
                 conversation_id = await conversations.create_conversation(
                     conn, principal.user_id, body.message
                 )
-            use = await quota.take_one(
-                conn, principal.user_id, settings.monthly_limit(principal.tier), now
-            )
+            use = await quota.take_one(conn, principal.user_id, limit, now)
             if not use.allowed:
                 # Raising rolls the transaction back: nothing of this request is kept.
                 raise _quota_exceeded(use, now)
@@ -95,6 +127,10 @@ async def open_turn(
             assistant_message_id = await conversations.insert_message(
                 conn, conversation_id, "assistant", "", "streaming"
             )
+            if idempotency_key is not None:
+                await idempotency.bind(
+                    conn, principal.user_id, idempotency_key, assistant_message_id
+                )
         # Read on this task, before the LLM call: the stream task never reads the data.
         context = await athlete_context(conn, principal.user_id, now)
         earlier = await conversations.history(

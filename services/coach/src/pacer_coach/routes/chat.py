@@ -1,10 +1,18 @@
-"""POST /v1/coach/chat: checks and the turn's storage on the request's task; then the stream."""
+"""POST /v1/coach/chat: checks and the turn's storage on the request's task; then the stream.
+
+An ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) makes
+a retry safe: scoped per user and kept 24 hours, the same key with the same
+body attaches to the first request's reply (its log from the start, then
+live; ``Idempotent-Replayed: true``), with no new LLM call and no quota spent.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
@@ -13,12 +21,14 @@ from starlette.types import Receive, Scope, Send
 
 from pacer_coach.chat import relay
 from pacer_coach.chat.session import ReplyProducer
-from pacer_coach.chat.turn import close_turn, open_turn
+from pacer_coach.chat.turn import Attached, close_turn, open_turn
 from pacer_coach.schemas import ChatIn
-from pacer_coach.state import app_state
+from pacer_coach.state import AppState, app_state
+from pacer_coach.store import conversations, idempotency
 from pacer_coach.store.quota import QuotaUse
+from pacer_common import reply_log
 from pacer_common.auth import require_user
-from pacer_common.errors import ServiceUnavailable, ValidationFailed
+from pacer_common.errors import BadRequest, ServiceUnavailable, ValidationFailed
 from pacer_common.outages import is_dependency_down
 from pacer_common.web.json_body import parse_json_body
 
@@ -35,6 +45,50 @@ class ChatResponse(EventSourceResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._release()
+
+
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+# How long an attached retry waits for the first request's producer to start:
+# the key is visible once the turn commits, a moment before the producer's heartbeat.
+ATTACH_WAIT_S = 5.0
+ATTACH_POLL_S = 0.05
+
+
+def _idempotency_key(request: Request) -> str | None:
+    values = request.headers.getlist("idempotency-key")
+    if not values:
+        return None
+    key = values[0].strip()
+    # The draft sends it as a structured-field string ("..."); a bare token is taken as is.
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    problem = None
+    if len(values) > 1:
+        problem = "send it once"
+    elif not key.strip():
+        problem = "empty"
+    elif len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
+        problem = f"at most {IDEMPOTENCY_KEY_MAX_CHARS} characters"
+    elif any(not " " <= char <= "~" for char in key):
+        problem = "printable ASCII only"
+    if problem is not None:
+        raise BadRequest(f"Idempotency-Key: {problem}.", code="invalid_idempotency_key")
+    return key
+
+
+async def _wait_for_producer(state: AppState, message_id: UUID) -> None:
+    """Until the first request's producer runs, its log exists, or its reply has ended."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ATTACH_WAIT_S
+    client = state["redis"]
+    while loop.time() < deadline:
+        if await reply_log.producer_alive(client, message_id):
+            return
+        if await reply_log.read_log(client, message_id) is not None:
+            return
+        if await conversations.message_status(state["pool"], message_id) != "streaming":
+            return
+        await asyncio.sleep(ATTACH_POLL_S)
 
 
 def _quota_headers(use: QuotaUse) -> dict[str, str]:
@@ -55,14 +109,24 @@ async def chat(request: Request) -> ChatResponse:
             f"message: at most {settings.COACH_MESSAGE_MAX_CHARS} characters",
             details=[{"field": "message", "message": "too long", "type": "string_too_long"}],
         )
+    key = _idempotency_key(request)
     streams = state["streams"]
     # Every refusal above and here comes before the quota is spent or a stream opens;
     # a Postgres error in open_turn propagates to the error handlers the same way.
     slot = streams.reserve(principal.user_id)
     try:
         turn, use = await open_turn(
-            state["pool"], state["llm"], settings, principal, body, dt.datetime.now(dt.UTC)
+            state["pool"], state["llm"], settings, principal, body, dt.datetime.now(dt.UTC), key
         )
+        if isinstance(turn, Attached):
+            # A reader of the first request's reply, holding a slot like a resume.
+            await _wait_for_producer(state, turn.assistant_message_id)
+            return ChatResponse(
+                relay.follow(state["redis"], state["pool"], turn.assistant_message_id),
+                ping=settings.SSE_PING_SECONDS,
+                headers={**_quota_headers(use), "Idempotent-Replayed": "true"},
+                release=lambda: streams.release(slot),
+            )
         # The producer holds the slot until the reply is stored and done, not the
         # response: a client gone away no longer ends the reply.
         producer = ReplyProducer(
@@ -90,6 +154,10 @@ async def chat(request: Request) -> ChatResponse:
                 end=None,
                 refund=True,
             )
+            if key is not None:
+                # Nothing was produced: a retry with the same key must get to run.
+                async with state["pool"].acquire() as conn:
+                    await idempotency.release(conn, principal.user_id, turn.assistant_message_id)
             raise ServiceUnavailable(
                 "The coach cannot keep replies right now; try again shortly.",
                 code="dependency_unavailable",

@@ -51,6 +51,13 @@ async def insert_message(
     return message_id
 
 
+async def message_status(pool: asyncpg.Pool, message_id: UUID) -> str | None:
+    status: str | None = await pool.fetchval(
+        "SELECT status FROM messages WHERE id = $1", message_id
+    )
+    return status
+
+
 async def finish_assistant_message(
     conn: asyncpg.Connection,
     message_id: UUID,

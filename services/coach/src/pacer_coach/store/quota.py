@@ -55,6 +55,15 @@ async def take_one(
     return QuotaUse(False, int(current or 0), limit, resets_at)
 
 
+async def peek(conn: asyncpg.Connection, user_id: UUID, limit: int, now: dt.datetime) -> QuotaUse:
+    """This month's use without spending any: for a replayed (idempotent) request."""
+    month, resets_at = month_window(now)
+    used = await conn.fetchval(
+        "SELECT used FROM chat_quota WHERE user_id = $1 AND month = $2", user_id, month
+    )
+    return QuotaUse(True, int(used or 0), limit, resets_at)
+
+
 async def give_back_one(conn: asyncpg.Connection, user_id: UUID, now: dt.datetime) -> None:
     """Refund a message whose reply failed before any text: not the athlete's fault."""
     month, _ = month_window(now)
