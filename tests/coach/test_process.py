@@ -12,56 +12,10 @@ import asyncpg
 import httpx
 
 from fixtures.coach import ChatResult, chat, parse_sse
+from fixtures.coach_process import coach_env, start_coach_process, wait_until_ready
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
-
-
-def _coach_env(
-    postgres_url: str,
-    keys: tuple[Path, Path],
-    sim: LLMSim,
-    port: int,
-    redis_url: str = "redis://127.0.0.1:1/0",
-    **extra: str,
-) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "JWT_PUBLIC_KEY_FILE": str(keys[1]),
-        "COACH_PORT": str(port),
-        "COACH_METRICS_PORT": str(free_port()),
-        "ANTHROPIC_API_KEY": "test-key",
-        "OPENAI_API_KEY": "test-key",
-        "ANTHROPIC_BASE_URL": sim.base_url,
-        "OPENAI_BASE_URL": f"{sim.base_url}/v1",
-        "LOG_LEVEL": "WARNING",
-        **extra,
-    }
-
-
-async def _start_coach_process(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pacer_coach",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
-async def _wait_until_ready(http: httpx.AsyncClient) -> None:
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
-        try:
-            if (await http.get("/health/ready")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert asyncio.get_running_loop().time() < deadline, "the coach did not get ready"
-        await asyncio.sleep(0.05)
 
 
 async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
@@ -72,11 +26,11 @@ async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
     redis_url: str,
 ) -> None:
     port = free_port()
-    env = _coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    process = await _start_coach_process(env)
+    env = coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    process = await start_coach_process(env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await _wait_until_ready(http)
+            await wait_until_ready(http)
             await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)
             streams = [asyncio.create_task(chat(http, runner)) for _ in range(3)]
             await sim.wait_for_stats(lambda stats: stats["active"] >= 3)
@@ -133,7 +87,7 @@ async def test_sigterm_stores_every_open_reply_with_the_text_its_client_saw(
 ) -> None:
     streams = 10
     port = free_port()
-    env = _coach_env(
+    env = coach_env(
         migrated_postgres,
         jwt_key_files,
         sim,
@@ -141,10 +95,10 @@ async def test_sigterm_stores_every_open_reply_with_the_text_its_client_saw(
         redis_url,
         SSE_MAX_STREAMS_PER_USER=str(streams),
     )
-    process = await _start_coach_process(env)
+    process = await start_coach_process(env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await _wait_until_ready(http)
+            await wait_until_ready(http)
             await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=10_000)
             seen = [asyncio.Event() for _ in range(streams)]
             chats = [asyncio.create_task(_chat_seen(http, runner, event)) for event in seen]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import httpx
 import redis.asyncio as redis
 
 from fixtures.coach import StartCoach
+from fixtures.coach_process import coach_env, ready_coach_process
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
@@ -220,45 +219,6 @@ async def test_an_expired_log_is_served_from_postgres_as_one_replacing_event(
     assert served[1].data["status"] == "complete"
 
 
-def _coach_env(
-    postgres_url: str, keys: tuple[Path, Path], sim: LLMSim, port: int, redis_url: str
-) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "JWT_PUBLIC_KEY_FILE": str(keys[1]),
-        "COACH_PORT": str(port),
-        "COACH_METRICS_PORT": str(free_port()),
-        "ANTHROPIC_API_KEY": "test-key",
-        "OPENAI_API_KEY": "test-key",
-        "ANTHROPIC_BASE_URL": sim.base_url,
-        "OPENAI_BASE_URL": f"{sim.base_url}/v1",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-async def _coach_process(env: dict[str, str]) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pacer_coach",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env['COACH_PORT']}") as http:
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:
-            try:
-                if (await http.get("/health/ready")).status_code == 200:
-                    return process
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the coach did not get ready"
-            await asyncio.sleep(0.05)
-
-
 async def _killed_mid_reply(
     migrated_postgres: str,
     jwt_key_files: tuple[Path, Path],
@@ -269,8 +229,8 @@ async def _killed_mid_reply(
     """A real coach process SIGKILLed after the client saw two deltas: what the client saw."""
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=1000)
     port = free_port()
-    process = await _coach_process(
-        _coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    process = await ready_coach_process(
+        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -295,7 +255,9 @@ async def test_a_killed_coach_is_resumed_on_a_new_one_with_the_text_seen_then_in
     before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
     message_id = before[0].data["message_id"]
     port = free_port()
-    again = await _coach_process(_coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url))
+    again = await ready_coach_process(
+        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             started = asyncio.get_running_loop().time()
