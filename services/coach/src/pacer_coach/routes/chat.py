@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
 from uuid import UUID
 
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from pacer_coach.chat import relay
 from pacer_coach.chat.session import ReplyProducer
 from pacer_coach.chat.turn import Attached, close_turn, open_turn
 from pacer_coach.schemas import ChatIn
+from pacer_coach.sse import SlotResponse
 from pacer_coach.state import AppState, app_state
 from pacer_coach.store import conversations, idempotency
 from pacer_coach.store.quota import QuotaUse
@@ -31,21 +28,6 @@ from pacer_common.auth import require_user
 from pacer_common.errors import BadRequest, ServiceUnavailable, ValidationFailed
 from pacer_common.outages import is_dependency_down
 from pacer_common.web.json_body import parse_json_body
-
-
-class ChatResponse(EventSourceResponse):
-    """Releases a slot however the response ends, even if it never started (resumes hold one)."""
-
-    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._release = release
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._release()
-
 
 IDEMPOTENCY_KEY_MAX_CHARS = 255
 # How long an attached retry waits for the first request's producer to start:
@@ -99,7 +81,7 @@ def _quota_headers(use: QuotaUse) -> dict[str, str]:
     }
 
 
-async def chat(request: Request) -> ChatResponse:
+async def chat(request: Request) -> SlotResponse:
     state = app_state(request)
     settings = state["settings"]
     principal = require_user(request)
@@ -121,7 +103,7 @@ async def chat(request: Request) -> ChatResponse:
         if isinstance(turn, Attached):
             # A reader of the first request's reply, holding a slot like a resume.
             await _wait_for_producer(state, turn.assistant_message_id)
-            return ChatResponse(
+            return SlotResponse(
                 relay.follow(state["redis"], state["pool"], turn.assistant_message_id),
                 ping=settings.SSE_PING_SECONDS,
                 headers={**_quota_headers(use), "Idempotent-Replayed": "true"},
@@ -168,7 +150,7 @@ async def chat(request: Request) -> ChatResponse:
     except BaseException:
         streams.release(slot)
         raise
-    return ChatResponse(
+    return SlotResponse(
         relay.follow(state["redis"], state["pool"], turn.assistant_message_id),
         ping=settings.SSE_PING_SECONDS,
         headers=_quota_headers(use),

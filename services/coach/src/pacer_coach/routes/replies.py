@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pacer_coach.chat import relay
-from pacer_coach.routes.chat import ChatResponse
+from pacer_coach.sse import SlotResponse
 from pacer_coach.state import app_state
 from pacer_common import redis_names, reply_log
 from pacer_common.auth import Principal, require_account, require_user
@@ -46,7 +46,7 @@ async def _owned_status(pool: asyncpg.Pool, message_id: UUID, principal: Princip
     return status
 
 
-async def resume(request: Request) -> ChatResponse:
+async def resume(request: Request) -> SlotResponse:
     state = app_state(request)
     principal = require_user(request)
     message_id = _message_id(request)
@@ -66,7 +66,7 @@ async def resume(request: Request) -> ChatResponse:
         stopping = True
 
     streams.on_shutdown(slot, stop)
-    return ChatResponse(
+    return SlotResponse(
         relay.follow(state["redis"], state["pool"], message_id, after, stopped=lambda: stopping),
         ping=state["settings"].SSE_PING_SECONDS,
         release=lambda: streams.release(slot),
