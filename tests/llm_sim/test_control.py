@@ -35,6 +35,8 @@ async def test_starts_in_normal_mode(sim: LLMSim) -> None:
         "status": 529,
         "tokens": 20,
         "retry_after_ms": 1000,
+        "text": None,
+        "end_session": False,
     }
 
 
@@ -70,6 +72,9 @@ async def test_set_mode_fills_defaults_and_is_read_back(
         b'{"mode": "normal", "tokens": "many"}',
         b'{"mode": "normal", "tokens": true}',
         b'{"mode": "normal", "tokenz": 3}',
+        b'{"mode": "normal", "text": ""}',
+        b'{"mode": "normal", "text": 7}',
+        b'{"mode": "normal", "end_session": "yes"}',
     ],
 )
 async def test_bad_mode_body_is_a_400_and_changes_nothing(

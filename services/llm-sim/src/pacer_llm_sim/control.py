@@ -29,6 +29,12 @@ _FIELD_RANGES: dict[str, tuple[int, int]] = {
     "retry_after_ms": (0, 600_000),
 }
 # Only the defaults that differ from Mode's own, per mode.
+# A fixed reply instead of the generated text: tests of parsers (a coaching
+# session's extraction) need exact JSON, or exactly invalid JSON.
+TEXT_MAX_CHARS = 20_000
+# What a coaching session's closing message ends with; the coach strips it.
+# The coach's copy is pacer_common.topics.SESSION_END_MARKER (a test keeps them equal).
+SESSION_END_MARKER = "[[END_SESSION]]"
 _MODE_DEFAULTS: dict[str, dict[str, int]] = {
     "slow": {"first_token_ms": 2000, "token_ms": 200},
 }
@@ -39,7 +45,9 @@ class Mode:
     """How every following completion request is answered.
 
     ``status`` and ``retry_after_ms`` matter only in ``error`` mode; the timings
-    and ``tokens`` in ``normal``, ``slow`` and ``drop``.
+    and ``tokens`` in ``normal``, ``slow`` and ``drop``. ``text``, when set, is
+    the reply (``tokens`` is then ignored); ``end_session`` appends
+    SESSION_END_MARKER, split across two tokens, as a session's closing reply.
     """
 
     mode: ModeName = "normal"
@@ -48,6 +56,8 @@ class Mode:
     status: int = 529
     tokens: int = 20
     retry_after_ms: int = 1000
+    text: str | None = None
+    end_session: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,14 +67,14 @@ def parse_mode(body: object) -> Mode:
     """Build a Mode from a ``/_sim/mode`` body, filling what it leaves out.
 
     >>> parse_mode({"mode": "slow", "token_ms": 50})
-    Mode(mode='slow', first_token_ms=2000, token_ms=50, status=529, tokens=20, retry_after_ms=1000)
+    Mode(mode='slow', first_token_ms=2000, token_ms=50, status=529, tokens=20, retry_after_ms=1000, text=None, end_session=False)
     """
     if not isinstance(body, Mapping):
         raise InvalidModeError("body must be a JSON object")
     name = body.get("mode")
     if name not in MODE_NAMES:
         raise InvalidModeError(f"mode must be one of {', '.join(MODE_NAMES)}; got {name!r}")
-    unknown = sorted(set(body) - {"mode", *_FIELD_RANGES})
+    unknown = sorted(set(body) - {"mode", "text", "end_session", *_FIELD_RANGES})
     if unknown:
         raise InvalidModeError(f"unknown field(s): {', '.join(map(str, unknown))}")
     values = dict(_MODE_DEFAULTS.get(name, {}))
@@ -76,7 +86,13 @@ def parse_mode(body: object) -> Mode:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise InvalidModeError(f"{key} must be an integer from {low} to {high}; got {value!r}")
         values[key] = value
-    return Mode(mode=cast(ModeName, name), **values)
+    text = body.get("text")
+    if text is not None and (not isinstance(text, str) or not 0 < len(text) <= TEXT_MAX_CHARS):
+        raise InvalidModeError(f"text must be a string of 1 to {TEXT_MAX_CHARS} characters")
+    end_session = body.get("end_session", False)
+    if not isinstance(end_session, bool):
+        raise InvalidModeError(f"end_session must be true or false; got {end_session!r}")
+    return Mode(mode=cast(ModeName, name), **values, text=text, end_session=end_session)
 
 
 class Outcome(StrEnum):

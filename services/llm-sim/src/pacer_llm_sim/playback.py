@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive, Scope, Send
 
-from pacer_llm_sim.control import Mode, Outcome, SimState
+from pacer_llm_sim.control import SESSION_END_MARKER, Mode, Outcome, SimState
 from pacer_llm_sim.exceptions import InvalidRequestError
-from pacer_llm_sim.replies import reply_tokens
+from pacer_llm_sim.replies import reply_tokens, split_tokens
 
 # Statuses on which real providers ask the client to back off.
 _BACKOFF_STATUSES = frozenset({429, 503, 529})
@@ -170,11 +170,18 @@ class _Player:
         await self._body(body, more=False)
 
     def _tokens(self, reply: Reply) -> tuple[list[str], bool]:
-        count = self.mode.tokens
+        if self.mode.text is not None:
+            tokens = split_tokens(self.mode.text)
+        else:
+            tokens = reply_tokens(reply.prompt_key, self.mode.tokens)
+        if self.mode.end_session:
+            half = len(SESSION_END_MARKER) // 2
+            tokens += [SESSION_END_MARKER[:half], SESSION_END_MARKER[half:]]
+        count = len(tokens)
         truncated = reply.max_tokens is not None and reply.max_tokens < count
         if reply.max_tokens is not None:
             count = min(count, reply.max_tokens)
-        return reply_tokens(reply.prompt_key, count), truncated
+        return tokens[:count], truncated
 
     async def _start(
         self,

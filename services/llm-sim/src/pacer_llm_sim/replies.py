@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections.abc import Iterable, Sequence
 
 _SUBJECTS = (
@@ -74,6 +75,16 @@ def reply_tokens(key: bytes, count: int) -> list[str]:
             sentence = f"{subject} {verb} {rng.choice(_COMPLEMENTS)}."
         words.extend(sentence.split())
     return [f"{word} " for word in words[:count]]
+
+
+def split_tokens(text: str) -> list[str]:
+    """A fixed reply cut into the simulator's tokens: each word with the
+    whitespace after it, so ``"".join`` gives the text back exactly.
+
+    >>> split_tokens(' {"a": 1}\\n')
+    [' ', '{"a": ', '1}\\n']
+    """
+    return re.findall(r"^\s+|\S+\s*", text)
 
 
 def count_words(texts: Iterable[str]) -> int:
