@@ -112,7 +112,12 @@ def test_the_metrics_the_rules_use_are_exported() -> None:
     from pacer_briefing_worker.metrics import JOBS_LONG_RUNNING, JOBS_STUCK
     from pacer_coach.metrics import OPEN_STREAMS, STREAMS_FINISHED
     from pacer_common.llm.metrics import LLM_COST_USD, LLM_TIME_TO_FIRST_TOKEN
-    from pacer_common.metrics import EVENT_LOOP_LAG, HTTP_REQUEST_DURATION, HTTP_REQUESTS
+    from pacer_common.metrics import (
+        EVENT_LOOP_LAG,
+        HTTP_REQUEST_DURATION,
+        HTTP_REQUESTS,
+        REQUESTS_SHED,
+    )
 
     # prometheus_client drops a counter's _total and adds _bucket to histograms.
     exported: dict[str, tuple[str, ...]] = {
@@ -120,6 +125,7 @@ def test_the_metrics_the_rules_use_are_exported() -> None:
         "http_requests_total": tuple(HTTP_REQUESTS._labelnames),
         "http_request_duration_seconds_bucket": tuple(HTTP_REQUEST_DURATION._labelnames),
         "event_loop_lag_seconds": tuple(EVENT_LOOP_LAG._labelnames),
+        "requests_shed_total": tuple(REQUESTS_SHED._labelnames),
         "llm_cost_usd_total": tuple(LLM_COST_USD._labelnames),
         "llm_time_to_first_token_seconds_bucket": tuple(LLM_TIME_TO_FIRST_TOKEN._labelnames),
         "coach_open_streams": tuple(OPEN_STREAMS._labelnames),
@@ -128,6 +134,7 @@ def test_the_metrics_the_rules_use_are_exported() -> None:
         "jobs_long_running": tuple(JOBS_LONG_RUNNING._labelnames),
     }
     assert HTTP_REQUESTS._name == "http_requests" and LLM_COST_USD._name == "llm_cost_usd"
+    assert REQUESTS_SHED._name == "requests_shed"
     for metric in (OPEN_STREAMS, JOBS_STUCK, JOBS_LONG_RUNNING):
         assert metric._name in exported, metric._name
     # job and instance come from Prometheus, le from the histogram.

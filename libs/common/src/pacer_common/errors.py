@@ -17,7 +17,8 @@ error into a status code.
      ├── UnsupportedMediaType     415 unsupported_media_type
      ├── TooManyRequests          429 rate_limited          .retry_after_s
      └── ServiceUnavailable       503 unavailable           .retry_after_s; a dependency is down
-          └── NotReady            503 not_ready             readiness probe: .report names the failed checks
+          ├── NotReady            503 not_ready             readiness probe: .report names the failed checks
+          └── Overloaded          503 overloaded            the event loop stays late: shed (web/load_shedding.py)
 
 A dependency failing underneath a handler (Postgres refusing connections,
 Redis gone) is not raised as a PacerError: the handlers table maps those
@@ -162,3 +163,8 @@ class NotReady(ServiceUnavailable):
         super().__init__(f"Failed checks: {', '.join(failed)}.")
         self.extra = {"failed": failed}
         self.report = report
+
+
+class Overloaded(ServiceUnavailable):
+    code = "overloaded"
+    default_message = "The service is overloaded; try again shortly."

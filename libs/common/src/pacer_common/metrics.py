@@ -12,6 +12,7 @@ import asyncio
 import errno
 import os
 import threading
+from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -44,11 +45,19 @@ HTTP_REQUEST_DURATION = Histogram(
 )
 EVENT_LOOP_LAG = Gauge(
     "event_loop_lag_seconds",
-    "How late a 1 s timer fired: a blocked event loop is what froze the seed's API.",
+    "How late the last 0.25 s timer fired: a blocked event loop is what froze the seed's API.",
     multiprocess_mode="max",
 )
+# No route label: shedding happens before routing (the template is not known
+# yet), and a raw path would be one series per id. job and instance say where.
+REQUESTS_SHED = Counter(
+    "requests_shed",
+    "New requests refused with 503 overloaded because the event loop stayed late.",
+)
 
-LOOP_LAG_INTERVAL_S = 1.0
+# Short enough that shedding starts and stops within about a second of the
+# loop's state changing; one timer wake-up each, so four a second cost nothing.
+LOOP_LAG_INTERVAL_S = 0.25
 
 
 def start_metrics_server(host: str, port: int) -> tuple[WSGIServer, threading.Thread] | None:
@@ -76,10 +85,16 @@ def stop_metrics_server(handle: tuple[WSGIServer, threading.Thread] | None) -> N
         thread.join(timeout=2)
 
 
-async def sample_event_loop_lag() -> None:
-    """Run forever: set the lag gauge from how late a fixed sleep wakes up."""
+async def sample_event_loop_lag(
+    on_sample: Callable[[float], None] | None = None, interval_s: float = LOOP_LAG_INTERVAL_S
+) -> None:
+    """Run forever: set the lag gauge from how late a fixed sleep wakes up, and
+    hand each reading to ``on_sample`` (load shedding decides from them)."""
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
-        await asyncio.sleep(LOOP_LAG_INTERVAL_S)
-        EVENT_LOOP_LAG.set(max(0.0, loop.time() - started - LOOP_LAG_INTERVAL_S))
+        await asyncio.sleep(interval_s)
+        lag_s = max(0.0, loop.time() - started - interval_s)
+        EVENT_LOOP_LAG.set(lag_s)
+        if on_sample is not None:
+            on_sample(lag_s)

@@ -1,9 +1,9 @@
 """What every service opens in its lifespan: the Postgres pool, the metrics
-port and the event-loop-lag sampler, and the token verifier."""
+port and the token verifier. (The event-loop-lag sampler runs with the load
+shedding it feeds: :mod:`pacer_common.web.load_shedding`.)"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,7 +11,7 @@ import asyncpg
 
 from pacer_common.auth import TokenVerifier, load_public_key
 from pacer_common.db import create_pool
-from pacer_common.metrics import sample_event_loop_lag, start_metrics_server, stop_metrics_server
+from pacer_common.metrics import start_metrics_server, stop_metrics_server
 from pacer_common.settings import ServiceSettings
 
 
@@ -34,13 +34,9 @@ def token_verifier(settings: ServiceSettings) -> TokenVerifier:
 
 @contextlib.asynccontextmanager
 async def observability(metrics_host: str, metrics_port: int) -> AsyncIterator[None]:
-    """Serve /metrics on the internal port and sample event-loop lag while open."""
+    """Serve /metrics on the internal port while open."""
     metrics = start_metrics_server(metrics_host, metrics_port)
-    lag_sampler = asyncio.create_task(sample_event_loop_lag(), name="event-loop-lag")
     try:
         yield
     finally:
-        lag_sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await lag_sampler
         stop_metrics_server(metrics)

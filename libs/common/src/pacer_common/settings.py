@@ -22,6 +22,10 @@ PLACEHOLDER = "CHANGE_ME"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Load shedding (pacer_common.web.load_shedding), per service: shed new requests
+# while this many lag readings in a row (one each 0.25 s) are over this many seconds.
+ShedLoopLagSeconds = Annotated[float, Field(gt=0, le=60)]
+ShedLoopLagSamples = Annotated[int, Field(ge=1, le=100)]
 
 
 def split_commas(value: object) -> object:

@@ -9,15 +9,20 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pacer_briefing_worker.reaper import Reaper
+from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
 
 
 def health_app(
-    reaper: Reaper, interval_s: float, arq_health: Callable[[], Awaitable[str | None]]
+    reaper: Reaper,
+    interval_s: float,
+    arq_health: Callable[[], Awaitable[str | None]],
+    shed_policy: ShedPolicy,
 ) -> Starlette:
     started_s = time.monotonic()
 
@@ -44,4 +49,9 @@ def health_app(
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics)])
+    # The load shedding also runs the loop-lag sampler (event_loop_lag_seconds)
+    # for the whole worker: arq's jobs share this loop.
+    return Starlette(
+        routes=[Route("/health", health), Route("/metrics", metrics)],
+        middleware=[Middleware(LoadSheddingMiddleware, policy=shed_policy)],
+    )

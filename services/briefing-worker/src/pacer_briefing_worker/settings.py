@@ -8,7 +8,7 @@ from pydantic import Field, HttpUrl, model_validator
 
 from pacer_common.jobs.settings import JobSettings
 from pacer_common.llm import MODEL_REGISTRY, LLMSettings
-from pacer_common.settings import Port, ServiceSettings
+from pacer_common.settings import Port, ServiceSettings, ShedLoopLagSamples, ShedLoopLagSeconds
 
 
 class ReaperSettings(JobSettings):
@@ -37,6 +37,10 @@ class BriefingWorkerSettings(ServiceSettings, LLMSettings, ReaperSettings):
     # /health and /metrics, internal only: the proxy never routes here.
     BRIEFING_WORKER_HOST: str = "127.0.0.1"
     BRIEFING_WORKER_PORT: Port = 9103
+    # Load shedding on that port: /health and /metrics are never shed, anything
+    # else is while the loop stays late (the same rule as the web services').
+    BRIEFING_WORKER_SHED_LOOP_LAG_SECONDS: ShedLoopLagSeconds = 0.25
+    BRIEFING_WORKER_SHED_LOOP_LAG_SAMPLES: ShedLoopLagSamples = 4
 
     # A cheap model: a briefing is a few sentences, refreshed often.
     BRIEFING_MODEL: str = Field(default="CLAUDE_HAIKU", validate_default=True)

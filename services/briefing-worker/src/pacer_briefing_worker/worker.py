@@ -30,8 +30,8 @@ from pacer_common.jobs import queue
 from pacer_common.llm import MODEL_REGISTRY, LLMClient
 from pacer_common.llm.postgres_usage import PostgresUsageSink
 from pacer_common.logs import get_logger
-from pacer_common.metrics import sample_event_loop_lag
 from pacer_common.runtime import open_pool
+from pacer_common.web.load_shedding import ShedPolicy
 from pacer_common.web.serving import hypercorn_config
 
 log = get_logger(__name__)
@@ -139,11 +139,16 @@ async def _open(
     reaper = job_state.reaper
     state.background += [
         asyncio.create_task(reaper.run_forever(), name="reaper"),
-        asyncio.create_task(sample_event_loop_lag(), name="event-loop-lag"),
         asyncio.create_task(
             serve(
                 health_app(  # type: ignore[arg-type]
-                    reaper, settings.REAPER_INTERVAL_SECONDS, lambda: _arq_health(arq, settings)
+                    reaper,
+                    settings.REAPER_INTERVAL_SECONDS,
+                    lambda: _arq_health(arq, settings),
+                    ShedPolicy(
+                        settings.BRIEFING_WORKER_SHED_LOOP_LAG_SECONDS,
+                        settings.BRIEFING_WORKER_SHED_LOOP_LAG_SAMPLES,
+                    ),
                 ),
                 _health_config(settings),
                 shutdown_trigger=health_stop.wait,

@@ -13,6 +13,7 @@ from pacer_coach.settings import CoachSettings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
+from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
 from pacer_common.web.request_context import RequestContextMiddleware
 
 SERVICE_NAME = "coach"
@@ -34,6 +35,13 @@ def create_app(
             *events.ROUTES,
         ],
         middleware=[
+            # Outermost: a shed request costs no request id, log line or metric labels.
+            Middleware(
+                LoadSheddingMiddleware,
+                policy=ShedPolicy(
+                    settings.COACH_SHED_LOOP_LAG_SECONDS, settings.COACH_SHED_LOOP_LAG_SAMPLES
+                ),
+            ),
             Middleware(RequestContextMiddleware),
             Middleware(
                 JsonCORSMiddleware,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from pacer_common.llm import LLMSettings
-from pacer_common.settings import Port, ServiceSettings
+from pacer_common.settings import Port, ServiceSettings, ShedLoopLagSamples, ShedLoopLagSeconds
 
 
 class CoachSettings(ServiceSettings, LLMSettings):
@@ -22,6 +22,10 @@ class CoachSettings(ServiceSettings, LLMSettings):
     # Open streams per coach process: warn above, refuse new chats (503) at the cap.
     SSE_WARN_CONNECTIONS: int = Field(default=150, ge=1)
     SSE_MAX_CONNECTIONS: int = Field(default=200, ge=1)
+    # Below the cap, a loop late this long for 4 readings in a row refuses new
+    # requests, chats included (503 overloaded); streams already open go on.
+    COACH_SHED_LOOP_LAG_SECONDS: ShedLoopLagSeconds = 0.25
+    COACH_SHED_LOOP_LAG_SAMPLES: ShedLoopLagSamples = 4
     # Open streams per user per coach process: over it, 429 before quota is spent.
     SSE_MAX_STREAMS_PER_USER: int = Field(default=3, ge=1, le=1000)
     # GET /v1/coach/events (long-lived, mostly idle) has its own caps, apart from

@@ -13,6 +13,7 @@ from pacer_common.settings import load_settings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
+from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
 from pacer_common.web.request_context import RequestContextMiddleware
 from pacer_core_api.lifespan import lifespan_for
 from pacer_core_api.routes import admin, athlete, auth, health, home, me
@@ -35,6 +36,13 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
             *admin.ROUTES,
         ],
         middleware=[
+            # Outermost: a shed request costs no request id, log line or metric labels.
+            Middleware(
+                LoadSheddingMiddleware,
+                policy=ShedPolicy(
+                    settings.CORE_API_SHED_LOOP_LAG_SECONDS, settings.CORE_API_SHED_LOOP_LAG_SAMPLES
+                ),
+            ),
             Middleware(RequestContextMiddleware),
             Middleware(
                 JsonCORSMiddleware,

@@ -8,7 +8,14 @@ from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode
 
 from pacer_common.jobs.settings import JobSettings
-from pacer_common.settings import ExistingFile, Port, ServiceSettings, split_commas
+from pacer_common.settings import (
+    ExistingFile,
+    Port,
+    ServiceSettings,
+    ShedLoopLagSamples,
+    ShedLoopLagSeconds,
+    split_commas,
+)
 
 
 class CoreApiSettings(ServiceSettings, JobSettings):
@@ -24,6 +31,10 @@ class CoreApiSettings(ServiceSettings, JobSettings):
     CORE_API_BACKLOG: int = Field(default=2048, ge=16, le=65535)
     CORE_API_GRACEFUL_TIMEOUT_SECONDS: float = Field(default=5.0, ge=0, le=60)
     RUN_MIGRATIONS_ON_STARTUP: bool = True
+    # A loop this late for ~1 s (4 readings) already makes home take a second:
+    # refuse new requests (503 overloaded) until it catches up.
+    CORE_API_SHED_LOOP_LAG_SECONDS: ShedLoopLagSeconds = 0.25
+    CORE_API_SHED_LOOP_LAG_SAMPLES: ShedLoopLagSamples = 4
 
     JWT_PRIVATE_KEY_FILE: ExistingFile
     ACCESS_TOKEN_TTL_SECONDS: int = Field(default=900, ge=60, le=86_400)
