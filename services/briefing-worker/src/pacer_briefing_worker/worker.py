@@ -32,6 +32,7 @@ from pacer_common.llm.postgres_usage import PostgresUsageSink
 from pacer_common.logs import get_logger
 from pacer_common.metrics import sample_event_loop_lag
 from pacer_common.runtime import open_pool
+from pacer_common.topics import EXTRACTION
 from pacer_common.web.serving import hypercorn_config
 
 log = get_logger(__name__)
@@ -56,7 +57,14 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
                 timeout=settings.JOB_TIMEOUT_SECONDS,
                 max_tries=1,
                 keep_result=0,
-            )
+            ),
+            func(
+                jobs.extract_session,
+                name=EXTRACTION,
+                timeout=settings.JOB_TIMEOUT_SECONDS,
+                max_tries=1,
+                keep_result=0,
+            ),
         ],
         cron_jobs=[
             cron(
