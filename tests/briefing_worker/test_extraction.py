@@ -83,7 +83,7 @@ async def test_valid_json_completes_the_session_with_one_llm_call(
     succeeded_before = finished("succeeded")
     async with start_worker() as worker:
         session = await queue_extraction(pg_pool, arq, worker.settings)
-        row = await poll_session(pg_pool, session, "completed", timeout_s=15)
+        row = await poll_session(pg_pool, session, "completed", timeout_s=30)
 
     assert row["result"] == VALIDATED_ONBOARDING
     assert row["completed_at"] is not None and row["error"] is None and row["raw_output"] is None
@@ -139,7 +139,7 @@ async def test_invalid_output_is_retried_then_fails_and_an_admin_retry_completes
     ):
         admin = await register_and_login(client, email="boss@example.com")
         session = await queue_extraction(pg_pool, arq, worker.settings)
-        row = await poll_session(pg_pool, session, "extraction_failed", timeout_s=20)
+        row = await poll_session(pg_pool, session, "extraction_failed", timeout_s=30)
         job = await the_job(pg_pool, session)
         assert (job.status, job.attempts) == ("failed", 3)  # JOB_MAX_ATTEMPTS
         assert (
@@ -178,7 +178,7 @@ async def test_invalid_output_is_retried_then_fails_and_an_admin_retry_completes
         retried = await client.post(f"/v1/admin/jobs/{job.id}/retry", headers=admin.headers)
         assert retried.status_code == 202, retried.text
         assert retried.json()["job"]["kind"] == "extraction"
-        row = await poll_session(pg_pool, session, "completed", timeout_s=15)
+        row = await poll_session(pg_pool, session, "completed", timeout_s=30)
 
     assert row["result"] == VALIDATED_ONBOARDING and row["error"] is None
     assert row["raw_output"] == invalid  # the last invalid output, still there for the admin
@@ -204,7 +204,7 @@ async def test_json_of_the_wrong_shape_is_invalid_too_and_kept(
     await sim.set_mode(mode="normal", text=wrong)
     async with start_worker(JOB_MAX_ATTEMPTS=1) as worker:
         session = await queue_extraction(pg_pool, arq, worker.settings)
-        row = await poll_session(pg_pool, session, "extraction_failed", timeout_s=15)
+        row = await poll_session(pg_pool, session, "extraction_failed", timeout_s=30)
     assert row["raw_output"] == wrong
     assert "does not match schema onboarding" in row["error"]
     assert "sessions_per_week" in row["error"] and "shoe_size" in row["error"]
@@ -225,7 +225,7 @@ async def test_an_admin_model_change_applies_to_the_next_extraction_without_a_re
     ):
         admin: Athlete = await register_and_login(client, email="boss@example.com")
         first = await queue_extraction(pg_pool, arq, worker.settings)
-        await poll_session(pg_pool, first, "completed", timeout_s=15)
+        await poll_session(pg_pool, first, "completed", timeout_s=30)
         assert (await sim.stats())["by_endpoint"] == {ANTHROPIC: 1, OPENAI: 0}
 
         changed = await client.put(
@@ -235,7 +235,7 @@ async def test_an_admin_model_change_applies_to_the_next_extraction_without_a_re
         )
         assert changed.status_code == 200, changed.text
         second = await queue_extraction(pg_pool, arq, worker.settings, user_id=first.user_id)
-        await poll_session(pg_pool, second, "completed", timeout_s=15)
+        await poll_session(pg_pool, second, "completed", timeout_s=30)
 
     stats = await sim.stats()
     assert stats["by_endpoint"] == {ANTHROPIC: 1, OPENAI: 1}
@@ -268,7 +268,7 @@ async def test_a_slow_model_times_out_and_the_retry_completes_with_the_kept_inpu
         assert job.error is not None and job.error.startswith("timed out")
         assert (await session_row(pg_pool, session.id))["status"] == "extracting"
         await sim.set_mode(mode="normal", text=valid)
-        row = await poll_session(pg_pool, session, "completed", timeout_s=15)
+        row = await poll_session(pg_pool, session, "completed", timeout_s=30)
 
     assert row["result"] == VALIDATED_ONBOARDING
     job = await the_job(pg_pool, session)
@@ -390,6 +390,6 @@ async def test_the_jobs_cli_shows_and_retries_an_extraction_job(
 
     await sim.set_mode(mode="normal", text=json.dumps(VALID_ONBOARDING))
     async with start_worker():
-        row = await poll_session(pg_pool, session, "completed", timeout_s=15)
+        row = await poll_session(pg_pool, session, "completed", timeout_s=30)
     assert row["result"] == VALIDATED_ONBOARDING
     assert (await the_job(pg_pool, session)).status == "succeeded"

@@ -135,21 +135,22 @@ async def complete(
     still this job's to complete: (written, the session's status now; None if
     it is gone). ('completed' unwritten: an earlier attempt got there first, and
     its result stands.) ``raw_output`` stays: the last invalid output, if any."""
-    row = await conn.fetchrow(
-        """WITH done AS (
-               UPDATE coach_sessions SET status = 'completed', result = $3::jsonb, error = NULL,
+    async with conn.transaction():
+        written: SessionStatus | None = await conn.fetchval(
+            """UPDATE coach_sessions SET status = 'completed', result = $3::jsonb, error = NULL,
                    completed_at = now(), updated_at = now()
                WHERE id = $1 AND extraction_job_id = $2 AND status = 'extracting'
-               RETURNING status
-           )
-           SELECT EXISTS (SELECT FROM done) AS written,
-                  coalesce((SELECT status FROM done),
-                           (SELECT status FROM coach_sessions WHERE id = $1)) AS status""",
-        session_id,
-        job_id,
-        json.dumps(result),
-    )
-    return bool(row["written"]), row["status"]
+               RETURNING status""",
+            session_id,
+            job_id,
+            json.dumps(result),
+        )
+        if written is not None:
+            return True, written
+        status: SessionStatus | None = await conn.fetchval(
+            "SELECT status FROM coach_sessions WHERE id = $1", session_id
+        )
+    return False, status
 
 
 @dataclass(frozen=True)
