@@ -393,3 +393,40 @@ async def test_the_jobs_cli_shows_and_retries_an_extraction_job(
         row = await poll_session(pg_pool, session, "completed", timeout_s=30)
     assert row["result"] == VALIDATED_ONBOARDING
     assert (await the_job(pg_pool, session)).status == "succeeded"
+
+
+async def test_the_reaper_fails_a_session_left_extracting_behind_a_failed_job(
+    pg_pool: asyncpg.Pool,
+    redis_client: redis.Redis,
+    arq: ArqRedis,
+    migrated_postgres: str,
+    redis_url: str,
+    sim: LLMSim,
+    clean_state: None,
+) -> None:
+    """The failure's own session write was lost (Postgres away just then): the
+    reaper's backstop settles it, and leaves alone a session whose job lives on."""
+    orphan = await insert_ended_session(pg_pool)
+    retried = await insert_ended_session(pg_pool)
+    await pg_pool.execute(
+        "UPDATE jobs SET status = 'failed', attempts = 3, error = 'boom' WHERE id = ANY($1)",
+        [orphan.job_id, retried.job_id],
+    )
+    async with pg_pool.acquire() as conn:
+        successor = await ledger.submit(
+            conn, "extraction", str(retried.id), {}, run_after_s=60, rerun_if_running=False
+        )
+    assert successor.created
+    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
+    reaper, alerts = reaper_for(pg_pool, arq, settings)
+    try:
+        await reaper.reap_once()
+        await reaper.reap_once()  # once only
+    finally:
+        await alerts.aclose()
+    row = await session_row(pg_pool, orphan.id)
+    assert (row["status"], row["error"]) == ("extraction_failed", "boom")
+    assert (await session_row(pg_pool, retried.id))["status"] == "extracting"
+    assert [kind for kind, _ in await notifications(redis_client, orphan.user_id)] == [
+        "session.extraction_failed"
+    ]

@@ -79,6 +79,21 @@ class Outcomes:
                 self._arq, failed.user_id, session_id, failed.topic_slug, job.id
             )
 
+    async def settle_orphaned_sessions(self) -> int:
+        """Sessions left 'extracting' behind a failed job: failed now, owner told."""
+        async with self._pool.acquire() as conn:
+            orphaned = await sessions.fail_orphaned(conn)
+        for session in orphaned:
+            log.warning(
+                "session_extraction_failed_late",
+                session_id=str(session.id),
+                job_id=str(session.job_id),
+            )
+            await session_events.extraction_failed(
+                self._arq, session.user_id, session.id, session.topic_slug, session.job_id
+            )
+        return len(orphaned)
+
     async def enqueue_next_attempt(self, job: Job) -> None:
         delay_s = max((job.run_after - dt.datetime.now(dt.UTC)).total_seconds(), 0.0)
         try:

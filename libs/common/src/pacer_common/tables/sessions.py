@@ -185,3 +185,35 @@ async def session_owner(conn: asyncpg.Connection, session_id: UUID) -> UUID | No
         "SELECT user_id FROM coach_sessions WHERE id = $1", session_id
     )
     return owner
+
+
+@dataclass(frozen=True)
+class OrphanedSession:
+    id: UUID
+    user_id: UUID
+    topic_slug: str
+    job_id: UUID
+
+
+async def fail_orphaned(conn: asyncpg.Connection, *, limit: int = 100) -> list[OrphanedSession]:
+    """The reaper's backstop: sessions still 'extracting' whose job failed for good
+    and has no live successor (the failure's own write was lost, e.g. Postgres
+    was away just then) become 'extraction_failed', or a client would wait forever."""
+    rows = await conn.fetch(
+        """UPDATE coach_sessions s SET status = 'extraction_failed', error = j.error,
+                  updated_at = now()
+           FROM jobs j, topics t
+           WHERE j.id = s.extraction_job_id AND t.id = s.topic_id
+             AND s.id IN (
+               SELECT o.id FROM coach_sessions o JOIN jobs f ON f.id = o.extraction_job_id
+               WHERE o.status = 'extracting' AND f.status = 'failed'
+                 AND NOT EXISTS (SELECT 1 FROM jobs live
+                                 WHERE live.kind = 'extraction' AND live.subject = o.id::text
+                                   AND live.status IN ('queued', 'processing', 'timed_out'))
+               LIMIT $1 FOR UPDATE OF o SKIP LOCKED)
+             -- Re-checked on the locked row: a retry may have moved it meanwhile.
+             AND s.status = 'extracting'
+           RETURNING s.id, s.user_id, t.slug, j.id AS job_id""",
+        limit,
+    )
+    return [OrphanedSession(r["id"], r["user_id"], r["slug"], r["job_id"]) for r in rows]
