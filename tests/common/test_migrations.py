@@ -99,6 +99,7 @@ OWN_TABLES = {
         "activities",
         "plans",
         "goals",
+        "topics",
     },
     "services/coach": {"conversations", "messages", "chat_quota", "idempotency_keys"},
     "services/briefing-worker": set(),

@@ -26,10 +26,15 @@ from pacer_core_api.app import create_app
 # Routes without a JSON body, and the kind of each query parameter. The body
 # routes, their valid bodies and field kinds are core_api_endpoints.ENDPOINTS.
 JOB_ID = "00000000-0000-0000-0000-000000000000"
+TOPIC_ID = "00000000-0000-0000-0000-000000000001"
 ADMIN_ROUTES = {
     ("GET", "/v1/admin/jobs/health"),
     ("GET", "/v1/admin/jobs/stuck"),
     ("POST", f"/v1/admin/jobs/{JOB_ID}/retry"),
+    # Their bad inputs, one by one: tests/core_api/test_admin_topics.py.
+    ("GET", "/v1/admin/topics"),
+    ("GET", f"/v1/admin/topics/{TOPIC_ID}"),
+    ("PUT", f"/v1/admin/topics/{TOPIC_ID}"),
 }
 UNAUTHENTICATED = {("GET", "/health"), ("GET", "/health/ready")}
 READS = {("GET", path) for path in ("/v1/me", "/v1/plan", "/v1/goal", "/v1/home")}
@@ -40,7 +45,10 @@ QUERIES: dict[str, str] = {"before": "date", "limit": "number"}
 def test_the_sweep_lists_every_route(jwt_key_files: tuple[Path, Path]) -> None:
     settings = core_api_settings("postgresql://unused", "redis://unused", jwt_key_files)
     swept = {(e.method, e.path) for e in ENDPOINTS} | UNAUTHENTICATED | READS | LISTS
-    swept |= {(method, path.replace(JOB_ID, "{job_id}")) for method, path in ADMIN_ROUTES}
+    swept |= {
+        (method, path.replace(JOB_ID, "{job_id}").replace(TOPIC_ID, "{topic_id}"))
+        for method, path in ADMIN_ROUTES
+    }
     assert served_routes(create_app(settings)) == swept
 
 

@@ -39,8 +39,9 @@ class Alerts:
         await self._background.drain(timeout_s=2.0)
         await self._http.aclose()
 
-    async def job_ended_badly(self, job: Job) -> None:
-        """A job timed out or failed: tell its athlete's notification stream and the webhook."""
+    async def job_ended_badly(self, job: Job, user_id: str | None) -> None:
+        """A job timed out or failed: tell its user's notification stream (none:
+        no one to tell) and the webhook."""
         event = events.job_event(job, dt.datetime.now(dt.UTC))
         log.warning(
             "job_" + event["type"].removeprefix("job."),
@@ -51,7 +52,8 @@ class Alerts:
             error=job.error,
         )
         try:
-            await events.publish(self._redis, job.subject, event)
+            if user_id is not None:
+                await events.publish(self._redis, user_id, event)
         except Exception as error:  # Redis down: the ledger still has it all.
             log.warning("job_event_not_published", job_id=str(job.id), error=str(error))
         self.webhook(f"Pacer job {event['type']}: {job.kind} {job.id}: {job.error}", event)

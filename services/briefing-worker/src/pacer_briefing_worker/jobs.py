@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 from arq.connections import ArqRedis
 
-from pacer_briefing_worker import briefing
+from pacer_briefing_worker import briefing, extraction
 from pacer_briefing_worker.metrics import BRIEFINGS
 from pacer_briefing_worker.runner import PermanentJobError
 from pacer_briefing_worker.settings import BriefingWorkerSettings
@@ -43,6 +43,27 @@ async def refresh_briefing(ctx: Ctx, job_id: str) -> str:
             raise PermanentJobError(f"athlete {gone} no longer exists") from None
         BRIEFINGS.labels("generated" if outcome["llm_called"] else "unchanged").inc()
         return outcome
+
+    return await state.runner.run(UUID(job_id), work)
+
+
+async def extract_session(ctx: Ctx, job_id: str) -> str:
+    """Attempt of ledger job ``job_id`` (kind ``extraction``, subject: the coaching session).
+
+    Registered under the name ``extraction`` (pacer_common.topics.EXTRACTION).
+    """
+    state: WorkerState = ctx["state"]
+
+    async def work(job: Job, deadline: Deadline) -> dict[str, Any]:
+        return await extraction.extract(
+            pool=state.pool,
+            notify=state.arq,
+            llm=state.llm,
+            max_tokens=state.settings.EXTRACTION_MAX_TOKENS,
+            session_id=UUID(job.subject),
+            job_id=job.id,
+            deadline=deadline,
+        )
 
     return await state.runner.run(UUID(job_id), work)
 

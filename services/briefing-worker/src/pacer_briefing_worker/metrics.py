@@ -33,3 +33,9 @@ BRIEFINGS = Counter(
     ["result"],
 )
 ALERTS = Counter("job_alerts_total", "Alerts sent to ALERT_WEBHOOK_URL, by result.", ["result"])
+EXTRACTIONS = Counter(
+    "extractions_total",
+    "Extraction attempts that got an answer, by result: completed, invalid (output not the"
+    " topic's schema; retried), already_completed (an earlier attempt's result stands).",
+    ["result"],
+)

@@ -1,5 +1,6 @@
-"""What follows a job's outcome, wherever it was decided (the job's own worker
-or the reaper): the next attempt on the queue, the alerts, the follow-up run."""
+"""What follows a job's outcome, wherever it was decided (the job's own worker,
+the reaper or ``pacer-jobs reap``): the next attempt on the queue, the alerts,
+the follow-up run, and a failed extraction's session."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from uuid import UUID
 import asyncpg
 from arq.connections import ArqRedis
 
+from pacer_briefing_worker import session_events
 from pacer_briefing_worker.alerts import Alerts
 from pacer_common.jobs import briefing_cache, ledger, queue
 from pacer_common.jobs.briefing_cache import RefreshFailure
 from pacer_common.jobs.ledger import Job
 from pacer_common.jobs.settings import JobSettings
 from pacer_common.logs import get_logger
+from pacer_common.tables import sessions
+from pacer_common.topics import EXTRACTION
 
 log = get_logger(__name__)
 
@@ -30,8 +34,10 @@ class Outcomes:
 
     async def after_failure(self, job: Job) -> None:
         """``job`` as settled: queued again (retry) or failed for good."""
-        await self._alerts.job_ended_badly(job)
+        await self._alerts.job_ended_badly(job, await self._owner(job))
         if job.status == "failed":
+            if job.kind == EXTRACTION:
+                await self._extraction_failed(job)
             if job.kind == queue.REFRESH_BRIEFING:
                 failure = RefreshFailure(
                     job.finished_at or dt.datetime.now(dt.UTC), job.error or ""
@@ -42,6 +48,51 @@ class Outcomes:
                     log.warning("briefing_failure_not_cached", job_id=str(job.id), error=str(error))
             return
         await self.enqueue_next_attempt(job)
+
+    async def _owner(self, job: Job) -> str | None:
+        """Whose notification stream hears of the job: a briefing's subject is its
+        athlete; an extraction's is a session, whose owner is looked up."""
+        if job.kind != EXTRACTION:
+            return job.subject
+        try:
+            async with self._pool.acquire() as conn:
+                owner = await sessions.session_owner(conn, UUID(job.subject))
+        except Exception as error:  # Postgres away: the ledger and the webhook still have it
+            log.warning("job_owner_not_found", job_id=str(job.id), error=str(error))
+            return None
+        return None if owner is None else str(owner)
+
+    async def _extraction_failed(self, job: Job) -> None:
+        """The last attempt failed (in the worker or reaped): the session is
+        'extraction_failed' (its raw output kept) and its owner told."""
+        session_id = UUID(job.subject)
+        try:
+            async with self._pool.acquire() as conn:
+                failed = await sessions.fail(conn, session_id, job.id, job.error or "failed")
+        except Exception as error:
+            # The session stays 'extracting' while its job is failed: a retry
+            # (admin, CLI, or the client's complete) settles it.
+            log.error("session_failure_not_recorded", job_id=str(job.id), error=str(error))
+            return
+        if failed is not None:
+            await session_events.extraction_failed(
+                self._arq, failed.user_id, session_id, failed.topic_slug, job.id
+            )
+
+    async def settle_orphaned_sessions(self) -> int:
+        """Sessions left 'extracting' behind a failed job: failed now, owner told."""
+        async with self._pool.acquire() as conn:
+            orphaned = await sessions.fail_orphaned(conn)
+        for session in orphaned:
+            log.warning(
+                "session_extraction_failed_late",
+                session_id=str(session.id),
+                job_id=str(session.job_id),
+            )
+            await session_events.extraction_failed(
+                self._arq, session.user_id, session.id, session.topic_slug, session.job_id
+            )
+        return len(orphaned)
 
     async def enqueue_next_attempt(self, job: Job) -> None:
         delay_s = max((job.run_after - dt.datetime.now(dt.UTC)).total_seconds(), 0.0)

@@ -98,6 +98,7 @@ class Reaper:
             JOBS_REQUEUED.inc()
             log.warning("job_requeued", job_id=str(job.id), kind=job.kind, status=job.status)
             await self._outcomes.enqueue_next_attempt(job)
+        orphaned_sessions = await self._outcomes.settle_orphaned_sessions()
         JOBS_STUCK.set(health.stuck)
         JOBS_LONG_RUNNING.set(health.long_running)
         if health.long_running > self._settings.MAX_LONG_RUNNING_JOBS:
@@ -109,8 +110,12 @@ class Reaper:
         QUEUE_DEPTH.set(await self._arq.zcard(self._settings.JOB_QUEUE_NAME))
         self.last_run_s = time.monotonic()
         REAPER_LAST_RUN.set(time.time())
-        if reaped or lost or abandoned:
+        if reaped or lost or abandoned or orphaned_sessions:
             log.info(
-                "reaper_ran", reaped=len(reaped), requeued=len(lost), abandoned_replies=abandoned
+                "reaper_ran",
+                reaped=len(reaped),
+                requeued=len(lost),
+                abandoned_replies=abandoned,
+                orphaned_sessions=orphaned_sessions,
             )
         return ReapResult(reaped, lost, abandoned)

@@ -37,6 +37,11 @@ class PermanentJobError(Exception):
     """Retrying cannot help (e.g. the athlete was deleted)."""
 
 
+class RetryableJobError(Exception):
+    """The attempt failed in an expected way that another attempt may not repeat
+    (e.g. the LLM's output did not validate): retried, and logged without a traceback."""
+
+
 def _llm_error(error: LLMError) -> str:
     """For operators: what failed and where, without the message meant for users."""
     model = f" {error.model.code}" if error.model is not None else ""
@@ -132,9 +137,13 @@ class JobRunner:
             return await self._settle_failure(
                 job, started_s, timed_out=False, retryable=error.retryable, error=_llm_error(error)
             )
-        if isinstance(error, PermanentJobError):
+        if isinstance(error, PermanentJobError | RetryableJobError):
             return await self._settle_failure(
-                job, started_s, timed_out=False, retryable=False, error=str(error)
+                job,
+                started_s,
+                timed_out=False,
+                retryable=isinstance(error, RetryableJobError),
+                error=str(error)[:500],
             )
         log.error("job_crashed", job_id=str(job.id), kind=job.kind, exc_info=error)
         return await self._settle_failure(

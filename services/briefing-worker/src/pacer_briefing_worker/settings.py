@@ -45,6 +45,8 @@ class BriefingWorkerSettings(ServiceSettings, LLMSettings, ReaperSettings):
     # A cheap model: a briefing is a few sentences, refreshed often.
     BRIEFING_MODEL: str = Field(default="CLAUDE_HAIKU", validate_default=True)
     BRIEFING_MAX_TOKENS: int = Field(default=300, ge=16, le=4000)
+    # A coaching session's extraction: one JSON object (a few lists of short items).
+    EXTRACTION_MAX_TOKENS: int = Field(default=1000, ge=64, le=8000)
     # Jobs one worker runs at once: the bound on its concurrent LLM calls, so a
     # cron run over every athlete waits in the queue instead of flooding the LLM.
     WORKER_MAX_JOBS: int = Field(default=4, ge=1, le=100)

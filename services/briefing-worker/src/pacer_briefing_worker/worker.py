@@ -31,6 +31,7 @@ from pacer_common.llm import MODEL_REGISTRY, LLMClient
 from pacer_common.llm.postgres_usage import PostgresUsageSink
 from pacer_common.logs import get_logger
 from pacer_common.runtime import open_pool
+from pacer_common.topics import EXTRACTION
 from pacer_common.web.load_shedding import ShedPolicy
 from pacer_common.web.serving import hypercorn_config
 
@@ -56,7 +57,14 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
                 timeout=settings.JOB_TIMEOUT_SECONDS,
                 max_tries=1,
                 keep_result=0,
-            )
+            ),
+            func(
+                jobs.extract_session,
+                name=EXTRACTION,
+                timeout=settings.JOB_TIMEOUT_SECONDS,
+                max_tries=1,
+                keep_result=0,
+            ),
         ],
         cron_jobs=[
             cron(

@@ -19,6 +19,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from pacer_common.validation import free_text, has_visible, in_utc, one_line
@@ -147,3 +148,44 @@ class ActivityListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=30, ge=1, le=100)
     before: Instant | None = None
+
+
+# A topic's system prompt: long enough for a real interview script, short
+# enough to be sent with every message of every session of the topic.
+MAX_SYSTEM_PROMPT_CHARS = 8000
+SystemPrompt = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_SYSTEM_PROMPT_CHARS),
+    AfterValidator(free_text),
+    AfterValidator(has_visible),
+]
+
+
+class ConversationConfigPatch(StrictModel):
+    """The keys of a topic's conversation_config to change; the code and the
+    ranges are checked by pacer_common.topics.ConversationConfig on the merge."""
+
+    extraction_model_code: str | None = Field(default=None, min_length=1, max_length=64)
+    max_turns: int | None = None
+
+
+class TopicUpdateIn(StrictModel):
+    """``PUT /v1/admin/topics/{id}``: any of the three, at least one; null is refused
+    (to leave a field as it is, leave it out). slug and result_schema are fixed."""
+
+    title: Name | None = None
+    system_prompt: SystemPrompt | None = None
+    conversation_config: ConversationConfigPatch | None = None
+
+    @model_validator(mode="after")
+    def _something_given(self) -> TopicUpdateIn:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, system_prompt, conversation_config")
+        return self
+
+    @field_validator("title", "system_prompt", "conversation_config", mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep it")
+        return value

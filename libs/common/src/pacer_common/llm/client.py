@@ -179,11 +179,18 @@ class LLMClient:
         deadline: Deadline,
         user_id: UUID | None,
         purpose: str,
+        fallback: bool = True,
     ) -> Completion:
-        """A whole answer, not streamed; same deadlines, fallback and usage rows as stream()."""
+        """A whole answer, not streamed; same deadlines, fallback and usage rows as stream().
+
+        ``fallback=False``: only ``request.model`` may answer (a model an admin
+        chose on purpose, whose caller retries on its own).
+        """
         call = Call(request, deadline, user_id, purpose, time.monotonic())
         async with AsyncExitStack() as open_attempt:
-            attempt, reply = await self._first_answer(call, Attempt.complete, open_attempt)
+            attempt, reply = await self._first_answer(
+                call, Attempt.complete, open_attempt, fallback=fallback
+            )
         return Completion(
             text=reply.text,
             model=attempt.model,
@@ -194,7 +201,12 @@ class LLMClient:
         )
 
     async def _first_answer(
-        self, call: Call, begin: Callable[[Attempt], Awaitable[T]], open_attempt: AsyncExitStack
+        self,
+        call: Call,
+        begin: Callable[[Attempt], Awaitable[T]],
+        open_attempt: AsyncExitStack,
+        *,
+        fallback: bool = True,
     ) -> tuple[Attempt, T]:
         """Run ``begin`` on the request's model and, if it fails retryably, once on a fallback.
 
@@ -205,19 +217,19 @@ class LLMClient:
         try:
             return attempt, await _begin(attempt, begin, open_attempt)
         except LLMError as error:
-            fallback = self._fallback_for(error, attempt.model, call.deadline)
-            if fallback is None:
+            other = self._fallback_for(error, attempt.model, call.deadline) if fallback else None
+            if other is None:
                 raise
             reason = error.code  # `error` is unbound once the except block ends
-        count_fallback(attempt.model.provider, fallback.provider)
+        count_fallback(attempt.model.provider, other.provider)
         log.warning(
             "llm_fallback",
             from_model=attempt.model.code,
-            to_model=fallback.code,
+            to_model=other.code,
             reason=reason,
             purpose=call.purpose,
         )
-        attempt = self._attempt(call, fallback, fallback=True)
+        attempt = self._attempt(call, other, fallback=True)
         return attempt, await _begin(attempt, begin, open_attempt)
 
     def _attempt(self, call: Call, model: ModelSpec, *, fallback: bool) -> Attempt:

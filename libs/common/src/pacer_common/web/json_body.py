@@ -13,10 +13,11 @@ from pacer_common.errors import MalformedJson, UnsupportedMediaType, ValidationF
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _details(error: ValidationError) -> list[dict[str, Any]]:
+def _details(error: ValidationError, prefix: str | None = None) -> list[dict[str, Any]]:
     return [
         {
-            "field": ".".join(str(part) for part in item["loc"]) or None,
+            "field": ".".join(str(part) for part in ((prefix,) if prefix else ()) + item["loc"])
+            or None,
             "message": item["msg"],
             "type": item["type"],
         }
@@ -24,8 +25,10 @@ def _details(error: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def validation_failed(error: ValidationError) -> ValidationFailed:
-    details = _details(error)
+def validation_failed(error: ValidationError, prefix: str | None = None) -> ValidationFailed:
+    """``prefix``: where the validated value sits in the body (``conversation_config``),
+    when it was validated apart from it."""
+    details = _details(error, prefix)
     first = details[0]
     where = f"{first['field']}: " if first["field"] else ""
     return ValidationFailed(f"{where}{first['message']}", details=details)

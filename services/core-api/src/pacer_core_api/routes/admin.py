@@ -1,8 +1,11 @@
-"""Operations on the jobs ledger (admin role only): health, stuck jobs, retry."""
+"""Admin operations (admin role only): the jobs ledger (health, stuck jobs,
+retry) and the coaching topics (list, read, change)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from uuid import UUID
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -10,11 +13,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pacer_common.auth import require_account, require_admin
-from pacer_common.errors import Conflict, NotFound
+from pacer_common.errors import Conflict, NotFound, ValidationFailed
 from pacer_common.jobs import ledger, queue
 from pacer_common.logs import get_logger
-from pacer_common.web.json_body import path_uuid
+from pacer_common.web.json_body import parse_json_body, path_uuid, validation_failed
+from pacer_core_api.schemas import TopicUpdateIn
 from pacer_core_api.state import app_state
+from pacer_core_api.store import topics
 
 log = get_logger(__name__)
 
@@ -90,8 +95,78 @@ async def retry_job(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=202)
 
 
+# The slug rule of the topics table's CHECK constraint (migration 0006).
+_SLUG = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _topic_key(request: Request) -> UUID | str:
+    """The path's topic: its id, or its slug (``onboarding``), which is what an
+    operator types. Neither shape is a 422; a well-formed unknown one, a 404."""
+    raw = request.path_params["topic_id"]
+    try:
+        return UUID(raw)
+    except ValueError:
+        pass
+    if _SLUG.fullmatch(raw):
+        return str(raw)
+    raise ValidationFailed("topic id: must be a topic's UUID or its slug")
+
+
+async def list_topics(request: Request) -> JSONResponse:
+    principal = require_admin(request)
+    async with app_state(request)["pool"].acquire() as conn:
+        await require_account(conn, principal)
+        items = await topics.list_topics(conn)
+    return JSONResponse({"items": items})
+
+
+async def get_topic(request: Request) -> JSONResponse:
+    principal = require_admin(request)
+    key = _topic_key(request)
+    async with app_state(request)["pool"].acquire() as conn:
+        await require_account(conn, principal)
+        topic = await topics.get_topic(conn, key)
+    if topic is None:
+        raise NotFound("No such topic.")
+    return JSONResponse(topic)
+
+
+async def put_topic(request: Request) -> JSONResponse:
+    """A partial update: the fields given change; conversation_config's keys
+    are merged over the stored ones, then validated whole."""
+    principal = require_admin(request)
+    key = _topic_key(request)
+    body = await parse_json_body(request, TopicUpdateIn)
+    change = topics.TopicChange(
+        title=body.title,
+        system_prompt=body.system_prompt,
+        config_patch={}
+        if body.conversation_config is None
+        else body.conversation_config.model_dump(exclude_unset=True),
+    )
+    async with app_state(request)["pool"].acquire() as conn:
+        await require_account(conn, principal)
+        try:
+            topic = await topics.update_topic(conn, key, change)
+        except topics.InvalidConfig as invalid:
+            raise validation_failed(invalid.error, prefix="conversation_config") from None
+    if topic is None:
+        raise NotFound("No such topic.")
+    log.info(
+        "topic_updated",
+        topic=topic["slug"],
+        fields=sorted(body.model_fields_set),
+        config=topic["conversation_config"],
+        admin=str(principal.user_id),
+    )
+    return JSONResponse(topic)
+
+
 ROUTES = [
     Route("/v1/admin/jobs/health", jobs_health, methods=["GET"]),
     Route("/v1/admin/jobs/stuck", jobs_stuck, methods=["GET"]),
     Route("/v1/admin/jobs/{job_id}/retry", retry_job, methods=["POST"]),
+    Route("/v1/admin/topics", list_topics, methods=["GET"]),
+    Route("/v1/admin/topics/{topic_id}", get_topic, methods=["GET"]),
+    Route("/v1/admin/topics/{topic_id}", put_topic, methods=["PUT"]),
 ]
