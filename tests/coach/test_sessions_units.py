@@ -11,8 +11,8 @@ import pacer_coach.chat.marker
 import pacer_coach.prefer
 from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.prefer import wait_preference
-from pacer_coach.store.sessions import DEFAULT_MAX_TURNS, max_turns
 from pacer_common.errors import BadRequest
+from pacer_common.tables.topic_prompts import DEFAULT_MAX_TURNS, max_turns
 from pacer_common.topics import SESSION_END_MARKER
 
 

@@ -400,13 +400,17 @@ class ReplyProducer:
                     break
                 await asyncio.sleep(0.2)
             if submitted is not None and self._jobs is not None:
-                # After `done`: the athlete's stream does not wait on arq's queue.
+                # After `done`: the athlete's stream does not wait on arq's queue. Before the
+                # slot goes: a drain waits for it, so a restart does not leave it to the reaper.
                 with anyio.move_on_after(CLEANUP_TIMEOUT_S):
                     await self._jobs.enqueue(submitted)
-            await self._announce(ending.status)
         finally:
             keeping_alive.cancel()
+            # The reply is stored and `done` logged: the slot is free. The athlete's
+            # next message may come the moment `done` reaches them, before the
+            # announcement below is written (it was refused 429 when it did).
             self._on_end()
+        await self._announce(ending.status)
 
     async def _keep_alive(self) -> None:
         """The heartbeat alone, every HEARTBEAT_EVERY_S, until cancelled."""

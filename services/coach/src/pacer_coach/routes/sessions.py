@@ -35,6 +35,7 @@ from pacer_coach.store import sessions
 from pacer_common.auth import require_account, require_user
 from pacer_common.errors import NotFound, ValidationFailed
 from pacer_common.jobs import ledger
+from pacer_common.tables import topic_prompts
 from pacer_common.web.json_body import parse_json_body, parse_query, path_uuid
 
 # What a 202 from `complete` tells the client to wait before it polls.
@@ -51,10 +52,10 @@ async def create_session(request: Request) -> JSONResponse:
     body = await parse_json_body(request, SessionIn)
     async with state["pool"].acquire() as conn, conn.transaction():
         await require_account(conn, principal)
-        topic = await sessions.topic_by_slug(conn, body.topic)
+        topic = await topic_prompts.topic_by_slug(conn, body.topic)
         if topic is None:
             # 422, not 404: the URL names no topic; a field of the body is wrong.
-            known = ", ".join(await sessions.topic_slugs(conn)) or "none"
+            known = ", ".join(await topic_prompts.topic_slugs(conn)) or "none"
             raise ValidationFailed(
                 f"topic: no topic {body.topic!r}; the topics are: {known}",
                 code="unknown_topic",

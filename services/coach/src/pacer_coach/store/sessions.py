@@ -1,4 +1,5 @@
-"""Coaching sessions (``coach_sessions``) and the topics they follow, in Postgres.
+"""Coaching sessions (``coach_sessions``) in Postgres; their topics are core-api's,
+read through :mod:`pacer_common.tables.topic_prompts`.
 
 A session's messages are an ordinary conversation of its own (one per
 session), hidden from the conversations list and from plain chat
@@ -23,21 +24,10 @@ from uuid import UUID
 import asyncpg
 
 from pacer_coach.store.conversations import conversation_messages
-from pacer_common.topics import ConversationConfig
+from pacer_common.tables.topic_prompts import TopicPrompt, topics_by_id
 
-# What a topic's max_turns is taken to be if its conversation_config lacks a valid one.
-DEFAULT_MAX_TURNS: int = ConversationConfig.model_fields["max_turns"].default
-
-# The columns a session's JSON is made of (see :func:`session_json`).
-_SESSION_COLUMNS = """s.id, s.status, s.conversation_id, s.user_turns, s.result, s.error,
-    s.created_at, s.updated_at, s.completed_at, t.slug, t.title, t.conversation_config"""
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    id: UUID
-    slug: str
-    title: str
+_SESSION_COLUMNS = """id, topic_id, status, conversation_id, user_turns, result, error,
+    created_at, updated_at, completed_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,32 +41,20 @@ class SessionTurn:
     last_turn: bool
 
 
-def max_turns(conversation_config: str | dict[str, Any] | None) -> int:
-    """A topic's max_turns, read leniently: a config the admin route would refuse
-    today (say, a model code since removed) must not stop the conversation."""
-    config = json.loads(conversation_config) if isinstance(conversation_config, str) else None
-    if config is None and isinstance(conversation_config, dict):
-        config = conversation_config
-    value = (config or {}).get("max_turns")
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    return DEFAULT_MAX_TURNS
-
-
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def session_json(row: asyncpg.Record) -> dict[str, Any]:
+def session_json(row: asyncpg.Record, topic: TopicPrompt) -> dict[str, Any]:
     """A session as the API shows it (``raw_output`` is the admin's, never shown here)."""
     return {
         "id": str(row["id"]),
-        "topic": row["slug"],
-        "title": row["title"],
+        "topic": topic.slug,
+        "title": topic.title,
         "status": row["status"],
         "conversation_id": str(row["conversation_id"]),
         "user_turns": row["user_turns"],
-        "max_turns": max_turns(row["conversation_config"]),
+        "max_turns": topic.max_turns,
         "result": None if row["result"] is None else json.loads(row["result"]),
         "error": row["error"],
         "created_at": _iso(row["created_at"]),
@@ -85,16 +63,12 @@ def session_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def topic_by_slug(conn: asyncpg.Connection, slug: str) -> Topic | None:
-    row = await conn.fetchrow("SELECT id, slug, title FROM topics WHERE slug = $1", slug)
-    return None if row is None else Topic(row["id"], row["slug"], row["title"])
+async def _as_json(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    topics = await topics_by_id(conn, {row["topic_id"] for row in rows})
+    return [session_json(row, topics[row["topic_id"]]) for row in rows]
 
 
-async def topic_slugs(conn: asyncpg.Connection) -> list[str]:
-    return [row["slug"] for row in await conn.fetch("SELECT slug FROM topics ORDER BY slug")]
-
-
-async def create_session(conn: asyncpg.Connection, user_id: UUID, topic: Topic) -> UUID:
+async def create_session(conn: asyncpg.Connection, user_id: UUID, topic: TopicPrompt) -> UUID:
     """A new active session and its (empty) conversation, in the caller's transaction."""
     conversation_id = await conn.fetchval(
         "INSERT INTO conversations (user_id, title) VALUES ($1, $2) RETURNING id",
@@ -116,12 +90,11 @@ async def get_session(
 ) -> dict[str, Any] | None:
     """The user's session as JSON, without its messages; None if not theirs."""
     row = await conn.fetchrow(
-        f"""SELECT {_SESSION_COLUMNS} FROM coach_sessions s JOIN topics t ON t.id = s.topic_id
-            WHERE s.id = $1 AND s.user_id = $2""",
+        f"SELECT {_SESSION_COLUMNS} FROM coach_sessions WHERE id = $1 AND user_id = $2",
         session_id,
         user_id,
     )
-    return None if row is None else session_json(row)
+    return None if row is None else (await _as_json(conn, [row]))[0]
 
 
 async def session_with_messages(
@@ -139,14 +112,14 @@ async def list_sessions(
 ) -> list[dict[str, Any]]:
     """Newest first; ``before`` (a ``created_at``) pages back, as the conversations list does."""
     rows = await conn.fetch(
-        f"""SELECT {_SESSION_COLUMNS} FROM coach_sessions s JOIN topics t ON t.id = s.topic_id
-            WHERE s.user_id = $1 AND ($2::timestamptz IS NULL OR s.created_at < $2)
-            ORDER BY s.created_at DESC, s.id DESC LIMIT $3""",
+        f"""SELECT {_SESSION_COLUMNS} FROM coach_sessions
+            WHERE user_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)
+            ORDER BY created_at DESC, id DESC LIMIT $3""",
         user_id,
         before,
         limit,
     )
-    return [session_json(row) for row in rows]
+    return await _as_json(conn, list(rows))
 
 
 async def lock_session(
@@ -154,11 +127,8 @@ async def lock_session(
 ) -> asyncpg.Record | None:
     """The user's session row, locked until the caller's transaction ends."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT s.id, s.status, s.conversation_id, s.user_turns,
-                  t.system_prompt, t.conversation_config
-           FROM coach_sessions s JOIN topics t ON t.id = s.topic_id
-           WHERE s.id = $1 AND s.user_id = $2
-           FOR UPDATE OF s""",
+        """SELECT id, topic_id, status, conversation_id, user_turns FROM coach_sessions
+           WHERE id = $1 AND user_id = $2 FOR UPDATE""",
         session_id,
         user_id,
     )
@@ -166,17 +136,19 @@ async def lock_session(
 
 
 async def count_turn(conn: asyncpg.Connection, row: asyncpg.Record) -> SessionTurn:
-    """One more user message in an active, locked session (:func:`lock_session`)."""
+    """One more user message in an active, locked session (:func:`lock_session`),
+    with its topic as it is now (an admin's edit applies to the next message)."""
     turns: int = await conn.fetchval(
         """UPDATE coach_sessions SET user_turns = user_turns + 1, updated_at = now()
            WHERE id = $1 RETURNING user_turns""",
         row["id"],
     )
+    topic = (await topics_by_id(conn, [row["topic_id"]]))[row["topic_id"]]
     return SessionTurn(
         session_id=row["id"],
         conversation_id=row["conversation_id"],
-        system_prompt=row["system_prompt"],
-        last_turn=turns >= max_turns(row["conversation_config"]),
+        system_prompt=topic.system_prompt,
+        last_turn=turns >= topic.max_turns,
     )
 
 
