@@ -19,6 +19,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
+from fixtures.coach import Coach
 from fixtures.coach_sessions import (
     ONBOARDING_RESULT,
     complete,
@@ -42,6 +43,7 @@ async def talked_session(client: httpx.AsyncClient, athlete: Athlete) -> str:
 
 
 async def test_a_slow_extraction_is_202_after_the_wait_then_200_with_the_result(
+    coach: Coach,
     coach_client: httpx.AsyncClient,
     runner: Athlete,
     sim: LLMSim,
@@ -78,6 +80,10 @@ async def test_a_slow_extraction_is_202_after_the_wait_then_200_with_the_result(
     read = await coach_client.get(f"/v1/coach/sessions/{session_id}", headers=runner.headers)
     assert read.json()["result"] == ONBOARDING_RESULT and read.json()["completed_at"]
     assert len(await extraction_jobs(pg_pool, session_id)) == 1
+    metrics = (await coach_client.get(coach.metrics_url)).text
+    assert 'coach_sessions_ended_total{reason="complete"}' in metrics
+    assert 'coach_session_complete_answers_total{status="extracting"}' in metrics
+    assert 'coach_session_complete_answers_total{status="completed"}' in metrics
 
 
 async def test_an_extraction_done_within_the_wait_answers_200_inline(

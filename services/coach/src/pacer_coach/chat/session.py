@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.chat.turn import ChatTurn, close_turn
 from pacer_coach.extraction import JobQueue
-from pacer_coach.metrics import STREAMS_FINISHED
+from pacer_coach.metrics import SESSIONS_ENDED, STREAMS_FINISHED
 from pacer_common import notifications, redis_names
 from pacer_common.llm import (
     LLMClient,
@@ -399,6 +399,10 @@ class ReplyProducer:
                 if not self._pending:
                     break
                 await asyncio.sleep(0.2)
+            if submitted is not None:
+                SESSIONS_ENDED.labels(
+                    "marker" if self._marker is not None and self._marker.seen else "max_turns"
+                ).inc()
             if submitted is not None and self._jobs is not None:
                 # After `done`: the athlete's stream does not wait on arq's queue. Before the
                 # slot goes: a drain waits for it, so a restart does not leave it to the reaper.

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from pacer_coach import extraction
 from pacer_coach.extraction import JobQueue
+from pacer_coach.metrics import COMPLETE_ANSWERS, SESSIONS_ENDED
 from pacer_coach.prefer import wait_preference
 from pacer_coach.routes.chat import check_message_length, idempotency_key, serve_turn
 from pacer_coach.schemas import ChatIn, ConversationListQuery, SessionIn, SessionMessageIn
@@ -124,6 +125,7 @@ async def complete(request: Request) -> JSONResponse:
             if row["status"] in extraction.EXTRACTABLE:
                 submitted = await extraction.begin(conn, session_id)
     if submitted is not None:
+        SESSIONS_ENDED.labels("complete" if row["status"] == "active" else "retry").inc()
         await JobQueue(state["arq"], settings).enqueue(submitted)
     await extraction.wait_while_extracting(
         state["pool"], session_id, wait_s, stop=lambda: state["streams"].draining
@@ -135,6 +137,7 @@ async def complete(request: Request) -> JSONResponse:
     headers: dict[str, str] = {}
     if asked is not None:
         headers["Preference-Applied"] = f"wait={min(asked, EXTRACTION_WAIT_MAX_SECONDS)}"
+    COMPLETE_ANSWERS.labels(found["status"]).inc()
     if found["status"] == "extracting":
         # Never a 200 that means "still working": the client polls the Location.
         headers |= {"Location": _location(session_id), "Retry-After": str(POLL_AFTER_S)}
