@@ -6,6 +6,7 @@ Malformed ids are 422 (``session id: must be a UUID``), as on
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from fixtures.coach import StartCoach
 from fixtures.coach_sessions import complete, create_session, say
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
@@ -205,3 +207,29 @@ async def test_a_bad_list_query_is_422(
 ) -> None:
     response = await coach_client.get("/v1/coach/sessions", params=params, headers=runner.headers)
     assert_error(response, 422, "validation_error")
+
+
+async def test_active_sessions_are_capped_per_user(
+    start_coach: StartCoach, runner: Athlete, other_runner: Athlete, pg_pool: asyncpg.Pool
+) -> None:
+    async with start_coach(COACH_MAX_ACTIVE_SESSIONS=2) as coach:
+        async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        "/v1/coach/sessions", json={"topic": "onboarding"}, headers=runner.headers
+                    )
+                    for _ in range(4)
+                )
+            )
+            assert sorted(answer.status_code for answer in answers) == [201, 201, 409, 409]
+            refused = next(answer for answer in answers if answer.status_code == 409)
+            assert_error(refused, 409, "too_many_active_sessions")
+            assert refused.json()["error"]["limit"] == 2
+            # Per user; and a session no longer active frees its place.
+            assert (await create_session(client, other_runner))["status"] == "active"
+            await pg_pool.execute(
+                "UPDATE coach_sessions SET status = 'extracting' WHERE id = $1",
+                uuid.UUID(next(a.json()["id"] for a in answers if a.status_code == 201)),
+            )
+            assert (await create_session(client, runner))["status"] == "active"

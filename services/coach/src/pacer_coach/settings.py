@@ -62,6 +62,9 @@ class CoachSettings(ServiceSettings, LLMSettings, JobSettings):
     EXTRACTION_INLINE_WAIT_SECONDS: float = Field(
         default=10.0, ge=0, le=EXTRACTION_WAIT_MAX_SECONDS
     )
+    # Sessions cost no quota until a message is sent: a user's active ones are
+    # capped (409 too_many_active_sessions) so a loop cannot fill the tables.
+    COACH_MAX_ACTIVE_SESSIONS: int = Field(default=10, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _warn_below_cap(self) -> CoachSettings:

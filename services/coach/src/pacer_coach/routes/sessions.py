@@ -34,7 +34,7 @@ from pacer_coach.settings import EXTRACTION_WAIT_MAX_SECONDS
 from pacer_coach.state import app_state
 from pacer_coach.store import sessions
 from pacer_common.auth import require_account, require_user
-from pacer_common.errors import NotFound, ValidationFailed
+from pacer_common.errors import Conflict, NotFound, ValidationFailed
 from pacer_common.jobs import ledger
 from pacer_common.tables import topic_prompts
 from pacer_common.web.json_body import parse_json_body, parse_query, path_uuid
@@ -51,8 +51,9 @@ async def create_session(request: Request) -> JSONResponse:
     state = app_state(request)
     principal = require_user(request)
     body = await parse_json_body(request, SessionIn)
+    limit = state["settings"].COACH_MAX_ACTIVE_SESSIONS
     async with state["pool"].acquire() as conn, conn.transaction():
-        await require_account(conn, principal)
+        await require_account(conn, principal, lock=True)
         topic = await topic_prompts.topic_by_slug(conn, body.topic)
         if topic is None:
             # 422, not 404: the URL names no topic; a field of the body is wrong.
@@ -61,6 +62,12 @@ async def create_session(request: Request) -> JSONResponse:
                 f"topic: no topic {body.topic!r}; the topics are: {known}",
                 code="unknown_topic",
                 details=[{"field": "topic", "message": "unknown topic", "type": "unknown_topic"}],
+            )
+        if await sessions.active_sessions(conn, principal.user_id) >= limit:
+            raise Conflict(
+                f"You have {limit} sessions in progress; finish one (complete) first.",
+                code="too_many_active_sessions",
+                extra={"limit": limit},
             )
         session_id = await sessions.create_session(conn, principal.user_id, topic)
         created = await sessions.get_session(conn, session_id, principal.user_id)

@@ -68,6 +68,19 @@ async def _as_json(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list
     return [session_json(row, topics[row["topic_id"]]) for row in rows]
 
 
+async def active_sessions(conn: asyncpg.Connection, user_id: UUID) -> int:
+    """The user's active sessions, counted under a per-user lock held until the
+    caller's transaction ends: creations at once count one after the other."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('coach_sessions:' || $1::uuid::text, 0))",
+        user_id,
+    )
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM coach_sessions WHERE user_id = $1 AND status = 'active'", user_id
+    )
+    return count
+
+
 async def create_session(conn: asyncpg.Connection, user_id: UUID, topic: TopicPrompt) -> UUID:
     """A new active session and its (empty) conversation, in the caller's transaction."""
     conversation_id = await conn.fetchval(
