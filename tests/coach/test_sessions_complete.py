@@ -19,7 +19,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from fixtures.coach import Coach
+from fixtures.coach import Coach, StartCoach
 from fixtures.coach_sessions import (
     ONBOARDING_RESULT,
     complete,
@@ -184,3 +184,42 @@ async def test_messages_after_complete_are_409(
     refused = await say(coach_client, runner, session_id, "Wait, one more thing")
     assert refused.status_code == 409
     assert refused.body is not None and refused.body["error"]["code"] == "session_not_active"
+
+
+async def test_with_redis_away_complete_still_answers_and_the_job_waits_in_the_ledger(
+    start_coach: StartCoach, runner: Athlete, pg_pool: asyncpg.Pool, session_topics: None
+) -> None:
+    """The enqueue after the commit fails; the ledger row stays queued for the worker's
+    reaper (JOB_QUEUED_GRACE_SECONDS), and the client is told to poll, not a 5xx."""
+    session_id = str(
+        await pg_pool.fetchval(
+            """WITH c AS (INSERT INTO conversations (user_id, title) VALUES ($1, 't') RETURNING id)
+               INSERT INTO coach_sessions (user_id, topic_id, conversation_id)
+               SELECT $1, (SELECT id FROM topics WHERE slug = 'onboarding'), c.id FROM c
+               RETURNING id""",
+            uuid.UUID(runner.id),
+        )
+    )
+    async with start_coach(REDIS_URL="redis://127.0.0.1:1/0") as coach:
+        async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as client:
+            response = await complete(client, runner, session_id, "wait=0")
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "extracting"
+    assert [job["status"] for job in await extraction_jobs(pg_pool, session_id)] == ["queued"]
+
+
+async def test_a_message_over_the_quota_is_429_and_not_a_turn(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    session_id = await talked_session(coach_client, runner)
+    await pg_pool.execute(
+        "UPDATE chat_quota SET used = 50 WHERE user_id = $1", uuid.UUID(runner.id)
+    )
+    refused = await say(coach_client, runner, session_id)
+    assert refused.status_code == 429 and refused.body is not None
+    assert refused.body["error"]["code"] == "quota_exceeded"
+    turns = await pg_pool.fetchval(
+        "SELECT user_turns FROM coach_sessions WHERE id = $1", uuid.UUID(session_id)
+    )
+    assert turns == 1
+    assert (await sim.stats())["requests"] == 1
