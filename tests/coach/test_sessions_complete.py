@@ -223,3 +223,28 @@ async def test_a_message_over_the_quota_is_429_and_not_a_turn(
     )
     assert turns == 1
     assert (await sim.stats())["requests"] == 1
+
+
+async def test_a_waiting_complete_answers_202_at_once_when_the_coach_drains(
+    start_coach: StartCoach, runner: Athlete, pg_pool: asyncpg.Pool, session_topics: None
+) -> None:
+    """A restart does not cut a waiting client off: it gets its 202 and polls another coach."""
+    async with start_coach() as coach:
+        async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as client:
+            session_id = (await create_session(client, runner))["id"]
+            waiting = asyncio.create_task(complete(client, runner, session_id, "wait=20"))
+            deadline = time.monotonic() + 10
+            while (
+                await pg_pool.fetchval(
+                    "SELECT status FROM coach_sessions WHERE id = $1", uuid.UUID(session_id)
+                )
+                != "extracting"
+            ):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            started = time.monotonic()
+            coach.stop.set()
+            response = await waiting
+            elapsed = time.monotonic() - started
+    assert response.status_code == 202, response.text
+    assert elapsed < 3.0, elapsed
