@@ -27,6 +27,9 @@ from pacer_coach.chat.streams import OpenStreams
 CONVERSATION = "/v1/coach/conversations/{conversation_id}"
 REPLY_STREAM = "/v1/coach/messages/{message_id}/stream"
 REPLY_CANCEL = "/v1/coach/messages/{message_id}/cancel"
+SESSION = "/v1/coach/sessions/{session_id}"
+SESSION_MESSAGES = "/v1/coach/sessions/{session_id}/messages"
+SESSION_COMPLETE = "/v1/coach/sessions/{session_id}/complete"
 ROUTES = {
     ("GET", REPLY_STREAM),
     ("POST", REPLY_CANCEL),
@@ -36,6 +39,11 @@ ROUTES = {
     ("GET", "/v1/coach/conversations"),
     ("GET", CONVERSATION),
     ("GET", "/v1/coach/events"),
+    ("POST", "/v1/coach/sessions"),
+    ("GET", "/v1/coach/sessions"),
+    ("GET", SESSION),
+    ("POST", SESSION_MESSAGES),
+    ("POST", SESSION_COMPLETE),
 }
 HOSTILE_IDS = ["0", "-1", "9" * 40, "00000000-0000-0000-0000-00000000000g", "%00", "..%2f..%2fetc"]
 
@@ -130,22 +138,68 @@ async def test_hostile_message_ids_never_500(http: httpx.AsyncClient, someone: A
             assert_not_500(response, f"{method} {path} {value}")
 
 
+async def test_hostile_session_ids_never_500(http: httpx.AsyncClient, someone: Athlete) -> None:
+    for value in HOSTILE_IDS:
+        for method, path, body in (
+            ("GET", SESSION, None),
+            ("POST", SESSION_MESSAGES, {"message": "hi"}),
+            ("POST", SESSION_COMPLETE, None),
+        ):
+            response = await http.request(
+                method, path.format(session_id=value), json=body, headers=someone.headers
+            )
+            assert 400 <= response.status_code < 500, f"{method} {value}: {response.text}"
+            assert_not_500(response, f"{method} {path} {value}")
+
+
+@pytest.mark.parametrize("message", INVISIBLE)
+async def test_a_session_message_with_no_visible_character_is_422(
+    http: httpx.AsyncClient, someone: Athlete, message: str
+) -> None:
+    # Refused before the session is looked up: any id will do.
+    response = await http.post(
+        SESSION_MESSAGES.format(session_id=uuid.uuid4()),
+        json={"message": message},
+        headers=someone.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert_not_500(response, repr(message))
+
+
+@pytest.mark.parametrize("path", ["/v1/coach/conversations", "/v1/coach/sessions"])
 @pytest.mark.parametrize("before", DATES)
 async def test_hostile_before_never_500(
-    http: httpx.AsyncClient, someone: Athlete, before: str
+    http: httpx.AsyncClient, someone: Athlete, before: str, path: str
 ) -> None:
-    response = await http.get(
-        "/v1/coach/conversations", params={"before": before}, headers=someone.headers
-    )
-    assert_not_500(response, f"before={before}")
+    response = await http.get(path, params={"before": before}, headers=someone.headers)
+    assert_not_500(response, f"{path} before={before}")
 
 
-async def test_hostile_limits_never_500(http: httpx.AsyncClient, someone: Athlete) -> None:
+@pytest.mark.parametrize("path", ["/v1/coach/conversations", "/v1/coach/sessions"])
+async def test_hostile_limits_never_500(
+    http: httpx.AsyncClient, someone: Athlete, path: str
+) -> None:
     for value in QUERY_NUMBERS:
-        response = await http.get(
-            "/v1/coach/conversations", params={"limit": value}, headers=someone.headers
+        response = await http.get(path, params={"limit": value}, headers=someone.headers)
+        assert_not_500(response, f"{path} limit={value}")
+
+
+async def test_hostile_topics_and_prefer_never_500(
+    http: httpx.AsyncClient, someone: Athlete
+) -> None:
+    for topic in ["x" * 10_000, "\u0000", "onboarding\n", "../onboarding", "\u200b", None, 1]:
+        response = await http.post(
+            "/v1/coach/sessions", json={"topic": topic}, headers=someone.headers
         )
-        assert_not_500(response, f"limit={value}")
+        assert 400 <= response.status_code < 500, f"topic={topic!r}: {response.text}"
+        assert_not_500(response, f"topic={topic!r}")
+    for prefer in ["wait=" + "9" * 5000, "wait=\u00e9", ",,,;;;===", 'wait="', "wait=1e9"]:
+        headers: dict[str, Any] = {**someone.headers, "Prefer": prefer.encode("utf-8")}
+        response = await http.post(
+            SESSION_COMPLETE.format(session_id=uuid.uuid4()), headers=headers
+        )
+        assert 400 <= response.status_code < 500, f"Prefer={prefer!r}: {response.text}"
+        assert_not_500(response, f"Prefer={prefer!r}")
 
 
 async def test_a_deleted_account_gets_401_on_every_authenticated_route(
@@ -161,6 +215,11 @@ async def test_a_deleted_account_gets_401_on_every_authenticated_route(
         ("GET", REPLY_STREAM.format(message_id=uuid.uuid4()), None),
         ("POST", REPLY_CANCEL.format(message_id=uuid.uuid4()), None),
         ("GET", "/v1/coach/events", None),
+        ("POST", "/v1/coach/sessions", {"topic": "onboarding"}),
+        ("GET", "/v1/coach/sessions", None),
+        ("GET", SESSION.format(session_id=uuid.uuid4()), None),
+        ("POST", SESSION_MESSAGES.format(session_id=uuid.uuid4()), {"message": "Still there?"}),
+        ("POST", SESSION_COMPLETE.format(session_id=uuid.uuid4()), None),
     ]:
         response = await http.request(method, path, json=body, headers=ghost.headers)
         assert response.status_code == 401, f"{method} {path}: {response.text}"

@@ -101,7 +101,13 @@ OWN_TABLES = {
         "goals",
         "topics",
     },
-    "services/coach": {"conversations", "messages", "chat_quota", "idempotency_keys"},
+    "services/coach": {
+        "conversations",
+        "messages",
+        "chat_quota",
+        "idempotency_keys",
+        "coach_sessions",
+    },
     "services/briefing-worker": set(),
     # The shared library's own owners: the jobs ledger and the LLM usage sink.
     "libs/common/src/pacer_common/jobs": {"jobs"},

@@ -28,7 +28,7 @@ SERVICES = {
             "pacer_core_api",
             "pacer_briefing_worker",
             "argon2",
-            "arq",
+            # arq is installed on purpose: the coach queues extraction jobs (issue 12).
             "rich",
             "pacer_devstack",
             "supervisor",

@@ -26,7 +26,7 @@ Needs nothing but the standard library (arq only for ``health_check_key``).
   the coach's ``GET /v1/coach/events``; written by the worker (briefings, jobs) and
   later the coach. At most ~NOTIFY_MAXLEN entries (approximate MAXLEN: Redis trims
   whole nodes, so a few more may stay), gone NOTIFY_TTL_SECONDS after the last write.
-- ``<JOB_QUEUE_NAME>`` (default ``pacer:jobs``): arq's queue; core-api, the worker, ``pacer-jobs``.
+- ``<JOB_QUEUE_NAME>`` (default ``pacer:jobs``): arq's queue; core-api, the coach (extractions), the worker, ``pacer-jobs``.
 - ``<JOB_QUEUE_NAME>:health-check``: arq's health line, written by the worker.
 """
 

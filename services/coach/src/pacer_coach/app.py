@@ -8,7 +8,7 @@ from starlette.middleware import Middleware
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
 from pacer_coach.notifications import EventStreams
-from pacer_coach.routes import chat, conversations, events, health, replies
+from pacer_coach.routes import chat, conversations, events, health, replies, sessions
 from pacer_coach.settings import CoachSettings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.cors import JsonCORSMiddleware
@@ -32,6 +32,7 @@ def create_app(
             *chat.ROUTES,
             *replies.ROUTES,
             *conversations.ROUTES,
+            *sessions.ROUTES,
             *events.ROUTES,
         ],
         middleware=[
@@ -53,6 +54,8 @@ def create_app(
                     "X-Request-ID",
                     "Last-Event-ID",
                     "Idempotency-Key",
+                    # RFC 7240, for POST /v1/coach/sessions/{id}/complete.
+                    "Prefer",
                 ],
                 expose_headers=[
                     "X-Request-ID",
@@ -61,6 +64,8 @@ def create_app(
                     "X-RateLimit-Remaining",
                     "X-RateLimit-Reset",
                     "Idempotent-Replayed",
+                    "Location",
+                    "Preference-Applied",
                 ],
                 max_age=600,
             ),

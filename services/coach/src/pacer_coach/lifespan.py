@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as redis
+from arq.connections import ArqRedis
 from starlette.applications import Starlette
 
 from pacer_coach.chat.relay import BLOCK_MS as REPLY_BLOCK_MS
@@ -63,6 +64,14 @@ def lifespan_for(
                 decode_responses=True,
             )
             opened.push_async_callback(events_reader.aclose)
+            # Connects lazily, on the first enqueue: a Redis that is down at start-up
+            # costs only extractions queued late (the worker's reaper enqueues them).
+            arq_client = ArqRedis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            )
+            opened.push_async_callback(arq_client.aclose)
             await opened.enter_async_context(
                 observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
             )
@@ -76,6 +85,7 @@ def lifespan_for(
                 "streams": streams,
                 "events_reader": events_reader,
                 "events": notify,
+                "arq": arq_client,
             }
 
     return lifespan

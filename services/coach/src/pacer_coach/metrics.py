@@ -15,3 +15,15 @@ CHATS_REFUSED = Counter(
     "Chats refused before a stream opened, by reason.",
     ["reason"],
 )
+SESSIONS_ENDED = Counter(
+    "coach_sessions_ended_total",
+    "Coaching sessions moved to extracting, by what ended them: the model's marker, "
+    "max_turns, the client's complete, or complete again after a failed extraction (retry).",
+    ["reason"],
+)
+COMPLETE_ANSWERS = Counter(
+    "coach_session_complete_answers_total",
+    "Answers of POST /v1/coach/sessions/{id}/complete by the session's status then: "
+    "completed or extraction_failed (200), extracting (202: the wait ran out).",
+    ["status"],
+)

@@ -9,18 +9,31 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from pacer_common.validation import free_text, has_visible, in_utc
 
+# The upper bound is checked against COACH_MESSAGE_MAX_CHARS in the handler.
+Message = Annotated[
+    str,
+    StringConstraints(min_length=1),
+    AfterValidator(free_text),
+    # Before quota: a message of only zero-width characters would spend one on nothing.
+    AfterValidator(has_visible),
+]
+
 
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    # The upper bound is checked against COACH_MESSAGE_MAX_CHARS in the handler.
-    message: Annotated[
-        str,
-        StringConstraints(min_length=1),
-        AfterValidator(free_text),
-        # Before quota: a message of only zero-width characters would spend one on nothing.
-        AfterValidator(has_visible),
-    ]
+    message: Message
     conversation_id: UUID | None = None
+
+
+class SessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # A topic's slug (migration 0006's CHECK); which ones exist is checked in Postgres.
+    topic: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class SessionMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    message: Message
 
 
 class ConversationListQuery(BaseModel):

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from pacer_common.jobs.settings import JobSettings
 from pacer_common.llm import LLMSettings
 from pacer_common.settings import Port, ServiceSettings, ShedLoopLagSamples, ShedLoopLagSeconds
 
+# POST /v1/coach/sessions/{id}/complete never waits longer than this, whatever
+# `Prefer: wait` asks: the request must end well under a 30 s gateway timeout.
+EXTRACTION_WAIT_MAX_SECONDS = 25
 
-class CoachSettings(ServiceSettings, LLMSettings):
+
+# JobSettings: the coach submits extraction jobs (queue name, ledger thresholds).
+class CoachSettings(ServiceSettings, LLMSettings, JobSettings):
     COACH_HOST: str = "127.0.0.1"
     COACH_PORT: Port = 8002
     COACH_METRICS_HOST: str = "127.0.0.1"
@@ -54,6 +60,15 @@ class CoachSettings(ServiceSettings, LLMSettings):
     # and at most this many characters (~4 characters a token), newest kept.
     COACH_HISTORY_MAX_MESSAGES: int = Field(default=20, ge=0, le=500)
     COACH_HISTORY_MAX_CHARS: int = Field(default=12_000, ge=0, le=1_000_000)
+
+    # Coaching sessions: how long `complete` waits for the extraction when the
+    # client sends no `Prefer: wait` (then it answers 202 and the client polls).
+    EXTRACTION_INLINE_WAIT_SECONDS: float = Field(
+        default=10.0, ge=0, le=EXTRACTION_WAIT_MAX_SECONDS
+    )
+    # Sessions cost no quota until a message is sent: a user's active ones are
+    # capped (409 too_many_active_sessions) so a loop cannot fill the tables.
+    COACH_MAX_ACTIVE_SESSIONS: int = Field(default=10, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _warn_below_cap(self) -> CoachSettings:

@@ -6,6 +6,7 @@ from typing import TypedDict, cast
 
 import asyncpg
 import redis.asyncio as redis
+from arq.connections import ArqRedis
 from starlette.requests import Request
 
 from pacer_coach.chat.streams import OpenStreams
@@ -26,6 +27,9 @@ class AppState(TypedDict):
     streams: OpenStreams
     events_reader: redis.Redis
     events: EventStreams
+    # The same Redis, for arq's queue (arq reads bytes; `redis` decodes to str):
+    # a session's extraction job is enqueued here.
+    arq: ArqRedis
 
 
 def app_state(request: Request) -> AppState:

@@ -17,6 +17,7 @@ that the owner can find, in one folder, everything that depends on its schema.
     chat_quota        coach       -
     llm_usage         coach       the worker writes its own calls (pacer_common.llm.postgres_usage)
     jobs              pacer_common.jobs.ledger, used by core-api (triggers, admin) and the worker
-    topics            core-api    the worker: a session's topic, read for each extraction (sessions)
+    topics            core-api    the coach: a session's prompt, title and max_turns (topic_prompts);
+                                  the worker: a session's topic, read for each extraction (sessions)
     coach_sessions    coach       the worker: the extraction job's reads and outcome (sessions)
 """

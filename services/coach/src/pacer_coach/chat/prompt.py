@@ -46,3 +46,9 @@ def build_messages(history: list[HistoryMessage], message: str) -> list[ChatMess
 
 def build_system_prompt(context: AthleteContext, today: dt.date) -> str:
     return f"{INSTRUCTIONS}\n\n{describe_athlete(context, today)}"
+
+
+def build_session_prompt(topic_prompt: str, context: AthleteContext, today: dt.date) -> str:
+    """A coaching session's prompt: the topic's (read from Postgres each turn, so an
+    admin's edit applies to the next message), then the athlete's data."""
+    return f"{topic_prompt}\n\n{describe_athlete(context, today)}"

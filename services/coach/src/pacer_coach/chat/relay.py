@@ -39,32 +39,36 @@ def _event(name: str, payload: dict[str, Any], entry_id: str | None = None) -> S
 
 
 async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[ServerSentEvent]:
+    # A coaching session's reply: is_final, as its `done` had it, is rebuilt as
+    # "the session has ended and this is its last message".
     row = await pool.fetchrow(
-        """SELECT content, status, error_code, input_tokens, output_tokens
-           FROM messages WHERE id = $1""",
+        """SELECT m.content, m.status, m.error_code, m.input_tokens, m.output_tokens,
+                  s.id IS NOT NULL AS in_session,
+                  s.status IS DISTINCT FROM 'active' AND NOT EXISTS (
+                      SELECT 1 FROM messages later
+                      WHERE later.conversation_id = m.conversation_id
+                        AND later.created_at > m.created_at
+                  ) AS is_final
+           FROM messages m LEFT JOIN coach_sessions s ON s.conversation_id = m.conversation_id
+           WHERE m.id = $1""",
         message_id,
     )
     if row is None:
         return []
+    done: dict[str, Any] = {
+        "status": row["status"],
+        "finish_reason": row["error_code"] or "stop",
+        "usage": {"input_tokens": row["input_tokens"], "output_tokens": row["output_tokens"]},
+        "latency_ms": 0,
+    }
+    if row["in_session"]:
+        done["is_final"] = row["is_final"]
     events = [_event("delta", {"text": row["content"], "replace": True})]
     if row["error_code"]:
         events.append(
             _event("error", {"code": row["error_code"], "message": "", "retryable": False})
         )
-    events.append(
-        _event(
-            "done",
-            {
-                "status": row["status"],
-                "finish_reason": row["error_code"] or "stop",
-                "usage": {
-                    "input_tokens": row["input_tokens"],
-                    "output_tokens": row["output_tokens"],
-                },
-                "latency_ms": 0,
-            },
-        )
-    )
+    events.append(_event("done", done))
     return events
 
 

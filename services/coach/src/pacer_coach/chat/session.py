@@ -10,7 +10,11 @@ that goes away no longer stops it, so it can come back and resume
   LLM task, which closes the upstream SDK stream at once;
 - whatever happens, the assistant message is stored with the text produced
   (:func:`pacer_coach.chat.turn.close_turn`) before `done` is logged; the drain
-  on shutdown waits for that (the producer holds the stream's slot).
+  on shutdown waits for that (the producer holds the stream's slot);
+- in a coaching session, the closing marker is stripped from the text before
+  it is logged or stored, and the reply that ends the session (the marker,
+  or the topic's max_turns reached) says so in `done` (``is_final: true``)
+  and queues the session's extraction.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import asyncpg
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.chat.turn import ChatTurn, close_turn
-from pacer_coach.metrics import STREAMS_FINISHED
+from pacer_coach.extraction import JobQueue
+from pacer_coach.metrics import SESSIONS_ENDED, STREAMS_FINISHED
 from pacer_common import notifications, redis_names
 from pacer_common.llm import (
     LLMClient,
@@ -39,6 +45,7 @@ from pacer_common.llm import (
 )
 from pacer_common.llm.registry import ModelSpec
 from pacer_common.logs import get_logger
+from pacer_common.topics import SESSION_END_MARKER
 
 log = get_logger(__name__)
 
@@ -125,8 +132,11 @@ class ReplyProducer:
         flush_ms: int,
         log_ttl_s: int,
         on_end: Callable[[], None],
+        jobs: JobQueue | None = None,
     ) -> None:
         self.turn = turn
+        self._jobs = jobs
+        self._marker = MarkerStripper(SESSION_END_MARKER) if turn.session is not None else None
         self._llm = llm
         self._pool = pool
         self._redis = redis_client
@@ -278,8 +288,9 @@ class ReplyProducer:
                 elif isinstance(event, TextDelta):
                     if not reply.meta_logged:
                         self._meta(None)
-                    reply.text.append(event.text)
-                    self._add_text(event.text)
+                    self._text(
+                        event.text if self._marker is None else self._marker.feed(event.text)
+                    )
                 elif isinstance(event, StreamEnd):
                     reply.end = event
         except LLMError as error:
@@ -287,6 +298,15 @@ class ReplyProducer:
         except Exception:
             log.exception("coach_llm_call_crashed")
             reply.failure = _Failure("internal", "The coach hit an internal error.", True)
+        finally:
+            # Held back as a possible start of the marker that never came: it was the reply's.
+            if self._marker is not None:
+                self._text(self._marker.flush())
+
+    def _text(self, text: str) -> None:
+        if text:
+            self._reply.text.append(text)
+            self._add_text(text)
 
     async def _run(self) -> None:
         reply = self._reply
@@ -320,12 +340,21 @@ class ReplyProducer:
             cancelled=self._stop_reason == "cancelled",
             has_text=bool(reply.text),
         )
+        session = self.turn.session
+        # The conversation is over when the model closed it or the turns ran out; a
+        # reply that failed before any text closes nothing (the athlete sends again).
+        is_final = (
+            session is not None
+            and ending.status != "failed"
+            and (session.last_turn or (self._marker is not None and self._marker.seen))
+        )
         # Storing may retry for seconds on a Postgres blip: the producer is alive
         # all that time, and a reader must not take it for dead and settle the row.
         keeping_alive = asyncio.create_task(self._keep_alive(), name="coach-reply-alive")
         try:
+            submitted = None
             with anyio.move_on_after(STORE_TIMEOUT_S):
-                await close_turn(
+                submitted = await close_turn(
                     self._pool,
                     self.turn,
                     content="".join(reply.text),
@@ -334,6 +363,7 @@ class ReplyProducer:
                     model=reply.model,
                     end=reply.end,
                     refund=ending.refund,
+                    end_session=is_final,
                 )
             keeping_alive.cancel()
             STREAMS_FINISHED.labels(ending.status, ending.code or "none").inc()
@@ -350,18 +380,18 @@ class ReplyProducer:
                     },
                 )
             end = reply.end
-            self._add(
-                "done",
-                {
-                    "status": ending.status,
-                    "finish_reason": _finish_reason(end, reply.failure),
-                    "usage": {
-                        "input_tokens": end.input_tokens if end else None,
-                        "output_tokens": end.output_tokens if end else None,
-                    },
-                    "latency_ms": int((time.monotonic() - self._started) * 1000),
+            done: dict[str, Any] = {
+                "status": ending.status,
+                "finish_reason": _finish_reason(end, reply.failure),
+                "usage": {
+                    "input_tokens": end.input_tokens if end else None,
+                    "output_tokens": end.output_tokens if end else None,
                 },
-            )
+                "latency_ms": int((time.monotonic() - self._started) * 1000),
+            }
+            if session is not None:
+                done["is_final"] = is_final
+            self._add("done", done)
             # A blip as the reply ends: a few tries, or the reaper settles the row from the log.
             for _ in range(3):
                 with anyio.move_on_after(CLEANUP_TIMEOUT_S):
@@ -369,10 +399,22 @@ class ReplyProducer:
                 if not self._pending:
                     break
                 await asyncio.sleep(0.2)
-            await self._announce(ending.status)
+            if submitted is not None:
+                SESSIONS_ENDED.labels(
+                    "marker" if self._marker is not None and self._marker.seen else "max_turns"
+                ).inc()
+            if submitted is not None and self._jobs is not None:
+                # After `done`: the athlete's stream does not wait on arq's queue. Before the
+                # slot goes: a drain waits for it, so a restart does not leave it to the reaper.
+                with anyio.move_on_after(CLEANUP_TIMEOUT_S):
+                    await self._jobs.enqueue(submitted)
         finally:
             keeping_alive.cancel()
+            # The reply is stored and `done` logged: the slot is free. The athlete's
+            # next message may come the moment `done` reaches them, before the
+            # announcement below is written (it was refused 429 when it did).
             self._on_end()
+        await self._announce(ending.status)
 
     async def _keep_alive(self) -> None:
         """The heartbeat alone, every HEARTBEAT_EVERY_S, until cancelled."""

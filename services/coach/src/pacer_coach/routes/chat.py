@@ -4,6 +4,9 @@ An ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) makes
 a retry safe: scoped per user and kept 24 hours, the same key with the same
 body attaches to the first request's reply (its log from the start, then
 live; ``Idempotent-Replayed: true``), with no new LLM call and no quota spent.
+
+:func:`serve_turn` is the whole pipeline after the body is read; a coaching
+session's messages (:mod:`pacer_coach.routes.sessions`) go through it too.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from starlette.routing import Route
 from pacer_coach.chat import relay
 from pacer_coach.chat.session import ReplyProducer
 from pacer_coach.chat.turn import Attached, close_turn, open_turn
+from pacer_coach.extraction import JobQueue
 from pacer_coach.schemas import ChatIn
+from pacer_coach.settings import CoachSettings
 from pacer_coach.sse import SlotResponse
 from pacer_coach.state import AppState, app_state
 from pacer_coach.store import conversations, idempotency
@@ -36,7 +41,8 @@ ATTACH_WAIT_S = 5.0
 ATTACH_POLL_S = 0.05
 
 
-def _idempotency_key(request: Request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key, or None; 400 ``invalid_idempotency_key`` if malformed."""
     values = request.headers.getlist("idempotency-key")
     if not values:
         return None
@@ -81,24 +87,44 @@ def _quota_headers(use: QuotaUse) -> dict[str, str]:
     }
 
 
-async def chat(request: Request) -> SlotResponse:
-    state = app_state(request)
-    settings = state["settings"]
-    principal = require_user(request)
-    body = await parse_json_body(request, ChatIn)
-    if len(body.message) > settings.COACH_MESSAGE_MAX_CHARS:
+def check_message_length(message: str, settings: CoachSettings) -> None:
+    if len(message) > settings.COACH_MESSAGE_MAX_CHARS:
         raise ValidationFailed(
             f"message: at most {settings.COACH_MESSAGE_MAX_CHARS} characters",
             details=[{"field": "message", "message": "too long", "type": "string_too_long"}],
         )
-    key = _idempotency_key(request)
+
+
+async def chat(request: Request) -> SlotResponse:
+    require_user(request)  # 401 before the body is read
+    body = await parse_json_body(request, ChatIn)
+    check_message_length(body.message, app_state(request)["settings"])
+    return await serve_turn(request, body, idempotency_key(request))
+
+
+async def serve_turn(
+    request: Request, body: ChatIn, key: str | None, *, session_id: UUID | None = None
+) -> SlotResponse:
+    """One turn's reply as SSE, from the slot to the stream: a new reply, or the
+    reply an Idempotency-Key retry attaches to. ``session_id``: a coaching
+    session's message (``body`` has no conversation_id)."""
+    state = app_state(request)
+    settings = state["settings"]
+    principal = require_user(request)
     streams = state["streams"]
     # Every refusal above and here comes before the quota is spent or a stream opens;
     # a Postgres error in open_turn propagates to the error handlers the same way.
     slot = streams.reserve(principal.user_id)
     try:
         turn, use = await open_turn(
-            state["pool"], state["llm"], settings, principal, body, dt.datetime.now(dt.UTC), key
+            state["pool"],
+            state["llm"],
+            settings,
+            principal,
+            body,
+            dt.datetime.now(dt.UTC),
+            key,
+            session_id=session_id,
         )
         if isinstance(turn, Attached):
             # A reader of the first request's reply, holding a slot like a resume.
@@ -119,6 +145,7 @@ async def chat(request: Request) -> SlotResponse:
             flush_ms=settings.REPLY_FLUSH_MS,
             log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
             on_end=lambda: streams.release(slot),
+            jobs=JobQueue(state["arq"], settings),
         )
         try:
             await producer.open()

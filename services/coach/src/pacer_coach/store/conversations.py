@@ -1,4 +1,10 @@
-"""Conversations and their messages in Postgres."""
+"""Conversations and their messages in Postgres.
+
+A coaching session's conversation (``coach_sessions.conversation_id``) is not
+one of these: it is hidden from the list, reads as missing and cannot be
+chatted to, so nothing reaches it past the session's status check
+(:mod:`pacer_coach.store.sessions`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ import asyncpg
 
 TITLE_CHARS = 60
 
+# A conversation of the user's own, not a coaching session's (``c`` is conversations).
+_PLAIN = "NOT EXISTS (SELECT 1 FROM coach_sessions s WHERE s.conversation_id = c.id)"
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryMessage:
@@ -22,7 +31,9 @@ async def owned_conversation(
     conn: asyncpg.Connection, conversation_id: UUID, user_id: UUID
 ) -> bool:
     found = await conn.fetchval(
-        "SELECT true FROM conversations WHERE id = $1 AND user_id = $2", conversation_id, user_id
+        f"SELECT true FROM conversations c WHERE c.id = $1 AND c.user_id = $2 AND {_PLAIN}",
+        conversation_id,
+        user_id,
     )
     return bool(found)
 
@@ -109,10 +120,10 @@ async def list_conversations(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        """SELECT c.id, c.title, c.created_at, c.updated_at,
+        f"""SELECT c.id, c.title, c.created_at, c.updated_at,
                   (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count
            FROM conversations c
-           WHERE c.user_id = $1 AND ($2::timestamptz IS NULL OR c.updated_at < $2)
+           WHERE c.user_id = $1 AND ($2::timestamptz IS NULL OR c.updated_at < $2) AND {_PLAIN}
            ORDER BY c.updated_at DESC LIMIT $3""",
         user_id,
         before,
@@ -134,36 +145,44 @@ async def conversation_with_messages(
     conn: asyncpg.Connection, conversation_id: UUID, user_id: UUID
 ) -> dict[str, Any] | None:
     conversation = await conn.fetchrow(
-        "SELECT id, title, created_at, updated_at FROM conversations WHERE id = $1 AND user_id = $2",
+        f"""SELECT c.id, c.title, c.created_at, c.updated_at FROM conversations c
+            WHERE c.id = $1 AND c.user_id = $2 AND {_PLAIN}""",
         conversation_id,
         user_id,
     )
     if conversation is None:
         return None
+    return {
+        "id": str(conversation["id"]),
+        "title": conversation["title"],
+        "created_at": _iso(conversation["created_at"]),
+        "updated_at": _iso(conversation["updated_at"]),
+        "messages": await conversation_messages(conn, conversation_id),
+    }
+
+
+async def conversation_messages(
+    conn: asyncpg.Connection, conversation_id: UUID
+) -> list[dict[str, Any]]:
+    """Every message of a conversation, oldest first; the caller checked whose it is."""
     rows = await conn.fetch(
         """SELECT id, role, content, status, model, error_code, input_tokens, output_tokens,
                   created_at, finished_at
            FROM messages WHERE conversation_id = $1 ORDER BY created_at""",
         conversation_id,
     )
-    return {
-        "id": str(conversation["id"]),
-        "title": conversation["title"],
-        "created_at": _iso(conversation["created_at"]),
-        "updated_at": _iso(conversation["updated_at"]),
-        "messages": [
-            {
-                "id": str(row["id"]),
-                "role": row["role"],
-                "content": row["content"],
-                "status": row["status"],
-                "model": row["model"],
-                "error_code": row["error_code"],
-                "input_tokens": row["input_tokens"],
-                "output_tokens": row["output_tokens"],
-                "created_at": _iso(row["created_at"]),
-                "finished_at": _iso(row["finished_at"]),
-            }
-            for row in rows
-        ],
-    }
+    return [
+        {
+            "id": str(row["id"]),
+            "role": row["role"],
+            "content": row["content"],
+            "status": row["status"],
+            "model": row["model"],
+            "error_code": row["error_code"],
+            "input_tokens": row["input_tokens"],
+            "output_tokens": row["output_tokens"],
+            "created_at": _iso(row["created_at"]),
+            "finished_at": _iso(row["finished_at"]),
+        }
+        for row in rows
+    ]
