@@ -82,7 +82,7 @@ fmt: install ## format and autofix
 bench: install ## starts a stack on free ports: start-up time, idle memory, /health and /v1/home latency
 	$(VENV)/bin/python -m pacer_devstack.bench
 
-bench-coach: install ## the coach: 1,000 held streams (RSS, /health p99) and first-token latency
+bench-coach: install ## the coach: 1,000 held streams, first-token latency, the reply log (memory, resume p99, CPU per token)
 	$(VENV)/bin/python -m pacer_devstack.bench_coach
 
 bench-worker: install ## /v1/home p99 idle vs. during 50 briefing refreshes; reaper latency
