@@ -259,7 +259,22 @@ def spawn(
     ]
     if hold:
         command.append("--hold")
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # A session of its own, so that lower_autogroup_priority() lowers only this process.
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def lower_autogroup_priority() -> None:
+    """Give this process's session (its autogroup) the process's own niceness.
+
+    With the kernel's autogroup scheduling (sched_autogroup_enabled=1, the
+    default on desktop and many server kernels) a nice value ranks a process
+    only against its own session: a nice 19 load generator in another session
+    still gets as much CPU as the whole stack's session. Setting the
+    autogroup's nice too makes "lowest priority" true across sessions.
+    """
+    # Without autogroup support the process's nice value is all there is.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(f"{os.nice(0)}\n")
 
 
 def wait_held(process: subprocess.Popen[str]) -> None:
@@ -295,6 +310,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
     parser.add_argument("--hold", action="store_true", help="hold --streams open for --seconds")
     args = parser.parse_args()
+    lower_autogroup_priority()
     tokens = [line.strip() for line in Path(args.tokens_file).read_text().splitlines() if line]
     json.dump(asyncio.run(run(args, tokens)), sys.stdout)
     sys.stdout.write("\n")
