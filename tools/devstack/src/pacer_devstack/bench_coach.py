@@ -279,9 +279,8 @@ def held_streams_and_first_delta(
     )
     loop.run_until_complete(close_streams(writers))
     loop.close()
-    _sim(stack, "/_sim/reset", {})
-    while _sim(stack, "/_sim/stats")["active"]:
-        time.sleep(0.2)
+    bench_reply_log.cut_llm_calls(stack)
+    bench_reply_log.wait_streams_closed(stack)
 
     _sim(
         stack,

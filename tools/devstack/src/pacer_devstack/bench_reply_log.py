@@ -52,6 +52,53 @@ def sim_rate(stack: Stack, tokens_per_s: float, tokens: int = REPLY_TOKENS) -> N
     )
 
 
+def cut_llm_calls(stack: Stack) -> None:
+    """Restart the simulator, as a provider outage would: every call hanging on it ends.
+
+    A reply's producer outlives its client (issue 11), so dropping the clients
+    of hung chats no longer ends them, and ``/_sim/reset`` only zeroes the
+    counters; the hung briefing jobs too wait for their LLM call. Restarting
+    it errors every call at once (the coach stores each reply and frees its
+    slot, the worker retries), and the simulator comes back in normal mode.
+    """
+    supervisorctl = Path(sys.executable).with_name("supervisorctl")
+    conf = stack.data_dir / "run" / "supervisord.conf"
+    subprocess.run(
+        [str(supervisorctl), "-c", str(conf), "restart", "pacer-base:llm-sim"],
+        check=True,
+        capture_output=True,
+    )
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}/health").is_success:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the simulator did not come back")
+        time.sleep(0.1)
+
+
+def coach_open_streams(stack: Stack) -> int:
+    """The stack coach's ``coach_open_streams`` gauge: slots still held, by a client or a producer."""
+    metrics = httpx.get(f"http://127.0.0.1:{stack.port('COACH_METRICS_PORT')}/metrics").text
+    for line in metrics.splitlines():
+        if line.startswith("coach_open_streams "):
+            return int(float(line.split()[1]))
+    raise RuntimeError("the coach's metrics have no coach_open_streams")
+
+
+def wait_streams_closed(stack: Stack, deadline_s: float = 120.0) -> None:
+    """Until every reply has been stored and its slot released: a producer outlives its
+    client, so a dropped stream holds its slot until the reply ends."""
+    deadline = time.monotonic() + deadline_s
+    while coach_open_streams(stack):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the coach's streams did not close")
+        time.sleep(0.2)
+
+
 def _redis(stack: Stack) -> redis.Redis:
     return redis.Redis(port=stack.port("REDIS_PORT"), decode_responses=True)
 

@@ -6,7 +6,7 @@ it stands in for browsers on other machines: ``--streams`` chats at a time,
 ``--hold``), every delta event and token counted; it prints one JSON object:
 
     {"replies": ..., "statuses": {...}, "events": ..., "tokens": ...,
-     "events_per_reply": ..., "seconds": ..., "samples": [[t, events, tokens], ...]}
+     "events_per_reply": ..., "seconds": ..., "samples": [[unix time, events, tokens], ...]}
 
 A token is what the simulator calls one: a word and its trailing space, so a
 delta's tokens are the spaces in its text (the coach's JSON is compact, it has
@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pacer_devstack.probe import lowest_priority
 
 CHAT_BODY = json.dumps({"message": "Walk me through this week, please."}).encode()
 SAMPLE_EVERY_S = 1.0
@@ -166,12 +168,11 @@ async def _chat_worker(
             writer.close()
 
 
-async def _sampler(totals: Totals, started: float) -> None:
+async def _sampler(totals: Totals) -> None:
     while True:
         await asyncio.sleep(SAMPLE_EVERY_S)
-        totals.samples.append(
-            [round(time.monotonic() - started, 3), float(totals.events), float(totals.tokens)]
-        )
+        # Wall-clock time: the bench lines the samples up with its own phases.
+        totals.samples.append([time.time(), float(totals.events), float(totals.tokens)])
 
 
 async def _hold(host: str, port: int, tokens: list[str], streams: int, seconds: float) -> Totals:
@@ -203,7 +204,7 @@ async def run(args: argparse.Namespace, tokens: list[str]) -> dict[str, Any]:
         totals = await _hold(host, int(port), tokens, args.streams, args.seconds)
     else:
         totals = Totals()
-        sampler = asyncio.create_task(_sampler(totals, started))
+        sampler = asyncio.create_task(_sampler(totals))
         left = [args.total or args.streams]
         workers = [
             _chat_worker(host, int(port), tokens, index, left, totals)
@@ -225,10 +226,6 @@ async def run(args: argparse.Namespace, tokens: list[str]) -> dict[str, Any]:
     }
 
 
-# The load generators stand in for other machines: the lowest CPU priority.
-LOAD_NICENESS = 19
-
-
 def spawn(
     target: str,
     tokens_file: Path,
@@ -238,11 +235,9 @@ def spawn(
     seconds: float = 0,
     hold: bool = False,
 ) -> subprocess.Popen[str]:
-    """This module as a process of its own at ``nice 19``; read its answer with :func:`result`."""
+    """This module as a process of its own at the lowest CPU priority (it stands in for
+    browsers on other machines); read its answer with :func:`result`."""
     command = [
-        "nice",
-        "-n",
-        str(LOAD_NICENESS),
         sys.executable,
         "-m",
         "pacer_devstack.sse_load",
@@ -259,22 +254,9 @@ def spawn(
     ]
     if hold:
         command.append("--hold")
-    # A session of its own, so that lower_autogroup_priority() lowers only this process.
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def lower_autogroup_priority() -> None:
-    """Give this process's session (its autogroup) the process's own niceness.
-
-    With the kernel's autogroup scheduling (sched_autogroup_enabled=1, the
-    default on desktop and many server kernels) a nice value ranks a process
-    only against its own session: a nice 19 load generator in another session
-    still gets as much CPU as the whole stack's session. Setting the
-    autogroup's nice too makes "lowest priority" true across sessions.
-    """
-    # Without autogroup support the process's nice value is all there is.
-    with contextlib.suppress(OSError):
-        Path("/proc/self/autogroup").write_text(f"{os.nice(0)}\n")
+    return subprocess.Popen(
+        lowest_priority(command), stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 def wait_held(process: subprocess.Popen[str]) -> None:
@@ -310,7 +292,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
     parser.add_argument("--hold", action="store_true", help="hold --streams open for --seconds")
     args = parser.parse_args()
-    lower_autogroup_priority()
     tokens = [line.strip() for line in Path(args.tokens_file).read_text().splitlines() if line]
     json.dump(asyncio.run(run(args, tokens)), sys.stdout)
     sys.stdout.write("\n")
