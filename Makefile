@@ -83,7 +83,7 @@ bench: install ## starts a stack on free ports: start-up time, idle memory, /hea
 	$(VENV)/bin/python -m pacer_devstack.bench
 
 bench-coach: install ## the coach: 1,000 held streams, first-token latency, the reply log (memory, resume p99, CPU per token)
-	$(VENV)/bin/python -m pacer_devstack.bench_coach
+	$(VENV)/bin/python -m pacer_devstack.bench_coach $(ARGS)
 
 bench-worker: install ## /v1/home p99 idle vs. during 50 briefing refreshes; reaper latency
 	$(VENV)/bin/python -m pacer_devstack.bench_worker

@@ -60,6 +60,7 @@ ROLES = {
     "llm-sim": "pacer_llm_sim",
 }
 SETTLE_DEADLINE_S = 120.0
+MAX_REPLY_TOKENS = 32_000  # the coach's settings bound
 
 
 def _sim_stats(stack: Stack) -> dict[str, Any]:
@@ -230,7 +231,7 @@ def active_phase(
 ) -> Phase:
     phase = Phase(f"{rate:g} tok/s")
     # Long enough replies that every stream flows through the whole probe window.
-    sim_rate(stack, rate, tokens=int(rate * (args.seconds + 60)))
+    sim_rate(stack, rate, tokens=min(int(rate * (args.seconds + 60)), MAX_REPLY_TOKENS))
     load = sse_load.spawn(stack.url.removeprefix("http://"), tokens_file, args.streams)
     _wait(
         f"{args.streams} streams flowing",
@@ -381,6 +382,8 @@ def main() -> None:
         "LLM_IDLE_TIMEOUT_SECONDS": long_s,
         "LLM_SDK_TIMEOUT_SECONDS": long_s,
         "COACH_STREAM_TIMEOUT_SECONDS": long_s,
+        # Replies long enough to flow through a whole phase (800 by default: 8 s at 100 tok/s).
+        "COACH_MAX_REPLY_TOKENS": str(MAX_REPLY_TOKENS),
         # Every refresh hangs at the simulator at once, none times out meanwhile.
         "WORKER_MAX_JOBS": str(max(1, min(args.jobs, 100))),
         "JOB_TIMEOUT_SECONDS": long_s,
@@ -403,11 +406,15 @@ def main() -> None:
             phases = [Phase("idle")]
             probe_phase(stack, token, phases[0], args)
             print("  idle done", flush=True)
-            phases.append(hung_phase(stack, token, tokens_file, job_tokens, args))
-            print("  hung done", flush=True)
-            for rate in rates:
-                phases.append(active_phase(stack, token, tokens_file, rate, args))
-                print(f"  {rate:g} tok/s done", flush=True)
+            try:
+                phases.append(hung_phase(stack, token, tokens_file, job_tokens, args))
+                print("  hung done", flush=True)
+                for rate in rates:
+                    phases.append(active_phase(stack, token, tokens_file, rate, args))
+                    print(f"  {rate:g} tok/s done", flush=True)
+            except (RuntimeError, SystemExit) as error:
+                # Report the phases that ran: a long run is not thrown away for the last one.
+                print(f"  phase failed, reporting those before it: {error}", flush=True)
         finally:
             stack.stop()
     print_table(phases)

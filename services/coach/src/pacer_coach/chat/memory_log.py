@@ -113,7 +113,11 @@ class MemoryReplyLog:
         if not self._alive(name):
             return []
         after = _parse_id(last)
-        found = [(f"{i[0]}-{i[1]}", dict(fields)) for i, fields in self._streams[name] if i > after]
+        found = [
+            (f"{i[0]}-{i[1]}", dict(fields))
+            for i, fields in self._streams.get(name, [])
+            if i > after
+        ]
         return found[:count] if count is not None else found
 
     async def xread(
