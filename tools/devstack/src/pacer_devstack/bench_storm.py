@@ -79,7 +79,7 @@ def _wait(what: str, check: Any, deadline_s: float = SETTLE_DEADLINE_S, fatal: b
     while not check():
         if time.monotonic() > deadline:
             if fatal:
-                raise SystemExit(f"bench-storm: timed out waiting for {what}")
+                raise RuntimeError(f"bench-storm: timed out waiting for {what}")
             print(f"  (gave up waiting for {what}; going on)", flush=True)
             return
         time.sleep(0.2)
@@ -412,7 +412,7 @@ def main() -> None:
                 for rate in rates:
                     phases.append(active_phase(stack, token, tokens_file, rate, args))
                     print(f"  {rate:g} tok/s done", flush=True)
-            except (RuntimeError, SystemExit) as error:
+            except RuntimeError as error:
                 # Report the phases that ran: a long run is not thrown away for the last one.
                 print(f"  phase failed, reporting those before it: {error}", flush=True)
         finally:
