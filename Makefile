@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker lock clean
+.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker bench-storm lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,11 +82,14 @@ fmt: install ## format and autofix
 bench: install ## starts a stack on free ports: start-up time, idle memory, /health and /v1/home latency
 	$(VENV)/bin/python -m pacer_devstack.bench
 
-bench-coach: install ## the coach: 1,000 held streams (RSS, /health p99) and first-token latency
-	$(VENV)/bin/python -m pacer_devstack.bench_coach
+bench-coach: install ## the coach: 1,000 held streams, first-token latency, the reply log (memory, resume p99, CPU per token)
+	$(VENV)/bin/python -m pacer_devstack.bench_coach $(ARGS)
 
 bench-worker: install ## /v1/home p99 idle vs. during 50 briefing refreshes; reaper latency
 	$(VENV)/bin/python -m pacer_devstack.bench_worker
+
+bench-storm: install ## home/health p99 and coach CPU per token: idle, 200 hung streams + 50 jobs, 200 streams at 20 and 100 tok/s (ARGS="--seconds 10 --streams 50")
+	$(VENV)/bin/python -m pacer_devstack.bench_storm $(ARGS)
 
 lock: $(UV) ## refresh uv.lock after changing a pyproject.toml
 	$(UV) lock

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import redis.asyncio as redis
 from arq.connections import ArqRedis
 from starlette.applications import Starlette
 
+from pacer_coach.chat.memory_log import MemoryReplyLog
 from pacer_coach.chat.relay import BLOCK_MS as REPLY_BLOCK_MS
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.notifications import BLOCK_MS as EVENTS_BLOCK_MS
@@ -55,6 +57,11 @@ def lifespan_for(
                 decode_responses=True,
             )
             opened.push_async_callback(redis_client.aclose)
+            reply_log = redis_client
+            if settings.REPLY_LOG_BACKEND == "memory":
+                log.warning("coach_reply_log_in_memory_not_durable")
+                # It answers the commands the reply log sends, as Redis does.
+                reply_log = cast(redis.Redis, MemoryReplyLog())
             events_reader = redis.Redis.from_url(
                 settings.REDIS_URL,
                 # A blocking read waits up to BLOCK_MS; only a longer silence is a dead Redis.
@@ -81,6 +88,7 @@ def lifespan_for(
                 "pool": pool,
                 "llm": llm,
                 "redis": redis_client,
+                "reply_log": reply_log,
                 "token_verifier": token_verifier(settings),
                 "streams": streams,
                 "events_reader": events_reader,

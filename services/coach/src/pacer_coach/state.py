@@ -23,6 +23,9 @@ class AppState(TypedDict):
     # Short commands and the reply logs' reads (chat/relay.py blocks ~1 s at most);
     # the blocking reads of the open notification streams have their own pool.
     redis: redis.Redis
+    # The reply logs' client: ``redis`` itself, or with REPLY_LOG_BACKEND=memory
+    # the in-process stand-in of chat/memory_log.py (benchmarks only).
+    reply_log: redis.Redis
     token_verifier: TokenVerifier
     streams: OpenStreams
     events_reader: redis.Redis

@@ -22,6 +22,15 @@ APPS_GROUP = "pacer"
 BASE_GROUP = "pacer-base"
 GROUP_PRIORITIES = {BASE_GROUP: 10, APPS_GROUP: 100}
 
+# CPU priority when the 2 cores are busy (issue 14): core-api and Caddy (which
+# carries home) ahead of the LLM side. The kernel weighs nice 3 at 526 and nice 6
+# at 272 against nice 0's 1024 (sched_prio_to_weight), the same ratios as the
+# Compose file's cpu_shares (coach 512, worker 256, the rest 1024): the dev stack
+# ranks its processes as production does. The simulator stands in for providers
+# on other machines: the lowest. All of them share make run's session, so one
+# autogroup, where nice values rank them against each other (deploy/CAPACITY.md).
+NICENESS = {"coach": 3, "briefing-worker": 6, "llm-sim": 19}
+
 
 @dataclass(frozen=True)
 class Program:
@@ -36,6 +45,14 @@ class Program:
     user: str | None = None
     environment: str | None = None
     to_console: bool = False
+    nice: int = 0
+
+    @property
+    def command_line(self) -> str:
+        """The command, started at its CPU priority (nice execs it: the pid is the same)."""
+        if not self.nice:
+            return self.command
+        return f"nice -n {self.nice} {self.command}"
 
 
 def caddy_binary() -> Path:
@@ -68,12 +85,30 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
         ),
         # Stands in for the LLM providers, which do not stop when we do: it stays
         # up until the coach has ended its streams.
-        Program("llm-sim", f"{python} -m pacer_llm_sim", priority=20, group=BASE_GROUP),
+        Program(
+            "llm-sim",
+            f"{python} -m pacer_llm_sim",
+            priority=20,
+            group=BASE_GROUP,
+            nice=NICENESS["llm-sim"],
+        ),
         Program("core-api", f"{python} -m pacer_core_api", priority=30, startsecs=2),
         # The coach drains its streams in COACH_DRAIN_SECONDS, then exits: well under 5 s.
-        Program("coach", f"{python} -m pacer_coach", priority=30, startsecs=2),
+        Program(
+            "coach",
+            f"{python} -m pacer_coach",
+            priority=30,
+            startsecs=2,
+            nice=NICENESS["coach"],
+        ),
         # Finishes or abandons its running jobs on SIGTERM; the reaper covers the rest.
-        Program("briefing-worker", f"{python} -m pacer_briefing_worker", priority=35, startsecs=2),
+        Program(
+            "briefing-worker",
+            f"{python} -m pacer_briefing_worker",
+            priority=35,
+            startsecs=2,
+            nice=NICENESS["briefing-worker"],
+        ),
         Program(
             "caddy",
             f"{shlex.quote(str(caddy_binary()))} run --config {shlex.quote(str(caddyfile))} --adapter caddyfile",

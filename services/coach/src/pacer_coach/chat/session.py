@@ -56,7 +56,7 @@ STORE_TIMEOUT_S = 5.0
 # The LLM call is bounded by its deadline plus this margin: the LLM layer
 # enforces the deadline itself, this only guards against a bug there.
 QUEUE_MARGIN_S = 5.0
-# A delta entry is written early once its text reaches this size.
+# A delta entry is written early once its text reaches this size (REPLY_FLUSH_BYTES).
 FLUSH_BYTES = 2048
 # The heartbeat is refreshed (and the cancel key read) at least this often.
 HEARTBEAT_EVERY_S = 1.0
@@ -133,6 +133,7 @@ class ReplyProducer:
         log_ttl_s: int,
         on_end: Callable[[], None],
         jobs: JobQueue | None = None,
+        flush_bytes: int = FLUSH_BYTES,
     ) -> None:
         self.turn = turn
         self._jobs = jobs
@@ -142,6 +143,7 @@ class ReplyProducer:
         self._redis = redis_client
         self._flush_s = flush_ms / 1000
         self._log_ttl_s = log_ttl_s
+        self._flush_bytes = flush_bytes
         self._on_end = on_end
         self._key = redis_names.reply_log_key(turn.assistant_message_id)
         self._heartbeat_key = redis_names.reply_heartbeat_key(turn.assistant_message_id)
@@ -221,7 +223,7 @@ class ReplyProducer:
         self._delta.append(text)
         self._delta_bytes += len(text.encode())
         self._delta_tokens += 1
-        if self._delta_bytes >= FLUSH_BYTES:
+        if self._delta_bytes >= self._flush_bytes:
             self._cut_delta()
             self._wake.set()
 

@@ -68,7 +68,7 @@ async def _wait_for_producer(state: AppState, message_id: UUID) -> None:
     """Until the first request's producer runs, its log exists, or its reply has ended."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ATTACH_WAIT_S
-    client = state["redis"]
+    client = state["reply_log"]
     while loop.time() < deadline:
         if await reply_log.producer_alive(client, message_id):
             return
@@ -130,7 +130,7 @@ async def serve_turn(
             # A reader of the first request's reply, holding a slot like a resume.
             await _wait_for_producer(state, turn.assistant_message_id)
             return SlotResponse(
-                relay.follow(state["redis"], state["pool"], turn.assistant_message_id),
+                relay.follow(state["reply_log"], state["pool"], turn.assistant_message_id),
                 ping=settings.SSE_PING_SECONDS,
                 headers={**_quota_headers(use), "Idempotent-Replayed": "true"},
                 release=lambda: streams.release(slot),
@@ -141,8 +141,9 @@ async def serve_turn(
             turn,
             llm=state["llm"],
             pool=state["pool"],
-            redis_client=state["redis"],
+            redis_client=state["reply_log"],
             flush_ms=settings.REPLY_FLUSH_MS,
+            flush_bytes=settings.REPLY_FLUSH_BYTES,
             log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
             on_end=lambda: streams.release(slot),
             jobs=JobQueue(state["arq"], settings),
@@ -178,7 +179,7 @@ async def serve_turn(
         streams.release(slot)
         raise
     return SlotResponse(
-        relay.follow(state["redis"], state["pool"], turn.assistant_message_id),
+        relay.follow(state["reply_log"], state["pool"], turn.assistant_message_id),
         ping=settings.SSE_PING_SECONDS,
         headers=_quota_headers(use),
         release=lambda: None,

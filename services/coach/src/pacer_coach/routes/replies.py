@@ -67,7 +67,9 @@ async def resume(request: Request) -> SlotResponse:
 
     streams.on_shutdown(slot, stop)
     return SlotResponse(
-        relay.follow(state["redis"], state["pool"], message_id, after, stopped=lambda: stopping),
+        relay.follow(
+            state["reply_log"], state["pool"], message_id, after, stopped=lambda: stopping
+        ),
         ping=state["settings"].SSE_PING_SECONDS,
         release=lambda: streams.release(slot),
     )
@@ -80,7 +82,7 @@ async def cancel(request: Request) -> JSONResponse:
     status = await _owned_status(state["pool"], message_id, principal)
     if status != "streaming":
         raise Conflict(f"This reply has already ended ({status}).", code="reply_finished")
-    await state["redis"].set(
+    await state["reply_log"].set(
         redis_names.reply_cancel_key(message_id), "1", ex=redis_names.REPLY_CANCEL_TTL_SECONDS
     )
     return JSONResponse({"message_id": str(message_id), "status": "cancelling"}, status_code=202)

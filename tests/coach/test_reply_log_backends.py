@@ -1,0 +1,131 @@
+"""The bench-only reply log settings: REPLY_LOG_BACKEND=memory and REPLY_FLUSH_BYTES.
+
+``make bench-coach`` compares the coach with its Redis log and without it
+(chat/memory_log.py) and per-token events with coalesced ones; these check the
+stand-in serves chats and resumes as the real log does, never touches Redis,
+and is refused in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as redis
+from pydantic import ValidationError
+
+from fixtures.coach import StartCoach
+from fixtures.core_api import Athlete
+from fixtures.llm_sim import LLMSim
+from pacer_coach.settings import CoachSettings
+from pacer_common import redis_names
+
+
+def parse(raw: str) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """(event, id, data) of every SSE event."""
+    events = []
+    for block in raw.replace("\r\n", "\n").split("\n\n"):
+        name, entry_id, data = "message", None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("id:"):
+                entry_id = line[3:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data:
+            events.append((name, entry_id, json.loads("\n".join(data))))
+    return events
+
+
+def text_of(events: list[tuple[str, str | None, dict[str, Any]]]) -> str:
+    return "".join(data["text"] for name, _, data in events if name == "delta")
+
+
+async def stored(pool: asyncpg.Pool, message_id: str) -> asyncpg.Record:
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        row = await pool.fetchrow(
+            "SELECT content, status FROM messages WHERE id = $1", uuid.UUID(message_id)
+        )
+        if row is not None and row["status"] != "streaming":
+            return row
+        assert asyncio.get_running_loop().time() < deadline, f"never settled: {row}"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_memory_backend_streams_and_resumes_without_touching_redis(
+    start_coach: StartCoach,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    redis_client: redis.Redis,
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=15, tokens=60)
+    async with (
+        start_coach(REPLY_LOG_BACKEND="memory") as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        raw = ""
+        async with http.stream(
+            "POST", "/v1/coach/chat", json={"message": "Long, please"}, headers=runner.headers
+        ) as response:
+            async for chunk in response.aiter_text():
+                raw += chunk
+                before = parse(raw.rsplit("\n\n", 1)[0] + "\n\n")
+                if sum(name == "delta" for name, _, _ in before) >= 2:
+                    break  # the client drops here
+        message_id = before[0][2]["message_id"]
+        async with http.stream(
+            "GET",
+            f"/v1/coach/messages/{message_id}/stream",
+            headers={**runner.headers, "Last-Event-ID": str(before[-1][1])},
+        ) as response:
+            assert response.status_code == 200
+            after = parse((await response.aread()).decode())
+        assert [name for name, _, _ in after].count("done") == 1 and after[-1][0] == "done"
+        row = await stored(pg_pool, message_id)
+        assert row["status"] == "complete"
+        assert text_of(before) + text_of(after) == row["content"]
+        assert not await redis_client.exists(
+            redis_names.reply_log_key(message_id), redis_names.reply_heartbeat_key(message_id)
+        ), "the memory backend wrote the reply's log or heartbeat to Redis"
+
+
+async def test_flush_bytes_1_sends_one_event_per_token(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=1, tokens=50)
+    async with (
+        start_coach(REPLY_FLUSH_BYTES=1, REPLY_FLUSH_MS=1000) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+        http.stream(
+            "POST", "/v1/coach/chat", json={"message": "Tell me all"}, headers=runner.headers
+        ) as response,
+    ):
+        events = parse((await response.aread()).decode())
+    assert events[-1][0] == "done" and events[-1][2]["status"] == "complete"
+    assert sum(name == "delta" for name, _, _ in events) == 50
+
+
+def test_production_refuses_the_memory_backend(tmp_path: Path) -> None:
+    public_key = tmp_path / "public.pem"
+    public_key.write_text("only its existence is checked here\n")
+    production: dict[str, Any] = {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": "postgresql://pacer:s3cret@postgres:5432/pacer",
+        "REDIS_URL": "redis://redis:6379/0",
+        "ALLOWED_ORIGINS": "https://pacer.example.com",
+        "JWT_PUBLIC_KEY_FILE": public_key,
+        "ANTHROPIC_API_KEY": "sk-test",
+        "OPENAI_API_KEY": "sk-test",
+    }
+    assert CoachSettings(**production).REPLY_LOG_BACKEND == "redis"
+    with pytest.raises(ValidationError, match="refuses REPLY_LOG_BACKEND=memory"):
+        CoachSettings(**production, REPLY_LOG_BACKEND="memory")

@@ -1,0 +1,451 @@
+"""``make bench-storm``: home and health beside hung, then flowing, chat streams (issue 14).
+
+One fresh stack on free ports, four phases of ``--seconds`` each:
+
+    idle       nothing but the probes
+    hung       ``--streams`` chats and ``--jobs`` briefing refreshes hanging on the LLM
+    N tok/s    ``--streams`` replies streaming at each ``--rates`` tokens/s per stream
+
+In every phase: /v1/home and /health p50/p99 through Caddy (slices of
+``--slice`` seconds back to back, wrk when present; a phase's figure is the
+median of its slices'), delta events and tokens/s delivered to the clients
+against the simulator's rate, each process's CPU (from /proc) and the coach's
+µs of CPU per relayed token. The probes, the chat load generator
+(pacer_devstack.sse_load) and the simulator stand in for machines elsewhere:
+they run at nice 19 (the load generators in sessions whose autogroup is at 19
+too). Prints a table; writes .bench/bench-storm.json and .bench/bench-storm.png
+(latency over time, phases marked; git-ignored).
+
+A quick run while developing: ``make bench-storm ARGS="--seconds 10 --streams 50"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from pacer_devstack import postgres, probe, sse_load
+from pacer_devstack.bench import athlete_token, stop_on_sigterm
+from pacer_devstack.bench_reply_log import (
+    cut_llm_calls,
+    sim_rate,
+    wait_streams_closed,
+    write_tokens,
+)
+from pacer_devstack.bench_worker import register_athletes, trigger_refreshes
+from pacer_devstack.harness import Stack, start_stack
+
+OUT_DIR = Path(".bench")
+MAX_STREAMS_PER_USER = 1000  # the coach's settings bound
+ROUTES = ("/v1/home", "/health")
+# Each process of the stack, by a piece of its command line.
+ROLES = {
+    "coach": "pacer_coach",
+    "caddy": "caddy",
+    "core-api": "pacer_core_api",
+    "worker": "pacer_briefing_worker",
+    "postgres": "postgres",
+    "redis": "valkey",
+    "llm-sim": "pacer_llm_sim",
+}
+SETTLE_DEADLINE_S = 120.0
+MAX_REPLY_TOKENS = 32_000  # the coach's settings bound
+
+
+def _sim_stats(stack: Stack) -> dict[str, Any]:
+    response = httpx.get(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}/_sim/stats")
+    response.raise_for_status()
+    stats: dict[str, Any] = response.json()
+    return stats
+
+
+def _sim(stack: Stack, path: str, body: dict[str, object]) -> None:
+    httpx.post(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}{path}", json=body).raise_for_status()
+
+
+def _wait(what: str, check: Any, deadline_s: float = SETTLE_DEADLINE_S, fatal: bool = True) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        if time.monotonic() > deadline:
+            if fatal:
+                raise RuntimeError(f"bench-storm: timed out waiting for {what}")
+            print(f"  (gave up waiting for {what}; going on)", flush=True)
+            return
+        time.sleep(0.2)
+
+
+def _role(command: str) -> str | None:
+    for role, needle in ROLES.items():
+        if needle in command:
+            return role
+    return None
+
+
+def cpu_by_role(stack: Stack) -> dict[int, tuple[str, float]]:
+    """Every stack process's role and CPU seconds so far."""
+    found = {}
+    for pid, command in stack.pids().items():
+        role = _role(command)
+        if role is None:
+            continue
+        try:
+            found[pid] = (role, sse_load.cpu_seconds(pid))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def cpu_percent(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], seconds: float
+) -> dict[str, float]:
+    """% of one core per role over the window (a process born inside it counts from 0)."""
+    used = dict.fromkeys(ROLES, 0.0)
+    for pid, (role, cpu) in after.items():
+        used[role] += cpu - before.get(pid, (role, 0.0))[1]
+    return {role: 100 * value / seconds for role, value in used.items()}
+
+
+@dataclass
+class Phase:
+    name: str
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    slices: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    delivered: dict[str, Any] = field(default_factory=dict)
+
+    def figure(self, route: str, key: str) -> float:
+        values = [s[key] for s in self.slices.get(route, []) if key in s and s[key] == s[key]]
+        return statistics.median(values) if values else float("nan")
+
+    def errors(self) -> int:
+        return int(sum(s.get("errors", 0) for slices in self.slices.values() for s in slices))
+
+
+def probe_phase(stack: Stack, token: str, phase: Phase, args: argparse.Namespace) -> None:
+    """Probe both routes at once, slice after slice, for ``--seconds``; CPU over the same window."""
+    before = cpu_by_role(stack)
+    phase.started_at = time.time()
+    deadline = time.monotonic() + args.seconds
+    clients = max(1, args.clients // len(ROUTES))
+
+    def route_loop(route: str) -> None:
+        slices = phase.slices.setdefault(route, [])
+        while time.monotonic() < deadline - args.slice / 2:
+            started = time.time()
+            process = probe.start_slice(
+                stack.url, route, clients, args.slice, token if route == "/v1/home" else None
+            )
+            figures = probe.finish_slice(process, args.slice)
+            slices.append({"t": started, "seconds": time.time() - started, **figures})
+
+    threads = [threading.Thread(target=route_loop, args=(route,)) for route in ROUTES]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    phase.ended_at = time.time()
+    phase.cpu = cpu_percent(before, cpu_by_role(stack), phase.ended_at - phase.started_at)
+
+
+def _delivered_in(samples: list[list[float]], start: float, end: float) -> tuple[float, float]:
+    """Events and tokens the clients got between two wall-clock times (from 1 s samples)."""
+
+    def at(moment: float) -> tuple[float, float]:
+        # Linear between the samples either side: a window's edges fall between them.
+        before = [s for s in samples if s[0] <= moment]
+        after = [s for s in samples if s[0] > moment]
+        if not before:
+            return 0.0, 0.0
+        low = before[-1]
+        if not after:
+            return low[1], low[2]
+        high = after[0]
+        share = (moment - low[0]) / (high[0] - low[0])
+        return low[1] + share * (high[1] - low[1]), low[2] + share * (high[2] - low[2])
+
+    start_events, start_tokens = at(start)
+    end_events, end_tokens = at(end)
+    return end_events - start_events, end_tokens - start_tokens
+
+
+async def _jobs_running(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'processing')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def hung_phase(
+    stack: Stack, token: str, tokens_file: Path, job_tokens: list[str], args: argparse.Namespace
+) -> Phase:
+    phase = Phase("hung")
+    _sim(stack, "/_sim/mode", {"mode": "hang"})
+    asyncio.run(trigger_refreshes(stack.url, job_tokens))
+    held = sse_load.spawn(
+        stack.url.removeprefix("http://"),
+        tokens_file,
+        args.streams,
+        seconds=args.seconds + SETTLE_DEADLINE_S,
+        hold=True,
+    )
+    sse_load.wait_held(held)
+    hanging = args.streams + args.jobs
+    _wait(
+        f"{hanging} calls hanging at the simulator", lambda: _sim_stats(stack)["active"] >= hanging
+    )
+    probe_phase(stack, token, phase, args)
+    phase.delivered = {"hanging_llm_calls": _sim_stats(stack)["active"]}
+    held.terminate()
+    held.wait()
+    cut_llm_calls(stack)
+    database_url = postgres.database_url(stack.port("POSTGRES_PORT"))
+    wait_streams_closed(stack)
+    # Their LLM calls were cut: they retry with backoff, so this may take a while.
+    _wait(
+        "the refresh jobs to settle",
+        lambda: asyncio.run(_jobs_running(database_url)) == 0,
+        fatal=False,
+    )
+    return phase
+
+
+def active_phase(
+    stack: Stack, token: str, tokens_file: Path, rate: float, args: argparse.Namespace
+) -> Phase:
+    phase = Phase(f"{rate:g} tok/s")
+    # Long enough replies that every stream flows through the whole probe window.
+    sim_rate(stack, rate, tokens=min(int(rate * (args.seconds + 60)), MAX_REPLY_TOKENS))
+    load = sse_load.spawn(stack.url.removeprefix("http://"), tokens_file, args.streams)
+    _wait(
+        f"{args.streams} streams flowing",
+        lambda: _sim_stats(stack)["active"] >= args.streams,
+    )
+    time.sleep(2 * sse_load.SAMPLE_EVERY_S)  # past the first tokens' burst
+    coach_before = {pid: cpu for pid, (role, cpu) in cpu_by_role(stack).items() if role == "coach"}
+    load_before = sse_load.cpu_seconds(load.pid)
+    probe_phase(stack, token, phase, args)
+    load_cpu = sse_load.cpu_seconds(load.pid) - load_before
+    coach_cpu = sum(
+        cpu - coach_before.get(pid, 0.0)
+        for pid, (role, cpu) in cpu_by_role(stack).items()
+        if role == "coach"
+    )
+    cut_llm_calls(stack)  # ends every reply: the clients get `done`
+    answer = sse_load.result(load, timeout_s=SETTLE_DEADLINE_S)
+    window = phase.ended_at - phase.started_at
+    events, tokens = _delivered_in(answer["samples"], phase.started_at, phase.ended_at)
+    expected = args.streams * rate * window
+    phase.delivered = {
+        "streams": args.streams,
+        "rate_tokens_per_s": rate,
+        "events_per_s": events / window,
+        "tokens_per_s": tokens / window,
+        "share_of_sim_rate": tokens / expected if expected else None,
+        "coach_us_per_token": coach_cpu / tokens * 1e6 if tokens else None,
+        "load_generator_cpu_percent": 100 * load_cpu / window,
+        "statuses": answer["statuses"],
+    }
+    wait_streams_closed(stack)
+    return phase
+
+
+def print_table(phases: list[Phase]) -> None:
+    idle = phases[0]
+    print(
+        f"\n  {'phase':<12}{'home p50':>9}{'p99':>8}{'/idle':>7}{'health p50':>11}{'p99':>8}"
+        f"{'/idle':>7}{'err':>5}{'events/s':>10}{'tok/s':>8}{'% sim':>7}{'µs/tok':>8}"
+    )
+    for phase in phases:
+        cells = f"  {phase.name:<12}"
+        for route in ROUTES:
+            p99 = phase.figure(route, "p99")
+            ratio = p99 / idle.figure(route, "p99")
+            cells += f"{phase.figure(route, 'p50'):>{9 if route == '/v1/home' else 11}.2f}{p99:>8.2f}{ratio:>7.2f}"
+        delivered = phase.delivered
+        share = delivered.get("share_of_sim_rate")
+        per_token = delivered.get("coach_us_per_token")
+        cells += f"{phase.errors():>5}"
+        cells += (
+            f"{delivered.get('events_per_s', 0):>10.0f}{delivered.get('tokens_per_s', 0):>8.0f}"
+        )
+        cells += f"{(f'{100 * share:.0f}' if share else '-'):>7}"
+        cells += f"{(f'{per_token:.0f}' if per_token else '-'):>8}"
+        print(cells)
+    print(
+        f"\n  CPU, % of one core: {'phase':<12}"
+        + "".join(f"{role:>10}" for role in ROLES)
+        + f"{'chat load':>11}"
+    )
+    for phase in phases:
+        load = phase.delivered.get("load_generator_cpu_percent")
+        print(
+            f"  {'':<20}{phase.name:<12}"
+            + "".join(f"{phase.cpu[r]:>10.1f}" for r in ROLES)
+            + (f"{load:>11.1f}" if load is not None else f"{'-':>11}")
+        )
+    print(
+        "  (/idle: p99 over the idle phase's; % sim: tokens delivered over streams x the "
+        "simulator's nominal rate; µs/tok: coach CPU over tokens delivered)"
+    )
+
+
+def draw(phases: list[Phase], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    origin = phases[0].started_at
+    figure, axes = plt.subplots(figsize=(10, 4.5))
+    for route, colour in zip(ROUTES, ("tab:blue", "tab:orange"), strict=True):
+        # One line per phase: nothing is drawn across the gaps between them.
+        for index, phase in enumerate(phases):
+            points = sorted(
+                (s["t"] - origin + s.get("seconds", 0) / 2, s["p50"], s["p99"])
+                for s in phase.slices.get(route, [])
+                if "p99" in s
+            )
+            times = [p[0] for p in points]
+            first = index == 0
+            axes.plot(
+                times,
+                [p[2] for p in points],
+                color=colour,
+                marker=".",
+                label=f"{route} p99" if first else None,
+            )
+            axes.plot(
+                times,
+                [p[1] for p in points],
+                color=colour,
+                linestyle=":",
+                label=f"{route} p50" if first else None,
+            )
+    for index, phase in enumerate(phases):
+        axes.axvspan(
+            phase.started_at - origin,
+            phase.ended_at - origin,
+            color="grey",
+            alpha=0.08 if index % 2 else 0.18,
+        )
+        axes.text(phase.started_at - origin, 1.01, phase.name, transform=axes.get_xaxis_transform())
+    axes.set_xlabel("seconds since the idle phase began (gaps: phases changing)")
+    axes.set_ylabel("latency through Caddy (ms)")
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="upper left", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=30.0, help="probe time per phase")
+    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=50, help="hung briefing refreshes")
+    parser.add_argument("--rates", default="20,100", help="tokens/s per stream, comma-separated")
+    parser.add_argument("--clients", type=int, default=8, help="probe connections, all routes")
+    parser.add_argument("--slice", type=float, default=2.0, help="seconds per probe slice")
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--no-png", action="store_true")
+    args = parser.parse_args()
+    if args.streams > MAX_STREAMS_PER_USER:
+        parser.error(f"--streams: at most {MAX_STREAMS_PER_USER} (one athlete holds them)")
+    stop_on_sigterm()
+    long_s = "600"
+    env = {
+        # 200 streams of one athlete: the caps raised for the bench.
+        "SSE_MAX_CONNECTIONS": str(args.streams + 100),
+        "SSE_WARN_CONNECTIONS": str(args.streams + 50),
+        "SSE_MAX_STREAMS_PER_USER": str(min(args.streams + 100, MAX_STREAMS_PER_USER)),
+        "RATE_LIMIT_FREE": "1000000",
+        "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": long_s,
+        "LLM_IDLE_TIMEOUT_SECONDS": long_s,
+        "LLM_SDK_TIMEOUT_SECONDS": long_s,
+        "COACH_STREAM_TIMEOUT_SECONDS": long_s,
+        # Replies long enough to flow through a whole phase (800 by default: 8 s at 100 tok/s).
+        "COACH_MAX_REPLY_TOKENS": str(MAX_REPLY_TOKENS),
+        # Every refresh hangs at the simulator at once, none times out meanwhile.
+        "WORKER_MAX_JOBS": str(max(1, min(args.jobs, 100))),
+        "JOB_TIMEOUT_SECONDS": long_s,
+        "BRIEFING_DEBOUNCE_SECONDS": "0.2",
+    }
+    rates = [float(rate) for rate in args.rates.split(",")]
+    print(
+        f"bench-storm: {args.seconds:g} s a phase, {args.streams} streams, {args.jobs} hung jobs, "
+        f"rates {args.rates} tokens/s; probes: {probe.tool()}, {args.clients} connections, "
+        f"{args.slice:g} s slices; the probes, the chat load generator and the simulator run "
+        "at nice 19 (they stand in for other machines)",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="pacer-bench-storm-") as folder:
+        stack = start_stack(Path(folder) / "data", env)
+        try:
+            token = athlete_token(stack.url)
+            tokens_file = write_tokens(Path(folder), [token])
+            job_tokens = register_athletes(stack, args.jobs) if args.jobs else []
+            phases = [Phase("idle")]
+            probe_phase(stack, token, phases[0], args)
+            print("  idle done", flush=True)
+            try:
+                phases.append(hung_phase(stack, token, tokens_file, job_tokens, args))
+                print("  hung done", flush=True)
+                for rate in rates:
+                    phases.append(active_phase(stack, token, tokens_file, rate, args))
+                    print(f"  {rate:g} tok/s done", flush=True)
+            except RuntimeError as error:
+                # Report the phases that ran: a long run is not thrown away for the last one.
+                print(f"  phase failed, reporting those before it: {error}", flush=True)
+        finally:
+            stack.stop()
+    print_table(phases)
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "probe": probe.tool(),
+        "phases": [
+            {
+                "name": phase.name,
+                "seconds": phase.ended_at - phase.started_at,
+                **{
+                    f"{route} {key}": phase.figure(route, key)
+                    for route in ROUTES
+                    for key in ("p50", "p99", "rps")
+                },
+                "errors": phase.errors(),
+                "cpu_percent": phase.cpu,
+                "delivered": phase.delivered,
+                "slices": phase.slices,
+            }
+            for phase in phases
+        ],
+    }
+    (args.out / "bench-storm.json").write_text(json.dumps(figures, indent=2) + "\n")
+    written = [str(args.out / "bench-storm.json")]
+    if not args.no_png:
+        draw(phases, args.out / "bench-storm.png")
+        written.append(str(args.out / "bench-storm.png"))
+    print(f"\nwritten: {', '.join(written)} (a shared machine: noisy figures)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Latency probes for the benchmarks: one slice of closed-loop GETs, by wrk or by Python.
+
+``make bench-storm`` runs a slice after another for each route, each as a
+process of its own at the lowest CPU priority (:func:`lowest_priority`), so the
+probes stand in for clients on other machines. Without wrk on the PATH,
+``python -m pacer_devstack.probe URL PATH CLIENTS SECONDS [TOKEN]`` is the
+client: threads with keep-alive http.client connections, one JSON line out.
+Every slice answers ``{"requests", "errors", "rps", "p50", "p90", "p99", "max"}`` (ms).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+LOWEST_NICENESS = 19
+# With autogroup scheduling (sched_autogroup_enabled=1) a nice value ranks a
+# process only within its session: a nice 19 process in a session of its own
+# would still get as much CPU as the stack's whole session. The wrapper gives the
+# new session's autogroup nice 19 too, then execs the command at nice 19.
+_LOWEST = 'echo {n} > /proc/self/autogroup 2>/dev/null; exec nice -n {n} "$@"'
+
+
+def lowest_priority(command: list[str]) -> list[str]:
+    """``command`` at nice 19, its session's autogroup too; start it with ``start_new_session``."""
+    return ["sh", "-c", _LOWEST.format(n=LOWEST_NICENESS), "sh", *command]
+
+
+_WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match[1]) * _WRK_UNITS_MS[match[2]]
+
+
+def _parse_wrk(out: str, seconds: float) -> dict[str, float]:
+    requests = re.search(r"(\d+) requests in", out)
+    figures: dict[str, float] = {"requests": float(requests[1]) if requests else 0.0}
+    figures["rps"] = figures["requests"] / seconds
+    for label, key in (("50%", "p50"), ("90%", "p90"), ("99%", "p99")):
+        found = re.search(rf"^\s+{label}\s+(\S+)", out, re.M)
+        figures[key] = _wrk_ms(found[1]) if found else float("nan")
+    found = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)
+    figures["max"] = _wrk_ms(found[1]) if found else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    figures["errors"] = float(errors[1]) if errors else 0.0
+    if socket_errors:
+        figures["errors"] += sum(float(socket_errors[i]) for i in range(1, 5))
+    return figures
+
+
+def start_slice(
+    url: str, path: str, clients: int, seconds: float, token: str | None = None
+) -> subprocess.Popen[str]:
+    """One slice of closed-loop load on ``path``, started at the lowest priority; see :func:`finish_slice`."""
+    wrk = shutil.which("wrk")
+    if wrk is not None:
+        headers = ["-H", f"Authorization: Bearer {token}"] if token else []
+        command = [wrk, "-t1", f"-c{clients}", f"-d{seconds:g}s", "--latency", *headers, url + path]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "pacer_devstack.probe",
+            url,
+            path,
+            str(clients),
+            str(seconds),
+        ]
+        command += [token] if token else []
+    return subprocess.Popen(
+        lowest_priority(command), stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def finish_slice(process: subprocess.Popen[str], seconds: float) -> dict[str, float]:
+    out, _ = process.communicate(timeout=seconds + 30)
+    if shutil.which("wrk") is not None:
+        return _parse_wrk(out, seconds)
+    answer: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return answer
+
+
+def tool() -> str:
+    return (
+        "wrk"
+        if shutil.which("wrk")
+        else "python http.client threads (install wrk for less overhead)"
+    )
+
+
+def _python_slice(
+    url: str, path: str, clients: int, seconds: float, token: str | None
+) -> dict[str, Any]:
+    parts = urlsplit(url)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    latencies: list[float] = []
+    errors = [0]
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=10
+        )
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except OSError:
+                errors[0] += 1
+                connection.close()
+                continue
+            latencies.append(time.perf_counter() - started)
+            if response.status != 200:
+                errors[0] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    if len(latencies) < 2:
+        return {"requests": len(latencies), "errors": errors[0], "rps": 0.0}
+    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": len(latencies) / seconds,
+        "p50": quantiles[49] * 1000,
+        "p90": quantiles[89] * 1000,
+        "p99": quantiles[98] * 1000,
+        "max": latencies[-1] * 1000,
+    }
+
+
+def main() -> None:
+    url, path, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    token = sys.argv[5] if len(sys.argv) > 5 else None
+    json.dump(_python_slice(url, path, clients, seconds, token), sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
