@@ -147,6 +147,8 @@ async def test_the_lifespan_runs_the_sampler_which_sheds_from_real_lag() -> None
         await release.wait()
 
     middleware = LoadSheddingMiddleware(lifespan_app, policy=ShedPolicy(0.05, samples=1))
+    # Apps of other test modules may share this loop, each with its own sampler.
+    samplers_before = _samplers()
     running = asyncio.create_task(middleware({"type": "lifespan"}, _never_receive, _never_send))
 
     async def shedding() -> bool:
@@ -166,7 +168,11 @@ async def test_the_lifespan_runs_the_sampler_which_sheds_from_real_lag() -> None
     await asyncio.wait_for(running, timeout=5)
     # Stopped with the lifespan: no reading left to shed on.
     assert not middleware.lag.shedding
-    assert not [t for t in asyncio.all_tasks() if t.get_name() == "event-loop-lag"]
+    assert _samplers() == samplers_before
+
+
+def _samplers() -> set[asyncio.Task[Any]]:
+    return {t for t in asyncio.all_tasks() if t.get_name() == "event-loop-lag"}
 
 
 async def _never_receive() -> dict[str, Any]:
