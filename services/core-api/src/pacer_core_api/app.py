@@ -40,7 +40,12 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
                 JsonCORSMiddleware,
                 allow_origins=settings.ALLOWED_ORIGINS,
                 allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "X-Request-ID",
+                    "X-Pacer-Refresh-Cookie",
+                ],
                 expose_headers=["X-Request-ID", "Retry-After"],
                 max_age=600,
             ),
