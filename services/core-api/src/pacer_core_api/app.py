@@ -15,7 +15,7 @@ from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.request_context import RequestContextMiddleware
 from pacer_core_api.lifespan import lifespan_for
-from pacer_core_api.routes import admin, athlete, auth, health, home, me
+from pacer_core_api.routes import admin, athlete, auth, client_config, health, home, me
 from pacer_core_api.settings import CoreApiSettings
 
 SERVICE_NAME = "core-api"
@@ -32,6 +32,7 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
             *me.ROUTES,
             *athlete.ROUTES,
             *home.ROUTES,
+            *client_config.ROUTES,
             *admin.ROUTES,
         ],
         middleware=[
