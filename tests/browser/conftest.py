@@ -51,7 +51,11 @@ def chromium() -> str:
 def web_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(
         tmp_path_factory.mktemp("web-stack") / "data",
-        {"CLIENT_STREAM_IDLE_TIMEOUT_SECONDS": str(IDLE_TIMEOUT_S)},
+        {
+            "CLIENT_STREAM_IDLE_TIMEOUT_SECONDS": str(IDLE_TIMEOUT_S),
+            # The streaming-performance test's reply is 2,000 tokens (800 by default).
+            "COACH_MAX_REPLY_TOKENS": "2000",
+        },
     )
     yield running
     running.stop()

@@ -8,7 +8,7 @@ import { config } from "./store.js";
 import { openStream } from "./stream.js";
 
 const RESUME_FIRST_MS = 500;
-const RESUME_MAX_MS = 4000;
+const RESUME_MAX_MS = 2000;
 // A coach restart takes a few seconds; past this, resuming is given up (Retry resumes again).
 const RESUME_GIVE_UP_MS = 60_000;
 

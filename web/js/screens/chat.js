@@ -23,6 +23,7 @@ function stateNote(reply) {
     case "failed":
       return quotaText(reply.error) ?? reply.error?.message ?? "Something went wrong.";
     case "done":
+      if (reply.error?.code === "cancelled") return "You stopped this reply.";
       if (reply.error) return reply.error.message;
       return reply.status === "partial" ? STORED_NOTE.partial : "";
     default:
@@ -52,10 +53,12 @@ function bubble(role, text) {
 function bindReply(view, reply, onChange) {
   const render = () => {
     const text = stateNote(reply);
+    // A reply the person stopped is not a problem to be announced.
+    const problem = reply.state === "stalled" || (reply.error && reply.error.code !== "cancelled");
     view.note.textContent = text;
     view.note.hidden = !text;
-    view.note.className = `note ${reply.error || reply.state === "stalled" ? "problem" : ""}`;
-    view.note.setAttribute("role", reply.state === "stalled" || reply.error ? "alert" : "status");
+    view.note.className = `note ${problem ? "problem" : ""}`;
+    view.note.setAttribute("role", problem ? "alert" : "status");
     view.el.setAttribute("aria-busy", String(["sending", "streaming", "reconnecting"].includes(reply.state)));
     view.el.dataset.state = reply.state;
     view.actions.replaceChildren(
