@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import httpx
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
-from fixtures.browser import Account, Sim, api_token, sign_up, stored_conversation
+from fixtures.browser import Account, PageErrors, Sim, api_token, sign_up, stored_conversation
 from fixtures.stack import Stack
 from pacer_devstack.postgres import database_url
 
@@ -52,22 +52,30 @@ def test_a_silent_coach_times_out_and_retry_works_once_it_answers(page: Page, si
 
 
 def test_a_coach_killed_mid_reply_is_resumed_and_each_piece_shown_once(
-    page: Page, web_stack: Stack, sim: Sim, page_errors: object
+    page: Page, web_stack: Stack, sim: Sim, page_errors: PageErrors
 ) -> None:
-    from fixtures.browser import PageErrors
-
-    assert isinstance(page_errors, PageErrors)
     # While the coach restarts, Caddy answers the resumes 502 (a console error each).
     page_errors.allow(r"status of 50[234] .*/v1/coach/")
     page_errors.allow(r"net::ERR_")
     account = sign_up(page)
+    # A first reply, so that the notification stream has an event (reply.done) to resume after.
+    first = _ask(page, "Warm-up question")
+    expect(first).to_have_attribute("data-state", "done")
     sim.mode(mode="slow", first_token_ms=0, token_ms=50, tokens=600)
-    reply = _ask(page, "Tell me about tempo runs")
+    page.get_by_label("Message", exact=True).fill("Tell me about tempo runs")
+    page.get_by_role("button", name="Send").click()
+    reply = page.get_by_role("article", name="Coach").last
     expect(reply.locator(".text")).to_have_text(SOME_WORDS)
     coach = web_stack.pid_of("-m pacer_coach")
-    os.kill(coach, signal.SIGKILL)
-    expect(reply).to_have_attribute("data-state", "reconnecting")
-    expect(reply).to_have_attribute("data-state", "done", timeout=60_000)
+
+    def resumed_notifications(request: Request) -> bool:
+        return "/v1/coach/events" in request.url and "last-event-id" in request.headers
+
+    with page.expect_request(resumed_notifications, timeout=60_000) as reconnect:
+        os.kill(coach, signal.SIGKILL)
+        expect(reply).to_have_attribute("data-state", "reconnecting")
+        expect(reply).to_have_attribute("data-state", "done", timeout=60_000)
+    assert re.fullmatch(r"\d+-\d+", reconnect.value.headers["last-event-id"])
     assert web_stack.pid_of("-m pacer_coach") != coach
     shown = reply.locator(".text").text_content()
     assert shown and SOME_WORDS.match(shown)
@@ -139,11 +147,8 @@ def _use_up_the_quota(stack: Stack, account: Account) -> None:
 
 
 def test_the_monthly_quota_says_when_it_resets(
-    page: Page, web_stack: Stack, page_errors: object
+    page: Page, web_stack: Stack, page_errors: PageErrors
 ) -> None:
-    from fixtures.browser import PageErrors
-
-    assert isinstance(page_errors, PageErrors)
     page_errors.allow(r"status of 429 .*/v1/coach/chat$")
     account = sign_up(page)
     _use_up_the_quota(web_stack, account)

@@ -1,6 +1,6 @@
 // Start-up and the router: which screen a path shows, and who may see it.
 import { logout, refresh, signedIn } from "./api.js";
-import { clear, h } from "./dom.js";
+import { clear, h, toast } from "./dom.js";
 import { activity, checkin, goal, plan, sessions } from "./screens/forms.js";
 import { home } from "./screens/home.js";
 import { registerScreen, signIn } from "./screens/auth.js";
@@ -84,6 +84,7 @@ on("signed-out", (detail) => {
 on("reset", () => {
   // Events may have been missed: every screen reloads what it shows.
   render();
+  toast("Some updates were missed while offline; this page now shows the latest.");
 });
 
 async function boot() {

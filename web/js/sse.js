@@ -17,10 +17,14 @@ export function createParser({ onEvent, onComment = () => {}, onRetry = () => {}
   let pendingCR = false;
   let data = [];
   let eventName = "";
-  let lastId = "";
+  let lastId = ""; // the "last event ID buffer": set by an `id:` line
+  let committedId = ""; // what a resume may send: set only when an event ends
 
   function line(text) {
     if (text === "") {
+      // A blank line ends an event: only now is its id safe to resume after (a
+      // drop between its `id:` and its data must not skip the data).
+      committedId = lastId;
       if (data.length) {
         onEvent({ id: lastId, event: eventName || "message", data: data.join("\n") });
       }
@@ -63,7 +67,7 @@ export function createParser({ onEvent, onComment = () => {}, onRetry = () => {}
       buffer = buffer.slice(start);
     },
     get lastEventId() {
-      return lastId;
+      return committedId;
     },
   };
 }

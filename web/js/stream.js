@@ -62,7 +62,6 @@ export async function openStream(url, options) {
   onOpen?.(response);
   const parser = createParser({
     onEvent(event) {
-      seenId = event.id || seenId;
       let data = null;
       try {
         data = JSON.parse(event.data);
@@ -81,6 +80,8 @@ export async function openStream(url, options) {
       // Any byte, an event or a keep-alive comment, proves the connection alive.
       arm();
       parser.feed(value);
+      // An `id:` line counts even without an event (the SSE rules' last event id).
+      seenId = parser.lastEventId || seenId;
     }
   } catch (error) {
     return finish(why({ reason: "dropped", error }));

@@ -202,7 +202,8 @@ export function chat(main, { params, navigate }) {
 
   loadList();
   loadConversation();
-  const offs = [on("reply.done", () => loadList())];
+  // reply.done: another tab or device finished a reply; notify.open: a reconnect may have missed one.
+  const offs = [on("reply.done", () => loadList()), on("notify.open", () => loadList())];
   return () => {
     alive = false;
     unbinds.forEach((off) => off());
