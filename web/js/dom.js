@@ -37,7 +37,8 @@ export function formatDuration(totalS) {
   const hours = Math.floor(s / 3600);
   const minutes = Math.floor((s % 3600) / 60);
   const seconds = s % 60;
-  return hours ? `${hours} h ${String(minutes).padStart(2, "0")} min` : `${minutes} min ${String(seconds).padStart(2, "0")} s`;
+  if (hours) return `${hours} h ${String(minutes).padStart(2, "0")} min`;
+  return seconds ? `${minutes} min ${String(seconds).padStart(2, "0")} s` : `${minutes} min`;
 }
 
 export function km(metres) {

@@ -21,8 +21,9 @@ export function buildForm({ title, fields, submit, onSubmit, intro }) {
     const describedBy = [hintEl ? `${inputId}-hint` : null, `${inputId}-error`].filter(Boolean).join(" ");
     let input;
     if (type === "select") {
-      input = h("select", { id: inputId, name, "aria-describedby": describedBy, ...attrs },
-        options.map(([value, text]) => h("option", { value }, text)));
+      const { value: chosen, ...rest } = attrs;
+      input = h("select", { id: inputId, name, "aria-describedby": describedBy, ...rest },
+        options.map(([value, text]) => h("option", { value, selected: value === chosen }, text)));
     } else if (type === "textarea") {
       input = h("textarea", { id: inputId, name, "aria-describedby": describedBy, rows: 3, ...attrs });
     } else {

@@ -33,8 +33,8 @@ export function checkin(main, { navigate }) {
     fields: [
       { name: "date", label: "Date", type: "date", value: today() },
       { name: "sleep_hours", label: "Sleep (hours)", type: "number", step: "0.5", min: "0", max: "24", value: "7.5" },
-      { name: "soreness", label: "Soreness", type: "select", options: scale },
-      { name: "mood", label: "Mood", type: "select", options: scale },
+      { name: "soreness", label: "Soreness", type: "select", options: scale, value: "2" },
+      { name: "mood", label: "Mood", type: "select", options: scale, value: "3" },
       { name: "note", label: "Note", type: "textarea" },
     ],
   }, (v) => ({ date: v.date || undefined, sleep_hours: num(v.sleep_hours), soreness: Number(v.soreness), mood: Number(v.mood), note: v.note || undefined }),
