@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, Request, Route, expect
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-from fixtures.browser import sign_up
+import httpx
+import redis.asyncio as redis
+from playwright.sync_api import Page, Request, Response, Route, expect
+
+from fixtures.browser import api_token, sign_up
+from fixtures.stack import Stack
+from pacer_common import notifications
+from pacer_devstack.valkey import redis_url
 
 
 def test_one_connection_per_tab_across_screens(page: Page) -> None:
@@ -38,3 +47,41 @@ def test_a_reset_reloads_the_screen(page: Page) -> None:
     expect(page.get_by_role("status").filter(has_text="Some updates were missed")).to_be_visible()
     expect(page.get_by_role("region", name="Today's briefing")).to_be_visible()
     assert forged
+
+
+def test_a_failed_job_is_said_without_blocking_the_page(page: Page, web_stack: Stack) -> None:
+    streams: list[Response] = []
+    page.on("response", lambda r: streams.append(r) if "/v1/coach/events" in r.url else None)
+    account = sign_up(page)
+    token = api_token(web_stack, account)
+    user_id = httpx.get(
+        f"{web_stack.url}/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()["id"]
+    # Once the stream's headers are in, the server has fixed where it reads from:
+    # an event published after that reaches the tab.
+    deadline = time.monotonic() + 15
+    while not streams:
+        assert time.monotonic() < deadline, "the notification stream did not open"
+        page.wait_for_timeout(50)
+    assert streams[0].status == 200
+
+    async def publish() -> None:
+        client = redis.Redis.from_url(redis_url(web_stack.port("REDIS_PORT")))
+        try:
+            await notifications.publish(
+                client, user_id, "job.failed", {"type": "job.failed", "kind": "briefing"}
+            )
+        finally:
+            await client.aclose()
+
+    with page.expect_response(lambda r: r.url.endswith("/v1/home")) as reloaded:
+        # Playwright's sync API keeps an event loop running in this thread.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, publish()).result()
+    assert reloaded.value.ok
+    expect(page.get_by_role("status").filter(has_text="could not be prepared")).to_contain_text(
+        "Today's briefing could not be prepared; Pacer will try again later."
+    )
+    # Non-blocking: the page still works.
+    page.get_by_role("link", name="Coach", exact=True).click()
+    expect(page.get_by_label("Message", exact=True)).to_be_editable()

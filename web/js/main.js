@@ -6,6 +6,7 @@ import { home } from "./screens/home.js";
 import { registerScreen, signIn } from "./screens/auth.js";
 import { chat } from "./screens/chat.js";
 import { startNotifications, stopNotifications } from "./notify.js";
+import { stopAllReplies } from "./reply.js";
 import { config, on } from "./store.js";
 
 const ROUTES = [
@@ -78,6 +79,7 @@ document.getElementById("sign-out").addEventListener("click", async () => {
 on("signed-in", () => startNotifications());
 on("signed-out", (detail) => {
   stopNotifications();
+  stopAllReplies();
   if (detail?.expired) notice = "Your session has ended; please sign in again.";
   navigate("/signin", { replace: true });
 });
@@ -85,6 +87,15 @@ on("reset", () => {
   // Events may have been missed: every screen reloads what it shows.
   render();
   toast("Some updates were missed while offline; this page now shows the latest.");
+});
+
+// Problems in the background are said without blocking anything.
+on("job.failed", (event) => {
+  const what = event?.kind === "briefing" || !event?.kind ? "Today's briefing" : `A ${event.kind} job`;
+  toast(`${what} could not be prepared; Pacer will try again later.`, { kind: "problem" });
+});
+on("session.extraction_failed", () => {
+  toast("Your session's results could not be extracted; you can try again from Sessions.", { kind: "problem" });
 });
 
 async function boot() {

@@ -15,6 +15,12 @@ const RESUME_GIVE_UP_MS = 60_000;
 /** conversation id -> its Reply still streaming (or stalled), for re-opening. */
 export const activeReplies = new Map();
 
+/** Signing out: no reply of the last user keeps a connection open. */
+export function stopAllReplies() {
+  for (const reply of activeReplies.values()) reply.detach();
+  activeReplies.clear();
+}
+
 const newKey = () => crypto.randomUUID();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,7 +38,13 @@ export class Reply {
     this.finished = false;
     this.stopRequested = false;
     this.listeners = new Set();
+    this.detached = new AbortController();
     if (conversationId) activeReplies.set(conversationId, this);
+  }
+
+  /** Close this tab's connection; the reply itself goes on on the server. */
+  detach() {
+    this.detached.abort();
   }
 
   subscribe(fn) {
@@ -77,7 +89,9 @@ export class Reply {
     }
     if (this.state === "failed") return this._run("resume");
     if (this.state === "stalled" && this.messageId) {
-      // The stalled reply is stopped rather than left running unseen.
+      // The stalled reply is stopped rather than left running unseen. (Without its
+      // id, before `meta`, the coach's own deadlines end it.) Attaching to it again
+      // with the same key would only wait on the same silent call.
       api(`/v1/coach/messages/${this.messageId}/cancel`, { method: "POST" }).catch(() => {});
     }
     // A reply that settled (an `error` event, then `done`) or was given up on is
@@ -146,7 +160,12 @@ export class Reply {
     const giveUpAt = Date.now() + RESUME_GIVE_UP_MS;
     let backoffMs = RESUME_FIRST_MS;
     for (;;) {
-      const common = { idleMs: config.coachIdleTimeoutMs, onEvent: (event) => this._onEvent(event) };
+      if (this.detached.signal.aborted) return;
+      const common = {
+        idleMs: config.coachIdleTimeoutMs,
+        signal: this.detached.signal,
+        onEvent: (event) => this._onEvent(event),
+      };
       const result = kind === "post"
         ? await openStream("/v1/coach/chat", {
             ...common,
@@ -156,6 +175,7 @@ export class Reply {
           })
         : await openStream(`/v1/coach/messages/${this.messageId}/stream`, { ...common, lastEventId: this.lastEventId });
       this.lastEventId = result.lastEventId || this.lastEventId;
+      if (result.reason === "aborted") return;
       if (this.finished) {
         if (this.conversationId && activeReplies.get(this.conversationId) === this) {
           activeReplies.delete(this.conversationId);

@@ -18,6 +18,7 @@ import { createParser } from "./sse.js";
  */
 export async function openStream(url, options) {
   const { method = "GET", body, headers = {}, idleMs, lastEventId = "", signal, onEvent, onOpen } = options;
+  if (signal?.aborted) return { reason: "aborted", lastEventId };
   const controller = new AbortController();
   let idled = false;
   let timer = null;

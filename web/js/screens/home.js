@@ -65,6 +65,7 @@ export function home(main) {
   load();
   const offs = [
     on("briefing.ready", () => load({ briefingOnly: true })),
+    on("job.failed", () => load({ briefingOnly: true })),
     on("notify.open", () => load({ briefingOnly: true })),
   ];
   return () => {
