@@ -5,6 +5,12 @@ Every test fails on a console error, an uncaught exception or a CSP violation,
 except the failed requests it declares with ``page_errors.allow(pattern)``
 (Chromium logs every 4xx/5xx answer to fetch as a console error). Without a
 chromium on PATH (tools/ensure-tools.sh installs it) every test skips, saying so.
+
+The stack, Playwright and the browser are package-scoped (this folder has an
+``__init__.py`` for that): they stop when the folder's last test ends, so that
+the rest of the suite neither shares its CPU with an idle stack nor finds
+Playwright's event loop still running in the main thread (which breaks every
+async test after it).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ try {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> str:
     if CHROMIUM is None:
         pytest.skip(
@@ -47,7 +53,7 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(
         tmp_path_factory.mktemp("web-stack") / "data",
@@ -62,13 +68,13 @@ def web_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     assert not running.pids(), f"left behind: {running.pids()}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright(chromium: str) -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
     # As root (CI, this machine) chromium cannot use its sandbox.
     args = ["--no-sandbox"] if os.geteuid() == 0 else []

@@ -102,6 +102,7 @@ export class Reply {
     this.error = null;
     this.status = null;
     this.finished = false;
+    this.stopRequested = false;
     this._replace("");
     return this._run("post");
   }
