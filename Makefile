@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker bench-storm lock clean
+.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-browser test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker bench-storm lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test-deploy: install test-tools ## proxy templates, Compose file, alert rules
 
 test-stack: install ## whole-stack tests (make run's stack, through Caddy)
 	$(PYTEST) -q tests/stack
+
+test-browser: install test-tools ## the browser client in Debian's chromium (Playwright), against make run's stack
+	$(PYTEST) -q tests/browser
 
 migrate: install ## apply pending migrations to the dev stack's database (make run does it at start)
 	$(VENV)/bin/python -m pacer_devstack migrate

@@ -36,7 +36,7 @@ ADMIN_ROUTES = {
     ("GET", f"/v1/admin/topics/{TOPIC_ID}"),
     ("PUT", f"/v1/admin/topics/{TOPIC_ID}"),
 }
-UNAUTHENTICATED = {("GET", "/health"), ("GET", "/health/ready")}
+UNAUTHENTICATED = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/v1/client-config")}
 READS = {("GET", path) for path in ("/v1/me", "/v1/plan", "/v1/goal", "/v1/home")}
 LISTS = {("GET", "/v1/checkins"), ("GET", "/v1/activities")}
 QUERIES: dict[str, str] = {"before": "date", "limit": "number"}

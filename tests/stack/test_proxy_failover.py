@@ -56,10 +56,15 @@ def test_responses_carry_security_headers_and_a_request_id(stack: Stack) -> None
             # One id, the same one the services logged and, for errors, put in the body.
             assert len(headers.get_list("x-request-id")) == 1
         assert http.get("/v1/home").json()["error"]["code"] == "unauthorized"
-        # The browser client's folder is empty for now: a JSON 404, not Caddy's blank page.
-        empty = http.get("/")
-        assert empty.status_code == 404
-        assert empty.json()["error"]["request_id"] == empty.headers["x-request-id"]
+        # `/` is the browser client (web/), under the same headers.
+        client = http.get("/")
+        assert client.status_code == 200
+        assert client.headers["content-type"].startswith("text/html")
+        assert '<script type="module" src="/js/main.js">' in client.text
+        # A 404 of the proxy's own is still JSON, with the request id.
+        missing = http.get("/internal/anything")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["request_id"] == missing.headers["x-request-id"]
 
 
 def test_metrics_and_internal_paths_are_404_through_the_proxy(stack: Stack) -> None:

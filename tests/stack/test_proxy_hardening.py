@@ -129,7 +129,9 @@ def _caddy_error_responses(http: httpx.Client, headers: list[tuple[str, str]]) -
     # stub proxy checks those with the same headers.
     return [
         http.get("/metrics", headers=headers),  # a 404 the site block writes
-        http.get("/no-such-file", headers=headers),  # a 404 handle_errors writes
+        # A 404 handle_errors writes: a file the file server hides (a missing one
+        # gets the client's index.html, now that web/ has one).
+        http.get("/README.md", headers=headers),
     ]
 
 

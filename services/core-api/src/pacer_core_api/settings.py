@@ -59,6 +59,12 @@ class CoreApiSettings(ServiceSettings, JobSettings):
     ARGON2_PARALLELISM: int = Field(default=4, ge=1, le=16)
     PASSWORD_HASH_CONCURRENCY: int = Field(default=2, ge=1, le=32)
 
+    # The browser client's idle timeout on a coach stream (GET /v1/client-config):
+    # no byte, event or keep-alive comment, for this long and it gives up on the
+    # connection. Above the coach's keep-alive (SSE_PING_SECONDS, 15) and its
+    # first-token wait; tests shorten it.
+    CLIENT_STREAM_IDLE_TIMEOUT_SECONDS: float = Field(default=135.0, ge=0.5, le=3600)
+
     @field_validator("ADMIN_EMAILS")
     @classmethod
     def _lower_case_emails(cls, value: frozenset[str]) -> frozenset[str]:

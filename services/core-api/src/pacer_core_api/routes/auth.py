@@ -14,6 +14,7 @@ from pacer_common.logs import get_logger
 from pacer_common.web.json_body import parse_json_body
 from pacer_core_api.client_ip import client_ip
 from pacer_core_api.schemas import LoginIn, RefreshIn, RegisterIn
+from pacer_core_api.security import refresh_cookie
 from pacer_core_api.security.tokens import new_refresh_token, refresh_token_hash
 from pacer_core_api.state import AppState, app_state
 from pacer_core_api.store import users
@@ -29,6 +30,36 @@ def _token_pair(state: AppState, user: User, refresh_token: str) -> dict[str, An
         "token_type": "bearer",
         "expires_in": state["token_issuer"].ttl_s,
     }
+
+
+def _secure_cookies(state: AppState) -> bool:
+    # Production is HTTPS only; dev and test run plain HTTP on loopback, where a
+    # browser would never send a Secure cookie back.
+    return state["settings"].ENVIRONMENT == "production"
+
+
+def _tokens_response(
+    request: Request, state: AppState, user: User, refresh_token: str
+) -> JSONResponse:
+    """The token pair in the body, or, in cookie mode, the refresh token in its cookie only."""
+    pair = _token_pair(state, user, refresh_token)
+    if not refresh_cookie.wants_cookie(request):
+        return JSONResponse(pair)
+    del pair["refresh_token"]
+    response = JSONResponse(pair)
+    refresh_cookie.set_cookie(
+        response,
+        refresh_token,
+        max_age_s=state["settings"].REFRESH_TOKEN_TTL_SECONDS,
+        secure=_secure_cookies(state),
+    )
+    return response
+
+
+async def _presented_refresh_token(request: Request) -> str:
+    if refresh_cookie.wants_cookie(request):
+        return refresh_cookie.token_from_cookie(request)
+    return (await parse_json_body(request, RefreshIn)).refresh_token
 
 
 async def register(request: Request) -> JSONResponse:
@@ -68,17 +99,17 @@ async def login(request: Request) -> JSONResponse:
             token_hash=refresh_token_hash(refresh_token),
             ttl_s=state["settings"].REFRESH_TOKEN_TTL_SECONDS,
         )
-    return JSONResponse(_token_pair(state, user, refresh_token))
+    return _tokens_response(request, state, user, refresh_token)
 
 
 async def refresh(request: Request) -> JSONResponse:
     state = app_state(request)
-    body = await parse_json_body(request, RefreshIn)
+    presented = await _presented_refresh_token(request)
     next_token = new_refresh_token()
     async with state["pool"].acquire() as conn, conn.transaction():
         rotation = await users.rotate_refresh_token(
             conn,
-            token_hash=refresh_token_hash(body.refresh_token),
+            token_hash=refresh_token_hash(presented),
             new_token_hash=refresh_token_hash(next_token),
             ttl_s=state["settings"].REFRESH_TOKEN_TTL_SECONDS,
         )
@@ -87,16 +118,23 @@ async def refresh(request: Request) -> JSONResponse:
         log.warning("refresh_token_reused", user_id=str(rotation.user_id))
     if rotation.user is None:
         raise Unauthorized("The refresh token is invalid or expired.", code="invalid_refresh_token")
-    return JSONResponse(_token_pair(state, rotation.user, next_token))
+    return _tokens_response(request, state, rotation.user, next_token)
 
 
 async def logout(request: Request) -> Response:
     state = app_state(request)
-    body = await parse_json_body(request, RefreshIn)
-    async with state["pool"].acquire() as conn, conn.transaction():
-        await users.end_session(conn, refresh_token_hash(body.refresh_token))
+    response = Response(status_code=204)
+    if refresh_cookie.wants_cookie(request):
+        # No cookie: nothing to end, and the browser forgets it either way.
+        presented = request.cookies.get(refresh_cookie.COOKIE_NAME, "")
+        refresh_cookie.clear_cookie(response, secure=_secure_cookies(state))
+    else:
+        presented = (await parse_json_body(request, RefreshIn)).refresh_token
+    if presented and len(presented) <= refresh_cookie.MAX_COOKIE_CHARS:
+        async with state["pool"].acquire() as conn, conn.transaction():
+            await users.end_session(conn, refresh_token_hash(presented))
     # 204 either way: logging out twice, or with an unknown token, is not an error.
-    return Response(status_code=204)
+    return response
 
 
 ROUTES = [

@@ -1,0 +1,105 @@
+// Check-in, activity, plan and goal.
+import { api } from "../api.js";
+import { h, toast } from "../dom.js";
+import { buildForm } from "../form.js";
+
+const today = () => new Date().toISOString().slice(0, 10);
+const num = (text) => (text.trim() === "" ? undefined : Number(text));
+const scale = [["1", "1 (low)"], ["2", "2"], ["3", "3"], ["4", "4"], ["5", "5 (high)"]];
+
+function screen(main, navigate, spec, toBody, method, path, saved) {
+  const { form } = buildForm({
+    ...spec,
+    async onSubmit(values) {
+      await api(path, { method, body: toBody(values) });
+      toast(saved);
+      navigate("/");
+    },
+  });
+  main.append(h("div", { class: "card" }, form));
+}
+
+/** "1:45:30" or "45:30" -> seconds. */
+function hms(text) {
+  if (!text.trim()) return undefined;
+  const parts = text.trim().split(":").map(Number);
+  return parts.reduce((total, part) => total * 60 + part, 0);
+}
+
+export function checkin(main, { navigate }) {
+  screen(main, navigate, {
+    title: "Daily check-in",
+    submit: "Save check-in",
+    fields: [
+      { name: "date", label: "Date", type: "date", value: today() },
+      { name: "sleep_hours", label: "Sleep (hours)", type: "number", step: "0.5", min: "0", max: "24", value: "7.5" },
+      { name: "soreness", label: "Soreness", type: "select", options: scale, value: "2" },
+      { name: "mood", label: "Mood", type: "select", options: scale, value: "3" },
+      { name: "note", label: "Note", type: "textarea" },
+    ],
+  }, (v) => ({ date: v.date || undefined, sleep_hours: num(v.sleep_hours), soreness: Number(v.soreness), mood: Number(v.mood), note: v.note || undefined }),
+  "POST", "/v1/checkins", "Check-in saved.");
+}
+
+export function activity(main, { navigate }) {
+  screen(main, navigate, {
+    title: "Log an activity",
+    submit: "Save activity",
+    fields: [
+      { name: "sport", label: "Sport", type: "select", options: [["run", "Run"], ["ride", "Ride"], ["swim", "Swim"], ["strength", "Strength"], ["other", "Other"]] },
+      { name: "started_at", label: "Started at", type: "datetime-local" },
+      { name: "duration_s", label: "Duration (minutes)", type: "number", min: "1", step: "1" },
+      { name: "distance_m", label: "Distance (km)", type: "number", min: "0", step: "0.01" },
+      { name: "avg_hr", label: "Average heart rate", type: "number", min: "30", max: "250" },
+      { name: "note", label: "Note", type: "textarea" },
+    ],
+  }, (v) => ({
+    sport: v.sport,
+    started_at: v.started_at ? new Date(v.started_at).toISOString() : undefined,
+    duration_s: v.duration_s ? Math.round(Number(v.duration_s) * 60) : undefined,
+    distance_m: v.distance_m ? Number(v.distance_m) * 1000 : undefined,
+    avg_hr: num(v.avg_hr),
+    note: v.note || undefined,
+  }), "POST", "/v1/activities", "Activity saved.");
+}
+
+export function plan(main, { navigate }) {
+  screen(main, navigate, {
+    title: "Training plan",
+    submit: "Save plan",
+    fields: [
+      { name: "name", label: "Plan name" },
+      { name: "start_date", label: "Start date", type: "date", value: today() },
+      { name: "end_date", label: "End date", type: "date" },
+      { name: "sessions_per_week", label: "Sessions per week", type: "number", min: "1", max: "14", value: "4" },
+      { name: "weekly_distance_m", label: "Weekly distance (km)", type: "number", min: "0", step: "0.1" },
+    ],
+  }, (v) => ({
+    name: v.name, start_date: v.start_date || undefined, end_date: v.end_date || undefined,
+    sessions_per_week: num(v.sessions_per_week),
+    weekly_distance_m: v.weekly_distance_m ? Number(v.weekly_distance_m) * 1000 : undefined,
+  }), "PUT", "/v1/plan", "Plan saved.");
+}
+
+export function goal(main, { navigate }) {
+  screen(main, navigate, {
+    title: "Race goal",
+    submit: "Save goal",
+    fields: [
+      { name: "race_name", label: "Race name" },
+      { name: "race_date", label: "Race date", type: "date" },
+      { name: "distance_m", label: "Distance (km)", type: "number", min: "0", step: "0.001" },
+      { name: "target_time_s", label: "Target time", hint: "h:mm:ss, optional", placeholder: "3:30:00" },
+    ],
+  }, (v) => ({
+    race_name: v.race_name, race_date: v.race_date || undefined,
+    distance_m: v.distance_m ? Number(v.distance_m) * 1000 : undefined,
+    target_time_s: hms(v.target_time_s),
+  }), "PUT", "/v1/goal", "Goal saved.");
+}
+
+export function sessions(main) {
+  // Coaching sessions (onboarding, race debrief) land with their backend routes.
+  main.append(h("h1", {}, "Coaching sessions"),
+    h("p", {}, "Guided sessions with your coach, an onboarding and race debriefs, are coming soon."));
+}
