@@ -51,6 +51,7 @@ async def _one_stream(
     tokens: Synchronized[int],
     started: Synchronized[int],
     done: Synchronized[int],
+    errors: multiprocessing.Queue[str],
 ) -> None:
     body = json.dumps({"message": "Stream to me, please."}).encode()
     async with gate:
@@ -79,6 +80,8 @@ async def _one_stream(
             count = line.count(b" ") - 1
             with tokens.get_lock():
                 tokens.value += count
+        elif line.startswith(b"event: error"):
+            errors.put((await reader.readline()).decode().strip())
         elif line.startswith(b"event: done"):
             with done.get_lock():
                 done.value += 1
@@ -93,6 +96,7 @@ def _clients(
     tokens: Synchronized[int],
     started: Synchronized[int],
     done: Synchronized[int],
+    errors: multiprocessing.Queue[str],
 ) -> None:
     os.nice(19)
     parts = urlsplit(url)
@@ -101,7 +105,10 @@ def _clients(
     async def run() -> None:
         gate = asyncio.Semaphore(OPEN_CONCURRENCY)
         await asyncio.gather(
-            *(_one_stream(host, port, token, gate, tokens, started, done) for _ in range(streams))
+            *(
+                _one_stream(host, port, token, gate, tokens, started, done, errors)
+                for _ in range(streams)
+            )
         )
 
     asyncio.run(run())
@@ -117,7 +124,10 @@ def _profile_summary(raw: Path, top: int) -> None:
         if "Runner.run" not in stack:
             continue  # the event loop's thread only: the metrics server's thread idles in select
         count = int(count_text)
-        frames = [frame.split(" (")[0] + " " + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] for frame in stack.split(";")]
+        frames = [
+            frame.split(" (")[0] + " " + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
+            for frame in stack.split(";")
+        ]
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
@@ -134,13 +144,20 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, float]:
     token = athlete_token(stack.url)
     token_ms = round(1000 / args.rate)
     per_stream = int(args.rate * (args.seconds + 15))
-    _sim(stack, "/_sim/mode", {"mode": "slow", "first_token_ms": 0, "token_ms": token_ms, "tokens": per_stream})
+    _sim(
+        stack,
+        "/_sim/mode",
+        {"mode": "slow", "first_token_ms": 0, "token_ms": token_ms, "tokens": per_stream},
+    )
     coach = [pid for pid, cmd in stack.pids().items() if "pacer_coach" in cmd and "python" in cmd]
     url = stack.url if args.via_proxy else f"http://127.0.0.1:{stack.port('COACH_PORT')}"
     ctx = multiprocessing.get_context("spawn")
     tokens, started, done = ctx.Value("q", 0), ctx.Value("q", 0), ctx.Value("q", 0)
+    errors: multiprocessing.Queue[str] = ctx.Queue()
     client = ctx.Process(
-        target=_clients, args=(url, token, args.streams, tokens, started, done), daemon=True
+        target=_clients,
+        args=(url, token, args.streams, tokens, started, done, errors),
+        daemon=True,
     )
     client.start()
     deadline = time.monotonic() + 60
@@ -156,9 +173,25 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, float]:
     if args.profile:
         py_spy = args.py_spy or shutil.which("py-spy")
         if py_spy is None:
-            raise SystemExit("--profile needs py-spy (pip install --target /tmp/x py-spy; --py-spy PATH)")
+            raise SystemExit(
+                "--profile needs py-spy (pip install --target /tmp/x py-spy; --py-spy PATH)"
+            )
         spy = subprocess.Popen(
-            [py_spy, "record", "-r", "200", "-d", str(int(args.seconds)), "-f", "raw", "--threads", "-o", str(raw), "-p", str(min(coach))],
+            [
+                py_spy,
+                "record",
+                "-r",
+                "200",
+                "-d",
+                str(int(args.seconds)),
+                "-f",
+                "raw",
+                "--threads",
+                "-o",
+                str(raw),
+                "-p",
+                str(min(coach)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -166,6 +199,9 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, float]:
     time.sleep(args.seconds)
     cpu1, tokens1, t1 = _cpu_s(coach), tokens.value, time.monotonic()
     done_in_window = done.value
+    seen_errors: collections.Counter[str] = collections.Counter()
+    while not errors.empty():
+        seen_errors[errors.get()[:120]] += 1
     if spy is not None:
         spy.wait(timeout=60)
     _sim(stack, "/_sim/reset", {})
@@ -184,6 +220,8 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, float]:
         "coach_us_per_token": round(1e6 * (cpu1 - cpu0) / max(relayed, 1), 1),
         "ended_early": done_in_window,
     }
+    if seen_errors:
+        print("errors in the window:", dict(seen_errors))
     print(json.dumps(figures))
     if spy is not None and raw.exists():
         _profile_summary(raw, args.top)
@@ -195,12 +233,25 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--streams", type=int, default=100)
-    parser.add_argument("--rate", type=float, nargs="+", default=[100.0], help="tokens/s per stream")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[100.0], help="tokens/s per stream"
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--via-proxy", action="store_true")
+    parser.add_argument(
+        "--sim-nice",
+        type=int,
+        default=19,
+        help="the simulator's nice; on a busy machine 0 keeps its token rate up",
+    )
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--log", action="store_true", help="print the stack's warnings after each rate"
+    )
     parser.add_argument("--py-spy", default=None)
-    parser.add_argument("--profile-out", default=None, help="a folder for py-spy's collapsed stacks")
+    parser.add_argument(
+        "--profile-out", default=None, help="a folder for py-spy's collapsed stacks"
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the stack")
     args = parser.parse_args()
@@ -223,10 +274,16 @@ def main() -> None:
         try:
             for pid, cmd in stack.pids().items():
                 if "pacer_llm_sim" in cmd:
-                    os.setpriority(os.PRIO_PROCESS, pid, 19)
+                    os.setpriority(os.PRIO_PROCESS, pid, args.sim_nice)
             for rate in args.rate:
                 args_for_rate = argparse.Namespace(**{**vars(args), "rate": rate})
                 measure(stack, args_for_rate)
+                if args.log:
+                    print(
+                        "".join(line for line in stack.lines if "warn" in line or "error" in line)[
+                            -6000:
+                        ]
+                    )
                 while _sim(stack, "/_sim/stats")["active"]:
                     time.sleep(0.2)
         finally:
