@@ -6,9 +6,14 @@ N chats stream at R tokens/s each (the simulator's ``slow`` mode); once every
 stream has its first delta, the coach's CPU time (utime + stime of its
 processes) and the tokens the clients read are counted over a window: µs of
 coach CPU per token delivered. The clients and the simulator run at the lowest
-CPU priority (``nice 19``), standing in for machines elsewhere. Streams go to
+CPU priority (``nice 19``), standing in for machines elsewhere; on a machine
+busy with other work they then starve and the token rate collapses, so
+``--client-nice 0 --sim-nice 0`` there (the figure is CPU per token, which
+their priority does not change). Each rate gets a fresh stack. Streams go to
 the coach's own port (``--via-proxy`` for Caddy's); ``--profile`` runs py-spy
-over the window and prints the functions that take the most time.
+(``--py-spy PATH`` if it is not on the PATH) over the window and prints the
+functions that take the most time; ``--env NAME=VALUE`` sets a stack setting
+(``--env LLM_RAW_STREAM=false`` measures the SDK's typed-event path).
 """
 
 from __future__ import annotations
