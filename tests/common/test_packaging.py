@@ -30,6 +30,8 @@ SERVICES = {
             "argon2",
             # arq is installed on purpose: the coach queues extraction jobs (issue 12).
             "rich",
+            # Replaced by pacer_coach/sse.py (bytes encoded once, no task group per event).
+            "sse_starlette",
             "pacer_devstack",
             "supervisor",
         ],

@@ -39,8 +39,8 @@ from uuid import UUID
 
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
-from sse_starlette import ServerSentEvent
 
+from pacer_coach import sse
 from pacer_coach.settings import CoachSettings
 from pacer_common import redis_names
 from pacer_common.errors import BadRequest, ServiceUnavailable, TooManyRequests
@@ -144,15 +144,15 @@ class EventStreams:
         self.closing.set()
 
 
-def _sse(entry_id: str, fields: dict[str, str]) -> ServerSentEvent:
-    return ServerSentEvent(id=entry_id, event=fields.get("type", "message"), data=fields["data"])
+def _sse(entry_id: str, fields: dict[str, str]) -> bytes:
+    return sse.event(fields.get("type", "message"), fields["data"], id=entry_id)
 
 
 @dataclass(frozen=True)
 class StartPoint:
     """What to send before following, and the id to follow from."""
 
-    events: list[ServerSentEvent]
+    events: list[bytes]
     follow_from: str
 
 
@@ -189,10 +189,10 @@ async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) 
         )
         newest_id = str(info["last-generated-id"])
     if gap:
-        reset = ServerSentEvent(
+        reset = sse.event(
+            "reset",
+            json.dumps({"reason": "events were missed; reload your state"}),
             id=newest_id,
-            event="reset",
-            data=json.dumps({"reason": "events were missed; reload your state"}),
         )
         return StartPoint([reset], newest_id)
     events = [_sse(entry_id, fields) for entry_id, fields in entries]
@@ -201,11 +201,11 @@ async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) 
 
 async def follow(
     reader: redis.Redis, user_id: UUID, start: StartPoint, closing: asyncio.Event
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     """``retry:``, the start point's events, then each new entry until the client
     leaves, the process stops, or Redis fails (the client then reconnects and resumes)."""
     key = redis_names.notify_key(user_id)
-    yield ServerSentEvent(retry=RETRY_MS)
+    yield sse.event(retry=RETRY_MS)
     for event in start.events:
         yield event
     last_id = start.follow_from

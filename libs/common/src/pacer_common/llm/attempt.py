@@ -8,7 +8,10 @@ time, by the tightest of:
 - before the first token, the first-token deadline (counted from the attempt's start);
 - after it, the idle gap allowed between two tokens.
 
-The bound wraps each await and is never held across a ``yield``.
+The bound wraps each await and is never held across a ``yield``. While text
+streams, it is one timer per attempt, not a timeout object per token: each wait
+moves the expiry forward, and the timer, when it fires, re-arms itself for the
+expiry if that moved, or cancels the wait (then LLMTimeout) if it passed.
 """
 
 from __future__ import annotations
@@ -108,6 +111,12 @@ class Attempt:
         self._deltas = 0
         self._stream: ProviderStream | None = None
         self._reply: ProviderReply | None = None
+        # The streaming bound (see _watched): when the current wait expires, the
+        # task waiting (None between waits), and whether the timer cancelled it.
+        self._expires_at = 0.0
+        self._waiting: asyncio.Task[Any] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._expired = False
 
     # -- the steps -----------------------------------------------------------
 
@@ -121,7 +130,7 @@ class Attempt:
     async def next_text(self) -> str | None:
         """The next text delta; None once the answer is complete."""
         assert self._stream is not None, "first_text() opens the stream"
-        text = await self._bounded(self._stream.next_text())
+        text = await self._watched(self._stream.next_text())
         if text is not None:
             self._deltas += 1
             if self.first_token_s is None:
@@ -186,6 +195,9 @@ class Attempt:
         that a cancelled caller cannot interrupt (and does not wait on past
         FINISH_WAIT_S). The error, if any, propagates.
         """
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         record = self._record("ok" if error is None else outcome_of(error))
         observe_attempt(record)
         self._log(record, error)
@@ -288,3 +300,48 @@ class Attempt:
             # A provider module let something through: still an LLMError for the caller.
             log.exception("llm_unexpected_error", provider=self.model.provider)
             raise LLMUpstreamError(model=self.model, detail=type(error).__name__) from error
+
+    async def _watched(self, step: Coroutine[Any, Any, T]) -> T:
+        """``_bounded`` for the stream's many short waits: the same bounds and errors,
+        checked by one lazily moved timer instead of an ``asyncio.timeout`` per token."""
+        window_s, limit = self._window()
+        if window_s <= 0:
+            step.close()
+            raise LLMTimeout(model=self.model, detail=f"{limit} budget spent")
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._expires_at = loop.time() + window_s
+        if self._watchdog is None or self._watchdog.when() > self._expires_at:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = loop.call_at(self._expires_at, self._on_watchdog)
+        self._waiting, self._expired = task, False
+        cancelling = task.cancelling()
+        try:
+            return await step
+        except asyncio.CancelledError:
+            # Ours only if the timer cancelled this wait and nobody else cancelled the task.
+            if self._expired and task.uncancel() <= cancelling:
+                raise LLMTimeout(
+                    model=self.model, detail=f"{limit} timeout after {window_s:.2f} s"
+                ) from None
+            raise
+        except LLMError:
+            raise
+        except Exception as error:
+            log.exception("llm_unexpected_error", provider=self.model.provider)
+            raise LLMUpstreamError(model=self.model, detail=type(error).__name__) from error
+        finally:
+            self._waiting = None
+
+    def _on_watchdog(self) -> None:
+        self._watchdog = None
+        if self._waiting is None:
+            return  # between waits: the next wait arms the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._expires_at:
+            self._expired = True
+            self._waiting.cancel()
+        else:
+            self._watchdog = loop.call_at(self._expires_at, self._on_watchdog)

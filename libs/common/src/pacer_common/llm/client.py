@@ -118,6 +118,7 @@ class LLMClient:
                 base_url=urls[name],
                 max_retries=settings.LLM_SDK_MAX_RETRIES,
                 timeouts=timeouts,
+                raw_stream=settings.LLM_RAW_STREAM,
             )
         return cls(providers, ClientConfig.from_settings(settings), usage_sink)
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sse_starlette import ServerSentEvent
+from pacer_coach import sse
 
 
-def _event(name: str, payload: dict[str, Any]) -> ServerSentEvent:
-    return ServerSentEvent(event=name, data=json.dumps(payload, separators=(",", ":")))
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    return sse.event(name, json.dumps(payload, separators=(",", ":")))
 
 
 def meta(
     *, conversation_id: str, message_id: str, user_message_id: str, model: str | None
-) -> ServerSentEvent:
+) -> bytes:
     return _event(
         "meta",
         {
@@ -26,11 +26,11 @@ def meta(
     )
 
 
-def delta(text: str) -> ServerSentEvent:
+def delta(text: str) -> bytes:
     return _event("delta", {"text": text})
 
 
-def error(code: str, message: str, *, retryable: bool) -> ServerSentEvent:
+def error(code: str, message: str, *, retryable: bool) -> bytes:
     return _event("error", {"code": code, "message": message, "retryable": retryable})
 
 
@@ -41,7 +41,7 @@ def done(
     input_tokens: int | None,
     output_tokens: int | None,
     latency_ms: int,
-) -> ServerSentEvent:
+) -> bytes:
     return _event(
         "done",
         {

@@ -19,8 +19,8 @@ from uuid import UUID
 import asyncpg
 import redis.asyncio as redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sse_starlette import ServerSentEvent
 
+from pacer_coach import sse
 from pacer_common import redis_names, reply_log
 from pacer_common.logs import get_logger
 from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
@@ -34,11 +34,20 @@ RETRY_MS = 1000
 MAX_READ_TIMEOUTS = 3
 
 
-def _event(name: str, payload: dict[str, Any], entry_id: str | None = None) -> ServerSentEvent:
-    return ServerSentEvent(event=name, data=json.dumps(payload, separators=(",", ":")), id=entry_id)
+def _json(payload: dict[str, Any]) -> str:
+    # Compact, as the producer writes it: the log's JSON goes out as it is.
+    return json.dumps(payload, separators=(",", ":"))
 
 
-async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[ServerSentEvent]:
+def _event(name: str, payload: dict[str, Any], entry_id: str | None = None) -> bytes:
+    return sse.event(name, _json(payload), id=entry_id)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[bytes]:
     # A coaching session's reply: is_final, as its `done` had it, is rebuilt as
     # "the session has ended and this is its last message".
     row = await pool.fetchrow(
@@ -104,7 +113,7 @@ async def _settle_interrupted(
             key,
             {
                 "t": "error",
-                "d": json.dumps(
+                "d": _json(
                     {
                         "code": "interrupted",
                         "message": "The coach stopped mid-reply; this is what it wrote.",
@@ -113,7 +122,7 @@ async def _settle_interrupted(
                 ),
             },
         )
-        pipe.xadd(key, {"t": "done", "d": json.dumps(done)})
+        pipe.xadd(key, {"t": "done", "d": _json(done)})
         pipe.expire(key, redis_names.DEFAULT_REPLY_LOG_TTL_SECONDS)
         await pipe.execute()
     log.warning("coach_reply_interrupted_settled", message_id=str(message_id))
@@ -127,8 +136,12 @@ async def follow(
     after: str = reply_log.START,
     *,
     stopped: Callable[[], bool] = lambda: False,
-) -> AsyncIterator[ServerSentEvent]:
-    """The log's events after ``after``, live until ``done`` (or until ``stopped()``)."""
+) -> AsyncIterator[bytes]:
+    """The log's events after ``after``, live until ``done`` (or until ``stopped()``).
+
+    An entry's ``d`` is already its event's JSON: it goes out as it is, never
+    parsed and encoded again.
+    """
     key = redis_names.reply_log_key(message_id)
     last = after
     retry_sent = False
@@ -159,12 +172,11 @@ async def follow(
                     yield event
                 return
             continue
-        for entry in reply_log.parse_entries(found[0][1]):
-            last = entry.id
-            event = _event(entry.kind, entry.data, entry.id)
-            if not retry_sent:
-                event.retry = RETRY_MS
-                retry_sent = True
-            yield event
-            if entry.kind == "done":
+        for raw_id, fields in found[0][1]:
+            last = _text(raw_id)
+            kind = _text(fields.get("t") or fields.get(b"t") or "")
+            data = _text(fields.get("d") or fields.get(b"d") or "{}")
+            yield sse.event(kind, data, id=last, retry=None if retry_sent else RETRY_MS)
+            retry_sent = True
+            if kind == "done":
                 return

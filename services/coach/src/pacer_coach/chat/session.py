@@ -155,6 +155,9 @@ class ReplyProducer:
         self._delta_bytes = 0
         self._delta_tokens = 0
         self._wake = asyncio.Event()
+        # The end of the current coalescing window, armed by its first text.
+        self._window: asyncio.TimerHandle | None = None
+        self._log_ttl_set = False
         self._last_heartbeat = 0.0
         self._stop_reason: str | None = None  # "shutdown" or "cancelled"
         self._closing = False
@@ -226,6 +229,10 @@ class ReplyProducer:
         if self._delta_bytes >= self._flush_bytes:
             self._cut_delta()
             self._wake.set()
+        elif self._window is None:
+            # A timer per window, not a cancel scope per flush: an idle stream sleeps
+            # until its heartbeat is due, a flowing one wakes once per window.
+            self._window = asyncio.get_running_loop().call_later(self._flush_s, self._wake.set)
 
     async def _flush(self, *, final: bool = False) -> None:
         """Write what is pending in one pipeline; on a Redis error keep it for the next flush."""
@@ -248,9 +255,15 @@ class ReplyProducer:
                     pipe.expire(self._key, self._log_ttl_s)
                     pipe.delete(self._heartbeat_key)
                 else:
-                    pipe.expire(self._key, redis_names.REPLY_LOG_STREAMING_TTL_SECONDS)
-                    pipe.set(self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS)
-                    pipe.exists(self._cancel_key)
+                    # The TTL, the heartbeat and the cancel check once a second, not
+                    # with every window's entry (the TTL also with the log's first one).
+                    if heartbeat or not self._log_ttl_set:
+                        pipe.expire(self._key, redis_names.REPLY_LOG_STREAMING_TTL_SECONDS)
+                    if heartbeat:
+                        pipe.set(
+                            self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS
+                        )
+                        pipe.exists(self._cancel_key)
                 results = await pipe.execute()
         except Exception:
             log.warning(
@@ -258,18 +271,28 @@ class ReplyProducer:
             )
             return
         del self._pending[: len(entries)]
-        self._last_heartbeat = now
-        if not final and results[-1]:
-            self._stop("cancelled")
+        self._log_ttl_set = True
+        if heartbeat:
+            self._last_heartbeat = now
+            if not final and results[-1]:
+                self._stop("cancelled")
 
     async def _flush_loop(self) -> None:
         # Never cancelled mid-pipeline (entries written but still pending would be
         # written twice): told to stop, it ends after its current flush.
+        loop = asyncio.get_running_loop()
         while not self._closing:
-            # A size-triggered flush wakes at once; else one flush per window.
-            with anyio.move_on_after(self._flush_s):
-                await self._wake.wait()
+            # Woken by an entry (meta, error, done) or a full delta at once, by the
+            # window's end once text is buffered, or when the heartbeat is due.
+            due_s = self._last_heartbeat + HEARTBEAT_EVERY_S - time.monotonic()
+            # Never sooner than a window: after a failed write, that is the retry's pace.
+            beat = loop.call_later(max(self._flush_s, due_s), self._wake.set)
+            await self._wake.wait()
+            beat.cancel()
             self._wake.clear()
+            if self._window is not None:
+                self._window.cancel()
+                self._window = None
             if not self._closing:
                 await self._flush()
 

@@ -22,18 +22,27 @@ def build_provider(
     base_url: str | None,
     max_retries: int,
     timeouts: SdkTimeouts,
+    raw_stream: bool = True,
 ) -> ProviderClient:
     key = api_key if api_key is not None else PLACEHOLDER_API_KEY
     if name == "anthropic":
         from pacer_common.llm.providers.anthropic import AnthropicProvider
 
         return AnthropicProvider.create(
-            api_key=key, base_url=base_url, max_retries=max_retries, timeouts=timeouts
+            api_key=key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeouts=timeouts,
+            raw_stream=raw_stream,
         )
     from pacer_common.llm.providers.openai import OpenAIProvider
 
     return OpenAIProvider.create(
-        api_key=key, base_url=base_url, max_retries=max_retries, timeouts=timeouts
+        api_key=key,
+        base_url=base_url,
+        max_retries=max_retries,
+        timeouts=timeouts,
+        raw_stream=raw_stream,
     )
 
 

@@ -6,18 +6,25 @@ Errors: the SDK's ``APIStatusError`` family by status; an ``error`` event
 mid-stream arrives as an ``APIStatusError`` carrying the HTTP 200 of the stream,
 so it is classified by its error type instead; transport errors met while
 reading a stream escape the SDK as raw ``httpx2`` errors.
+
+With ``raw_stream`` (``LLM_RAW_STREAM``, the default) a stream is read from the
+SDK's raw response by :class:`AnthropicRawStream`: the same events, decoded by
+:mod:`._sse` and ``json.loads`` instead of typed objects, the same errors.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import json
+from typing import Any, Final
 
 import anthropic
 import httpx2
+from anthropic import AsyncAPIResponse
 from anthropic.types import MessageParam, RawMessageStreamEvent
 
 from pacer_common.llm.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUpstreamError
 from pacer_common.llm.providers._http import describe, from_status, from_transport, httpx_timeout
+from pacer_common.llm.providers._sse import SSEReader
 from pacer_common.llm.providers.base import (
     ProviderReply,
     SdkTimeouts,
@@ -33,12 +40,19 @@ _OVERLOADED_TYPES = frozenset({"overloaded_error", "rate_limit_error"})
 class AnthropicProvider:
     name: Final[Provider] = "anthropic"
 
-    def __init__(self, client: anthropic.AsyncAnthropic) -> None:
+    def __init__(self, client: anthropic.AsyncAnthropic, *, raw_stream: bool = True) -> None:
         self._client = client
+        self._raw_stream = raw_stream
 
     @classmethod
     def create(
-        cls, *, api_key: str, base_url: str | None, max_retries: int, timeouts: SdkTimeouts
+        cls,
+        *,
+        api_key: str,
+        base_url: str | None,
+        max_retries: int,
+        timeouts: SdkTimeouts,
+        raw_stream: bool = True,
     ) -> AnthropicProvider:
         return cls(
             anthropic.AsyncAnthropic(
@@ -46,12 +60,27 @@ class AnthropicProvider:
                 base_url=base_url,
                 max_retries=max_retries,
                 timeout=httpx_timeout(timeouts),
-            )
+            ),
+            raw_stream=raw_stream,
         )
 
     async def open_stream(
         self, request: LLMRequest, model: ModelSpec, timeouts: SdkTimeouts
-    ) -> AnthropicStream:
+    ) -> AnthropicStream | AnthropicRawStream:
+        if self._raw_stream:
+            try:
+                # The SDK sends it (auth, base URL, retries, status errors); the body is ours to read.
+                response = await self._client.messages.with_streaming_response.create(
+                    model=model.model_id,
+                    system=request.system or anthropic.omit,
+                    messages=_messages(request),
+                    max_tokens=request.max_tokens,
+                    stream=True,
+                    timeout=httpx_timeout(timeouts),
+                ).__aenter__()
+            except (anthropic.AnthropicError, httpx2.HTTPError) as error:
+                raise translate(error, model) from error
+            return AnthropicRawStream(response, model)
         try:
             events = await self._client.messages.create(
                 model=model.model_id,
@@ -130,6 +159,71 @@ class AnthropicStream:
 
     async def close(self) -> None:
         await self._events.close()
+
+
+class AnthropicRawStream:
+    """The same stream read from the SDK's raw response: SSE bytes and ``json.loads``,
+    no typed event objects. The SDK still sent the request (auth, retries, status errors)."""
+
+    def __init__(self, response: AsyncAPIResponse[Any], model: ModelSpec) -> None:
+        self._response = response
+        self._events = SSEReader(response.http_response.aiter_bytes())
+        self._model = model
+        self._stopped = False
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.finish_reason: str | None = None
+
+    async def next_text(self) -> str | None:
+        while True:
+            try:
+                item = await self._events.next()
+            except httpx2.HTTPError as error:
+                raise from_transport(error, self._model, describe(error)) from error
+            if item is None:
+                if not self._stopped:
+                    raise LLMUpstreamError(
+                        model=self._model, detail="stream ended before message_stop"
+                    )
+                return None
+            name, data = item
+            try:
+                if name == "content_block_delta":
+                    delta = json.loads(data)["delta"]
+                    if delta.get("type") == "text_delta" and delta.get("text"):
+                        return str(delta["text"])
+                elif name == "message_start":
+                    self.input_tokens = json.loads(data)["message"]["usage"]["input_tokens"]
+                elif name == "message_delta":
+                    event = json.loads(data)
+                    usage = event.get("usage") or {}
+                    self.output_tokens = usage.get("output_tokens")
+                    if usage.get("input_tokens") is not None:
+                        self.input_tokens = usage["input_tokens"]
+                    self.finish_reason = normalize_finish_reason(
+                        (event.get("delta") or {}).get("stop_reason")
+                    )
+                elif name == "message_stop":
+                    self._stopped = True
+                elif name == "error":
+                    raise _stream_error(json.loads(data), self._model, self._response)
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                raise LLMUpstreamError(
+                    model=self._model, detail=f"malformed {name} event: {type(error).__name__}"
+                ) from error
+
+    async def close(self) -> None:
+        await self._response.close()
+
+
+def _stream_error(body: Any, model: ModelSpec, response: AsyncAPIResponse[Any]) -> LLMError:
+    """An ``error`` event inside a 200 stream, classified by its error type as the SDK's is."""
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    detail = f"stream error event status=200 request_id={response.request_id} type={kind}"
+    if kind in _OVERLOADED_TYPES:
+        return LLMOverloaded(model=model, detail=detail)
+    return LLMUpstreamError(model=model, detail=detail)
 
 
 def translate(error: anthropic.AnthropicError | httpx2.HTTPError, model: ModelSpec) -> LLMError:
