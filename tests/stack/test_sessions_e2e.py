@@ -297,7 +297,7 @@ async def test_seed_003_timeline_202_then_the_result_by_poll_and_notification(
     assert first.status_code == 200 and first.done["is_final"] is False
 
     async with athlete.notifications() as wait_for:
-        slow = {"mode": "slow", "first_token_ms": 3000, "token_ms": 0, "text": VALID_TEXT}
+        slow = {"mode": "slow", "first_token_ms": 2500, "token_ms": 0, "text": VALID_TEXT}
         last = await closing_turn(athlete, sim, session["id"], slow)
         assert last.status_code == 200, last.body
         assert last.done["is_final"] is True and last.done["status"] == "complete"
@@ -320,6 +320,8 @@ async def test_seed_003_timeline_202_then_the_result_by_poll_and_notification(
 
     polled = await athlete.poll(session["id"], "completed")
     assert polled["result"] == VALIDATED and polled["error"] is None
+    # Each turn's message, then its reply (the two share a created_at).
+    assert [m["role"] for m in polled["messages"]] == ["user", "assistant"] * 2
     replies = [m["content"] for m in polled["messages"] if m["role"] == "assistant"]
     assert replies[-1] == CLOSING and not any("[[" in reply for reply in replies)
 
