@@ -81,7 +81,8 @@ async def begin_extraction(
         messages = await conn.fetch(
             """SELECT role, content FROM messages
                WHERE conversation_id = $1 AND status IN ('complete', 'partial') AND content <> ''
-               ORDER BY created_at, id""",
+               -- A turn's two messages share created_at (one transaction): its user message first.
+               ORDER BY created_at, role = 'assistant'""",
             row["conversation_id"],
         )
     return SessionForExtraction(

@@ -97,14 +97,17 @@ async def finish_assistant_message(
 async def history(
     conn: asyncpg.Connection, conversation_id: UUID, *, before: UUID, limit: int
 ) -> list[HistoryMessage]:
-    """The latest ``limit`` messages with text, oldest first, not counting ``before`` and later."""
+    """The latest ``limit`` messages with text, oldest first, not counting ``before`` and later.
+
+    A turn's user message and reply share ``created_at`` (open_turn inserts both in
+    one transaction), so the role breaks the tie: a reply is after its message."""
     rows = await conn.fetch(
         """SELECT role, content FROM (
                SELECT role, content, created_at FROM messages
                WHERE conversation_id = $1 AND content <> ''
                  AND created_at < (SELECT created_at FROM messages WHERE id = $2)
-               ORDER BY created_at DESC LIMIT $3
-           ) latest ORDER BY created_at""",
+               ORDER BY created_at DESC, role = 'assistant' DESC LIMIT $3
+           ) latest ORDER BY created_at, role = 'assistant'""",
         conversation_id,
         before,
         limit,
@@ -168,7 +171,9 @@ async def conversation_messages(
     rows = await conn.fetch(
         """SELECT id, role, content, status, model, error_code, input_tokens, output_tokens,
                   created_at, finished_at
-           FROM messages WHERE conversation_id = $1 ORDER BY created_at""",
+           FROM messages WHERE conversation_id = $1
+           -- A turn's two messages share created_at: its user message first (see history).
+           ORDER BY created_at, role = 'assistant'""",
         conversation_id,
     )
     return [
