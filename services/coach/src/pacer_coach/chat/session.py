@@ -179,6 +179,10 @@ class ReplyProducer:
     def abort_for_shutdown(self) -> None:
         self._stop("shutdown")
 
+    def cancel(self) -> None:
+        """The athlete's cancel, on this process: the LLM call is closed now."""
+        self._stop("cancelled")
+
     def _stop(self, reason: str) -> None:
         if self._stop_reason is None:
             self._stop_reason = reason
