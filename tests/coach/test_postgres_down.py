@@ -9,10 +9,7 @@ Postgres stays up for the other tests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -20,63 +17,9 @@ import redis.asyncio as redis
 
 from fixtures.coach import StartCoach, chat
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
+from fixtures.tcp_relay import relayed
 from pacer_common.reply_log import settle_dead_producers
-
-
-class TcpRelay:
-    """Forwards 127.0.0.1:``port`` to a target until cut; ``restore`` listens again."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.port = free_port()
-        self._target = (target_host, target_port)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def restore(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()  # a reset, as a stopped server's sockets give
-        self._writers.clear()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, upstream_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while chunk := await source.read(65536):
-                    sink.write(chunk)
-                    await sink.drain()
-            sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-        self._writers -= {writer, upstream_writer}
-
-
-@contextlib.asynccontextmanager
-async def relayed(postgres_url: str) -> AsyncIterator[tuple[TcpRelay, str]]:
-    parts = urlsplit(postgres_url)
-    assert parts.hostname is not None and parts.port is not None
-    relay = TcpRelay(parts.hostname, parts.port)
-    await relay.restore()
-    netloc = parts.netloc.rsplit(":", 1)[0] + f":{relay.port}"
-    try:
-        yield relay, urlunsplit(parts._replace(netloc=netloc))
-    finally:
-        await relay.cut()
 
 
 async def test_postgres_down_makes_a_chat_503_then_it_recovers(

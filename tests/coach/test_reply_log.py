@@ -327,3 +327,30 @@ async def test_redis_down_when_a_chat_starts_is_a_503_and_spends_nothing(
     row = await pg_pool.fetchrow("SELECT status, error_code FROM messages WHERE role = 'assistant'")
     assert row is not None and (row["status"], row["error_code"]) == ("failed", "redis_unavailable")
     assert (await sim.stats())["requests"] == 0
+
+
+async def test_a_cancel_on_the_producers_process_closes_the_upstream_at_once(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    # The Redis cancel flag is read with the heartbeat, about once a second; a
+    # cancel that lands on the process producing the reply must not wait for it.
+    # Three rounds, so a flag read that happens to fall soon after cannot pass it.
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=200)
+    loop = asyncio.get_running_loop()
+    for round_ in range(3):
+        before = await post_until(coach_client, runner, deltas=1)
+        message_id = before[0].data["message_id"]
+        started = loop.time()
+        cancelled = await coach_client.post(
+            f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers
+        )
+        assert cancelled.status_code == 202, cancelled.text
+        ended = round_ + 1
+
+        def upstream_closed(stats: dict[str, Any], ended: int = ended) -> bool:
+            return bool(stats["disconnected"] >= ended and stats["active"] == 0)
+
+        await sim.wait_for_stats(upstream_closed, timeout_s=5)
+        assert loop.time() - started < 0.4, f"round {round_}: the upstream outlived the cancel"
+        row = await stored(pg_pool, message_id)
+        assert (row["status"], row["error_code"]) == ("partial", "cancelled")

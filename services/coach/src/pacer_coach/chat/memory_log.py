@@ -85,13 +85,18 @@ class MemoryReplyLog:
         self,
         name: str,
         fields: Mapping[str, Any],
+        id: str = "*",
         maxlen: int | None = None,
         approximate: bool = True,
     ) -> str:
         self._alive(name)
         entries = self._streams.setdefault(name, [])
         milliseconds = int(time.time() * 1000)
-        if entries and entries[-1][0][0] >= milliseconds:
+        if id != "*":
+            entry_id = _parse_id(id)
+            if entries and entry_id <= entries[-1][0]:
+                raise ValueError("The ID specified in XADD is equal or smaller than the top item")
+        elif entries and entries[-1][0][0] >= milliseconds:
             entry_id = (entries[-1][0][0], entries[-1][0][1] + 1)
         else:
             entry_id = (milliseconds, 0)
@@ -103,6 +108,12 @@ class MemoryReplyLog:
             appended.set()
         self._wrote()
         return f"{entry_id[0]}-{entry_id[1]}"
+
+    async def xrevrange(
+        self, name: str, count: int | None = None
+    ) -> list[tuple[str, dict[str, str]]]:
+        newest = list(reversed(await self.xrange(name)))
+        return newest if count is None else newest[:count]
 
     async def xrange(self, name: str) -> list[tuple[str, dict[str, str]]]:
         if not self._alive(name):

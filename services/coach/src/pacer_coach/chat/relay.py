@@ -32,6 +32,7 @@ BLOCK_MS = 1000
 RETRY_MS = 1000
 # Timed-out reads in a row before the stream gives up on Redis.
 MAX_READ_TIMEOUTS = 3
+_STREAM_LOST: tuple[type[BaseException], ...] = (*OUTAGE_CLASSES, RedisTimeoutError)
 
 
 def _json(payload: dict[str, Any]) -> str:
@@ -140,8 +141,37 @@ async def follow(
     """The log's events after ``after``, live until ``done`` (or until ``stopped()``).
 
     An entry's ``d`` is already its event's JSON: it goes out as it is, never
-    parsed and encoded again.
+    parsed and encoded again. If Redis (or Postgres, for an expired log) stops
+    answering, the stream ends cleanly with a retryable ``error`` that is not
+    a log entry (no ``id:``), so the client resumes from its last real event:
+    the reply itself goes on, and its producer stores it.
     """
+    try:
+        async for event in _follow(client, pool, message_id, after, stopped):
+            yield event
+    except _STREAM_LOST as error:
+        if not (isinstance(error, RedisTimeoutError) or is_dependency_down(error)):
+            raise
+        log.warning(
+            "coach_reply_stream_lost", message_id=str(message_id), error=type(error).__name__
+        )
+        yield _event(
+            "error",
+            {
+                "code": "unavailable",
+                "message": "Lost touch with the reply; reconnect to continue it.",
+                "retryable": True,
+            },
+        )
+
+
+async def _follow(
+    client: redis.Redis,
+    pool: asyncpg.Pool,
+    message_id: UUID,
+    after: str,
+    stopped: Callable[[], bool],
+) -> AsyncIterator[bytes]:
     key = redis_names.reply_log_key(message_id)
     last = after
     retry_sent = False

@@ -115,6 +115,12 @@ def _finish_reason(end: StreamEnd | None, failure: _Failure | None) -> str:
     return end.finish_reason if end is not None else "stop"
 
 
+def _entry_id(value: str | bytes) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
 def _json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
@@ -151,6 +157,12 @@ class ReplyProducer:
         self._reply = _Reply(model=turn.request.model.code)
         # Entries not yet in Redis, in order; deltas buffered into the last one.
         self._pending: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        # Each entry's id is chosen here, once, so that a write whose answer was
+        # lost (the connection broke after Redis applied it) is not logged twice
+        # on the retry: after a failed flush the log's last id says what landed.
+        self._ids: list[str] = []
+        self._last_id = (0, 0)
+        self._check_log = False
         self._delta: list[str] = []
         self._delta_bytes = 0
         self._delta_tokens = 0
@@ -178,6 +190,10 @@ class ReplyProducer:
 
     def abort_for_shutdown(self) -> None:
         self._stop("shutdown")
+
+    def cancel(self) -> None:
+        """The athlete's cancel, on this process: the LLM call is closed now."""
+        self._stop("cancelled")
 
     def _stop(self, reason: str) -> None:
         if self._stop_reason is None:
@@ -234,6 +250,22 @@ class ReplyProducer:
             # until its heartbeat is due, a flowing one wakes once per window.
             self._window = asyncio.get_running_loop().call_later(self._flush_s, self._wake.set)
 
+    def _next_id(self) -> str:
+        milliseconds = int(time.time() * 1000)
+        last_ms, last_seq = self._last_id
+        self._last_id = (milliseconds, 0) if milliseconds > last_ms else (last_ms, last_seq + 1)
+        return f"{self._last_id[0]}-{self._last_id[1]}"
+
+    async def _drop_landed(self) -> None:
+        """After a failed flush: forget the pending entries Redis did apply."""
+        newest = await self._redis.xrevrange(self._key, count=1)
+        if newest:
+            landed = _entry_id(newest[0][0])
+            while self._ids and _entry_id(self._ids[0]) <= landed:
+                del self._ids[0]
+                del self._pending[0]
+        self._check_log = False
+
     async def _flush(self, *, final: bool = False) -> None:
         """Write what is pending in one pipeline; on a Redis error keep it for the next flush."""
         self._cut_delta()
@@ -241,15 +273,23 @@ class ReplyProducer:
         heartbeat = final or now - self._last_heartbeat >= HEARTBEAT_EVERY_S
         if not self._pending and not heartbeat:
             return
-        entries = list(self._pending)
         try:
+            if self._check_log:
+                await self._drop_landed()
+            while len(self._ids) < len(self._pending):
+                self._ids.append(self._next_id())
+            entries = list(zip(self._pending, self._ids, strict=True))
             async with self._redis.pipeline(transaction=False) as pipe:
-                for kind, data, extra in entries:
+                for (kind, data, extra), entry_id in entries:
                     fields: dict[Any, Any] = {"t": kind, "d": _json(data)}
                     if extra:
                         fields["x"] = _json(extra)
                     pipe.xadd(
-                        self._key, fields, maxlen=redis_names.REPLY_LOG_MAXLEN, approximate=True
+                        self._key,
+                        fields,
+                        id=entry_id,
+                        maxlen=redis_names.REPLY_LOG_MAXLEN,
+                        approximate=True,
                     )
                 if final:
                     pipe.expire(self._key, self._log_ttl_s)
@@ -266,11 +306,13 @@ class ReplyProducer:
                         pipe.exists(self._cancel_key)
                 results = await pipe.execute()
         except Exception:
+            self._check_log = True
             log.warning(
                 "coach_reply_log_write_failed", message_id=str(self.turn.assistant_message_id)
             )
             return
         del self._pending[: len(entries)]
+        del self._ids[: len(entries)]
         self._log_ttl_set = True
         if heartbeat:
             self._last_heartbeat = now

@@ -37,6 +37,10 @@ class OpenStreams:
         self._aborts: dict[int, Callable[[], None]] = {}
         self._owners: dict[int, UUID] = {}
         self._per_user: Counter[UUID] = Counter()
+        # Replies produced here, by message id: a cancel that lands on this
+        # process stops its producer at once instead of at its next Redis check.
+        self._cancels: dict[UUID, Callable[[], None]] = {}
+        self._replies: dict[int, UUID] = {}
         self._next_id = 0
         self.draining = False
         self._empty = asyncio.Event()
@@ -97,8 +101,25 @@ class OpenStreams:
                 # The drain began while this chat was being stored: it told the others already.
                 abort()
 
+    def on_cancel(self, slot: int, message_id: UUID, cancel: Callable[[], None]) -> None:
+        """``cancel`` stops the reply ``message_id`` this slot's producer writes."""
+        if slot in self._aborts:
+            self._cancels[message_id] = cancel
+            self._replies[slot] = message_id
+
+    def cancel_here(self, message_id: UUID) -> bool:
+        """Stop the reply if this process produces it; False if another one does."""
+        cancel = self._cancels.get(message_id)
+        if cancel is None:
+            return False
+        cancel()
+        return True
+
     def release(self, slot: int) -> None:
         """Idempotent: the response and the error path may both release."""
+        message_id = self._replies.pop(slot, None)
+        if message_id is not None:
+            self._cancels.pop(message_id, None)
         if self._aborts.pop(slot, None) is not None:
             user_id = self._owners.pop(slot)
             self._per_user[user_id] -= 1

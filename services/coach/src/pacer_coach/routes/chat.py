@@ -174,6 +174,7 @@ async def serve_turn(
                 retry_after_s=5,
             ) from error
         streams.on_shutdown(slot, producer.abort_for_shutdown)
+        streams.on_cancel(slot, turn.assistant_message_id, producer.cancel)
         producer.start()
     except BaseException:
         streams.release(slot)

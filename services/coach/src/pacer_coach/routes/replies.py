@@ -82,9 +82,12 @@ async def cancel(request: Request) -> JSONResponse:
     status = await _owned_status(state["pool"], message_id, principal)
     if status != "streaming":
         raise Conflict(f"This reply has already ended ({status}).", code="reply_finished")
+    # For the producer wherever it runs (it reads the key with its heartbeat,
+    # about once a second), and at once if it runs in this process.
     await state["reply_log"].set(
         redis_names.reply_cancel_key(message_id), "1", ex=redis_names.REPLY_CANCEL_TTL_SECONDS
     )
+    state["streams"].cancel_here(message_id)
     return JSONResponse({"message_id": str(message_id), "status": "cancelling"}, status_code=202)
 
 

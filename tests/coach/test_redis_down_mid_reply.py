@@ -1,0 +1,78 @@
+"""Redis goes away in the middle of a reply (issue 11's promise: every stream
+ends with a terminal event, and nothing the client saw is lost).
+
+The coach reaches Redis through a TCP relay the test cuts. The POST's stream
+must end cleanly with a retryable ``error`` that carries no ``id:``; the reply
+goes on, the producer stores it, and once Redis is back a resume from the last
+event id gets exactly the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+from coach.test_reply_log import Event, parse, resume, stored, text_of
+
+from fixtures.coach import StartCoach
+from fixtures.core_api import Athlete
+from fixtures.llm_sim import LLMSim
+from fixtures.tcp_relay import relayed
+
+
+async def test_redis_lost_mid_reply_ends_the_stream_cleanly_and_a_resume_gets_the_rest(
+    start_coach: StartCoach,
+    redis_url: str,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=100, tokens=30)
+    async with relayed(redis_url) as (relay, url):
+        async with start_coach(REDIS_URL=url) as coach:
+            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+                raw = ""
+                async with http.stream(
+                    "POST",
+                    "/v1/coach/chat",
+                    json={"message": "Long answer, please"},
+                    headers=runner.headers,
+                ) as response:
+                    assert response.status_code == 200
+                    chunks = response.aiter_text()
+                    async for chunk in chunks:
+                        raw += chunk
+                        if relay_is_up := sum(e.event == "delta" for e in parse(raw)) >= 2:
+                            break
+                    assert relay_is_up
+                    await relay.cut()
+                    # Read to the end: a broken chunked body would raise here.
+                    async for chunk in chunks:
+                        raw += chunk
+                seen = parse(raw)
+                assert [e.event for e in seen].count("done") == 0
+                ending = seen[-1]
+                assert ending.event == "error" and ending.id is None
+                assert ending.data["code"] == "unavailable" and ending.data["retryable"] is True
+                message_id = seen[0].data["message_id"]
+                last_id = [e.id for e in seen if e.id is not None][-1]
+
+                await relay.restore()
+                row = await stored(pg_pool, message_id)
+                assert row["status"] == "complete"
+                rest = await _resume_when_redis_answers(http, runner, message_id, last_id)
+    assert [e.event for e in rest].count("done") == 1
+    assert text_of(seen) + text_of(rest) == row["content"]
+
+
+async def _resume_when_redis_answers(
+    http: httpx.AsyncClient, runner: Athlete, message_id: str, last_id: str
+) -> list[Event]:
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        status, events, _ = await resume(http, runner, message_id, last_id)
+        if status == 200 and events and events[-1].event == "done":
+            return events
+        assert asyncio.get_running_loop().time() < deadline, (status, events)
+        await asyncio.sleep(0.2)
