@@ -56,3 +56,5 @@ def test_session_result_at_both_sizes(page: Page, sim: Sim) -> None:
     results.scroll_into_view_if_needed()
     screenshot(page, "session-result-390x844")
     assert not axe_violations(page)
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360

@@ -54,6 +54,9 @@ def test_an_onboarding_ends_in_a_result_card_that_becomes_the_race_goal(
     assert body["race_date"] == "2027-09-26"
     assert body["distance_m"] == 42195
     assert body["target_time_s"] == 12600
+    page.get_by_role("link", name="All sessions").click()
+    listed = page.get_by_role("listitem").filter(has_text="Getting to know you")
+    expect(listed).to_contain_text("Completed")
 
 
 def test_a_failed_extraction_says_so_and_retry_gets_the_result(page: Page, sim: Sim) -> None:
@@ -74,12 +77,15 @@ def test_a_failed_extraction_says_so_and_retry_gets_the_result(page: Page, sim: 
         "to_improve": ["fuelling after 30 km"],
     }
     sim.mode(mode="normal", text=json.dumps(result))
-    page.get_by_role("button", name="Retry").click()
+    page.get_by_role("button", name="Retry").focus()
+    page.keyboard.press("Enter")
     results = page.get_by_role("region", name="Results")
     expect(results.get_by_role("heading", name="Your results")).to_be_visible(timeout=20_000)
     for shown in ("Valencia Marathon", "3 h 05 min", "8 / 10", "fuelling after 30 km"):
         expect(results).to_contain_text(shown)
     expect(results.get_by_role("button", name="Use as my race goal")).to_have_count(0)
+    # Retry went away with the failure; focus stayed in the results, not lost to the body.
+    assert page.evaluate("document.activeElement.closest('[aria-label=Results]') !== null")
     # The failure was said once, on this screen: no "job failed" toast beside it.
     expect(page.get_by_role("status").filter(has_text="could not be")).to_have_count(0)
 

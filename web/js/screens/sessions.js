@@ -99,7 +99,8 @@ export function sessionView(main, { params }) {
   const heading = h("h1", {}, "Session");
   const status = h("p", { class: "meta" });
   const problem = h("p", { class: "form-error", role: "alert", hidden: true });
-  const outcome = h("section", { class: "outcome", "aria-label": "Results", hidden: true });
+  // Focusable so that focus has somewhere to go when Finish or Retry disappears.
+  const outcome = h("section", { class: "outcome", "aria-label": "Results", tabindex: -1, hidden: true });
   const finish = h("button", { type: "button", class: "quiet", onclick: () => complete() }, "Finish");
   const thread = createThread({
     empty: "Say hello to start: your coach will ask a few questions.",
@@ -202,10 +203,12 @@ export function sessionView(main, { params }) {
   async function complete() {
     if (completing || !alive) return;
     completing = true;
+    const hadFocus = thread.form.contains(document.activeElement) || outcome.contains(document.activeElement);
     thread.setOpen(false);
     status.textContent = STATUS.extracting;
     outcome.replaceChildren(h("p", { class: "card extracting", role: "status" }, "Extracting your results…"));
     outcome.hidden = false;
+    if (hadFocus) outcome.focus({ preventScroll: true });
     try {
       const response = await authedFetch(`/v1/coach/sessions/${id}/complete`, {
         method: "POST", headers: { Prefer: `wait=${INLINE_WAIT_S}` },
