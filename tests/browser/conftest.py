@@ -61,6 +61,9 @@ def web_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "CLIENT_STREAM_IDLE_TIMEOUT_SECONDS": str(IDLE_TIMEOUT_S),
             # The streaming-performance test's reply is 2,000 tokens (800 by default).
             "COACH_MAX_REPLY_TOKENS": "2000",
+            # A failed extraction's retries (3 attempts) take seconds, not minutes.
+            "JOB_RETRY_BACKOFF_SECONDS": "1",
+            "JOB_RETRY_BACKOFF_MAX_SECONDS": "2",
         },
     )
     yield running

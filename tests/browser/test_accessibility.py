@@ -3,32 +3,13 @@ violation on any screen, and each screen is reached with the keyboard's names.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.sync_api import Page, expect
 
-from fixtures.browser import PHONE, PageErrors, sign_up
-
-AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
-BLOCKING = ("serious", "critical")
-
-
-def _violations(page: Page) -> list[str]:
-    # page.evaluate runs over CDP: the page's own CSP still holds for the client.
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE)
-    found = page.evaluate(
-        """async () => {
-          const result = await axe.run(document, {resultTypes: ["violations"]});
-          return result.violations.map((v) => ({id: v.id, impact: v.impact,
-            targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 3)}));
-        }"""
-    )
-    return [f"{v['id']} ({v['impact']}): {v['targets']}" for v in found if v["impact"] in BLOCKING]
+from fixtures.browser import PHONE, PageErrors, axe_violations, sign_up
 
 
 def _check(page: Page, screen: str, problems: dict[str, list[str]]) -> None:
-    found = _violations(page)
+    found = axe_violations(page)
     if found:
         problems[screen] = found
 
@@ -69,4 +50,7 @@ def test_no_serious_or_critical_violation_on_any_screen(
     page.get_by_role("link", name="Sessions", exact=True).click()
     expect(page.get_by_role("heading", name="Coaching sessions")).to_be_visible()
     _check(page, "sessions", problems)
+    page.get_by_role("button", name="Getting to know you", exact=True).click()
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+    _check(page, "a session", problems)
     assert not problems, problems

@@ -1,7 +1,8 @@
 // Start-up and the router: which screen a path shows, and who may see it.
 import { logout, refresh, signedIn } from "./api.js";
 import { clear, h, toast } from "./dom.js";
-import { activity, checkin, goal, plan, sessions } from "./screens/forms.js";
+import { activity, checkin, goal, plan } from "./screens/forms.js";
+import { sessionView, sessions } from "./screens/sessions.js";
 import { home } from "./screens/home.js";
 import { registerScreen, signIn } from "./screens/auth.js";
 import { chat } from "./screens/chat.js";
@@ -20,6 +21,7 @@ const ROUTES = [
   [/^\/coach$/, chat, { nav: "coach", title: "Coach" }],
   [/^\/coach\/(?<id>[0-9a-f-]{36})$/, chat, { nav: "coach", title: "Coach" }],
   [/^\/sessions$/, sessions, { nav: "sessions", title: "Sessions" }],
+  [/^\/sessions\/(?<id>[0-9a-f-]{36})$/, sessionView, { nav: "sessions", title: "Session" }],
 ];
 
 const main = document.getElementById("main");
@@ -91,10 +93,14 @@ on("reset", () => {
 
 // Problems in the background are said without blocking anything.
 on("job.failed", (event) => {
+  // An extraction's failure is said by its own event, session.extraction_failed.
+  if (event?.kind === "extraction") return;
   const what = event?.kind === "briefing" || !event?.kind ? "Today's briefing" : `A ${event.kind} job`;
   toast(`${what} could not be prepared; Pacer will try again later.`, { kind: "problem" });
 });
-on("session.extraction_failed", () => {
+on("session.extraction_failed", (event) => {
+  // That session's own screen shows the failure, with Retry.
+  if (location.pathname === `/sessions/${event?.session_id}`) return;
   toast("Your session's results could not be extracted; you can try again from Sessions.", { kind: "problem" });
 });
 

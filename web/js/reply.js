@@ -25,8 +25,14 @@ const newKey = () => crypto.randomUUID();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Reply {
-  constructor({ message, conversationId = null, messageId = null, text = "" }) {
+  /**
+   * `sessionId` sends to a coaching session (POST /v1/coach/sessions/{id}/messages)
+   * instead of chat; everything after the POST is the same reply log.
+   */
+  constructor({ message, conversationId = null, messageId = null, text = "", sessionId = null }) {
     this.message = message;
+    this.sessionId = sessionId;
+    this.isFinal = false; // done.is_final: a session's closing reply
     this.conversationId = conversationId;
     this.messageId = messageId;
     this.text = text;
@@ -67,8 +73,8 @@ export class Reply {
   }
 
   /** Follow a reply already on the server (a reload found it `streaming`), from its start. */
-  static follow(conversationId, messageId, message) {
-    const reply = new Reply({ message, conversationId, messageId });
+  static follow(conversationId, messageId, message, sessionId = null) {
+    const reply = new Reply({ message, conversationId, messageId, sessionId });
     reply.state = "reconnecting";
     reply._run("resume");
     return reply;
@@ -102,6 +108,7 @@ export class Reply {
     this.error = null;
     this.status = null;
     this.finished = false;
+    this.isFinal = false;
     this.stopRequested = false;
     this._replace("");
     return this._run("post");
@@ -152,6 +159,7 @@ export class Reply {
     } else if (name === "done") {
       this.finished = true;
       this.status = data.status;
+      this.isFinal = data.is_final === true;
     }
   }
 
@@ -168,10 +176,12 @@ export class Reply {
         onEvent: (event) => this._onEvent(event),
       };
       const result = kind === "post"
-        ? await openStream("/v1/coach/chat", {
+        ? await openStream(this.sessionId ? `/v1/coach/sessions/${this.sessionId}/messages` : "/v1/coach/chat", {
             ...common,
             method: "POST",
-            body: { message: this.message, ...(this.conversationId ? { conversation_id: this.conversationId } : {}) },
+            body: this.sessionId
+              ? { message: this.message }
+              : { message: this.message, ...(this.conversationId ? { conversation_id: this.conversationId } : {}) },
             headers: { "Idempotency-Key": this.key },
           })
         : await openStream(`/v1/coach/messages/${this.messageId}/stream`, { ...common, lastEventId: this.lastEventId });

@@ -97,9 +97,3 @@ export function goal(main, { navigate }) {
     target_time_s: hms(v.target_time_s),
   }), "PUT", "/v1/goal", "Goal saved.");
 }
-
-export function sessions(main) {
-  // Coaching sessions (onboarding, race debrief) land with their backend routes.
-  main.append(h("h1", {}, "Coaching sessions"),
-    h("p", {}, "Guided sessions with your coach, an onboarding and race debriefs, are coming soon."));
-}
