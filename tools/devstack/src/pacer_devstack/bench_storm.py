@@ -145,9 +145,14 @@ def probe_phase(stack: Stack, token: str, phase: Phase, args: argparse.Namespace
         while time.monotonic() < deadline - args.slice / 2:
             started = time.time()
             process = probe.start_slice(
-                stack.url, route, clients, args.slice, token if route == "/v1/home" else None
+                stack.url,
+                route,
+                clients,
+                args.slice,
+                token if route == "/v1/home" else None,
+                rate=args.probe_rate,
             )
-            figures = probe.finish_slice(process, args.slice)
+            figures = probe.finish_slice(process, args.slice, rate=args.probe_rate)
             slices.append({"t": started, "seconds": time.time() - started, **figures})
 
     threads = [threading.Thread(target=route_loop, args=(route,)) for route in ROUTES]
@@ -365,6 +370,13 @@ def main() -> None:
     parser.add_argument("--rates", default="20,100", help="tokens/s per stream, comma-separated")
     parser.add_argument("--clients", type=int, default=8, help="probe connections, all routes")
     parser.add_argument("--slice", type=float, default=2.0, help="seconds per probe slice")
+    parser.add_argument(
+        "--probe-rate",
+        type=float,
+        default=50.0,
+        help="requests/s per route at a fixed rate (what one more user sees); "
+        "0: closed loop (wrk when present), which measures throughput and loads the stack itself",
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--no-png", action="store_true")
     args = parser.parse_args()
@@ -392,7 +404,7 @@ def main() -> None:
     rates = [float(rate) for rate in args.rates.split(",")]
     print(
         f"bench-storm: {args.seconds:g} s a phase, {args.streams} streams, {args.jobs} hung jobs, "
-        f"rates {args.rates} tokens/s; probes: {probe.tool()}, {args.clients} connections, "
+        f"rates {args.rates} tokens/s; probes: {probe.tool(args.probe_rate)}, {args.clients} connections, "
         f"{args.slice:g} s slices; the probes, the chat load generator and the simulator run "
         "at nice 19 (they stand in for other machines)",
         flush=True,
@@ -421,7 +433,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     figures = {
         "args": {k: str(v) for k, v in vars(args).items()},
-        "probe": probe.tool(),
+        "probe": probe.tool(args.probe_rate),
         "phases": [
             {
                 "name": phase.name,

@@ -1,9 +1,16 @@
-"""Latency probes for the benchmarks: one slice of closed-loop GETs, by wrk or by Python.
+"""Latency probes for the benchmarks: one slice of GETs, closed-loop (wrk or Python) or at a fixed rate.
+
+A closed loop measures throughput: its clients send as fast as the stack
+answers, so on 2 cores the probe alone keeps Caddy and core-api busy and its
+p99 is mostly queueing behind itself. A fixed rate (``rate`` > 0) measures what
+one more user would see: requests go out on a schedule, and each latency is
+counted from when it was due, so a probe that falls behind (a stalled stack)
+shows it instead of quietly sending less (no coordinated omission).
 
 ``make bench-storm`` runs a slice after another for each route, each as a
 process of its own at the lowest CPU priority (:func:`lowest_priority`), so the
 probes stand in for clients on other machines. Without wrk on the PATH,
-``python -m pacer_devstack.probe URL PATH CLIENTS SECONDS [TOKEN]`` is the
+``python -m pacer_devstack.probe URL PATH CLIENTS SECONDS [TOKEN|-] [RATE]`` is the
 client: threads with keep-alive http.client connections, one JSON line out.
 Every slice answers ``{"requests", "errors", "rps", "p50", "p90", "p99", "max"}`` (ms).
 """
@@ -65,10 +72,16 @@ def _parse_wrk(out: str, seconds: float) -> dict[str, float]:
 
 
 def start_slice(
-    url: str, path: str, clients: int, seconds: float, token: str | None = None
+    url: str,
+    path: str,
+    clients: int,
+    seconds: float,
+    token: str | None = None,
+    rate: float = 0.0,
 ) -> subprocess.Popen[str]:
-    """One slice of closed-loop load on ``path``, started at the lowest priority; see :func:`finish_slice`."""
-    wrk = shutil.which("wrk")
+    """One slice of load on ``path`` (closed-loop, or ``rate`` requests/s), started at the
+    lowest priority; see :func:`finish_slice`."""
+    wrk = shutil.which("wrk") if rate <= 0 else None
     if wrk is not None:
         headers = ["-H", f"Authorization: Bearer {token}"] if token else []
         command = [wrk, "-t1", f"-c{clients}", f"-d{seconds:g}s", "--latency", *headers, url + path]
@@ -81,22 +94,27 @@ def start_slice(
             path,
             str(clients),
             str(seconds),
+            token or "-",
+            str(rate),
         ]
-        command += [token] if token else []
     return subprocess.Popen(
         lowest_priority(command), stdout=subprocess.PIPE, text=True, start_new_session=True
     )
 
 
-def finish_slice(process: subprocess.Popen[str], seconds: float) -> dict[str, float]:
+def finish_slice(
+    process: subprocess.Popen[str], seconds: float, rate: float = 0.0
+) -> dict[str, float]:
     out, _ = process.communicate(timeout=seconds + 30)
-    if shutil.which("wrk") is not None:
+    if rate <= 0 and shutil.which("wrk") is not None:
         return _parse_wrk(out, seconds)
     answer: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return answer
 
 
-def tool() -> str:
+def tool(rate: float = 0.0) -> str:
+    if rate > 0:
+        return f"python http.client at a fixed {rate:g} requests/s per route"
     return (
         "wrk"
         if shutil.which("wrk")
@@ -105,13 +123,23 @@ def tool() -> str:
 
 
 def _python_slice(
-    url: str, path: str, clients: int, seconds: float, token: str | None
+    url: str, path: str, clients: int, seconds: float, token: str | None, rate: float = 0.0
 ) -> dict[str, Any]:
     parts = urlsplit(url)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     latencies: list[float] = []
     errors = [0]
-    deadline = time.perf_counter() + seconds
+    started_at = time.perf_counter()
+    deadline = started_at + seconds
+    # With a rate, the clients share one schedule: request k is due at k / rate.
+    next_due = [0]
+    due_lock = threading.Lock()
+
+    def due() -> float:
+        with due_lock:
+            k = next_due[0]
+            next_due[0] += 1
+        return started_at + k / rate
 
     def client() -> None:
         connection = http.client.HTTPConnection(
@@ -119,6 +147,12 @@ def _python_slice(
         )
         while time.perf_counter() < deadline:
             started = time.perf_counter()
+            if rate > 0:
+                started = due()
+                if started >= deadline:
+                    break
+                if (wait_s := started - time.perf_counter()) > 0:
+                    time.sleep(wait_s)
             try:
                 connection.request("GET", path, headers=headers)
                 response = connection.getresponse()
@@ -154,8 +188,9 @@ def _python_slice(
 
 def main() -> None:
     url, path, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    token = sys.argv[5] if len(sys.argv) > 5 else None
-    json.dump(_python_slice(url, path, clients, seconds, token), sys.stdout)
+    token = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else None
+    rate = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
+    json.dump(_python_slice(url, path, clients, seconds, token, rate), sys.stdout)
     sys.stdout.write("\n")
 
 
