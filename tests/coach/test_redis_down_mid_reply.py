@@ -1,10 +1,11 @@
 """Redis goes away in the middle of a reply (issue 11's promise: every stream
 ends with a terminal event, and nothing the client saw is lost).
 
-The coach reaches Redis through a TCP relay the test cuts. The POST's stream
-must end cleanly with a retryable ``error`` that carries no ``id:``; the reply
-goes on, the producer stores it, and once Redis is back a resume from the last
-event id gets exactly the rest.
+The coach reaches Redis through a TCP relay the test cuts. The POST's own
+stream is fed by its producer in-process, with each entry once Redis has it:
+it waits out a blip and goes on. A resume reads the log itself: it ends cleanly
+with a retryable ``error`` that carries no ``id:``, and a resume from the last
+event id once Redis is back gets exactly the rest.
 """
 
 from __future__ import annotations
@@ -21,14 +22,10 @@ from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import relayed
 
 
-async def test_redis_lost_mid_reply_ends_the_stream_cleanly_and_a_resume_gets_the_rest(
-    start_coach: StartCoach,
-    redis_url: str,
-    runner: Athlete,
-    sim: LLMSim,
-    pg_pool: asyncpg.Pool,
+async def test_the_post_stream_waits_out_a_redis_blip_with_the_text_once(
+    start_coach: StartCoach, redis_url: str, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
-    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=100, tokens=30)
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=40)
     async with relayed(redis_url) as (relay, url):
         async with start_coach(REDIS_URL=url) as coach:
             async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
@@ -40,22 +37,49 @@ async def test_redis_lost_mid_reply_ends_the_stream_cleanly_and_a_resume_gets_th
                     headers=runner.headers,
                 ) as response:
                     assert response.status_code == 200
+                    async for chunk in response.aiter_text():
+                        raw += chunk
+                        if sum(e.event == "delta" for e in parse(raw)) == 2:
+                            await relay.cut()
+                            await sim.wait_for_stats(lambda stats: stats["active"] == 0)
+                            await relay.restore()
+    events = parse(raw)
+    assert [e.event for e in events].count("done") == 1 and events[-1].event == "done"
+    row = await stored(pg_pool, events[0].data["message_id"])
+    assert row["status"] == "complete"
+    assert text_of(events) == row["content"]
+
+
+async def test_a_resume_that_loses_redis_ends_cleanly_and_a_later_one_gets_the_rest(
+    start_coach: StartCoach, redis_url: str, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=100, tokens=30)
+    async with relayed(redis_url) as (relay, url):
+        async with start_coach(REDIS_URL=url) as coach:
+            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+                first = await _first_deltas(http, runner, 1)
+                message_id = first[0].data["message_id"]
+                raw = ""
+                async with http.stream(
+                    "GET",
+                    f"/v1/coach/messages/{message_id}/stream",
+                    headers={**runner.headers, "Last-Event-ID": str(first[-1].id)},
+                ) as response:
+                    assert response.status_code == 200
                     chunks = response.aiter_text()
                     async for chunk in chunks:
                         raw += chunk
-                        if relay_is_up := sum(e.event == "delta" for e in parse(raw)) >= 2:
+                        if any(e.event == "delta" for e in parse(raw)):
                             break
-                    assert relay_is_up
                     await relay.cut()
                     # Read to the end: a broken chunked body would raise here.
                     async for chunk in chunks:
                         raw += chunk
-                seen = parse(raw)
+                seen = first + parse(raw)
                 assert [e.event for e in seen].count("done") == 0
                 ending = seen[-1]
                 assert ending.event == "error" and ending.id is None
                 assert ending.data["code"] == "unavailable" and ending.data["retryable"] is True
-                message_id = seen[0].data["message_id"]
                 last_id = [e.id for e in seen if e.id is not None][-1]
 
                 await relay.restore()
@@ -64,6 +88,19 @@ async def test_redis_lost_mid_reply_ends_the_stream_cleanly_and_a_resume_gets_th
                 rest = await _resume_when_redis_answers(http, runner, message_id, last_id)
     assert [e.event for e in rest].count("done") == 1
     assert text_of(seen) + text_of(rest) == row["content"]
+
+
+async def _first_deltas(http: httpx.AsyncClient, runner: Athlete, deltas: int) -> list[Event]:
+    raw = ""
+    async with http.stream(
+        "POST", "/v1/coach/chat", json={"message": "Long answer, please"}, headers=runner.headers
+    ) as response:
+        async for chunk in response.aiter_text():
+            raw += chunk
+            complete = raw.rsplit("\n\n", 1)[0] + "\n\n"
+            if sum(e.event == "delta" for e in parse(complete)) >= deltas:
+                return parse(complete)
+    raise AssertionError(raw)
 
 
 async def _resume_when_redis_answers(

@@ -11,6 +11,7 @@ stored reply is sent as one delta with ``replace: true``, then ``done``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,6 +22,7 @@ import redis.asyncio as redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pacer_coach import sse
+from pacer_coach.chat.session import LocalEntry, ReplyProducer
 from pacer_common import redis_names, reply_log
 from pacer_common.logs import get_logger
 from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
@@ -163,6 +165,34 @@ async def follow(
                 "retryable": True,
             },
         )
+
+
+async def follow_local(
+    producer: ReplyProducer,
+    feed: asyncio.Queue[LocalEntry | None],
+    client: redis.Redis,
+    pool: asyncpg.Pool,
+    message_id: UUID,
+) -> AsyncIterator[bytes]:
+    """The POST's own stream, fed by its producer in this process: the same events
+    with the same ids as :func:`follow` gives, without an XREAD per event. If the
+    feed ends without ``done`` (Redis refused the last writes), the log takes over
+    from the last id sent."""
+    last = reply_log.START
+    retry_sent = False
+    try:
+        while (entry := await feed.get()) is not None:
+            yield sse.event(
+                entry.kind, entry.data, id=entry.id, retry=None if retry_sent else RETRY_MS
+            )
+            retry_sent = True
+            last = entry.id
+            if entry.kind == "done":
+                return
+    finally:
+        producer.unlisten(feed)
+    async for event in follow(client, pool, message_id, last):
+        yield event
 
 
 async def _follow(

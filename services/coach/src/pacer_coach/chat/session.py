@@ -20,6 +20,7 @@ that goes away no longer stops it, so it can come back and resume
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -115,6 +116,15 @@ def _finish_reason(end: StreamEnd | None, failure: _Failure | None) -> str:
     return end.finish_reason if end is not None else "stop"
 
 
+@dataclass(frozen=True, slots=True)
+class LocalEntry:
+    """A logged entry handed to a reader in this process: its kind, JSON and id."""
+
+    kind: str
+    data: str
+    id: str
+
+
 def _entry_id(value: str | bytes) -> tuple[int, int]:
     text = value.decode() if isinstance(value, bytes) else value
     milliseconds, _, sequence = text.partition("-")
@@ -163,6 +173,10 @@ class ReplyProducer:
         self._ids: list[str] = []
         self._last_id = (0, 0)
         self._check_log = False
+        # Readers in this process (the POST's own response): each logged entry is
+        # handed to them once Redis has it, so they need no XREAD round trip per
+        # event; None ends their feed (they go on from the log if `done` was missed).
+        self._listeners: list[asyncio.Queue[LocalEntry | None]] = []
         self._delta: list[str] = []
         self._delta_bytes = 0
         self._delta_tokens = 0
@@ -184,6 +198,16 @@ class ReplyProducer:
         """
         await self._redis.set(self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS)
         self._last_heartbeat = time.monotonic()
+
+    def listen(self) -> asyncio.Queue[LocalEntry | None]:
+        """A feed of this reply's entries as they are logged; take it before :meth:`start`."""
+        queue: asyncio.Queue[LocalEntry | None] = asyncio.Queue()
+        self._listeners.append(queue)
+        return queue
+
+    def unlisten(self, queue: asyncio.Queue[LocalEntry | None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(queue)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="coach-reply")
@@ -279,9 +303,11 @@ class ReplyProducer:
             while len(self._ids) < len(self._pending):
                 self._ids.append(self._next_id())
             entries = list(zip(self._pending, self._ids, strict=True))
+            logged: list[LocalEntry] = []
             async with self._redis.pipeline(transaction=False) as pipe:
                 for (kind, data, extra), entry_id in entries:
-                    fields: dict[Any, Any] = {"t": kind, "d": _json(data)}
+                    logged.append(LocalEntry(kind, _json(data), entry_id))
+                    fields: dict[Any, Any] = {"t": kind, "d": logged[-1].data}
                     if extra:
                         fields["x"] = _json(extra)
                     pipe.xadd(
@@ -313,6 +339,9 @@ class ReplyProducer:
             return
         del self._pending[: len(entries)]
         del self._ids[: len(entries)]
+        for queue in self._listeners:
+            for entry in logged:
+                queue.put_nowait(entry)
         self._log_ttl_set = True
         if heartbeat:
             self._last_heartbeat = now
@@ -477,6 +506,8 @@ class ReplyProducer:
                     await self._jobs.enqueue(submitted)
         finally:
             keeping_alive.cancel()
+            for queue in self._listeners:
+                queue.put_nowait(None)
             # The reply is stored and `done` logged: the slot is free. The athlete's
             # next message may come the moment `done` reaches them, before the
             # announcement below is written (it was refused 429 when it did).

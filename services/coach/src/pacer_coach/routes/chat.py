@@ -175,12 +175,15 @@ async def serve_turn(
             ) from error
         streams.on_shutdown(slot, producer.abort_for_shutdown)
         streams.on_cancel(slot, turn.assistant_message_id, producer.cancel)
+        feed = producer.listen()
         producer.start()
     except BaseException:
         streams.release(slot)
         raise
     return SlotResponse(
-        relay.follow(state["reply_log"], state["pool"], turn.assistant_message_id),
+        relay.follow_local(
+            producer, feed, state["reply_log"], state["pool"], turn.assistant_message_id
+        ),
         ping=settings.SSE_PING_SECONDS,
         headers=_quota_headers(use),
         release=lambda: None,
