@@ -94,7 +94,7 @@ async def test_valid_json_completes_the_session_with_one_llm_call(
     assert (job.status, job.attempts, job.input) == (
         "succeeded",
         1,
-        {"session_id": str(session.id)},
+        {"session_id": str(session.id), "user_id": str(session.user_id)},
     )
     assert job.outcome is not None and job.outcome["llm_called"] is True
     assert finished("succeeded") == succeeded_before + 1
@@ -145,7 +145,10 @@ async def test_invalid_output_is_retried_then_fails_and_an_admin_retry_completes
         assert (
             job.error is not None and "invalid extraction from CLAUDE_HAIKU: not JSON" in job.error
         )
-        assert job.input == {"session_id": str(session.id)}  # kept for a retry
+        assert job.input == {
+            "session_id": str(session.id),
+            "user_id": str(session.user_id),
+        }  # kept for a retry
         assert (await sim.stats())["requests"] == 3
         assert finished("failed") == failed_before + 1
         assert row["raw_output"] == invalid
@@ -275,7 +278,7 @@ async def test_a_slow_model_times_out_and_the_retry_completes_with_the_kept_inpu
     assert (job.status, job.attempts, job.input) == (
         "succeeded",
         2,
-        {"session_id": str(session.id)},
+        {"session_id": str(session.id), "user_id": str(session.user_id)},
     )
     kinds = [kind for kind, _ in await notifications(redis_client, session.user_id)]
     assert kinds == ["job.timed_out", "session.completed"]

@@ -119,7 +119,8 @@ async def test_completing_again_while_extracting_is_202_and_one_job(
         "SELECT extraction_job_id FROM coach_sessions WHERE id = $1", uuid.UUID(session_id)
     )
     assert job_id == jobs[0]["id"]
-    assert json.loads(jobs[0]["input"]) == {"session_id": session_id}
+    # The input names the owner too: the worker tells them of the job without a lookup.
+    assert json.loads(jobs[0]["input"]) == {"session_id": session_id, "user_id": runner.id}
 
 
 async def test_the_default_wait_applies_without_prefer_and_other_preferences_are_ignored(

@@ -86,7 +86,7 @@ async def test_the_extraction_transcript_puts_each_turns_user_message_first(
                 user_id,
                 conversation_id,
             )
-            job = await queue.request_extraction(conn, session_id)
+            job = await queue.request_extraction(conn, session_id, user_id)
         session = await sessions.begin_extraction(conn, session_id, job.job_id)
     assert session is not None
     assert [(line.role, line.content) for line in session.transcript] == EXPECTED

@@ -34,7 +34,7 @@ class Outcomes:
 
     async def after_failure(self, job: Job) -> None:
         """``job`` as settled: queued again (retry) or failed for good."""
-        await self._alerts.job_ended_badly(job, await self._owner(job))
+        await self._alerts.job_ended_badly(job, self._owner(job))
         if job.status == "failed":
             if job.kind == EXTRACTION:
                 await self._extraction_failed(job)
@@ -49,17 +49,13 @@ class Outcomes:
             return
         await self.enqueue_next_attempt(job)
 
-    async def _owner(self, job: Job) -> str | None:
-        """Whose notification stream hears of the job: a briefing's subject is its
-        athlete; an extraction's is a session, whose owner is looked up."""
-        if job.kind != EXTRACTION:
+    @staticmethod
+    def _owner(job: Job) -> str | None:
+        """Whose notification stream hears of the job: the user its input names
+        (an extraction's session owner), else its subject (a briefing's athlete)."""
+        owner = job.input.get("user_id")
+        if owner is None and job.kind != EXTRACTION:
             return job.subject
-        try:
-            async with self._pool.acquire() as conn:
-                owner = await sessions.session_owner(conn, UUID(job.subject))
-        except Exception as error:  # Postgres away: the ledger and the webhook still have it
-            log.warning("job_owner_not_found", job_id=str(job.id), error=str(error))
-            return None
         return None if owner is None else str(owner)
 
     async def _extraction_failed(self, job: Job) -> None:

@@ -40,10 +40,10 @@ POLL_EVERY_S = 0.2
 EXTRACTABLE = frozenset({"active", "extraction_failed"})
 
 
-async def begin(conn: asyncpg.Connection, session_id: UUID) -> ledger.Submitted:
+async def begin(conn: asyncpg.Connection, session_id: UUID, user_id: UUID) -> ledger.Submitted:
     """Move a locked, extractable session to 'extracting' and submit its job,
     in the caller's transaction; :meth:`JobQueue.enqueue` it after the commit."""
-    submitted = await request_extraction(conn, session_id)
+    submitted = await request_extraction(conn, session_id, user_id)
     await sessions.start_extracting(conn, session_id, submitted.job_id)
     return submitted
 

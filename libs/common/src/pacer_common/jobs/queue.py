@@ -75,9 +75,12 @@ async def request_briefing_refresh(
     return submitted
 
 
-async def request_extraction(conn: asyncpg.Connection, session_id: UUID) -> ledger.Submitted:
+async def request_extraction(
+    conn: asyncpg.Connection, session_id: UUID, user_id: UUID
+) -> ledger.Submitted:
     """Queue a coaching session's extraction (kind EXTRACTION, subject the
-    session id), or join the live one: calling it twice never runs two.
+    session id), or join the live one: calling it twice never runs two. The
+    input names the session's owner, whose notification stream hears of the job.
 
     Takes a connection so the caller can submit in the transaction that moves
     the session to 'extracting'. The caller then calls :func:`enqueue_attempt`
@@ -89,7 +92,7 @@ async def request_extraction(conn: asyncpg.Connection, session_id: UUID) -> ledg
         conn,
         EXTRACTION,
         str(session_id),
-        {"session_id": str(session_id)},
+        {"session_id": str(session_id), "user_id": str(user_id)},
         run_after_s=0.0,
         rerun_if_running=False,
     )

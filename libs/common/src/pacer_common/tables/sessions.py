@@ -180,14 +180,6 @@ async def fail(
     return None if row is None else FailedSession(row["user_id"], row["slug"])
 
 
-async def session_owner(conn: asyncpg.Connection, session_id: UUID) -> UUID | None:
-    """Whose notification stream hears about the session's extraction job."""
-    owner: UUID | None = await conn.fetchval(
-        "SELECT user_id FROM coach_sessions WHERE id = $1", session_id
-    )
-    return owner
-
-
 @dataclass(frozen=True)
 class OrphanedSession:
     id: UUID

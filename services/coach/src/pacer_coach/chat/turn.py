@@ -263,4 +263,4 @@ async def _end_session(conn: asyncpg.Connection, turn: ChatTurn) -> ledger.Submi
     # Not active: the client called `complete` while this reply streamed, which queued the job.
     if row is None or row["status"] != "active":
         return None
-    return await extraction.begin(conn, turn.session.session_id)
+    return await extraction.begin(conn, turn.session.session_id, turn.user_id)

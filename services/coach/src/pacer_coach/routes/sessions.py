@@ -130,7 +130,7 @@ async def complete(request: Request) -> JSONResponse:
                 raise NotFound("No such session.")
             # 'extracting' or 'completed': report only, so a retry never runs a second extraction.
             if row["status"] in extraction.EXTRACTABLE:
-                submitted = await extraction.begin(conn, session_id)
+                submitted = await extraction.begin(conn, session_id, principal.user_id)
     if submitted is not None:
         SESSIONS_ENDED.labels("complete" if row["status"] == "active" else "retry").inc()
         await JobQueue(state["arq"], settings).enqueue(submitted)
