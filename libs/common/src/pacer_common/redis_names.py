@@ -67,7 +67,7 @@ NOTIFY_TTL_SECONDS = 86_400
 REPLY_LOG_PREFIX = "pacer:reply:"
 # Far above any reply (deltas are coalesced: one entry per flush window).
 REPLY_LOG_MAXLEN = 20_000
-# Refreshed at each flush while the producer runs: long enough that the reaper,
+# Refreshed with the heartbeat while the producer runs: long enough that the reaper,
 # which settles a dead producer's row from its log, finds the log.
 REPLY_LOG_STREAMING_TTL_SECONDS = 3_600
 DEFAULT_REPLY_LOG_TTL_SECONDS = 600
@@ -110,7 +110,7 @@ def reply_cancel_key(message_id: UUID | str) -> str:
 
 def health_check_key(queue_name: str) -> str:
     """Where arq's worker writes its health line (``arq --check`` reads it too)."""
-    # Imported here: the coach uses this module without arq installed.
+    # Imported here: arq is pacer_common's `jobs` extra, not part of its base install.
     from arq.constants import health_check_key_suffix
 
     return f"{queue_name}{health_check_key_suffix}"

@@ -1,4 +1,5 @@
-"""Serve a reply's log as SSE: the POST's own stream and every resume are readers of it.
+"""Serve a reply's log as SSE: every resume reads it; the POST's own stream is fed by
+its producer in-process (:func:`follow_local`) and falls back to the log.
 
 Each event carries its log entry's id (``id:``), so a client that reconnects
 with ``Last-Event-ID`` gets exactly what it missed; ``retry:`` is sent once. A

@@ -2,12 +2,16 @@
 
 The producer runs the LLM call on a task of its own, not the request's: a client
 that goes away no longer stops it, so it can come back and resume
-(:mod:`pacer_coach.chat.relay` reads the log for the POST and for every resume).
+(:mod:`pacer_coach.chat.relay` reads the log for every resume; the POST's own
+stream is fed each entry in-process once Redis has it, :meth:`ReplyProducer.listen`).
 - deltas are coalesced: buffered in memory and written as one log entry per
-  ``REPLY_FLUSH_MS`` window or per ``FLUSH_BYTES``, in one pipeline with the
-  heartbeat and the cancel check, so Redis calls grow with time, not tokens;
-- a shutdown or a cancel (from any coach, through the cancel key) cancels the
-  LLM task, which closes the upstream SDK stream at once;
+  ``REPLY_FLUSH_MS`` window or per ``FLUSH_BYTES``, one pipeline per flush, with
+  the heartbeat, the log's TTL and the cancel check about once a second, so
+  Redis calls grow with time, not tokens; entry ids are chosen here, so a write
+  whose answer was lost is not logged twice on the retry;
+- a shutdown or a cancel (in this process at once; from another coach, through
+  the cancel key, within about a second) cancels the LLM task, which closes the
+  upstream SDK stream;
 - whatever happens, the assistant message is stored with the text produced
   (:func:`pacer_coach.chat.turn.close_turn`) before `done` is logged; the drain
   on shutdown waits for that (the producer holds the stream's slot);
