@@ -16,6 +16,7 @@ import redis.asyncio as redis
 from arq.connections import ArqRedis
 from starlette.applications import Starlette
 
+from pacer_coach.chat.log_writer import ReplyLogWriter
 from pacer_coach.chat.memory_log import MemoryReplyLog
 from pacer_coach.chat.relay import BLOCK_MS as REPLY_BLOCK_MS
 from pacer_coach.chat.streams import OpenStreams
@@ -62,6 +63,10 @@ def lifespan_for(
                 log.warning("coach_reply_log_in_memory_not_durable")
                 # It answers the commands the reply log sends, as Redis does.
                 reply_log = cast(redis.Redis, MemoryReplyLog())
+            # Closed before its client; by then the drain has had every `done` written.
+            reply_writer = ReplyLogWriter(reply_log, flush_ms=settings.REPLY_FLUSH_MS)
+            reply_writer.start()
+            opened.push_async_callback(reply_writer.aclose)
             events_reader = redis.Redis.from_url(
                 settings.REDIS_URL,
                 # A blocking read waits up to BLOCK_MS; only a longer silence is a dead Redis.
@@ -89,6 +94,7 @@ def lifespan_for(
                 "llm": llm,
                 "redis": redis_client,
                 "reply_log": reply_log,
+                "reply_writer": reply_writer,
                 "token_verifier": token_verifier(settings),
                 "streams": streams,
                 "events_reader": events_reader,

@@ -27,3 +27,11 @@ COMPLETE_ANSWERS = Counter(
     "completed or extraction_failed (200), extracting (202: the wait ran out).",
     ["status"],
 )
+REPLY_LOG_WRITES = Counter(
+    "coach_reply_log_writes_total",
+    "Redis pipelines that wrote reply logs (chat/log_writer.py: one per window for every reply).",
+)
+REPLY_LOG_ENTRIES = Counter(
+    "coach_reply_log_entries_total",
+    "Reply log entries written; divided by coach_reply_log_writes_total, the entries a pipeline.",
+)

@@ -9,6 +9,7 @@ import redis.asyncio as redis
 from arq.connections import ArqRedis
 from starlette.requests import Request
 
+from pacer_coach.chat.log_writer import ReplyLogWriter
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.notifications import EventStreams
 from pacer_coach.settings import CoachSettings
@@ -26,6 +27,8 @@ class AppState(TypedDict):
     # The reply logs' client: ``redis`` itself, or with REPLY_LOG_BACKEND=memory
     # the in-process stand-in of chat/memory_log.py (benchmarks only).
     reply_log: redis.Redis
+    # Writes every reply's log entries, one pipeline per REPLY_FLUSH_MS window.
+    reply_writer: ReplyLogWriter
     token_verifier: TokenVerifier
     streams: OpenStreams
     events_reader: redis.Redis

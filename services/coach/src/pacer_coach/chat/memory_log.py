@@ -194,8 +194,15 @@ class _Pipeline:
     def xadd(self, *args: Any, **kwargs: Any) -> Self:
         return self._queue("xadd", *args, **kwargs)
 
-    async def execute(self) -> list[Any]:
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
         queued, self._queued = self._queued, []
-        return [
-            await getattr(self._store, command)(*args, **kwargs) for command, args, kwargs in queued
-        ]
+        results: list[Any] = []
+        for command, args, kwargs in queued:
+            try:
+                results.append(await getattr(self._store, command)(*args, **kwargs))
+            except ValueError as error:
+                # Redis answers the other commands and reports this one's error in its place.
+                if raise_on_error:
+                    raise
+                results.append(error)
+        return results

@@ -5,10 +5,12 @@ that goes away no longer stops it, so it can come back and resume
 (:mod:`pacer_coach.chat.relay` reads the log for every resume; the POST's own
 stream is fed each entry in-process once Redis has it, :meth:`ReplyProducer.listen`).
 - deltas are coalesced: buffered in memory and written as one log entry per
-  ``REPLY_FLUSH_MS`` window or per ``FLUSH_BYTES``, one pipeline per flush, with
-  the heartbeat, the log's TTL and the cancel check about once a second, so
-  Redis calls grow with time, not tokens; entry ids are chosen here, so a write
-  whose answer was lost is not logged twice on the retry;
+  ``REPLY_FLUSH_MS`` window or per ``FLUSH_BYTES``, by the process's one writer
+  (:mod:`pacer_coach.chat.log_writer`), which sends every reply's entries in
+  one pipeline per window and beats each producer once a second (the
+  heartbeat, the log's TTL and the cancel check), so Redis calls grow with
+  time, not tokens or replies; entry ids are chosen here, so a write whose
+  answer was lost is not logged twice on the retry;
 - a shutdown or a cancel (in this process at once; from another coach, through
   the cancel key, within about a second) cancels the LLM task, which closes the
   upstream SDK stream;
@@ -34,8 +36,10 @@ from typing import Any
 import anyio
 import asyncpg
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from pacer_coach.chat.log_writer import WRITE_TIMEOUT_S, ReplyLogWriter
 from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.chat.turn import ChatTurn, close_turn
 from pacer_coach.extraction import JobQueue
@@ -63,8 +67,9 @@ STORE_TIMEOUT_S = 5.0
 QUEUE_MARGIN_S = 5.0
 # A delta entry is written early once its text reaches this size (REPLY_FLUSH_BYTES).
 FLUSH_BYTES = 2048
-# The heartbeat is refreshed (and the cancel key read) at least this often.
-HEARTBEAT_EVERY_S = 1.0
+# How long the reply's last entries (`done`) may take to land, retries included;
+# after that the reaper settles the reply from what its log has.
+FINAL_WRITE_S = 3 * WRITE_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ class ReplyProducer:
         llm: LLMClient,
         pool: asyncpg.Pool,
         redis_client: redis.Redis,
-        flush_ms: int,
+        writer: ReplyLogWriter,
         log_ttl_s: int,
         on_end: Callable[[], None],
         jobs: JobQueue | None = None,
@@ -161,7 +166,7 @@ class ReplyProducer:
         self._llm = llm
         self._pool = pool
         self._redis = redis_client
-        self._flush_s = flush_ms / 1000
+        self._writer = writer
         self._log_ttl_s = log_ttl_s
         self._flush_bytes = flush_bytes
         self._on_end = on_end
@@ -177,6 +182,14 @@ class ReplyProducer:
         self._ids: list[str] = []
         self._last_id = (0, 0)
         self._check_log = False
+        # What the writer's pipeline in flight carries of this reply.
+        self._staged: list[LocalEntry] = []
+        self._staged_final = False
+        self._cancel_checked = False
+        # Once `done` is pending: the log's TTL is set and the heartbeat deleted with it.
+        self._final = False
+        self._final_landed = asyncio.Event()
+        self._gone = False  # no longer the writer's: it stages nothing more
         # Readers in this process (the POST's own response): each logged entry is
         # handed to them once Redis has it, so they need no XREAD round trip per
         # event; None ends their feed (they go on from the log if `done` was missed).
@@ -184,11 +197,7 @@ class ReplyProducer:
         self._delta: list[str] = []
         self._delta_bytes = 0
         self._delta_tokens = 0
-        self._wake = asyncio.Event()
-        # The end of the current coalescing window, armed by its first text.
-        self._window: asyncio.TimerHandle | None = None
         self._log_ttl_set = False
-        self._last_heartbeat = 0.0
         self._stop_reason: str | None = None  # "shutdown" or "cancelled"
         self._closing = False
         self._pump: asyncio.Task[None] | None = None
@@ -201,7 +210,6 @@ class ReplyProducer:
         Raises the Redis error if Redis is unreachable (the route answers 503).
         """
         await self._redis.set(self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS)
-        self._last_heartbeat = time.monotonic()
 
     def listen(self) -> asyncio.Queue[LocalEntry | None]:
         """A feed of this reply's entries as they are logged; take it before :meth:`start`."""
@@ -214,6 +222,7 @@ class ReplyProducer:
             self._listeners.remove(queue)
 
     def start(self) -> None:
+        self._writer.add(self)
         self._task = asyncio.create_task(self._run(), name="coach-reply")
 
     def abort_for_shutdown(self) -> None:
@@ -264,7 +273,7 @@ class ReplyProducer:
     def _add(self, kind: str, data: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
         self._cut_delta()
         self._pending.append((kind, data, extra or {}))
-        self._wake.set()
+        self._writer.now(self)
 
     def _add_text(self, text: str) -> None:
         self._delta.append(text)
@@ -272,11 +281,9 @@ class ReplyProducer:
         self._delta_tokens += 1
         if self._delta_bytes >= self._flush_bytes:
             self._cut_delta()
-            self._wake.set()
-        elif self._window is None:
-            # A timer per window, not a cancel scope per flush: an idle stream sleeps
-            # until its heartbeat is due, a flowing one wakes once per window.
-            self._window = asyncio.get_running_loop().call_later(self._flush_s, self._wake.set)
+            self._writer.now(self)
+        else:
+            self._writer.soon(self)
 
     def _next_id(self) -> str:
         milliseconds = int(time.time() * 1000)
@@ -284,92 +291,94 @@ class ReplyProducer:
         self._last_id = (milliseconds, 0) if milliseconds > last_ms else (last_ms, last_seq + 1)
         return f"{self._last_id[0]}-{self._last_id[1]}"
 
-    async def _drop_landed(self) -> None:
-        """After a failed flush: forget the pending entries Redis did apply."""
-        newest = await self._redis.xrevrange(self._key, count=1)
+    # -- what the writer asks (chat/log_writer.py) ---------------------------------
+
+    def _logged(self, count: int) -> list[LocalEntry]:
+        return [
+            LocalEntry(kind, _json(data), entry_id)
+            for (kind, data, _), entry_id in zip(self._pending[:count], self._ids, strict=False)
+        ]
+
+    def _forward(self, entries: list[LocalEntry]) -> None:
+        for queue in self._listeners:
+            for entry in entries:
+                queue.put_nowait(entry)
+
+    @property
+    def needs_log_check(self) -> bool:
+        return self._check_log
+
+    async def check_log(self) -> bool:
+        """After a failed write: forget (and hand on) the pending entries Redis did apply."""
+        try:
+            newest = await self._redis.xrevrange(self._key, count=1)
+        except RedisError:
+            return False
         if newest:
             landed = _entry_id(newest[0][0])
-            while self._ids and _entry_id(self._ids[0]) <= landed:
-                del self._ids[0]
-                del self._pending[0]
+            count = 0
+            while count < len(self._ids) and _entry_id(self._ids[count]) <= landed:
+                count += 1
+            self._forward(self._logged(count))
+            del self._ids[:count]
+            del self._pending[:count]
         self._check_log = False
+        return True
 
-    async def _flush(self, *, final: bool = False) -> None:
-        """Write what is pending in one pipeline; on a Redis error keep it for the next flush."""
+    def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
         self._cut_delta()
-        now = time.monotonic()
-        heartbeat = final or now - self._last_heartbeat >= HEARTBEAT_EVERY_S
-        if not self._pending and not heartbeat:
-            return
-        try:
-            if self._check_log:
-                await self._drop_landed()
-            while len(self._ids) < len(self._pending):
-                self._ids.append(self._next_id())
-            entries = list(zip(self._pending, self._ids, strict=True))
-            logged: list[LocalEntry] = []
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for (kind, data, extra), entry_id in entries:
-                    logged.append(LocalEntry(kind, _json(data), entry_id))
-                    fields: dict[Any, Any] = {"t": kind, "d": logged[-1].data}
-                    if extra:
-                        fields["x"] = _json(extra)
-                    pipe.xadd(
-                        self._key,
-                        fields,
-                        id=entry_id,
-                        maxlen=redis_names.REPLY_LOG_MAXLEN,
-                        approximate=True,
-                    )
-                if final:
-                    pipe.expire(self._key, self._log_ttl_s)
-                    pipe.delete(self._heartbeat_key)
-                else:
-                    # The TTL, the heartbeat and the cancel check once a second, not
-                    # with every window's entry (the TTL also with the log's first one).
-                    if heartbeat or not self._log_ttl_set:
-                        pipe.expire(self._key, redis_names.REPLY_LOG_STREAMING_TTL_SECONDS)
-                    if heartbeat:
-                        pipe.set(
-                            self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS
-                        )
-                        pipe.exists(self._cancel_key)
-                results = await pipe.execute()
-        except Exception:
-            self._check_log = True
-            log.warning(
-                "coach_reply_log_write_failed", message_id=str(self.turn.assistant_message_id)
+        if self._gone or not (self._pending or beat or self._final):
+            return 0, 0
+        while len(self._ids) < len(self._pending):
+            self._ids.append(self._next_id())
+        self._staged = self._logged(len(self._pending))
+        for (_, _, extra), entry in zip(self._pending, self._staged, strict=False):
+            fields: dict[Any, Any] = {"t": entry.kind, "d": entry.data}
+            if extra:
+                fields["x"] = _json(extra)
+            pipe.xadd(
+                self._key,
+                fields,
+                id=entry.id,
+                maxlen=redis_names.REPLY_LOG_MAXLEN,
+                approximate=True,
             )
-            return
-        del self._pending[: len(entries)]
-        del self._ids[: len(entries)]
-        for queue in self._listeners:
-            for entry in logged:
-                queue.put_nowait(entry)
-        self._log_ttl_set = True
-        if heartbeat:
-            self._last_heartbeat = now
-            if not final and results[-1]:
-                self._stop("cancelled")
+        commands = len(self._staged)
+        self._staged_final = self._final
+        self._cancel_checked = False
+        if self._final:
+            pipe.expire(self._key, self._log_ttl_s)
+            pipe.delete(self._heartbeat_key)
+            commands += 2
+        else:
+            # The TTL with the log's first entry, then with each beat.
+            if beat or not self._log_ttl_set:
+                pipe.expire(self._key, redis_names.REPLY_LOG_STREAMING_TTL_SECONDS)
+                commands += 1
+            if beat:
+                pipe.set(self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS)
+                commands += 1
+                if not self._closing:  # once the LLM call is over, there is nothing to cancel
+                    pipe.exists(self._cancel_key)
+                    commands += 1
+                    self._cancel_checked = True
+        return commands, len(self._staged)
 
-    async def _flush_loop(self) -> None:
-        # Never cancelled mid-pipeline (entries written but still pending would be
-        # written twice): told to stop, it ends after its current flush.
-        loop = asyncio.get_running_loop()
-        while not self._closing:
-            # Woken by an entry (meta, error, done) or a full delta at once, by the
-            # window's end once text is buffered, or when the heartbeat is due.
-            due_s = self._last_heartbeat + HEARTBEAT_EVERY_S - time.monotonic()
-            # Never sooner than a window: after a failed write, that is the retry's pace.
-            beat = loop.call_later(max(self._flush_s, due_s), self._wake.set)
-            await self._wake.wait()
-            beat.cancel()
-            self._wake.clear()
-            if self._window is not None:
-                self._window.cancel()
-                self._window = None
-            if not self._closing:
-                await self._flush()
+    def landed(self, results: list[Any]) -> None:
+        staged, self._staged = self._staged, []
+        del self._pending[: len(staged)]
+        del self._ids[: len(staged)]
+        self._forward(staged)
+        self._log_ttl_set = True
+        if self._cancel_checked and results[-1]:
+            self._stop("cancelled")
+        if self._staged_final and not self._pending:
+            self._final_landed.set()
+
+    def failed(self) -> None:
+        self._staged = []
+        self._check_log = True
+        log.warning("coach_reply_log_write_failed", message_id=str(self.turn.assistant_message_id))
 
     # -- the LLM call ------------------------------------------------------------
 
@@ -410,7 +419,6 @@ class ReplyProducer:
 
     async def _run(self) -> None:
         reply = self._reply
-        flusher = asyncio.create_task(self._flush_loop(), name="coach-reply-flush")
         try:
             if self._stop_reason is None:  # a drain that came first needs no LLM call
                 self._pump = asyncio.create_task(self._run_llm(), name="coach-llm")
@@ -427,10 +435,7 @@ class ReplyProducer:
                 reply.failure = _CANCELLED_FAILURE
         finally:
             self._closing = True
-            self._wake.set()
             with anyio.CancelScope(shield=True):
-                await asyncio.wait([flusher], timeout=CLEANUP_TIMEOUT_S)
-                flusher.cancel()
                 await self._finish()
 
     async def _finish(self) -> None:
@@ -448,9 +453,8 @@ class ReplyProducer:
             and ending.status != "failed"
             and (session.last_turn or (self._marker is not None and self._marker.seen))
         )
-        # Storing may retry for seconds on a Postgres blip: the producer is alive
-        # all that time, and a reader must not take it for dead and settle the row.
-        keeping_alive = asyncio.create_task(self._keep_alive(), name="coach-reply-alive")
+        # Storing may retry for seconds on a Postgres blip: the writer beats the
+        # producer all that time, so a reader does not take it for dead and settle the row.
         try:
             submitted = None
             with anyio.move_on_after(STORE_TIMEOUT_S):
@@ -465,7 +469,6 @@ class ReplyProducer:
                     refund=ending.refund,
                     end_session=is_final,
                 )
-            keeping_alive.cancel()
             STREAMS_FINISHED.labels(ending.status, ending.code or "none").inc()
             if not reply.meta_logged:
                 self._meta(None)
@@ -491,14 +494,12 @@ class ReplyProducer:
             }
             if session is not None:
                 done["is_final"] = is_final
+            self._final = True
             self._add("done", done)
-            # A blip as the reply ends: a few tries, or the reaper settles the row from the log.
-            for _ in range(3):
-                with anyio.move_on_after(CLEANUP_TIMEOUT_S):
-                    await self._flush(final=True)
-                if not self._pending:
-                    break
-                await asyncio.sleep(0.2)
+            # A blip as the reply ends: the writer retries each window for a while;
+            # after that the reaper settles the row from the log.
+            with anyio.move_on_after(FINAL_WRITE_S):
+                await self._final_landed.wait()
             if submitted is not None:
                 SESSIONS_ENDED.labels(
                     "marker" if self._marker is not None and self._marker.seen else "max_turns"
@@ -509,7 +510,8 @@ class ReplyProducer:
                 with anyio.move_on_after(CLEANUP_TIMEOUT_S):
                     await self._jobs.enqueue(submitted)
         finally:
-            keeping_alive.cancel()
+            self._gone = True
+            self._writer.remove(self)
             for queue in self._listeners:
                 queue.put_nowait(None)
             # The reply is stored and `done` logged: the slot is free. The athlete's
@@ -517,19 +519,6 @@ class ReplyProducer:
             # announcement below is written (it was refused 429 when it did).
             self._on_end()
         await self._announce(ending.status)
-
-    async def _keep_alive(self) -> None:
-        """The heartbeat alone, every HEARTBEAT_EVERY_S, until cancelled."""
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
-            try:
-                await self._redis.set(
-                    self._heartbeat_key, "1", ex=redis_names.REPLY_HEARTBEAT_TTL_SECONDS
-                )
-            except RedisError:
-                log.warning(
-                    "reply_heartbeat_failed", message_id=str(self.turn.assistant_message_id)
-                )
 
     async def _announce(self, status: str) -> None:
         """``reply.done`` on the user's notification stream, for their other tabs and devices."""

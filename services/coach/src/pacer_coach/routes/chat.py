@@ -142,7 +142,7 @@ async def serve_turn(
             llm=state["llm"],
             pool=state["pool"],
             redis_client=state["reply_log"],
-            flush_ms=settings.REPLY_FLUSH_MS,
+            writer=state["reply_writer"],
             flush_bytes=settings.REPLY_FLUSH_BYTES,
             log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
             on_end=lambda: streams.release(slot),

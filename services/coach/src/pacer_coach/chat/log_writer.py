@@ -1,0 +1,188 @@
+"""One writer per coach process: every reply's log writes, one Redis pipeline per window.
+
+redis-py's cost is per pipeline more than per command: against a local valkey
+a pipeline of one XADD costs the client about 79 µs, one of fifty about 9 µs
+an entry. A producer writing its own pipeline per ``REPLY_FLUSH_MS`` window
+paid the first figure on every window, and at 20 tokens/s (a token every 50
+ms, longer than the window) that was once per token. So the producers
+(:mod:`pacer_coach.chat.session`) only mark themselves dirty; once per window
+the writer stages every dirty producer's pending entries into one pipeline (at
+once for an entry that must not wait: ``meta``, ``error``, ``done``, a full
+delta). Once a second it also beats every producer it has: each stages its
+heartbeat, its log's TTL and its cancel check.
+
+Each producer's commands are answered on their own (``raise_on_error=False``),
+so one reply's failed write does not fail the others', and each keeps its own
+retry: a producer whose write failed stays dirty and is tried again the next
+window, after it has checked which of its entries did land (its entry ids are
+its own, so nothing is logged twice). Pipelines go out one at a time, so a
+reply's entries land in order, and none waits longer than ``WRITE_TIMEOUT_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Protocol
+
+import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
+
+from pacer_coach.metrics import REPLY_LOG_ENTRIES, REPLY_LOG_WRITES
+from pacer_common.logs import get_logger
+
+log = get_logger(__name__)
+
+# Every producer's heartbeat, log TTL and cancel check go out this often.
+HEARTBEAT_EVERY_S = 1.0
+# A pipeline that has not answered by then has failed: its producers retry.
+WRITE_TIMEOUT_S = 2.0
+
+
+class LogSource(Protocol):
+    """What the writer needs of a producer (:class:`pacer_coach.chat.session.ReplyProducer`)."""
+
+    @property
+    def needs_log_check(self) -> bool:
+        """A write failed: before the next, :meth:`check_log` says which entries landed."""
+        ...
+
+    async def check_log(self) -> bool:
+        """Forget the pending entries Redis did apply; False if Redis could not say."""
+        ...
+
+    def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
+        """Queue this producer's writes (``beat``: its heartbeat too) on ``pipe``:
+        how many commands, and how many of them are entries; (0, 0) for none."""
+        ...
+
+    def landed(self, results: list[Any]) -> None:
+        """Redis applied what :meth:`stage` queued; ``results`` are its commands' answers."""
+        ...
+
+    def failed(self) -> None:
+        """What :meth:`stage` queued may or may not have been applied."""
+        ...
+
+
+class ReplyLogWriter:
+    """Writes the reply logs of every producer in this process (``start`` once, ``aclose`` at the end)."""
+
+    def __init__(self, client: redis.Redis, *, flush_ms: int) -> None:
+        self._client = client
+        self._window_s = flush_ms / 1000
+        # Insertion-ordered sets: the producers writing now, and those with writes pending.
+        self._sources: dict[LogSource, None] = {}
+        self._dirty: dict[LogSource, None] = {}
+        self._wake = asyncio.Event()
+        self._window: asyncio.TimerHandle | None = None
+        self._beat: asyncio.TimerHandle | None = None
+        self._beat_due = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="coach-reply-log-writer")
+
+    async def aclose(self) -> None:
+        # After the drain: every producer has written its `done` or given up.
+        for timer in (self._window, self._beat):
+            if timer is not None:
+                timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add(self, source: LogSource) -> None:
+        self._sources[source] = None
+        if self._beat is None and not self._beat_due:
+            self._beat = asyncio.get_running_loop().call_later(HEARTBEAT_EVERY_S, self._on_beat)
+
+    def remove(self, source: LogSource) -> None:
+        self._sources.pop(source, None)
+        self._dirty.pop(source, None)
+
+    def soon(self, source: LogSource) -> None:
+        """``source`` has writes pending: they go out by the end of the current window."""
+        if source in self._sources:
+            self._dirty[source] = None
+            if self._window is None:
+                # One timer per window for the whole process, armed by its first write.
+                self._window = asyncio.get_running_loop().call_later(self._window_s, self._wake.set)
+
+    def now(self, source: LogSource) -> None:
+        """``source`` has a write that must not wait for the window (it takes the others along)."""
+        if source in self._sources:
+            self._dirty[source] = None
+            self._wake.set()
+
+    def _on_beat(self) -> None:
+        self._beat = None
+        self._beat_due = True
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._window is not None:
+                self._window.cancel()
+                self._window = None
+            beat, self._beat_due = self._beat_due, False
+            batch = list(self._sources if beat else self._dirty)
+            self._dirty.clear()
+            try:
+                await self._write(batch, beat=beat)
+            except Exception:
+                # Never the end of the writer: a producer's bug must not stop every reply.
+                log.exception("coach_reply_log_writer_crashed")
+                for source in batch:
+                    self.soon(source)
+            if beat and self._sources:
+                self._beat = asyncio.get_running_loop().call_later(HEARTBEAT_EVERY_S, self._on_beat)
+
+    def _retry(self, source: LogSource) -> None:
+        source.failed()
+        self.soon(source)
+
+    async def _write(self, batch: list[LogSource], *, beat: bool) -> None:
+        checks = [source for source in batch if source.needs_log_check]
+        if checks:
+            # Only after a failed write (rare): one look at each such log's last id.
+            answers = await asyncio.gather(
+                *(source.check_log() for source in checks), return_exceptions=True
+            )
+            for source, answer in zip(checks, answers, strict=True):
+                if answer is not True:
+                    batch.remove(source)
+                    self._retry(source)
+        staged: list[tuple[LogSource, int]] = []
+        entries = 0
+        async with self._client.pipeline(transaction=False) as pipe:
+            for source in batch:
+                commands, added = source.stage(pipe, beat=beat)
+                if commands:
+                    staged.append((source, commands))
+                    entries += added
+            if not staged:
+                return
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    results = await pipe.execute(raise_on_error=False)
+            except Exception:
+                log.warning("coach_reply_log_write_failed", replies=len(staged))
+                for source, _ in staged:
+                    self._retry(source)
+                return
+        REPLY_LOG_WRITES.inc()
+        REPLY_LOG_ENTRIES.inc(entries)
+        at = 0
+        for source, commands in staged:
+            answers = results[at : at + commands]
+            at += commands
+            if any(isinstance(answer, Exception) for answer in answers):
+                error = next(answer for answer in answers if isinstance(answer, Exception))
+                log.warning("coach_reply_log_command_failed", error=str(error))
+                self._retry(source)
+            else:
+                source.landed(answers)
