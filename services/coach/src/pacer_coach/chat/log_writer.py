@@ -74,8 +74,12 @@ class ReplyLogWriter:
         # Insertion-ordered sets: the producers writing now, and those with writes pending.
         self._sources: dict[LogSource, None] = {}
         self._dirty: dict[LogSource, None] = {}
+        # Those with a write that must not wait: they go out alone, and the others
+        # keep their window (or every start and end of a reply would cut it short).
+        self._urgent: dict[LogSource, None] = {}
         self._wake = asyncio.Event()
         self._window: asyncio.TimerHandle | None = None
+        self._window_due = False
         self._beat: asyncio.TimerHandle | None = None
         self._beat_due = False
         self._task: asyncio.Task[None] | None = None
@@ -101,6 +105,7 @@ class ReplyLogWriter:
     def remove(self, source: LogSource) -> None:
         self._sources.pop(source, None)
         self._dirty.pop(source, None)
+        self._urgent.pop(source, None)
 
     def soon(self, source: LogSource) -> None:
         """``source`` has writes pending: they go out by the end of the current window."""
@@ -108,13 +113,20 @@ class ReplyLogWriter:
             self._dirty[source] = None
             if self._window is None:
                 # One timer per window for the whole process, armed by its first write.
-                self._window = asyncio.get_running_loop().call_later(self._window_s, self._wake.set)
+                self._window = asyncio.get_running_loop().call_later(
+                    self._window_s, self._on_window
+                )
 
     def now(self, source: LogSource) -> None:
-        """``source`` has a write that must not wait for the window (it takes the others along)."""
+        """``source`` has a write that must not wait for the window."""
         if source in self._sources:
-            self._dirty[source] = None
+            self._urgent[source] = None
             self._wake.set()
+
+    def _on_window(self) -> None:
+        self._window = None
+        self._window_due = True
+        self._wake.set()
 
     def _on_beat(self) -> None:
         self._beat = None
@@ -125,12 +137,19 @@ class ReplyLogWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._window is not None:
-                self._window.cancel()
-                self._window = None
             beat, self._beat_due = self._beat_due, False
-            batch = list(self._sources if beat else self._dirty)
-            self._dirty.clear()
+            window_due, self._window_due = self._window_due, False
+            if beat or window_due:
+                if self._window is not None:
+                    self._window.cancel()
+                    self._window = None
+                batch = list(self._sources if beat else {**self._dirty, **self._urgent})
+                self._dirty.clear()
+            else:
+                batch = list(self._urgent)
+                for source in batch:
+                    self._dirty.pop(source, None)  # its text goes along
+            self._urgent.clear()
             try:
                 await self._write(batch, beat=beat)
             except Exception:
