@@ -14,12 +14,14 @@ import asyncio
 
 import asyncpg
 import httpx
+import redis.asyncio as redis
 from coach.test_reply_log import Event, parse, resume, stored, text_of
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import relayed
+from pacer_common import redis_names
 
 
 async def test_the_post_stream_waits_out_a_redis_blip_with_the_text_once(
@@ -48,6 +50,63 @@ async def test_the_post_stream_waits_out_a_redis_blip_with_the_text_once(
     row = await stored(pg_pool, events[0].data["message_id"])
     assert row["status"] == "complete"
     assert text_of(events) == row["content"]
+
+
+async def test_entries_redis_applied_whose_answer_was_lost_reach_the_post_stream_once(
+    start_coach: StartCoach,
+    redis_url: str,
+    redis_client: redis.Redis,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    # The writer learns what landed from the log's newest id; what did must be
+    # handed to the POST's stream too, not only dropped from what is pending.
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=40)
+    async with relayed(redis_url) as (relay, url):
+        async with start_coach(REDIS_URL=url) as coach:
+            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+                raw = ""
+                lost = False
+                async with http.stream(
+                    "POST",
+                    "/v1/coach/chat",
+                    json={"message": "Long answer, please"},
+                    headers=runner.headers,
+                ) as response:
+                    assert response.status_code == 200
+                    async for chunk in response.aiter_text():
+                        raw += chunk
+                        seen = parse(raw.rsplit("\n\n", 1)[0] + "\n\n")
+                        if not lost and sum(e.event == "delta" for e in seen) == 2:
+                            lost = True
+                            key = redis_names.reply_log_key(seen[0].data["message_id"])
+                            relay.answers_lost = True
+                            await _until_logged_beyond(redis_client, key, len(seen))
+                            await relay.cut()
+                            relay.answers_lost = False
+                            await relay.restore()
+    events = parse(raw)
+    assert lost
+    assert [e.event for e in events].count("done") == 1 and events[-1].event == "done"
+    row = await stored(pg_pool, events[0].data["message_id"])
+    assert row["status"] == "complete"
+    assert text_of(events) == row["content"]
+    assert [e.id for e in events] == sorted({e.id for e in events}, key=_entry_order)
+
+
+async def _until_logged_beyond(client: redis.Redis, key: str, count: int) -> None:
+    """Until Redis has applied an entry the coach has not heard back about."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while await client.xlen(key) <= count:
+        assert asyncio.get_running_loop().time() < deadline, "nothing was written"
+        await asyncio.sleep(0.01)
+
+
+def _entry_order(entry_id: str | None) -> tuple[int, int]:
+    assert entry_id is not None
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence)
 
 
 async def test_a_resume_that_loses_redis_ends_cleanly_and_a_later_one_gets_the_rest(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis.asyncio as redis
@@ -43,12 +44,15 @@ class LogSource(Protocol):
     """What the writer needs of a producer (:class:`pacer_coach.chat.session.ReplyProducer`)."""
 
     @property
+    def log_key(self) -> str: ...
+
+    @property
     def needs_log_check(self) -> bool:
-        """A write failed: before the next, :meth:`check_log` says which entries landed."""
+        """A write failed: before the next, its log's newest entry says which entries landed."""
         ...
 
-    async def check_log(self) -> bool:
-        """Forget the pending entries Redis did apply; False if Redis could not say."""
+    def checked(self, newest: list[Any]) -> None:
+        """``XREVRANGE log_key + - COUNT 1``'s answer: forget the entries Redis did apply."""
         ...
 
     def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
@@ -83,6 +87,8 @@ class ReplyLogWriter:
         self._beat: asyncio.TimerHandle | None = None
         self._beat_due = False
         self._task: asyncio.Task[None] | None = None
+        # Logged when writes start failing and when they work again, not every window.
+        self._failing = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="coach-reply-log-writer")
@@ -167,12 +173,14 @@ class ReplyLogWriter:
     async def _write(self, batch: list[LogSource], *, beat: bool) -> None:
         checks = [source for source in batch if source.needs_log_check]
         if checks:
-            # Only after a failed write (rare): one look at each such log's last id.
-            answers = await asyncio.gather(
-                *(source.check_log() for source in checks), return_exceptions=True
+            # Only after a failed write (rare): a look at each such log's newest id.
+            newest = await self._execute(
+                checks, lambda pipe, source: pipe.xrevrange(source.log_key, count=1)
             )
-            for source, answer in zip(checks, answers, strict=True):
-                if answer is not True:
+            for source, answer in zip(checks, newest, strict=True):
+                if isinstance(answer, list):
+                    source.checked(answer)
+                else:
                     batch.remove(source)
                     self._retry(source)
         staged: list[tuple[LogSource, int]] = []
@@ -185,23 +193,45 @@ class ReplyLogWriter:
                     entries += added
             if not staged:
                 return
-            try:
-                async with asyncio.timeout(WRITE_TIMEOUT_S):
-                    results = await pipe.execute(raise_on_error=False)
-            except Exception:
-                log.warning("coach_reply_log_write_failed", replies=len(staged))
-                for source, _ in staged:
-                    self._retry(source)
-                return
+            results = await self._answers(pipe)
+        if results is None:
+            if not self._failing:
+                self._failing = True
+                log.warning("coach_reply_log_writes_failing", replies=len(staged))
+            for source, _ in staged:
+                self._retry(source)
+            return
+        if self._failing:
+            self._failing = False
+            log.info("coach_reply_log_writes_recovered", replies=len(staged))
         REPLY_LOG_WRITES.inc()
         REPLY_LOG_ENTRIES.inc(entries)
         at = 0
         for source, commands in staged:
             answers = results[at : at + commands]
             at += commands
-            if any(isinstance(answer, Exception) for answer in answers):
-                error = next(answer for answer in answers if isinstance(answer, Exception))
+            error = next((answer for answer in answers if isinstance(answer, Exception)), None)
+            if error is not None:
                 log.warning("coach_reply_log_command_failed", error=str(error))
                 self._retry(source)
             else:
                 source.landed(answers)
+
+    async def _execute(
+        self, sources: list[LogSource], command: Callable[[Pipeline, LogSource], object]
+    ) -> list[Any]:
+        """One command per source in one pipeline: each one's answer (None for all if it failed)."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for source in sources:
+                command(pipe, source)
+            results = await self._answers(pipe)
+        return [None] * len(sources) if results is None else results
+
+    @staticmethod
+    async def _answers(pipe: Pipeline) -> list[Any] | None:
+        """Each command's answer or error; None if the pipeline failed as a whole."""
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                return await pipe.execute(raise_on_error=False)
+        except Exception:
+            return None

@@ -194,6 +194,9 @@ class _Pipeline:
     def xadd(self, *args: Any, **kwargs: Any) -> Self:
         return self._queue("xadd", *args, **kwargs)
 
+    def xrevrange(self, *args: Any, **kwargs: Any) -> Self:
+        return self._queue("xrevrange", *args, **kwargs)
+
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         queued, self._queued = self._queued, []
         results: list[Any] = []

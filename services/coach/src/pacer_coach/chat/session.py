@@ -39,7 +39,7 @@ import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-from pacer_coach.chat.log_writer import WRITE_TIMEOUT_S, ReplyLogWriter
+from pacer_coach.chat.log_writer import ReplyLogWriter
 from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.chat.turn import ChatTurn, close_turn
 from pacer_coach.extraction import JobQueue
@@ -67,9 +67,10 @@ STORE_TIMEOUT_S = 5.0
 QUEUE_MARGIN_S = 5.0
 # A delta entry is written early once its text reaches this size (REPLY_FLUSH_BYTES).
 FLUSH_BYTES = 2048
-# How long the reply's last entries (`done`) may take to land, retries included;
-# after that the reaper settles the reply from what its log has.
-FINAL_WRITE_S = 3 * WRITE_TIMEOUT_S
+# How long the reply's last entries (`done`) may take to land, the writer's retries
+# included; within the shutdown drain (COACH_DRAIN_SECONDS, 2 s by default).
+# After that a resume or the reaper settles the reply from what its log has.
+FINAL_WRITE_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -305,15 +306,15 @@ class ReplyProducer:
                 queue.put_nowait(entry)
 
     @property
+    def log_key(self) -> str:
+        return self._key
+
+    @property
     def needs_log_check(self) -> bool:
         return self._check_log
 
-    async def check_log(self) -> bool:
+    def checked(self, newest: list[Any]) -> None:
         """After a failed write: forget (and hand on) the pending entries Redis did apply."""
-        try:
-            newest = await self._redis.xrevrange(self._key, count=1)
-        except RedisError:
-            return False
         if newest:
             landed = _entry_id(newest[0][0])
             count = 0
@@ -323,7 +324,6 @@ class ReplyProducer:
             del self._ids[:count]
             del self._pending[:count]
         self._check_log = False
-        return True
 
     def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
         self._cut_delta()
@@ -378,7 +378,6 @@ class ReplyProducer:
     def failed(self) -> None:
         self._staged = []
         self._check_log = True
-        log.warning("coach_reply_log_write_failed", message_id=str(self.turn.assistant_message_id))
 
     # -- the LLM call ------------------------------------------------------------
 
