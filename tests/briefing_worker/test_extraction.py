@@ -288,6 +288,49 @@ async def test_a_slow_model_times_out_and_the_retry_completes_with_the_kept_inpu
     assert [row["outcome"] for row in outcomes] == ["timeout", "ok"]
 
 
+async def test_an_extraction_waits_for_a_reply_still_streaming_and_reads_its_text(
+    start_worker: StartWorker,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    arq: ArqRedis,
+    clean_state: None,
+) -> None:
+    # The athlete called complete while the coach's last reply streamed: its row is
+    # 'streaming' and empty until the coach stores it. The extraction must read it.
+    await sim.set_mode(mode="normal", text=json.dumps(VALID_ONBOARDING))
+    waits = sample("extraction_reply_waits_total")
+    async with start_worker() as worker:
+        session = await insert_ended_session(pg_pool)
+        reply_id = await pg_pool.fetchval(
+            """INSERT INTO messages (conversation_id, role, content, status, created_at)
+               VALUES ($1, 'assistant', '', 'streaming', now() + interval '1 minute')
+               RETURNING id""",
+            session.conversation_id,
+        )
+        async with pg_pool.acquire() as conn:
+            job = await ledger.get(conn, session.job_id)
+        assert job is not None
+        await queue.enqueue_attempt(arq, worker.settings, job, 0.0)
+
+        async def waiting() -> bool:
+            return sample("extraction_reply_waits_total") > waits
+
+        await poll(waiting, timeout_s=10, what="the attempt to wait for the reply")
+        assert (await sim.stats())["requests"] == 0
+        await pg_pool.execute(
+            "UPDATE messages SET status = 'complete', content = $2 WHERE id = $1",
+            reply_id,
+            "Noted: easy long runs on Sundays, strides on Thursdays.",
+        )
+        row = await poll_session(pg_pool, session, "completed", timeout_s=30)
+
+    assert row["result"] == VALIDATED_ONBOARDING
+    stats = await sim.stats()
+    assert stats["requests"] == 1
+    assert "strides on Thursdays" in json.dumps(stats["last_request"]["messages"])
+    assert (await the_job(pg_pool, session)).attempts == 1
+
+
 async def test_a_completed_session_s_job_keeps_the_first_result_and_calls_no_llm(
     start_worker: StartWorker, sim: LLMSim, pg_pool: asyncpg.Pool, arq: ArqRedis, clean_state: None
 ) -> None:

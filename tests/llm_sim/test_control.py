@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -99,6 +100,8 @@ async def test_stats_count_by_endpoint_and_model(
     stats = await sim.wait_for_stats(lambda s: s["active"] == 0)
     # Set when the last streamed reply wrote its first token (wall clock).
     assert isinstance(stats.pop("last_first_token_at"), float)
+    # The newest request's body as sent: "three", through the OpenAI dialect.
+    assert "three" in json.dumps(stats.pop("last_request")["messages"])
     assert stats == {
         "requests": 3,
         "by_endpoint": {"/v1/messages": 2, "/v1/chat/completions": 1},

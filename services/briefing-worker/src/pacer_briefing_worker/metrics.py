@@ -33,6 +33,11 @@ BRIEFINGS = Counter(
     ["result"],
 )
 ALERTS = Counter("job_alerts_total", "Alerts sent to ALERT_WEBHOOK_URL, by result.", ["result"])
+EXTRACTION_REPLY_WAITS = Counter(
+    "extraction_reply_waits_total",
+    "Extraction attempts that found a reply of the session still streaming (complete was"
+    " called mid-reply) and waited for it to be stored before reading the transcript.",
+)
 EXTRACTIONS = Counter(
     "extractions_total",
     "Extraction attempts that got an answer, by result: completed, invalid (output not the"

@@ -135,6 +135,8 @@ class Stats:
     dropped: int = 0
     disconnected: int = 0
     last_first_token_at: float | None = None
+    # The newest valid request's JSON body: a test reads what its caller sent (a prompt).
+    last_request: Any = None
 
     @contextmanager
     def track(self, endpoint: str) -> Iterator[Tracking]:

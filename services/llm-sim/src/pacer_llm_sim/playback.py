@@ -80,7 +80,8 @@ class LLMEndpoint:
             player = _Player(self.dialect, mode, receive, send, sim.stopping)
             player.on_first_token = tracking.first_token_sent
             try:
-                reply = self.dialect.parse(await _read_json(Request(scope, receive)))
+                body = await _read_json(Request(scope, receive))
+                reply = self.dialect.parse(body)
             except InvalidRequestError as exc:
                 await player.send_error(400, exc.message, exc.param)
                 tracking.outcome = Outcome.ERRORS
@@ -88,6 +89,7 @@ class LLMEndpoint:
             except ClientDisconnect:
                 return  # gone while sending the request; counted as disconnected
             tracking.model(reply.model)
+            sim.stats.last_request = body
             tracking.outcome = await player.play(reply)
 
 

@@ -52,6 +52,9 @@ class SessionForExtraction:
     # Unvalidated: the job validates it (pacer_common.topics.ConversationConfig).
     conversation_config: dict[str, Any]
     transcript: list[TranscriptLine]
+    # Replies of the session still 'streaming' (complete was called mid-reply):
+    # the transcript lacks their text until they are stored.
+    replies_streaming: int = 0
 
 
 async def begin_extraction(
@@ -85,6 +88,11 @@ async def begin_extraction(
                ORDER BY created_at, role = 'assistant'""",
             row["conversation_id"],
         )
+        streaming = await conn.fetchval(
+            """SELECT count(*) FROM messages
+               WHERE conversation_id = $1 AND role = 'assistant' AND status = 'streaming'""",
+            row["conversation_id"],
+        )
     return SessionForExtraction(
         id=row["id"],
         user_id=row["user_id"],
@@ -94,6 +102,7 @@ async def begin_extraction(
         result_schema=row["result_schema"],
         conversation_config=json.loads(row["conversation_config"]),
         transcript=_bounded([TranscriptLine(m["role"], m["content"]) for m in messages]),
+        replies_streaming=streaming,
     )
 
 
