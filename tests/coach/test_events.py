@@ -48,6 +48,7 @@ class Reader:
         self.response = response
         self._lines = response.aiter_lines()
         self.comments: list[str] = []
+        self.opened = Sse()  # the first block: `retry:`, and an `id:` when none was sent
 
     async def block(self, timeout_s: float = 10.0) -> Sse:
         """The next block with a field (comments only are folded into the next one)."""
@@ -98,8 +99,8 @@ async def open_events(
         assert response.headers["content-type"].startswith("text/event-stream")
         reader = Reader(response)
         # Sent once, first: the browser's reconnect delay.
-        first = await reader.block()
-        assert first.retry is not None and first.data == "", first
+        reader.opened = await reader.block()
+        assert reader.opened.retry is not None and reader.opened.data == "", reader.opened
         yield reader
 
 
@@ -152,6 +153,37 @@ async def test_without_last_event_id_only_new_events_come(
         new = await publish(redis_client, runner, "job.failed", n=2)
         got = await reader.event()
     assert (got.id, got.payload) == (new, {"n": 2})
+
+
+async def test_a_stream_opened_without_an_id_gives_one_so_a_tab_that_saw_nothing_resumes(
+    http: httpx.AsyncClient, runner: Athlete, redis_client: redis.Redis
+) -> None:
+    # No stream yet: the tab has received nothing, and must still miss nothing.
+    async with open_events(http, runner) as reader:
+        empty_id = reader.opened.id
+    assert empty_id is not None
+    missed = await publish(redis_client, runner, "job.failed", n=1)
+    async with open_events(http, runner, last_event_id=empty_id) as reader:
+        assert reader.opened.id is None  # the client has its place already
+        replayed = await reader.event()
+        assert (replayed.event, replayed.id) == ("job.failed", missed)
+        await reader.nothing_within(0.3)
+    # A stream with entries: its newest id, so a resume gets only what came after.
+    async with open_events(http, runner) as reader:
+        newest_id = reader.opened.id
+    assert newest_id == missed
+    after = await publish(redis_client, runner, "job.failed", n=2)
+    async with open_events(http, runner, last_event_id=newest_id) as reader:
+        got = await reader.event()
+    assert (got.id, got.payload) == (after, {"n": 2})
+
+
+async def test_an_id_from_the_future_on_a_missing_stream_gets_reset(
+    http: httpx.AsyncClient, runner: Athlete, redis_client: redis.Redis
+) -> None:
+    seconds, _ = await redis_client.time()
+    async with open_events(http, runner, last_event_id=f"{seconds * 1000 + 3_600_000}-0") as reader:
+        assert (await reader.event()).event == "reset"
 
 
 async def test_a_finished_reply_is_announced_as_reply_done(

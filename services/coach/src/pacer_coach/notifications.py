@@ -12,6 +12,11 @@ must interrupt its blocking read whenever a user joins (a new key to read) and
 its slowest consumer holds back the rest; N idle connections cost Redis a few KB
 each and no CPU while nothing is written, and the per-process cap bounds them.
 
+A stream opened without ``Last-Event-ID`` starts with an ``id:`` (on the
+``retry:`` block, which is no event): the newest entry's, or for a stream not
+yet written a point just before anything it could hold. So a tab that has
+received no event yet can still resume without missing one.
+
 Resuming from ``Last-Event-ID`` ``L``: the entries after ``L`` are replayed,
 unless some entry after ``L`` may have been lost, in which case a ``reset``
 event comes first (the client reloads its state) and nothing is replayed:
@@ -24,7 +29,8 @@ event comes first (the client reloads its state) and nothing is replayed:
   (the TTL is refreshed on each write, so a key written after ``L`` cannot have
   expired sooner than ``L`` + TTL);
 - expired and written again: the new first entry is more than a TTL after ``L``;
-- ``L`` is newer than anything the stream ever held (a forged or foreign id).
+- ``L`` is newer than anything the stream ever held, or than Redis's clock if
+  there is no stream (a forged or foreign id).
 """
 
 from __future__ import annotations
@@ -154,6 +160,8 @@ class StartPoint:
 
     events: list[bytes]
     follow_from: str
+    # Sent as the first block's ``id:`` when the client sent no Last-Event-ID.
+    resume_from: str | None = None
 
 
 async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) -> StartPoint:
@@ -162,7 +170,11 @@ async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) 
     key = redis_names.notify_key(user_id)
     if last is None:
         newest = await client.xrevrange(key, count=1)
-        return StartPoint([], newest[0][0] if newest else "0-0")
+        if newest:
+            return StartPoint([], newest[0][0], resume_from=newest[0][0])
+        # Followed from the start (an entry stamped by a clock that stepped back is
+        # still sent); resumable from just before any entry a new stream holds.
+        return StartPoint([], "0-0", resume_from=_just_before(await _redis_ms(client)))
     # Replay first, check for a gap second: a trim in between shows as a gap
     # (a reset), never as a silent hole in the replay.
     entries = await client.xrange(key, min=f"({last}", max="+")
@@ -170,13 +182,11 @@ async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) 
         info = await client.xinfo_stream(key)
     except ResponseError:  # no such key: never written, or expired
         info = None
-    seconds, micros = await client.time()
-    now_ms = seconds * 1000 + micros // 1000
+    now_ms = await _redis_ms(client)
     ttl_ms = redis_names.NOTIFY_TTL_SECONDS * 1000
     if info is None:
-        gap = now_ms - last.ms > ttl_ms
-        # Just before anything a new stream could hold (ids never repeat a past ms).
-        newest_id = f"{now_ms - 1}-{_MAX_PART}"
+        gap = now_ms - last.ms > ttl_ms or last.ms > now_ms
+        newest_id = _just_before(now_ms)
     else:
         first = EntryId.parse(info["first-entry"][0]) if info.get("first-entry") else None
         trimmed = int(info.get("entries-added", 0)) > int(info["length"])
@@ -199,13 +209,24 @@ async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) 
     return StartPoint(events, entries[-1][0] if entries else str(last))
 
 
+async def _redis_ms(client: redis.Redis) -> int:
+    seconds, micros = await client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _just_before(now_ms: int) -> str:
+    """An id just before anything a stream created from now on can hold (ids never
+    repeat a past millisecond)."""
+    return f"{now_ms - 1}-{_MAX_PART}"
+
+
 async def follow(
     reader: redis.Redis, user_id: UUID, start: StartPoint, closing: asyncio.Event
 ) -> AsyncIterator[bytes]:
     """``retry:``, the start point's events, then each new entry until the client
     leaves, the process stops, or Redis fails (the client then reconnects and resumes)."""
     key = redis_names.notify_key(user_id)
-    yield sse.event(retry=RETRY_MS)
+    yield sse.event(id=start.resume_from, retry=RETRY_MS)
     for event in start.events:
         yield event
     last_id = start.follow_from
