@@ -1,24 +1,33 @@
 """One reply-log writer per coach process (chat/log_writer.py): replies streaming at
-once share their pipelines, and each reply's text still arrives exactly once.
+once share their pipelines, each reply's text still arrives exactly once, beats
+stay once a second, and a beat whose write failed is sent again at once.
 
 Real Redis, Postgres and the simulator; the writer's pipelines and entries are
 read off the coach's own metrics (the in-loop coach shares the test's registry,
-so the counters are compared before and after).
+so the counters are compared before and after). The beat-timer test drives the
+writer itself with sources of its own (its protocol's other side), on real Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
+import time
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import httpx
 import redis.asyncio as redis
 from coach.test_reply_log import Event, parse, stored, text_of
+from redis.asyncio.client import Pipeline
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.tcp_relay import relayed
+from pacer_coach.chat.log_writer import HEARTBEAT_EVERY_S, ReplyLogWriter
 from pacer_common import redis_names
 
 STREAMS = 8
@@ -77,3 +86,104 @@ async def test_replies_streaming_at_once_share_their_pipelines_and_lose_nothing(
         assert await redis_client.xlen(log_key) == len(events), "one log entry per SSE event"
         assert not await redis_client.exists(redis_names.reply_heartbeat_key(message_id))
         assert 0 < await redis_client.ttl(log_key) <= redis_names.DEFAULT_REPLY_LOG_TTL_SECONDS
+
+
+class BeatOnly:
+    """A source with nothing to log: the writer stages it on its beats only."""
+
+    def __init__(self, on_beat: Callable[[], None] | None = None) -> None:
+        self.beats: list[float] = []
+        self._on_beat = on_beat
+
+    @property
+    def log_key(self) -> str:
+        return "pacer:test:beat-only"
+
+    @property
+    def needs_log_check(self) -> bool:
+        return False
+
+    def checked(self, newest: list[Any]) -> None:
+        raise AssertionError("no write of it failed")
+
+    def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
+        if not beat:
+            return 0, 0
+        # A beat's pipeline that takes a while (an empty list's BLPOP waits 50 ms), as
+        # on a loaded Redis: a timer armed during it fires apart from one armed after.
+        pipe.execute_command("BLPOP", self.log_key, "0.05")
+        if self._on_beat is not None:
+            self._on_beat()
+        return 1, 0
+
+    def landed(self, results: list[Any]) -> None:
+        self.beats.append(time.monotonic())
+
+    def failed(self, *, beat: bool) -> None:
+        raise AssertionError("Redis is up")
+
+
+async def test_replies_that_start_during_a_beat_do_not_add_beats(redis_client: redis.Redis) -> None:
+    # A reply added while a beat's pipeline is out used to arm a second beat timer
+    # beside the one the writer re-arms: beats multiplied with every such start.
+    writer = ReplyLogWriter(redis_client, flush_ms=40)
+    writer.start()
+    try:
+        long_lived = BeatOnly(on_beat=lambda: writer.add(BeatOnly()))
+        writer.add(long_lived)
+        # A span of time, not a condition: how many beats fall in it is the assertion.
+        await asyncio.sleep(3.5 * HEARTBEAT_EVERY_S)
+    finally:
+        await writer.aclose()
+    beats = long_lived.beats
+    gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(beats)]
+    # About 1.05, 2.15 and 3.3 s (each source's BLPOP lengthens the beat's pipeline).
+    assert 2 <= len(beats) <= 3 and min(gaps) >= 0.9 * HEARTBEAT_EVERY_S, gaps
+
+
+def _failures(metrics: str) -> float:
+    return _counter(metrics, "coach_reply_log_write_failures_total")
+
+
+async def test_a_heartbeat_whose_write_failed_is_sent_again_within_a_window(
+    start_coach: StartCoach, redis_url: str, redis_client: redis.Redis, runner: Athlete, sim: LLMSim
+) -> None:
+    # The LLM is silent for 8 s: the reply's only writes are its beats.
+    await sim.set_mode(mode="slow", first_token_ms=8000, token_ms=10, tokens=5)
+    async with (
+        relayed(redis_url) as (relay, url),
+        start_coach(REDIS_URL=url) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        chat = asyncio.create_task(
+            http.post("/v1/coach/chat", json={"message": "Take your time"}, headers=runner.headers)
+        )
+        try:
+            alive = await _until_one(redis_client, redis_names.reply_heartbeat_key("*"))
+            failures = _failures((await http.get(coach.metrics_url)).text)
+            await relay.cut()
+            deadline = time.monotonic() + 3 * HEARTBEAT_EVERY_S
+            while _failures((await http.get(coach.metrics_url)).text) == failures:
+                assert time.monotonic() < deadline, "no beat was written while Redis was cut"
+                await asyncio.sleep(0.01)
+            await relay.restore()
+            # Owed, it goes with the next window's write, not with the next beat a second later.
+            deadline = time.monotonic() + 0.5
+            while await redis_client.pttl(alive) < 1000 * (
+                redis_names.REPLY_HEARTBEAT_TTL_SECONDS - 0.4
+            ):
+                assert time.monotonic() < deadline, "the failed heartbeat was not sent again"
+                await asyncio.sleep(0.01)
+        finally:
+            chat.cancel()
+
+
+async def _until_one(client: redis.Redis, pattern: str) -> str:
+    deadline = time.monotonic() + 10
+    while True:
+        found = [key async for key in client.scan_iter(match=pattern)]
+        if found:
+            assert len(found) == 1, found
+            return str(found[0])
+        assert time.monotonic() < deadline, f"no key matches {pattern}"
+        await asyncio.sleep(0.01)

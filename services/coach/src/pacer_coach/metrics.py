@@ -31,6 +31,10 @@ REPLY_LOG_WRITES = Counter(
     "coach_reply_log_writes_total",
     "Redis pipelines that wrote reply logs (chat/log_writer.py: one per window for every reply).",
 )
+REPLY_LOG_WRITE_FAILURES = Counter(
+    "coach_reply_log_write_failures_total",
+    "Reply-log pipelines that failed as a whole (Redis unreachable or too slow); their replies retry.",
+)
 REPLY_LOG_ENTRIES = Counter(
     "coach_reply_log_entries_total",
     "Reply log entries written; divided by coach_reply_log_writes_total, the entries a pipeline.",

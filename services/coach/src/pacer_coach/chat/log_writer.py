@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 
-from pacer_coach.metrics import REPLY_LOG_ENTRIES, REPLY_LOG_WRITES
+from pacer_coach.metrics import REPLY_LOG_ENTRIES, REPLY_LOG_WRITE_FAILURES, REPLY_LOG_WRITES
 from pacer_common.logs import get_logger
 
 log = get_logger(__name__)
@@ -64,8 +64,9 @@ class LogSource(Protocol):
         """Redis applied what :meth:`stage` queued; ``results`` are its commands' answers."""
         ...
 
-    def failed(self) -> None:
-        """What :meth:`stage` queued may or may not have been applied."""
+    def failed(self, *, beat: bool) -> None:
+        """What :meth:`stage` queued may or may not have been applied; ``beat``: it was
+        to carry the heartbeat, which is then owed to the next write."""
         ...
 
 
@@ -163,11 +164,12 @@ class ReplyLogWriter:
                 log.exception("coach_reply_log_writer_crashed")
                 for source in batch:
                     self.soon(source)
-            if beat and self._sources:
+            # `add` may have armed the next beat while this write was out: one timer only.
+            if beat and self._sources and self._beat is None:
                 self._beat = asyncio.get_running_loop().call_later(HEARTBEAT_EVERY_S, self._on_beat)
 
-    def _retry(self, source: LogSource) -> None:
-        source.failed()
+    def _retry(self, source: LogSource, *, beat: bool) -> None:
+        source.failed(beat=beat)
         self.soon(source)
 
     async def _write(self, batch: list[LogSource], *, beat: bool) -> None:
@@ -182,12 +184,20 @@ class ReplyLogWriter:
                     source.checked(answer)
                 else:
                     batch.remove(source)
-                    self._retry(source)
+                    self._retry(source, beat=beat)
         staged: list[tuple[LogSource, int]] = []
         entries = 0
         async with self._client.pipeline(transaction=False) as pipe:
             for source in batch:
-                commands, added = source.stage(pipe, beat=beat)
+                try:
+                    commands, added = source.stage(pipe, beat=beat)
+                except Exception:
+                    # A bug in one reply: it stops being written (its readers settle it
+                    # once its heartbeat lapses), and the others in the batch go on.
+                    # Nothing of it is on the pipeline: it encodes before it queues.
+                    log.exception("coach_reply_log_stage_failed")
+                    self.remove(source)
+                    continue
                 if commands:
                     staged.append((source, commands))
                     entries += added
@@ -195,11 +205,12 @@ class ReplyLogWriter:
                 return
             results = await self._answers(pipe)
         if results is None:
+            REPLY_LOG_WRITE_FAILURES.inc()
             if not self._failing:
                 self._failing = True
                 log.warning("coach_reply_log_writes_failing", replies=len(staged))
             for source, _ in staged:
-                self._retry(source)
+                self._retry(source, beat=beat)
             return
         if self._failing:
             self._failing = False
@@ -213,7 +224,7 @@ class ReplyLogWriter:
             error = next((answer for answer in answers if isinstance(answer, Exception)), None)
             if error is not None:
                 log.warning("coach_reply_log_command_failed", error=str(error))
-                self._retry(source)
+                self._retry(source, beat=beat)
             else:
                 source.landed(answers)
 

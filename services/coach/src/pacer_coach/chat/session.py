@@ -186,7 +186,10 @@ class ReplyProducer:
         # What the writer's pipeline in flight carries of this reply.
         self._staged: list[LocalEntry] = []
         self._staged_final = False
+        self._staged_beat = False
         self._cancel_checked = False
+        # A beat whose write failed: sent with the next write, not a second later.
+        self._beat_owed = False
         # Once `done` is pending: the log's TTL is set and the heartbeat deleted with it.
         self._final = False
         self._final_landed = asyncio.Event()
@@ -327,15 +330,21 @@ class ReplyProducer:
 
     def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
         self._cut_delta()
+        beat = beat or self._beat_owed
         if self._gone or not (self._pending or beat or self._final):
             return 0, 0
         while len(self._ids) < len(self._pending):
             self._ids.append(self._next_id())
         self._staged = self._logged(len(self._pending))
+        # Everything is encoded before anything is queued: a failure here leaves the
+        # pipeline as it was (the writer drops this reply, not the batch).
+        entries: list[dict[Any, Any]] = []
         for (_, _, extra), entry in zip(self._pending, self._staged, strict=False):
             fields: dict[Any, Any] = {"t": entry.kind, "d": entry.data}
             if extra:
                 fields["x"] = _json(extra)
+            entries.append(fields)
+        for fields, entry in zip(entries, self._staged, strict=True):
             pipe.xadd(
                 self._key,
                 fields,
@@ -345,6 +354,7 @@ class ReplyProducer:
             )
         commands = len(self._staged)
         self._staged_final = self._final
+        self._staged_beat = beat and not self._final
         self._cancel_checked = False
         if self._final:
             pipe.expire(self._key, self._log_ttl_s)
@@ -370,14 +380,17 @@ class ReplyProducer:
         del self._ids[: len(staged)]
         self._forward(staged)
         self._log_ttl_set = True
+        if self._staged_beat:
+            self._beat_owed = False
         if self._cancel_checked and results[-1]:
             self._stop("cancelled")
         if self._staged_final and not self._pending:
             self._final_landed.set()
 
-    def failed(self) -> None:
+    def failed(self, *, beat: bool) -> None:
         self._staged = []
         self._check_log = True
+        self._beat_owed = self._beat_owed or beat
 
     # -- the LLM call ------------------------------------------------------------
 
