@@ -25,6 +25,7 @@ from fixtures.extraction import (
     VALID_ONBOARDING,
     VALIDATED_ONBOARDING,
     EndedSession,
+    enqueue_extraction,
     insert_ended_session,
     notifications,
     queue_extraction,
@@ -307,10 +308,7 @@ async def test_an_extraction_waits_for_a_reply_still_streaming_and_reads_its_tex
                RETURNING id""",
             session.conversation_id,
         )
-        async with pg_pool.acquire() as conn:
-            job = await ledger.get(conn, session.job_id)
-        assert job is not None
-        await queue.enqueue_attempt(arq, worker.settings, job, 0.0)
+        await enqueue_extraction(pg_pool, arq, worker.settings, session)
 
         async def waiting() -> bool:
             return sample("extraction_reply_waits_total") > waits
