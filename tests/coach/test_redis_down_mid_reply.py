@@ -11,6 +11,7 @@ event id once Redis is back gets exactly the rest.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
@@ -20,36 +21,24 @@ from coach.test_reply_log import Event, parse, resume, stored, text_of
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
-from fixtures.tcp_relay import relayed
+from fixtures.tcp_relay import TcpRelay, relayed
 from pacer_common import redis_names
 
 
 async def test_the_post_stream_waits_out_a_redis_blip_with_the_text_once(
     start_coach: StartCoach, redis_url: str, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
+    async def blip(relay: TcpRelay, seen: list[Event]) -> bool:
+        if sum(e.event == "delta" for e in seen) < 2:
+            return False
+        await relay.cut()
+        await sim.wait_for_stats(lambda stats: stats["active"] == 0)
+        await relay.restore()
+        return True
+
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=40)
-    async with relayed(redis_url) as (relay, url):
-        async with start_coach(REDIS_URL=url) as coach:
-            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
-                raw = ""
-                async with http.stream(
-                    "POST",
-                    "/v1/coach/chat",
-                    json={"message": "Long answer, please"},
-                    headers=runner.headers,
-                ) as response:
-                    assert response.status_code == 200
-                    async for chunk in response.aiter_text():
-                        raw += chunk
-                        if sum(e.event == "delta" for e in parse(raw)) == 2:
-                            await relay.cut()
-                            await sim.wait_for_stats(lambda stats: stats["active"] == 0)
-                            await relay.restore()
-    events = parse(raw)
-    assert [e.event for e in events].count("done") == 1 and events[-1].event == "done"
-    row = await stored(pg_pool, events[0].data["message_id"])
-    assert row["status"] == "complete"
-    assert text_of(events) == row["content"]
+    events = await _post_through(start_coach, redis_url, runner, blip)
+    await _stored_once(pg_pool, events)
 
 
 async def test_entries_redis_applied_whose_answer_was_lost_reach_the_post_stream_once(
@@ -62,12 +51,36 @@ async def test_entries_redis_applied_whose_answer_was_lost_reach_the_post_stream
 ) -> None:
     # The writer learns what landed from the log's newest id; what did must be
     # handed to the POST's stream too, not only dropped from what is pending.
+    async def answers_lost(relay: TcpRelay, seen: list[Event]) -> bool:
+        if sum(e.event == "delta" for e in seen) < 2:
+            return False
+        key = redis_names.reply_log_key(seen[0].data["message_id"])
+        relay.answers_lost = True
+        await _until_logged_beyond(redis_client, key, len(seen))
+        await relay.cut()
+        relay.answers_lost = False
+        await relay.restore()
+        return True
+
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=40)
+    events = await _post_through(start_coach, redis_url, runner, answers_lost)
+    await _stored_once(pg_pool, events)
+    assert [e.id for e in events] == sorted({e.id for e in events}, key=_entry_order)
+
+
+async def _post_through(
+    start_coach: StartCoach,
+    redis_url: str,
+    runner: Athlete,
+    fault: Callable[[TcpRelay, list[Event]], Awaitable[bool]],
+) -> list[Event]:
+    """A chat POSTed to a coach that reaches Redis through a relay: ``fault`` sees the
+    whole events read so far until it returns True (it did its harm); then the rest."""
     async with relayed(redis_url) as (relay, url):
         async with start_coach(REDIS_URL=url) as coach:
             async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
                 raw = ""
-                lost = False
+                done = False
                 async with http.stream(
                     "POST",
                     "/v1/coach/chat",
@@ -77,22 +90,18 @@ async def test_entries_redis_applied_whose_answer_was_lost_reach_the_post_stream
                     assert response.status_code == 200
                     async for chunk in response.aiter_text():
                         raw += chunk
-                        seen = parse(raw.rsplit("\n\n", 1)[0] + "\n\n")
-                        if not lost and sum(e.event == "delta" for e in seen) == 2:
-                            lost = True
-                            key = redis_names.reply_log_key(seen[0].data["message_id"])
-                            relay.answers_lost = True
-                            await _until_logged_beyond(redis_client, key, len(seen))
-                            await relay.cut()
-                            relay.answers_lost = False
-                            await relay.restore()
-    events = parse(raw)
-    assert lost
+                        if not done:
+                            done = await fault(relay, parse(raw.rsplit("\n\n", 1)[0] + "\n\n"))
+    assert done, "the reply ended before the fault"
+    return parse(raw)
+
+
+async def _stored_once(pg_pool: asyncpg.Pool, events: list[Event]) -> None:
+    """One `done`, last; the reply stored complete, with exactly the text streamed."""
     assert [e.event for e in events].count("done") == 1 and events[-1].event == "done"
     row = await stored(pg_pool, events[0].data["message_id"])
     assert row["status"] == "complete"
     assert text_of(events) == row["content"]
-    assert [e.id for e in events] == sorted({e.id for e in events}, key=_entry_order)
 
 
 async def _until_logged_beyond(client: redis.Redis, key: str, count: int) -> None:
