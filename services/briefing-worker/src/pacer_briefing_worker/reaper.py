@@ -27,6 +27,7 @@ from pacer_briefing_worker.settings import ReaperSettings
 from pacer_common.jobs import ledger
 from pacer_common.jobs.ledger import Job
 from pacer_common.logs import get_logger
+from pacer_common.outages import is_dependency_down
 from pacer_common.reply_log import settle_dead_producers
 from pacer_common.tables.messages import settle_abandoned_replies
 
@@ -60,9 +61,13 @@ class Reaper:
         while True:
             try:
                 await self.reap_once()
-            except Exception:
-                # Postgres or Redis away for a moment: try again next interval.
-                log.exception("reaper_failed")
+            except Exception as error:
+                if not is_dependency_down(error):
+                    log.exception("reaper_failed")
+                else:
+                    # Postgres or Redis away for a moment: an outage, not a bug (no
+                    # traceback); try again next interval.
+                    log.warning("reaper_dependency_down", error=str(error))
             await asyncio.sleep(self._settings.REAPER_INTERVAL_SECONDS)
 
     async def enqueue_waiting(self) -> int:
