@@ -26,7 +26,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fixtures.core_api import Athlete, CoreApi, register_and_login
-from fixtures.core_api_endpoints import BY_NAME, ENDPOINTS, Endpoint
+from fixtures.core_api_endpoints import (
+    ACTIVITY_EDIT,
+    BY_NAME,
+    ENDPOINTS,
+    ROW_ENDPOINTS,
+    UNKNOWN_ID,
+    Endpoint,
+)
 from fixtures.tokens import access_claims, load_signing_key, sign
 
 TABLES = ("users", "checkins", "activities", "plans", "goals", "refresh_tokens")
@@ -374,8 +381,10 @@ def field_cases() -> Iterator[Bad]:
             ("race_date", "0001-01-01"),
         ],
     }
-    for name, values in out_of_range.items():
-        endpoint = BY_NAME[name]
+    # An activity's edit is validated as a new one is.
+    by_endpoint = [(BY_NAME[name], values) for name, values in out_of_range.items()]
+    by_endpoint.append((ACTIVITY_EDIT, out_of_range["activity"]))
+    for endpoint, values in by_endpoint:
         for field_name, value in values:
             shown = repr(value) if len(repr(value)) <= 30 else f"<{len(str(value))} chars>"
             yield body_case(
@@ -465,7 +474,7 @@ def query_cases() -> Iterator[Bad]:
 
 
 BAD_CASES = [
-    *(case for endpoint in ENDPOINTS for case in generic_cases(endpoint)),
+    *(case for endpoint in [*ENDPOINTS, *ROW_ENDPOINTS] for case in generic_cases(endpoint)),
     *field_cases(),
     *query_cases(),
 ]
@@ -598,6 +607,9 @@ AUTHED_ROUTES = [
     ("POST", "/v1/activities", BY_NAME["activity"].valid),
     ("PUT", "/v1/plan", BY_NAME["plan"].valid),
     ("PUT", "/v1/goal", BY_NAME["goal"].valid),
+    ("GET", "/v1/stats/weekly", None),
+    ("PUT", f"/v1/activities/{UNKNOWN_ID}", ACTIVITY_EDIT.valid),
+    ("DELETE", f"/v1/activities/{UNKNOWN_ID}", None),
 ]
 WRITE_ROUTES = [route for route in AUTHED_ROUTES if route[2] is not None]
 
@@ -788,6 +800,8 @@ async def test_a_valid_token_for_a_deleted_account_writes_nothing(
         ("POST", "/v1/goal"),
         ("GET", "/v1/auth/register"),
         ("PUT", "/v1/activities"),
+        ("POST", "/v1/stats/weekly"),
+        ("POST", f"/v1/activities/{UNKNOWN_ID}"),
     ],
     ids=lambda value: str(value),
 )

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, CoreApi, core_api_settings, register_and_login
-from fixtures.core_api_endpoints import ENDPOINTS, Endpoint
+from fixtures.core_api_endpoints import ENDPOINTS, ROW_ENDPOINTS, UNKNOWN_ID, Endpoint
 from fixtures.hostile_inputs import DATES, QUERY_NUMBERS, assert_not_500, served_routes, values_for
 from pacer_core_api.app import create_app
 
@@ -37,7 +37,11 @@ ADMIN_ROUTES = {
     ("PUT", f"/v1/admin/topics/{TOPIC_ID}"),
 }
 UNAUTHENTICATED = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/v1/client-config")}
-READS = {("GET", path) for path in ("/v1/me", "/v1/plan", "/v1/goal", "/v1/home")}
+READS = {
+    ("GET", path) for path in ("/v1/me", "/v1/plan", "/v1/goal", "/v1/home", "/v1/stats/weekly")
+}
+# Routes that name a row, without a body: the sweep's id is unknown (a 404 past auth).
+ROW_DELETES = {("DELETE", f"/v1/activities/{UNKNOWN_ID}")}
 LISTS = {("GET", "/v1/checkins"), ("GET", "/v1/activities")}
 QUERIES: dict[str, str] = {"before": "date", "limit": "number"}
 
@@ -45,6 +49,10 @@ QUERIES: dict[str, str] = {"before": "date", "limit": "number"}
 def test_the_sweep_lists_every_route(jwt_key_files: tuple[Path, Path]) -> None:
     settings = core_api_settings("postgresql://unused", "redis://unused", jwt_key_files)
     swept = {(e.method, e.path) for e in ENDPOINTS} | UNAUTHENTICATED | READS | LISTS
+    swept |= {
+        (method, path.replace(UNKNOWN_ID, "{activity_id}"))
+        for method, path in {(e.method, e.path) for e in ROW_ENDPOINTS} | ROW_DELETES
+    }
     swept |= {
         (method, path.replace(JOB_ID, "{job_id}").replace(TOPIC_ID, "{topic_id}"))
         for method, path in ADMIN_ROUTES
@@ -66,7 +74,7 @@ async def people(http: httpx.AsyncClient) -> dict[str, Athlete]:
     }
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+@pytest.mark.parametrize("endpoint", [*ENDPOINTS, *ROW_ENDPOINTS], ids=lambda e: e.name)
 async def test_hostile_body_fields_never_500(
     http: httpx.AsyncClient, people: dict[str, Athlete], endpoint: Endpoint
 ) -> None:
@@ -92,6 +100,11 @@ async def test_hostile_query_parameters_never_500(
             for value in DATES if kind == "date" else QUERY_NUMBERS:
                 response = await http.get(path, params={name: value}, headers=who.headers)
                 assert_not_500(response, f"GET {path}?{name}={value}")
+    for value in QUERY_NUMBERS:
+        response = await http.get(
+            "/v1/stats/weekly", params={"weeks": value}, headers=people["athlete"].headers
+        )
+        assert_not_500(response, f"GET /v1/stats/weekly?weeks={value}")
 
 
 async def test_admin_routes_never_500(http: httpx.AsyncClient, people: dict[str, Athlete]) -> None:
@@ -105,8 +118,8 @@ async def test_a_deleted_account_gets_401_on_every_authenticated_route(
     ghost = await register_and_login(http)
     await pg_pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(ghost.id))
     authed: list[tuple[str, str, Mapping[str, Any] | None]]
-    authed = [(e.method, e.path, e.valid) for e in ENDPOINTS if e.authed]
-    authed += [(method, path, None) for method, path in READS | LISTS]
+    authed = [(e.method, e.path, e.valid) for e in [*ENDPOINTS, *ROW_ENDPOINTS] if e.authed]
+    authed += [(method, path, None) for method, path in READS | LISTS | ROW_DELETES]
     for method, path, body in authed:
         response = await http.request(method, path, json=body, headers=ghost.headers)
         assert response.status_code == 401, f"{method} {path}: {response.text}"

@@ -16,7 +16,7 @@ from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
 from pacer_common.web.request_context import RequestContextMiddleware
 from pacer_core_api.lifespan import lifespan_for
-from pacer_core_api.routes import admin, athlete, auth, client_config, health, home, me
+from pacer_core_api.routes import admin, athlete, auth, client_config, health, home, me, stats
 from pacer_core_api.settings import CoreApiSettings
 
 SERVICE_NAME = "core-api"
@@ -33,6 +33,7 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
             *me.ROUTES,
             *athlete.ROUTES,
             *home.ROUTES,
+            *stats.ROUTES,
             *client_config.ROUTES,
             *admin.ROUTES,
         ],

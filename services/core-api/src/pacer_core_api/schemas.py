@@ -150,6 +150,16 @@ class ActivityListQuery(BaseModel):
     before: Instant | None = None
 
 
+MAX_STATS_WEEKS = 52
+
+
+class WeeklyStatsQuery(BaseModel):
+    """``GET /v1/stats/weekly?weeks=N``: the last N training weeks, this one included."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weeks: int = Field(default=12, ge=1, le=MAX_STATS_WEEKS)
+
+
 # A topic's system prompt: long enough for a real interview script, short
 # enough to be sent with every message of every session of the topic.
 MAX_SYSTEM_PROMPT_CHARS = 8000

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pacer_common.auth import require_account, require_user
 from pacer_common.errors import NotFound
-from pacer_common.web.json_body import parse_json_body, parse_query
+from pacer_common.web.json_body import parse_json_body, parse_query, path_uuid
 from pacer_core_api.briefing.refresh import after_data_saved
 from pacer_core_api.schemas import (
     ActivityIn,
@@ -54,6 +54,39 @@ async def post_activity(request: Request) -> JSONResponse:
     # After the block: the data is committed before the worker can read it.
     await after_data_saved(state, principal.user_id, "activity")
     return JSONResponse(activity, status_code=201)
+
+
+_NO_ACTIVITY = "No such activity."
+
+
+async def put_activity(request: Request) -> JSONResponse:
+    """Replace an activity, validated as a new one; a refresh follows as after a save."""
+    state = app_state(request)
+    principal = require_user(request)
+    activity_id = path_uuid(request, "activity_id", "activity_id")
+    body = await parse_json_body(request, ActivityIn)
+    async with state["pool"].acquire() as conn:
+        # An account deleted under a live token gets 401, as on every route, not 404.
+        await require_account(conn, principal)
+        activity = await athlete.update_activity(conn, principal.user_id, activity_id, body)
+    # Someone else's activity is "not found" too: its existence is not theirs to learn.
+    if activity is None:
+        raise NotFound(_NO_ACTIVITY)
+    await after_data_saved(state, principal.user_id, "activity")
+    return JSONResponse(activity)
+
+
+async def delete_activity(request: Request) -> Response:
+    state = app_state(request)
+    principal = require_user(request)
+    activity_id = path_uuid(request, "activity_id", "activity_id")
+    async with state["pool"].acquire() as conn:
+        await require_account(conn, principal)
+        deleted = await athlete.delete_activity(conn, principal.user_id, activity_id)
+    if not deleted:
+        raise NotFound(_NO_ACTIVITY)
+    await after_data_saved(state, principal.user_id, "activity")
+    return Response(status_code=204)
 
 
 async def list_activities(request: Request) -> JSONResponse:
@@ -117,6 +150,8 @@ ROUTES = [
     Route("/v1/checkins", list_checkins, methods=["GET"]),
     Route("/v1/activities", post_activity, methods=["POST"]),
     Route("/v1/activities", list_activities, methods=["GET"]),
+    Route("/v1/activities/{activity_id}", put_activity, methods=["PUT"]),
+    Route("/v1/activities/{activity_id}", delete_activity, methods=["DELETE"]),
     Route("/v1/plan", put_plan, methods=["PUT"]),
     Route("/v1/plan", get_plan, methods=["GET"]),
     Route("/v1/goal", put_goal, methods=["PUT"]),

@@ -104,6 +104,36 @@ async def insert_activity(
     return _json_ready(row)
 
 
+async def update_activity(
+    conn: asyncpg.Connection, user_id: UUID, activity_id: UUID, activity: ActivityIn
+) -> dict[str, Any] | None:
+    """Replace every field of the athlete's activity; None if they have no such activity."""
+    row = await conn.fetchrow(
+        f"""UPDATE activities SET sport = $3, started_at = $4, duration_s = $5,
+                distance_m = $6, avg_hr = $7, note = $8
+            WHERE id = $1 AND user_id = $2 RETURNING {_ACTIVITY_COLUMNS}""",
+        activity_id,
+        user_id,
+        activity.sport,
+        activity.started_at,
+        activity.duration_s,
+        activity.distance_m,
+        activity.avg_hr,
+        activity.note,
+    )
+    return None if row is None else _json_ready(row)
+
+
+async def delete_activity(conn: asyncpg.Connection, user_id: UUID, activity_id: UUID) -> bool:
+    """True if the athlete had this activity (now gone)."""
+    deleted = await conn.fetchval(
+        "DELETE FROM activities WHERE id = $1 AND user_id = $2 RETURNING id",
+        activity_id,
+        user_id,
+    )
+    return deleted is not None
+
+
 async def list_activities(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
 ) -> list[dict[str, Any]]:
