@@ -17,6 +17,16 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** h() for SVG elements (the chart): attributes only, no listeners. */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value !== false && value !== null && value !== undefined) el.setAttribute(name, String(value));
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
 export function clear(el) {
   el.replaceChildren();
   return el;

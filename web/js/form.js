@@ -7,8 +7,10 @@ let formSeq = 0;
  * buildForm({title, fields: [{name, label, type, ...inputAttrs}], submit: "Save",
  *            onSubmit: async (values) => {...}})
  * A thrown ApiError with `details` puts each message next to its field.
+ * `level`: the title's heading (a form inside a screen's list is "h3");
+ * `actions`: more buttons beside the submit one (Cancel).
  */
-export function buildForm({ title, fields, submit, onSubmit, intro }) {
+export function buildForm({ title, fields, submit, onSubmit, intro, level = "h1", actions = [] }) {
   const id = `f${++formSeq}`;
   const summary = h("p", { class: "form-error", role: "alert", hidden: true });
   const inputs = new Map();
@@ -25,7 +27,9 @@ export function buildForm({ title, fields, submit, onSubmit, intro }) {
       input = h("select", { id: inputId, name, "aria-describedby": describedBy, ...rest },
         options.map(([value, text]) => h("option", { value, selected: value === chosen }, text)));
     } else if (type === "textarea") {
-      input = h("textarea", { id: inputId, name, "aria-describedby": describedBy, rows: 3, ...attrs });
+      // A textarea's value is its text, not an attribute.
+      const { value: text = "", ...rest } = attrs;
+      input = h("textarea", { id: inputId, name, "aria-describedby": describedBy, rows: 3, ...rest }, text);
     } else {
       input = h("input", { id: inputId, name, type, "aria-describedby": describedBy, ...attrs });
     }
@@ -35,7 +39,8 @@ export function buildForm({ title, fields, submit, onSubmit, intro }) {
   });
   const button = h("button", { type: "submit" }, submit);
   const form = h("form", { novalidate: true, "aria-labelledby": `${id}-title` },
-    h("h1", { id: `${id}-title` }, title), intro ? h("p", {}, intro) : null, summary, ...rows, h("div", { class: "actions" }, button));
+    h(level, { id: `${id}-title` }, title), intro ? h("p", {}, intro) : null, summary, ...rows,
+    h("div", { class: "actions" }, button, ...actions));
 
   function clearErrors() {
     summary.hidden = true;

@@ -4,6 +4,7 @@ import { clear, h, toast } from "./dom.js";
 import { activity, checkin, goal, plan } from "./screens/forms.js";
 import { sessionView, sessions } from "./screens/sessions.js";
 import { home } from "./screens/home.js";
+import { historyScreen } from "./screens/history.js";
 import { registerScreen, signIn } from "./screens/auth.js";
 import { chat } from "./screens/chat.js";
 import { startNotifications, stopNotifications } from "./notify.js";
@@ -18,6 +19,7 @@ const ROUTES = [
   [/^\/activity$/, activity, { nav: "home", title: "Activity" }],
   [/^\/plan$/, plan, { nav: "home", title: "Plan" }],
   [/^\/goal$/, goal, { nav: "home", title: "Goal" }],
+  [/^\/history$/, historyScreen, { nav: "history", title: "History" }],
   [/^\/coach$/, chat, { nav: "coach", title: "Coach" }],
   [/^\/coach\/(?<id>[0-9a-f-]{36})$/, chat, { nav: "coach", title: "Coach" }],
   [/^\/sessions$/, sessions, { nav: "sessions", title: "Sessions" }],

@@ -26,41 +26,61 @@ function hms(text) {
   return parts.reduce((total, part) => total * 60 + part, 0);
 }
 
+/** A check-in's value fields (History edits them for a fixed date), prefilled from `c`. */
+export function checkinFields(c = { sleep_hours: 7.5, soreness: 2, mood: 3, note: "" }) {
+  return [
+    { name: "sleep_hours", label: "Sleep (hours)", type: "number", step: "0.5", min: "0", max: "24", value: String(c.sleep_hours) },
+    { name: "soreness", label: "Soreness", type: "select", options: scale, value: String(c.soreness) },
+    { name: "mood", label: "Mood", type: "select", options: scale, value: String(c.mood) },
+    { name: "note", label: "Note", type: "textarea", value: c.note ?? "" },
+  ];
+}
+
+export const checkinBody = (v) => ({
+  date: v.date || undefined, sleep_hours: num(v.sleep_hours), soreness: Number(v.soreness), mood: Number(v.mood), note: v.note || undefined,
+});
+
 export function checkin(main, { navigate }) {
   screen(main, navigate, {
     title: "Daily check-in",
     submit: "Save check-in",
-    fields: [
-      { name: "date", label: "Date", type: "date", value: today() },
-      { name: "sleep_hours", label: "Sleep (hours)", type: "number", step: "0.5", min: "0", max: "24", value: "7.5" },
-      { name: "soreness", label: "Soreness", type: "select", options: scale, value: "2" },
-      { name: "mood", label: "Mood", type: "select", options: scale, value: "3" },
-      { name: "note", label: "Note", type: "textarea" },
-    ],
-  }, (v) => ({ date: v.date || undefined, sleep_hours: num(v.sleep_hours), soreness: Number(v.soreness), mood: Number(v.mood), note: v.note || undefined }),
-  "POST", "/v1/checkins", "Check-in saved.");
+    fields: [{ name: "date", label: "Date", type: "date", value: today() }, ...checkinFields()],
+  }, checkinBody, "POST", "/v1/checkins", "Check-in saved.");
 }
 
+export const SPORTS = [["run", "Run"], ["ride", "Ride"], ["swim", "Swim"], ["strength", "Strength"], ["other", "Other"]];
+
+/** ISO instant -> the datetime-local input's value, in the browser's time zone (to the minute). */
+export function localInput(iso) {
+  const at = new Date(iso);
+  return new Date(at.getTime() - at.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
+
+/** The activity form's fields, prefilled from a stored activity `a` when editing. */
+export function activityFields(a = null) {
+  const text = (value, scaleBy = 1) => (value === null || value === undefined ? "" : String(+(value / scaleBy).toFixed(2)));
+  return [
+    { name: "sport", label: "Sport", type: "select", options: SPORTS, value: a?.sport },
+    { name: "started_at", label: "Started at", type: "datetime-local", value: a ? localInput(a.started_at) : "" },
+    { name: "duration_s", label: "Duration (minutes)", type: "number", min: "1", step: "1", value: text(a?.duration_s, 60) },
+    { name: "distance_m", label: "Distance (km)", type: "number", min: "0", step: "0.01", value: text(a?.distance_m, 1000) },
+    { name: "avg_hr", label: "Average heart rate", type: "number", min: "30", max: "250", value: text(a?.avg_hr) },
+    { name: "note", label: "Note", type: "textarea", value: a?.note ?? "" },
+  ];
+}
+
+export const activityBody = (v) => ({
+  sport: v.sport,
+  started_at: v.started_at ? new Date(v.started_at).toISOString() : undefined,
+  duration_s: v.duration_s ? Math.round(Number(v.duration_s) * 60) : undefined,
+  distance_m: v.distance_m ? Number(v.distance_m) * 1000 : undefined,
+  avg_hr: num(v.avg_hr),
+  note: v.note || undefined,
+});
+
 export function activity(main, { navigate }) {
-  screen(main, navigate, {
-    title: "Log an activity",
-    submit: "Save activity",
-    fields: [
-      { name: "sport", label: "Sport", type: "select", options: [["run", "Run"], ["ride", "Ride"], ["swim", "Swim"], ["strength", "Strength"], ["other", "Other"]] },
-      { name: "started_at", label: "Started at", type: "datetime-local" },
-      { name: "duration_s", label: "Duration (minutes)", type: "number", min: "1", step: "1" },
-      { name: "distance_m", label: "Distance (km)", type: "number", min: "0", step: "0.01" },
-      { name: "avg_hr", label: "Average heart rate", type: "number", min: "30", max: "250" },
-      { name: "note", label: "Note", type: "textarea" },
-    ],
-  }, (v) => ({
-    sport: v.sport,
-    started_at: v.started_at ? new Date(v.started_at).toISOString() : undefined,
-    duration_s: v.duration_s ? Math.round(Number(v.duration_s) * 60) : undefined,
-    distance_m: v.distance_m ? Number(v.distance_m) * 1000 : undefined,
-    avg_hr: num(v.avg_hr),
-    note: v.note || undefined,
-  }), "POST", "/v1/activities", "Activity saved.");
+  screen(main, navigate, { title: "Log an activity", submit: "Save activity", fields: activityFields() },
+    activityBody, "POST", "/v1/activities", "Activity saved.");
 }
 
 export function plan(main, { navigate }) {

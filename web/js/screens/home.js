@@ -1,8 +1,10 @@
-// Home: this week, last check-in, next race, plan, and today's briefing, which
-// updates in place when a `briefing.ready` notification arrives.
+// Home: today's briefing, which updates in place when a `briefing.ready`
+// notification arrives, the last 12 weeks' chart, this week, last check-in,
+// next race and plan.
 import { api } from "../api.js";
 import { formatDuration, h, km } from "../dom.js";
 import { on } from "../store.js";
+import { loadChart } from "./load-chart.js";
 
 const STATUS_TEXT = {
   fresh: ["Up to date", "Written by your coach from your latest data."],
@@ -45,8 +47,8 @@ export function home(main) {
     h("h2", { id: "briefing-title" }, "Today's briefing"), h("p", { class: "loading" }, "Loading…"));
   const tiles = h("div", { class: "tiles" });
   const alert = h("p", { class: "form-error", role: "alert", hidden: true });
-  main.append(h("h1", {}, "Home"), alert, briefing, tiles);
   let alive = true;
+  main.append(h("h1", {}, "Home"), alert, briefing, loadChart(() => alive), tiles);
 
   async function load({ briefingOnly = false } = {}) {
     try {
