@@ -153,6 +153,10 @@ def test_the_chart_shows_each_week_and_its_text_alternative_carries_the_figures(
     box = table.locator("xpath=..").bounding_box()
     assert box is not None and box["width"] <= 1 and box["height"] <= 1
 
+    # Home's own tile counts the same week.
+    expect(page.get_by_role("region", name="This week")).to_contain_text(
+        "2 sessions, 15.0 km, 1 h 30 min"
+    )
     assert not axe_violations(page)
     screenshot(page, "home-chart-1280x800")
 
@@ -227,6 +231,7 @@ def test_history_pages_edits_and_deletes(
     expect(checkins.get_by_role("listitem")).to_have_count(3)
     expect(checkins.get_by_role("listitem").first).to_contain_text("slept 7 h")
     assert not axe_violations(page)
+    screenshot(page, "history-1280x800")
 
     # Edit the newest activity: a bad value is said by its field, then it saves.
     newest = items.first
@@ -277,6 +282,7 @@ def test_history_pages_edits_and_deletes(
     items.first.get_by_role("button", name=re.compile(r"^Edit Run")).click()
     expect(activities.get_by_role("form")).to_be_visible()
     _no_sideways_scroll(page, "History with an edit open")
+    screenshot(page, "history-edit-360x740")
     page.set_viewport_size(DESKTOP)
 
 
