@@ -11,6 +11,7 @@ the manifests to the same properties by construction.
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Any
 
 import kubernetes_validate
@@ -457,3 +458,31 @@ def test_every_container_requests_and_is_limited(overlay: str) -> None:
                 assert set(resources.get(key, {})) == {"cpu", "memory"}, (
                     f"{name}/{container['name']}: {key}"
                 )
+
+
+# --- the deploy order ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_deploy_sh_applies_the_job_before_any_deployment(overlay: str) -> None:
+    script = (KUBERNETES / "deploy.sh").read_text(encoding="utf-8")
+    checked = subprocess.run(["bash", "-n", str(KUBERNETES / "deploy.sh")], check=False)
+    assert checked.returncode == 0
+    (excluded,) = re.findall(r"component notin \(([a-z,-]+)\)", script)
+    resources = build(overlay)
+    # The first apply leaves out exactly the Deployments, and keeps the Job.
+    components = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]
+        for d in of_kind(resources, "Deployment").values()
+    }
+    assert set(excluded.split(",")) == components
+    job = of_kind(resources, "Job")[MIGRATION_JOB]
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] not in components
+    namespace = next(iter(of_kind(resources, "Namespace")))
+    assert f"namespace=${{PACER_NAMESPACE:-{namespace}}}" in script
+    assert script.count(f"job/{MIGRATION_JOB}") >= 3
+    for name in of_kind(resources, "Deployment"):
+        assert name in script.split("for deployment in ")[1].split(";")[0], name
+    # The rollout comes only after the wait for the Job.
+    wait_at = script.index("--for=condition=complete")
+    assert script.index('kubectl apply -f "$manifests"\n') > wait_at
