@@ -40,6 +40,7 @@ from deploy.kubernetes_model import (
 from deploy.model import load_yaml
 from pacer_coach.metrics import OPEN_STREAMS
 from pacer_coach.settings import CoachSettings
+from pacer_common.web.load_shedding import NEVER_SHED_PATHS
 from pacer_core_api.settings import CoreApiSettings
 
 PACER_DEPLOYMENTS = ("core-api", "coach", "briefing-worker")
@@ -486,3 +487,32 @@ def test_deploy_sh_applies_the_job_before_any_deployment(overlay: str) -> None:
     # The rollout comes only after the wait for the Job.
     wait_at = script.index("--for=condition=complete")
     assert script.index('kubectl apply -f "$manifests"\n') > wait_at
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_probe_of_a_pacer_service_can_be_shed_under_load(overlay: str) -> None:
+    # An overloaded pod sheds new requests (503), never its probes: failing the
+    # probes of every busy pod at once would turn overload into an outage.
+    deployments = of_kind(build(overlay), "Deployment")
+    for name in PACER_DEPLOYMENTS:
+        container = main_container(deployments[name])
+        for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[kind]["httpGet"]["path"] in NEVER_SHED_PATHS, (name, kind)
+
+
+def test_prometheus_scrapes_the_metrics_port_of_every_pacer_pod() -> None:
+    monitor = load_yaml(KUBERNETES / "monitoring" / "podmonitor.yaml")
+    resources = build("production")
+    namespace = next(iter(of_kind(resources, "Namespace")))
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == [namespace]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    deployments = of_kind(resources, "Deployment")
+    for name, port in METRICS_PORTS.items():
+        assert selects(monitor["spec"]["selector"], pod_labels(deployments[name])), name
+        ports = {p["name"]: p["containerPort"] for p in main_container(deployments[name])["ports"]}
+        assert ports[endpoint["port"]] == port, name
+    assert not selects(monitor["spec"]["selector"], pod_labels(deployments[EDGE]))
+    # The alert rules group by `job`: the service's name, as with Compose.
+    (relabel,) = endpoint["relabelings"]
+    assert relabel["targetLabel"] == "job"
+    assert relabel["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]
