@@ -55,7 +55,7 @@ test-llm-sim: install ## LLM simulator tests only
 test-worker: install ## briefing-worker and jobs-ledger contract tests only
 	$(PYTEST) -q tests/briefing_worker
 
-test-deploy: install test-tools ## proxy templates, Compose file, alert rules
+test-deploy: install test-tools ## proxy templates, Compose file, alert rules, Kubernetes overlays (kubectl kustomize)
 	$(PYTEST) -q tests/deploy
 
 test-stack: install ## whole-stack tests (make run's stack, through Caddy)

@@ -42,6 +42,7 @@ def test_a_missing_required_setting_stops_start_up(valid_env: dict[str, str], mi
         ("LOG_LEVEL", "LOUD"),
         ("JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem"),
         ("ACCESS_TOKEN_TTL_SECONDS", "-1"),
+        ("TRUSTED_PROXIES", "127.0.0.1,caddy-host"),
     ],
 )
 def test_a_malformed_setting_stops_start_up(

@@ -56,3 +56,18 @@ def test_with_no_trusted_proxies_the_header_is_ignored() -> None:
 
 def test_a_request_without_a_peer_address_is_unknown() -> None:
     assert client_ip(request_from(None, "203.0.113.7"), TRUSTED) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("peer", "expected"),
+    [
+        pytest.param("10.244.3.17", "203.0.113.7", id="inside-the-pod-network"),
+        pytest.param("10.245.0.1", "10.245.0.1", id="outside-it"),
+        pytest.param("2001:db8::5", "203.0.113.7", id="ipv6-network"),
+        pytest.param("not-an-address", "not-an-address", id="not-an-address"),
+    ],
+)
+def test_a_trusted_network_covers_every_address_in_it(peer: str, expected: str) -> None:
+    # Kubernetes: the edge's pod address changes; the pod network is trusted.
+    trusted = frozenset({"10.244.0.0/16", "2001:db8::/64"})
+    assert client_ip(request_from(peer, "203.0.113.7"), trusted) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field, field_validator
@@ -46,7 +47,8 @@ class CoreApiSettings(ServiceSettings, JobSettings):
     LOGIN_MAX_FAILURES_PER_ACCOUNT: int = Field(default=5, ge=1, le=1000)
     LOGIN_MAX_FAILURES_PER_IP: int = Field(default=20, ge=1, le=100_000)
     LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1, le=86_400)
-    # Only these peers may set X-Forwarded-For (the proxy).
+    # Only these peers may set X-Forwarded-For (the proxy): addresses or networks
+    # ("10.244.0.0/16", the pod network on Kubernetes: client_ip.py says why).
     TRUSTED_PROXIES: Annotated[frozenset[str], NoDecode, BeforeValidator(split_commas)] = frozenset(
         {"127.0.0.1", "::1"}
     )
@@ -64,6 +66,16 @@ class CoreApiSettings(ServiceSettings, JobSettings):
     # connection. Above the coach's keep-alive (SSE_PING_SECONDS, 15) and its
     # first-token wait; tests shorten it.
     CLIENT_STREAM_IDLE_TIMEOUT_SECONDS: float = Field(default=135.0, ge=0.5, le=3600)
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _addresses_or_networks(cls, value: frozenset[str]) -> frozenset[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or a network: {entry!r}") from None
+        return value
 
     @field_validator("ADMIN_EMAILS")
     @classmethod
