@@ -19,8 +19,8 @@ import asyncpg
 
 from fixtures.extraction import seed_topics
 from pacer_coach.store.conversations import conversation_messages, history
-from pacer_common.jobs import queue
-from pacer_common.tables import sessions
+from pacer_common import session_lifecycle
+from pacer_common.session_lifecycle import Move
 
 TURNS = [
     ("I'm running Berlin in September.", "Lovely. A target time?"),
@@ -80,14 +80,17 @@ async def test_the_extraction_transcript_puts_each_turns_user_message_first(
         user_id, conversation_id, _ = await conversation_with_tied_turns(conn)
         async with conn.transaction():
             session_id = await conn.fetchval(
-                """INSERT INTO coach_sessions (user_id, topic_id, conversation_id, status)
-                   SELECT $1, id, $2, 'extracting' FROM topics WHERE slug = 'onboarding'
+                """INSERT INTO coach_sessions (user_id, topic_id, conversation_id)
+                   SELECT $1, id, $2 FROM topics WHERE slug = 'onboarding'
                    RETURNING id""",
                 user_id,
                 conversation_id,
             )
-            job = await queue.request_extraction(conn, session_id, user_id)
-        session = await sessions.begin_extraction(conn, session_id, job.job_id)
+            locked = await session_lifecycle.lock(conn, session_id, user_id)
+            assert locked is not None
+            closed = await session_lifecycle.close(conn, locked, (Move.CLOSE,))
+            assert closed is not None
+        session = await session_lifecycle.begin_attempt(conn, session_id, closed.submitted.job_id)
     assert session is not None
     assert [(line.role, line.content) for line in session.transcript] == EXPECTED
 
