@@ -16,12 +16,14 @@ from uuid import UUID
 
 import asyncpg
 
+from pacer_common.settings import MESSAGE_MAX_CHARS
+
 if TYPE_CHECKING:
     from pacer_common.session_lifecycle import SessionStatus
 
-# A message longer than this is cut for the extraction prompt: the coach caps
-# what it stores, this caps what one extraction can cost.
-MESSAGE_MAX_CHARS = 4000
+# A message longer than the default message limit is cut for the extraction
+# prompt: the coach caps what it accepts, this caps what one extraction can cost
+# (a reply, or a message accepted under a raised COACH_MESSAGE_MAX_CHARS).
 # And the whole transcript: the oldest messages go first (the closing summary is last).
 TRANSCRIPT_MAX_CHARS = 60_000
 # The model's invalid output kept for the admin, at most.
