@@ -30,6 +30,7 @@ from fixtures.coach_sessions import (
 )
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import poll
 from pacer_common import redis_names
 from pacer_common.jobs.queue import arq_job_id
 
@@ -234,15 +235,14 @@ async def test_a_waiting_complete_answers_202_at_once_when_the_coach_drains(
         async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as client:
             session_id = (await create_session(client, runner))["id"]
             waiting = asyncio.create_task(complete(client, runner, session_id, "wait=20"))
-            deadline = time.monotonic() + 10
-            while (
-                await pg_pool.fetchval(
+
+            async def extracting() -> bool:
+                status = await pg_pool.fetchval(
                     "SELECT status FROM coach_sessions WHERE id = $1", uuid.UUID(session_id)
                 )
-                != "extracting"
-            ):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.02)
+                return bool(status == "extracting")
+
+            await poll(extracting, timeout_s=10, interval_s=0.02, what="complete to close it")
             started = time.monotonic()
             coach.stop.set()
             response = await waiting
