@@ -13,13 +13,14 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis
 
-from fixtures.coach import Coach, StartCoach
+from fixtures.coach import Coach, StartCoach, coach_settings
 from fixtures.coach_sessions import (
     ONBOARDING_RESULT,
     complete,
@@ -29,10 +30,13 @@ from fixtures.coach_sessions import (
     say,
 )
 from fixtures.core_api import Athlete
+from fixtures.extraction import insert_ended_session
 from fixtures.llm_sim import LLMSim
 from fixtures.waiting import poll
+from pacer_coach.extraction import JobQueue
 from pacer_common import redis_names
-from pacer_common.jobs.queue import arq_job_id
+from pacer_common.jobs import ledger
+from pacer_common.jobs.queue import EXTRACTION, arq_job_id
 
 pytestmark = pytest.mark.usefixtures("session_topics")
 
@@ -249,3 +253,32 @@ async def test_a_waiting_complete_answers_202_at_once_when_the_coach_drains(
             elapsed = time.monotonic() - started
     assert response.status_code == 202, response.text
     assert elapsed < 3.0, elapsed
+
+
+async def test_the_job_queue_is_built_once_connects_lazily_and_never_raises(
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    llm_sim: LLMSim,
+    redis_url: str,
+    redis_client: redis.Redis,
+    pg_pool: asyncpg.Pool,
+    clean_state: None,
+) -> None:
+    """JobQueue.connect opens nothing: a Redis that is down costs a warning at the
+    enqueue (the ledger row waits for the reaper), and the same queue serves every
+    request once Redis answers."""
+    session = await insert_ended_session(pg_pool)
+    submitted = ledger.Submitted(session.job_id, EXTRACTION, created=True, status="queued")
+    down = JobQueue.connect(coach_settings(migrated_postgres, jwt_key_files, llm_sim.base_url))
+    await down.enqueue(submitted)
+    await down.aclose()
+    jobs = JobQueue.connect(
+        coach_settings(migrated_postgres, jwt_key_files, llm_sim.base_url, REDIS_URL=redis_url)
+    )
+    try:
+        await jobs.enqueue(submitted)
+        await jobs.enqueue(submitted)  # the same attempt twice: arq keeps one entry
+    finally:
+        await jobs.aclose()
+    queued = await redis_client.zrange(redis_names.DEFAULT_JOB_QUEUE_NAME, 0, -1)
+    assert queued == [arq_job_id(session.job_id, 1)]

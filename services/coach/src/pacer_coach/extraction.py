@@ -25,6 +25,7 @@ import asyncpg
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
+from pacer_coach.settings import CoachSettings
 from pacer_coach.store import sessions
 from pacer_common.jobs import ledger
 from pacer_common.jobs.queue import enqueue_attempt
@@ -43,13 +44,29 @@ POLL_EVERY_S = 0.2
 class JobQueue:
     """arq's queue, where a committed extraction job is put for the worker.
 
-    Built once, in the lifespan, from the arq client it opens::
+    Built once, in the lifespan, which closes it at shutdown::
 
-        jobs = JobQueue(arq_client, settings)
+        jobs = JobQueue.connect(settings)
+        opened.push_async_callback(jobs.aclose)
     """
 
     arq: ArqRedis
     settings: JobSettings
+
+    @classmethod
+    def connect(cls, settings: CoachSettings) -> JobQueue:
+        # Connects lazily, on the first enqueue: a Redis that is down at start-up
+        # costs only extractions queued late (the worker's reaper enqueues them).
+        # Its own client: arq reads bytes, the coach's other clients decode to str.
+        arq = ArqRedis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+        )
+        return cls(arq, settings)
+
+    async def aclose(self) -> None:
+        await self.arq.aclose()
 
     async def enqueue(self, submitted: ledger.Submitted) -> None:
         """Never raises: a job not enqueued stays queued in the ledger for the reaper."""
