@@ -17,10 +17,9 @@ from uuid import UUID
 
 import asyncpg
 
-from fixtures.extraction import seed_topics
+from fixtures.extraction import close_session, seed_topics
 from pacer_coach.store.conversations import conversation_messages, history
 from pacer_common import session_lifecycle
-from pacer_common.session_lifecycle import Move
 
 TURNS = [
     ("I'm running Berlin in September.", "Lovely. A target time?"),
@@ -86,11 +85,8 @@ async def test_the_extraction_transcript_puts_each_turns_user_message_first(
                 user_id,
                 conversation_id,
             )
-            locked = await session_lifecycle.lock(conn, session_id, user_id)
-            assert locked is not None
-            closed = await session_lifecycle.close(conn, locked, (Move.CLOSE,))
-            assert closed is not None
-        session = await session_lifecycle.begin_attempt(conn, session_id, closed.submitted.job_id)
+            job_id = await close_session(conn, session_id, user_id)
+        session = await session_lifecycle.begin_attempt(conn, session_id, job_id)
     assert session is not None
     assert [(line.role, line.content) for line in session.transcript] == EXPECTED
 
