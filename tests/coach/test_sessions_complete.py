@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -45,6 +46,23 @@ async def talked_session(client: httpx.AsyncClient, athlete: Athlete) -> str:
     session = await create_session(client, athlete)
     assert (await say(client, athlete, session["id"])).status_code == 200
     return str(session["id"])
+
+
+async def complete_during_extraction(
+    client: httpx.AsyncClient,
+    athlete: Athlete,
+    pool: asyncpg.Pool,
+    session_id: str,
+    prefer: str | None,
+    **outcome: Any,
+) -> httpx.Response:
+    """``complete`` while the worker's side ends the extraction with ``outcome``
+    (finish_extraction's result or error, after_s) at the same time."""
+    response, _ = await asyncio.gather(
+        complete(client, athlete, session_id, prefer),
+        finish_extraction(pool, session_id, **outcome),
+    )
+    return response
 
 
 async def test_a_slow_extraction_is_202_after_the_wait_then_200_with_the_result(
@@ -96,9 +114,8 @@ async def test_an_extraction_done_within_the_wait_answers_200_inline(
 ) -> None:
     session_id = await talked_session(coach_client, runner)
     started = time.monotonic()
-    response, _ = await asyncio.gather(
-        complete(coach_client, runner, session_id, "wait=10"),
-        finish_extraction(pg_pool, session_id, result=ONBOARDING_RESULT, after_s=0.5),
+    response = await complete_during_extraction(
+        coach_client, runner, pg_pool, session_id, "wait=10", result=ONBOARDING_RESULT, after_s=0.5
     )
     elapsed = time.monotonic() - started
     assert response.status_code == 200, response.text
@@ -133,9 +150,8 @@ async def test_the_default_wait_applies_without_prefer_and_other_preferences_are
 ) -> None:
     for prefer in (None, "respond-async, handling=lenient"):
         session_id = await talked_session(coach_client, runner)
-        response, _ = await asyncio.gather(
-            complete(coach_client, runner, session_id, prefer),
-            finish_extraction(pg_pool, session_id, result=ONBOARDING_RESULT, after_s=0.3),
+        response = await complete_during_extraction(
+            coach_client, runner, pg_pool, session_id, prefer, result=ONBOARDING_RESULT, after_s=0.3
         )
         # The default wait (EXTRACTION_INLINE_WAIT_SECONDS, 10) outlasted the extraction.
         assert response.status_code == 200, (prefer, response.text)
@@ -146,9 +162,14 @@ async def test_a_wait_above_the_cap_is_capped_at_25_and_says_so(
     coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
     session_id = await talked_session(coach_client, runner)
-    response, _ = await asyncio.gather(
-        complete(coach_client, runner, session_id, 'wait="3600"'),
-        finish_extraction(pg_pool, session_id, result=ONBOARDING_RESULT, after_s=0.3),
+    response = await complete_during_extraction(
+        coach_client,
+        runner,
+        pg_pool,
+        session_id,
+        'wait="3600"',
+        result=ONBOARDING_RESULT,
+        after_s=0.3,
     )
     assert response.status_code == 200
     assert response.headers["preference-applied"] == "wait=25"
@@ -158,11 +179,14 @@ async def test_a_failed_extraction_is_200_with_the_error_and_complete_retries_it
     coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
     session_id = await talked_session(coach_client, runner)
-    failed, _ = await asyncio.gather(
-        complete(coach_client, runner, session_id, "wait=10"),
-        finish_extraction(
-            pg_pool, session_id, error="invalid output after 3 attempts", after_s=0.3
-        ),
+    failed = await complete_during_extraction(
+        coach_client,
+        runner,
+        pg_pool,
+        session_id,
+        "wait=10",
+        error="invalid output after 3 attempts",
+        after_s=0.3,
     )
     # A final state the client can act on: show the error, or call complete again.
     assert failed.status_code == 200, failed.text
