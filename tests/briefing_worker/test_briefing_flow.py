@@ -13,13 +13,13 @@ import redis.asyncio as redis
 
 from fixtures.core_api import Athlete, StartCoreApi, register_and_login
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import poll
 from fixtures.worker import (
     CHECKIN,
     StartWorker,
     home,
     home_briefing,
     jobs_for,
-    poll,
     poll_fresh_briefing,
     poll_jobs,
 )

@@ -34,7 +34,8 @@ from fixtures.extraction import (
 from fixtures.llm_client import sample
 from fixtures.llm_sim import LLMSim
 from fixtures.processes import run_module
-from fixtures.worker import StartWorker, jobs_for, poll, reaper_for, worker_values
+from fixtures.waiting import poll
+from fixtures.worker import StartWorker, jobs_for, reaper_for, worker_values
 from pacer_briefing_worker.settings import BriefingWorkerSettings
 from pacer_common import redis_names
 from pacer_common.jobs import ledger, queue

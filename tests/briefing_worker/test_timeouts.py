@@ -21,13 +21,13 @@ from arq.connections import ArqRedis
 from fixtures.core_api import CoreApi, StartCoreApi, register_and_login
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import poll
 from fixtures.worker import (
     StartWorker,
     Webhook,
     home,
     insert_overdue_jobs,
     jobs_for,
-    poll,
     reaper_for,
     worker_process,
     worker_values,

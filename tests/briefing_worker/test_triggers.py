@@ -3,7 +3,6 @@ athletes active lately; plus the long-running alert."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
@@ -14,6 +13,7 @@ from arq.connections import ArqRedis
 
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import poll
 from fixtures.worker import Webhook, jobs_for, reaper_for, worker_values
 from pacer_briefing_worker.jobs import queue_active_athletes
 from pacer_briefing_worker.settings import BriefingWorkerSettings
@@ -143,7 +143,11 @@ async def test_too_many_long_running_jobs_alert_once_per_repeat_window(
             await alerts.aclose()
         finally:
             await arq.aclose()
-        await asyncio.sleep(0)
+
+        async def posted() -> list[dict[str, Any]]:
+            return hook.bodies
+
+        await poll(posted, timeout_s=5, what="the webhook's post")
     assert first.reaped == []  # long-running is not stuck
     assert [(body["type"], body["count"], body["threshold"]) for body in hook.bodies] == [
         ("jobs.long_running", 4, 3)

@@ -12,6 +12,7 @@ import pytest
 from fixtures.coach import Coach, StartCoach, chat, parse_sse
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim, start_llm_sim
+from fixtures.waiting import stored
 
 
 async def _assistant_rows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
@@ -140,18 +141,10 @@ async def test_a_disconnect_no_longer_stops_the_reply_which_is_stored_whole(
             if seen.count("event: delta") >= 2:
                 break
 
-    async def stored() -> asyncpg.Record:
-        for _ in range(200):
-            rows = await _assistant_rows(pg_pool)
-            if rows and rows[-1]["status"] != "streaming":
-                return rows[-1]
-            await asyncio.sleep(0.05)
-        raise AssertionError("the reply was not stored")
-
-    row = await stored()
+    events, _ = parse_sse(seen.rsplit("\n\n", 1)[0] + "\n\n")
+    row = await stored(pg_pool, events[0].data["message_id"])
     assert row["status"] == "complete"
     assert row["error_code"] is None
-    events, _ = parse_sse(seen.rsplit("\n\n", 1)[0] + "\n\n")
     assert row["content"].startswith("".join(e.data["text"] for e in events if e.event == "delta"))
     assert (await sim.stats())["disconnected"] == 0
     usage = await pg_pool.fetchval("SELECT outcome FROM llm_usage ORDER BY id DESC LIMIT 1")

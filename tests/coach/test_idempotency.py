@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from fixtures.coach import ChatResult, StartCoach, parse_sse
+from fixtures.coach import ChatResult, StartCoach, parse_sse, read_result
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 from pacer_common import redis_names
@@ -36,13 +36,7 @@ async def post(
     async with http.stream(
         "POST", "/v1/coach/chat", json={"message": message, **body}, headers=headers
     ) as response:
-        raw = (await response.aread()).decode()
-    result = ChatResult(response.status_code, response.headers)
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        result.events, result.comments = parse_sse(raw)
-    else:
-        result.body = httpx.Response(200, content=raw).json()
-    return result
+        return await read_result(response)
 
 
 def message_id(result: ChatResult) -> str:

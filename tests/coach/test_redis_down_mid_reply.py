@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import httpx
 import redis.asyncio as redis
-from coach.test_reply_log import Event, parse, resume, stored, text_of
+from coach.test_reply_log import Event, parse, resume, text_of
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import TcpRelay, relayed
+from fixtures.waiting import stored
 from pacer_common import redis_names
 
 

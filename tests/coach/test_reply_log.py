@@ -23,6 +23,7 @@ from fixtures.coach_process import coach_env, ready_coach_process
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import stored
 from pacer_common import redis_names
 from pacer_common.reply_log import settle_dead_producers
 
@@ -85,18 +86,6 @@ async def resume(
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         return response.status_code, parse(raw), None
     return response.status_code, [], json.loads(raw)
-
-
-async def stored(pool: asyncpg.Pool, message_id: str, timeout_s: float = 10) -> asyncpg.Record:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        row = await pool.fetchrow(
-            "SELECT content, status, error_code FROM messages WHERE id = $1", uuid.UUID(message_id)
-        )
-        if row is not None and row["status"] != "streaming":
-            return row
-        assert asyncio.get_running_loop().time() < deadline, f"never settled: {row}"
-        await asyncio.sleep(0.05)
 
 
 async def test_drop_after_n_deltas_and_resume_gives_the_text_exactly_once(

@@ -8,9 +8,7 @@ and is refused in production.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from pydantic import ValidationError
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import stored
 from pacer_coach.settings import CoachSettings
 from pacer_common import redis_names
 
@@ -46,18 +45,6 @@ def parse(raw: str) -> list[tuple[str, str | None, dict[str, Any]]]:
 
 def text_of(events: list[tuple[str, str | None, dict[str, Any]]]) -> str:
     return "".join(data["text"] for name, _, data in events if name == "delta")
-
-
-async def stored(pool: asyncpg.Pool, message_id: str) -> asyncpg.Record:
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        row = await pool.fetchrow(
-            "SELECT content, status FROM messages WHERE id = $1", uuid.UUID(message_id)
-        )
-        if row is not None and row["status"] != "streaming":
-            return row
-        assert asyncio.get_running_loop().time() < deadline, f"never settled: {row}"
-        await asyncio.sleep(0.05)
 
 
 async def test_the_memory_backend_streams_and_resumes_without_touching_redis(

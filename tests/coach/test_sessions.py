@@ -10,8 +10,6 @@ queues one extraction job (ledger row and arq entry). After that, messages are
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -24,6 +22,7 @@ from fixtures.coach import ChatResult, chat, parse_sse
 from fixtures.coach_sessions import create_session, extraction_jobs, say
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import poll
 from pacer_common import redis_names
 from pacer_common.jobs.queue import arq_job_id
 from pacer_common.topics import SESSION_END_MARKER
@@ -50,10 +49,12 @@ async def session_row(pool: asyncpg.Pool, session_id: str) -> asyncpg.Record:
 
 async def assert_arq_entry(client: redis.Redis, job_id: uuid.UUID) -> None:
     """The job's first attempt on arq's queue (enqueued just after `done`, so polled)."""
-    deadline = time.monotonic() + 5
-    while await client.zscore(redis_names.DEFAULT_JOB_QUEUE_NAME, arq_job_id(job_id, 1)) is None:
-        assert time.monotonic() < deadline, "the extraction job was never put on arq's queue"
-        await asyncio.sleep(0.05)
+
+    async def queued() -> bool:
+        score = await client.zscore(redis_names.DEFAULT_JOB_QUEUE_NAME, arq_job_id(job_id, 1))
+        return score is not None
+
+    await poll(queued, timeout_s=5, what="the extraction job on arq's queue")
 
 
 async def test_a_session_is_created_listed_and_read_by_its_owner_only(

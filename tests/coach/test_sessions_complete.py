@@ -13,13 +13,15 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis
 
-from fixtures.coach import Coach, StartCoach
+from fixtures.coach import Coach, StartCoach, coach_settings
 from fixtures.coach_sessions import (
     ONBOARDING_RESULT,
     complete,
@@ -29,9 +31,13 @@ from fixtures.coach_sessions import (
     say,
 )
 from fixtures.core_api import Athlete
+from fixtures.extraction import insert_ended_session
 from fixtures.llm_sim import LLMSim
+from fixtures.waiting import poll
+from pacer_coach.extraction import JobQueue
 from pacer_common import redis_names
-from pacer_common.jobs.queue import arq_job_id
+from pacer_common.jobs import ledger
+from pacer_common.jobs.queue import EXTRACTION, arq_job_id
 
 pytestmark = pytest.mark.usefixtures("session_topics")
 
@@ -40,6 +46,23 @@ async def talked_session(client: httpx.AsyncClient, athlete: Athlete) -> str:
     session = await create_session(client, athlete)
     assert (await say(client, athlete, session["id"])).status_code == 200
     return str(session["id"])
+
+
+async def complete_during_extraction(
+    client: httpx.AsyncClient,
+    athlete: Athlete,
+    pool: asyncpg.Pool,
+    session_id: str,
+    prefer: str | None,
+    **outcome: Any,
+) -> httpx.Response:
+    """``complete`` while the worker's side ends the extraction with ``outcome``
+    (finish_extraction's result or error, after_s) at the same time."""
+    response, _ = await asyncio.gather(
+        complete(client, athlete, session_id, prefer),
+        finish_extraction(pool, session_id, **outcome),
+    )
+    return response
 
 
 async def test_a_slow_extraction_is_202_after_the_wait_then_200_with_the_result(
@@ -91,9 +114,8 @@ async def test_an_extraction_done_within_the_wait_answers_200_inline(
 ) -> None:
     session_id = await talked_session(coach_client, runner)
     started = time.monotonic()
-    response, _ = await asyncio.gather(
-        complete(coach_client, runner, session_id, "wait=10"),
-        finish_extraction(pg_pool, session_id, result=ONBOARDING_RESULT, after_s=0.5),
+    response = await complete_during_extraction(
+        coach_client, runner, pg_pool, session_id, "wait=10", result=ONBOARDING_RESULT, after_s=0.5
     )
     elapsed = time.monotonic() - started
     assert response.status_code == 200, response.text
@@ -128,9 +150,8 @@ async def test_the_default_wait_applies_without_prefer_and_other_preferences_are
 ) -> None:
     for prefer in (None, "respond-async, handling=lenient"):
         session_id = await talked_session(coach_client, runner)
-        response, _ = await asyncio.gather(
-            complete(coach_client, runner, session_id, prefer),
-            finish_extraction(pg_pool, session_id, result=ONBOARDING_RESULT, after_s=0.3),
+        response = await complete_during_extraction(
+            coach_client, runner, pg_pool, session_id, prefer, result=ONBOARDING_RESULT, after_s=0.3
         )
         # The default wait (EXTRACTION_INLINE_WAIT_SECONDS, 10) outlasted the extraction.
         assert response.status_code == 200, (prefer, response.text)
@@ -141,9 +162,14 @@ async def test_a_wait_above_the_cap_is_capped_at_25_and_says_so(
     coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
     session_id = await talked_session(coach_client, runner)
-    response, _ = await asyncio.gather(
-        complete(coach_client, runner, session_id, 'wait="3600"'),
-        finish_extraction(pg_pool, session_id, result=ONBOARDING_RESULT, after_s=0.3),
+    response = await complete_during_extraction(
+        coach_client,
+        runner,
+        pg_pool,
+        session_id,
+        'wait="3600"',
+        result=ONBOARDING_RESULT,
+        after_s=0.3,
     )
     assert response.status_code == 200
     assert response.headers["preference-applied"] == "wait=25"
@@ -153,11 +179,14 @@ async def test_a_failed_extraction_is_200_with_the_error_and_complete_retries_it
     coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
     session_id = await talked_session(coach_client, runner)
-    failed, _ = await asyncio.gather(
-        complete(coach_client, runner, session_id, "wait=10"),
-        finish_extraction(
-            pg_pool, session_id, error="invalid output after 3 attempts", after_s=0.3
-        ),
+    failed = await complete_during_extraction(
+        coach_client,
+        runner,
+        pg_pool,
+        session_id,
+        "wait=10",
+        error="invalid output after 3 attempts",
+        after_s=0.3,
     )
     # A final state the client can act on: show the error, or call complete again.
     assert failed.status_code == 200, failed.text
@@ -234,18 +263,46 @@ async def test_a_waiting_complete_answers_202_at_once_when_the_coach_drains(
         async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as client:
             session_id = (await create_session(client, runner))["id"]
             waiting = asyncio.create_task(complete(client, runner, session_id, "wait=20"))
-            deadline = time.monotonic() + 10
-            while (
-                await pg_pool.fetchval(
+
+            async def extracting() -> bool:
+                status = await pg_pool.fetchval(
                     "SELECT status FROM coach_sessions WHERE id = $1", uuid.UUID(session_id)
                 )
-                != "extracting"
-            ):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.02)
+                return bool(status == "extracting")
+
+            await poll(extracting, timeout_s=10, interval_s=0.02, what="complete to close it")
             started = time.monotonic()
             coach.stop.set()
             response = await waiting
             elapsed = time.monotonic() - started
     assert response.status_code == 202, response.text
     assert elapsed < 3.0, elapsed
+
+
+async def test_the_job_queue_is_built_once_connects_lazily_and_never_raises(
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    llm_sim: LLMSim,
+    redis_url: str,
+    redis_client: redis.Redis,
+    pg_pool: asyncpg.Pool,
+    clean_state: None,
+) -> None:
+    """JobQueue.connect opens nothing: a Redis that is down costs a warning at the
+    enqueue (the ledger row waits for the reaper), and the same queue serves every
+    request once Redis answers."""
+    session = await insert_ended_session(pg_pool)
+    submitted = ledger.Submitted(session.job_id, EXTRACTION, created=True, status="queued")
+    down = JobQueue.connect(coach_settings(migrated_postgres, jwt_key_files, llm_sim.base_url))
+    await down.enqueue(submitted)
+    await down.aclose()
+    jobs = JobQueue.connect(
+        coach_settings(migrated_postgres, jwt_key_files, llm_sim.base_url, REDIS_URL=redis_url)
+    )
+    try:
+        await jobs.enqueue(submitted)
+        await jobs.enqueue(submitted)  # the same attempt twice: arq keeps one entry
+    finally:
+        await jobs.aclose()
+    queued = await redis_client.zrange(redis_names.DEFAULT_JOB_QUEUE_NAME, 0, -1)
+    assert queued == [arq_job_id(session.job_id, 1)]

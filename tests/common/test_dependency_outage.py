@@ -7,7 +7,6 @@ The suite's shared Postgres cannot be stopped, so this module runs its own.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import signal
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 from fixtures.coach import Coach, StartCoach
 from fixtures.core_api import PASSWORD, Athlete, CoreApi, StartCoreApi, register_and_login
 from fixtures.infra import free_port, stop, wait_for_port
+from fixtures.waiting import poll
 from pacer_common.migrations import apply_migrations
 from pacer_devstack import postgres
 
@@ -48,15 +48,15 @@ class OwnPostgres:
 
     async def wait_accepting(self) -> None:
         """The port opens before Postgres accepts sessions ("the database system is starting up")."""
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:
+
+        async def accepting() -> bool:
             try:
                 await (await asyncpg.connect(self.url)).close()
-                return
             except (asyncpg.CannotConnectNowError, OSError):
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
+                return False
+            return True
+
+        await poll(accepting, timeout_s=30, what="Postgres to accept sessions")
 
     def stop(self) -> None:
         assert self.process is not None

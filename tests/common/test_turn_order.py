@@ -17,10 +17,9 @@ from uuid import UUID
 
 import asyncpg
 
-from fixtures.extraction import seed_topics
+from fixtures.extraction import close_session, seed_topics
 from pacer_coach.store.conversations import conversation_messages, history
-from pacer_common.jobs import queue
-from pacer_common.tables import sessions
+from pacer_common import session_lifecycle
 
 TURNS = [
     ("I'm running Berlin in September.", "Lovely. A target time?"),
@@ -80,14 +79,14 @@ async def test_the_extraction_transcript_puts_each_turns_user_message_first(
         user_id, conversation_id, _ = await conversation_with_tied_turns(conn)
         async with conn.transaction():
             session_id = await conn.fetchval(
-                """INSERT INTO coach_sessions (user_id, topic_id, conversation_id, status)
-                   SELECT $1, id, $2, 'extracting' FROM topics WHERE slug = 'onboarding'
+                """INSERT INTO coach_sessions (user_id, topic_id, conversation_id)
+                   SELECT $1, id, $2 FROM topics WHERE slug = 'onboarding'
                    RETURNING id""",
                 user_id,
                 conversation_id,
             )
-            job = await queue.request_extraction(conn, session_id, user_id)
-        session = await sessions.begin_extraction(conn, session_id, job.job_id)
+            job_id = await close_session(conn, session_id, user_id)
+        session = await session_lifecycle.begin_attempt(conn, session_id, job_id)
     assert session is not None
     assert [(line.role, line.content) for line in session.transcript] == EXPECTED
 

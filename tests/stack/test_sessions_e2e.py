@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from fixtures.stack import Stack, start_stack
+from fixtures.waiting import poll
 from pacer_devstack.postgres import database_url
 
 ADMIN = "coach-ops@example.com"
@@ -186,13 +187,14 @@ class Athlete:
         return body
 
     async def poll(self, session_id: str, status: str, timeout_s: float = 20) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        async def reached() -> dict[str, Any] | None:
             session = await self.session(session_id)
-            if session["status"] == status:
-                return session
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"session {session_id} never {status}: {session}")
+            return session if session["status"] == status else None
+
+        found: dict[str, Any] = await poll(
+            reached, timeout_s=timeout_s, interval_s=0.1, what=f"session {session_id} {status}"
+        )
+        return found
 
     @contextlib.asynccontextmanager
     async def notifications(self) -> AsyncIterator[Callable[[str, float], Awaitable[Event]]]:

@@ -112,6 +112,7 @@ async function boot() {
     if (response.ok) {
       const values = await response.json();
       if (Number.isFinite(values.coach_idle_timeout_ms)) config.coachIdleTimeoutMs = values.coach_idle_timeout_ms;
+      if (Number.isInteger(values.message_max_chars)) config.messageMaxChars = values.message_max_chars;
     }
   } catch {
     // The default (135 s) stands.

@@ -19,4 +19,4 @@ export function emit(name, detail) {
 }
 
 /** The client's settings from the server (GET /v1/client-config), read once at start. */
-export const config = { coachIdleTimeoutMs: 135_000 };
+export const config = { coachIdleTimeoutMs: 135_000, messageMaxChars: null };

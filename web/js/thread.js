@@ -4,6 +4,7 @@
 // and Stop. What a reply does on the wire is reply.js's business.
 import { h, retryText } from "./dom.js";
 import { activeReplies } from "./reply.js";
+import { config } from "./store.js";
 
 const STORED_NOTE = {
   partial: "This reply was cut short.",
@@ -82,7 +83,7 @@ function bindReply(view, reply, onChange) {
  */
 export function createThread({ newReply, followReply, onChange = () => {}, empty = "", extraActions = [] }) {
   const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
-  const input = h("textarea", { id: "message", name: "message", rows: 2, required: true, maxlength: 4000 });
+  const input = h("textarea", { id: "message", name: "message", rows: 2, required: true, maxlength: config.messageMaxChars });
   const send = h("button", { type: "submit" }, "Send");
   const stop = h("button", { type: "button", class: "danger", hidden: true }, "Stop");
   const form = h("form", { class: "composer" },

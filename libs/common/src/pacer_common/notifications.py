@@ -1,7 +1,8 @@
 """Publish to a user's notification stream (``pacer:notify:<user>``, a Redis Stream).
 
 Any process with a Redis client publishes here (the worker: ``briefing.ready``,
-``job.*``; the coach later: ``reply.done``); the coach's ``GET /v1/coach/events``
+``job.*``, and ``session.*`` through :mod:`pacer_common.session_lifecycle`; the
+coach: ``reply.done``); the coach's ``GET /v1/coach/events``
 replays and follows it. The caps and the TTL are in :mod:`pacer_common.redis_names`.
 An entry holds two fields: ``type`` (the SSE event name) and ``data`` (JSON).
 """

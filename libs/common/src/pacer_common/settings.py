@@ -98,6 +98,20 @@ class ServiceSettings(BaseSettings):
         return self
 
 
+# The longest message an athlete may send the coach, in characters, by default.
+MESSAGE_MAX_CHARS = 4000
+
+
+class MessageLimitSettings(BaseSettings):
+    """The message limit, read from one variable by every service that needs it:
+    the coach refuses a longer message (422), and core-api tells the browser
+    client (GET /v1/client-config), whose composer stops there."""
+
+    model_config = SETTINGS_CONFIG
+
+    COACH_MESSAGE_MAX_CHARS: int = Field(default=MESSAGE_MAX_CHARS, ge=1, le=100_000)
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 

@@ -4,13 +4,14 @@ can name, a topic's conversation_config, and the closing marker.
 Topics live in Postgres (migration 0006); their ``result_schema`` names one of
 RESULT_SCHEMAS, so an extraction is validated by a pydantic model in code, never
 stored free-form. The coach strips SESSION_END_MARKER from a reply and ends the
-session; the briefing worker runs the extraction (jobs.kind = EXTRACTION).
+session; the briefing worker runs the extraction. A session's states and their
+moves are :mod:`pacer_common.session_lifecycle`'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,11 +20,6 @@ from pacer_common.llm.registry import MODEL_REGISTRY
 # What a topic's prompt asks the model to end its closing message with. The
 # simulator's copy is pacer_llm_sim.control.SESSION_END_MARKER (a test keeps them equal).
 SESSION_END_MARKER = "[[END_SESSION]]"
-
-# The jobs ledger's kind (and the arq function's name) for a session's extraction.
-EXTRACTION = "extraction"
-
-SessionStatus = Literal["active", "extracting", "completed", "extraction_failed"]
 
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 

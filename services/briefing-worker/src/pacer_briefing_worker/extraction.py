@@ -38,13 +38,20 @@ import asyncpg
 import redis.asyncio as redis
 from pydantic import ValidationError
 
-from pacer_briefing_worker import session_events
 from pacer_briefing_worker.metrics import EXTRACTION_REPLY_WAITS, EXTRACTIONS
 from pacer_briefing_worker.runner import PermanentJobError, RetryableJobError
-from pacer_common.llm import MODEL_REGISTRY, ChatMessage, Deadline, LLMClient, LLMRequest
+from pacer_common import session_lifecycle
+from pacer_common.llm import (
+    MODEL_REGISTRY,
+    ChatMessage,
+    Completion,
+    Deadline,
+    LLMClient,
+    LLMRequest,
+    ModelSpec,
+)
 from pacer_common.logs import get_logger
-from pacer_common.tables import sessions
-from pacer_common.tables.sessions import SessionForExtraction
+from pacer_common.tables.session_transcript import SessionForExtraction
 from pacer_common.topics import RESULT_SCHEMAS, ConversationConfig, validate_result
 
 PURPOSE = "extraction"
@@ -87,7 +94,7 @@ async def _read_once_replies_are_stored(
     pool: asyncpg.Pool, session_id: UUID, job_id: UUID, deadline: Deadline
 ) -> SessionForExtraction | None:
     async with pool.acquire() as conn:
-        session = await sessions.begin_extraction(conn, session_id, job_id)
+        session = await session_lifecycle.begin_attempt(conn, session_id, job_id)
     if session is None or session.status != "extracting" or not session.replies_streaming:
         return session
     EXTRACTION_REPLY_WAITS.inc()
@@ -96,7 +103,7 @@ async def _read_once_replies_are_stored(
     while time.monotonic() < give_up_at:
         await asyncio.sleep(REPLY_POLL_S)
         async with pool.acquire() as conn:
-            session = await sessions.begin_extraction(conn, session_id, job_id)
+            session = await session_lifecycle.begin_attempt(conn, session_id, job_id)
         if session is None or not session.replies_streaming:
             return session
     # A reply whose coach died is settled by the reaper; the next attempt reads it then.
@@ -144,23 +151,12 @@ async def extract(
     session = await _read_once_replies_are_stored(pool, session_id, job_id, deadline)
     if session is None:
         raise PermanentJobError(f"session {session_id} no longer exists")
-    if session.status == "completed":
+    if session.status == session_lifecycle.COMPLETED:
         EXTRACTIONS.labels("already_completed").inc()
         return {"session_id": str(session_id), "status": "completed", "llm_called": False}
-    if session.status != "extracting":
+    if session.status != session_lifecycle.EXTRACTING:
         raise PermanentJobError(f"session {session_id} is {session.status}, not ended")
-    try:
-        config = ConversationConfig.model_validate(session.conversation_config)
-    except ValidationError as error:
-        # Retrying cannot fix the row; the admin fixes the topic, then retries the job.
-        raise PermanentJobError(
-            f"topic {session.topic_slug}: invalid conversation_config: {error}"
-        ) from None
-    if session.result_schema not in RESULT_SCHEMAS:
-        raise PermanentJobError(
-            f"topic {session.topic_slug}: unknown result schema {session.result_schema!r}"
-        )
-    model = MODEL_REGISTRY[config.extraction_model_code]
+    model = _extraction_model(session)
     completion = await llm.complete(
         LLMRequest(
             system=instructions(session.result_schema, dt.datetime.now(dt.UTC).date()),
@@ -173,30 +169,12 @@ async def extract(
         purpose=PURPOSE,
         fallback=False,
     )
-    try:
-        result = parse_output(session.result_schema, completion.text)
-    except InvalidOutput as invalid:
-        reason = str(invalid)
-        if completion.finish_reason == "length":
-            reason += f" (cut at EXTRACTION_MAX_TOKENS={max_tokens})"
-        async with pool.acquire() as conn:
-            await sessions.record_invalid_output(conn, session_id, job_id, completion.text, reason)
-        EXTRACTIONS.labels("invalid").inc()
-        log.warning(
-            "extraction_invalid", session_id=str(session_id), model=model.code, reason=reason
-        )
-        raise RetryableJobError(f"invalid extraction from {model.code}: {reason}") from None
-    async with pool.acquire() as conn:
-        written, status = await sessions.complete(conn, session_id, job_id, result)
-    if written:
-        EXTRACTIONS.labels("completed").inc()
-    elif status == "completed":
-        # An earlier attempt (reaped, yet it finished) got there first: its result stands.
-        EXTRACTIONS.labels("already_completed").inc()
+    result = await _valid_result(pool, session, job_id, completion, max_tokens)
+    if not await _store_result(pool, session, job_id, result):
         return {"session_id": str(session_id), "status": "completed", "llm_called": True}
-    else:
-        raise PermanentJobError(f"session {session_id} is {status}: not this job's to complete")
-    await session_events.completed(notify, session.user_id, session_id, session.topic_slug, result)
+    await session_lifecycle.announce_completed(
+        notify, session.user_id, session_id, session.topic_slug, result
+    )
     return {
         "session_id": str(session_id),
         "status": "completed",
@@ -205,3 +183,60 @@ async def extract(
         "input_tokens": completion.input_tokens,
         "output_tokens": completion.output_tokens,
     }
+
+
+def _extraction_model(session: SessionForExtraction) -> ModelSpec:
+    """The topic's extraction model, once its config and schema are known good."""
+    try:
+        config = ConversationConfig.model_validate(session.conversation_config)
+    except ValidationError as error:
+        # Retrying cannot fix the row; the admin fixes the topic, then retries the job.
+        raise PermanentJobError(
+            f"topic {session.topic_slug}: invalid conversation_config: {error}"
+        ) from None
+    if session.result_schema not in RESULT_SCHEMAS:
+        raise PermanentJobError(
+            f"topic {session.topic_slug}: unknown result schema {session.result_schema!r}"
+        )
+    return MODEL_REGISTRY[config.extraction_model_code]
+
+
+async def _valid_result(
+    pool: asyncpg.Pool,
+    session: SessionForExtraction,
+    job_id: UUID,
+    completion: Completion,
+    max_tokens: int,
+) -> dict[str, Any]:
+    """The completion's result; an invalid one is kept on the session for the
+    admin and fails the attempt retryably."""
+    try:
+        return parse_output(session.result_schema, completion.text)
+    except InvalidOutput as invalid:
+        reason = str(invalid)
+        if completion.finish_reason == "length":
+            reason += f" (cut at EXTRACTION_MAX_TOKENS={max_tokens})"
+        async with pool.acquire() as conn:
+            await session_lifecycle.record_invalid_output(
+                conn, session.id, job_id, completion.text, reason
+            )
+        EXTRACTIONS.labels("invalid").inc()
+        code = completion.model.code
+        log.warning("extraction_invalid", session_id=str(session.id), model=code, reason=reason)
+        raise RetryableJobError(f"invalid extraction from {code}: {reason}") from None
+
+
+async def _store_result(
+    pool: asyncpg.Pool, session: SessionForExtraction, job_id: UUID, result: dict[str, Any]
+) -> bool:
+    """The session completed with ``result``: True if by this attempt, False if
+    an earlier one (reaped, yet it finished) got there first: its result stands."""
+    async with pool.acquire() as conn:
+        written, status = await session_lifecycle.complete(conn, session.id, job_id, result)
+    if written:
+        EXTRACTIONS.labels("completed").inc()
+        return True
+    if status == session_lifecycle.COMPLETED:
+        EXTRACTIONS.labels("already_completed").inc()
+        return False
+    raise PermanentJobError(f"session {session.id} is {status}: not this job's to complete")

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 from arq.connections import ArqRedis
+from arq.typing import WorkerCoroutine
 
 from pacer_briefing_worker import briefing, extraction
 from pacer_briefing_worker.metrics import BRIEFINGS
@@ -48,10 +49,7 @@ async def refresh_briefing(ctx: Ctx, job_id: str) -> str:
 
 
 async def extract_session(ctx: Ctx, job_id: str) -> str:
-    """Attempt of ledger job ``job_id`` (kind ``extraction``, subject: the coaching session).
-
-    Registered under the name ``extraction`` (pacer_common.topics.EXTRACTION).
-    """
+    """Attempt of ledger job ``job_id`` (kind ``extraction``, subject: the coaching session)."""
     state: WorkerState = ctx["state"]
 
     async def work(job: Job, deadline: Deadline) -> dict[str, Any]:
@@ -66,6 +64,13 @@ async def extract_session(ctx: Ctx, job_id: str) -> str:
         )
 
     return await state.runner.run(UUID(job_id), work)
+
+
+# What the queue can run, by job kind: arq runs each function under its kind's name.
+BY_KIND: dict[str, WorkerCoroutine] = {
+    queue.REFRESH_BRIEFING: refresh_briefing,
+    queue.EXTRACTION: extract_session,
+}
 
 
 async def refresh_active_athletes(ctx: Ctx) -> int:

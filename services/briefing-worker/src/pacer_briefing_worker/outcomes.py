@@ -1,6 +1,7 @@
 """What follows a job's outcome, wherever it was decided (the job's own worker,
 the reaper or ``pacer-jobs reap``): the next attempt on the queue, the alerts,
-the follow-up run, and a failed extraction's session."""
+the follow-up run, and a failed extraction's session (FAIL, in
+:mod:`pacer_common.session_lifecycle`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ from uuid import UUID
 import asyncpg
 from arq.connections import ArqRedis
 
-from pacer_briefing_worker import session_events
 from pacer_briefing_worker.alerts import Alerts
+from pacer_common import session_lifecycle
 from pacer_common.jobs import briefing_cache, ledger, queue
 from pacer_common.jobs.briefing_cache import RefreshFailure
 from pacer_common.jobs.ledger import Job
 from pacer_common.jobs.settings import JobSettings
 from pacer_common.logs import get_logger
-from pacer_common.tables import sessions
-from pacer_common.topics import EXTRACTION
 
 log = get_logger(__name__)
 
@@ -36,7 +35,7 @@ class Outcomes:
         """``job`` as settled: queued again (retry) or failed for good."""
         await self._alerts.job_ended_badly(job, self._owner(job))
         if job.status == "failed":
-            if job.kind == EXTRACTION:
+            if job.kind == queue.EXTRACTION:
                 await self._extraction_failed(job)
             if job.kind == queue.REFRESH_BRIEFING:
                 failure = RefreshFailure(
@@ -54,7 +53,7 @@ class Outcomes:
         """Whose notification stream hears of the job: the user its input names
         (an extraction's session owner), else its subject (a briefing's athlete)."""
         owner = job.input.get("user_id")
-        if owner is None and job.kind != EXTRACTION:
+        if owner is None and job.kind != queue.EXTRACTION:
             return job.subject
         return None if owner is None else str(owner)
 
@@ -64,30 +63,28 @@ class Outcomes:
         session_id = UUID(job.subject)
         try:
             async with self._pool.acquire() as conn:
-                failed = await sessions.fail(conn, session_id, job.id, job.error or "failed")
+                failed = await session_lifecycle.fail(
+                    conn, session_id, job.id, job.error or "failed"
+                )
         except Exception as error:
             # The session stays 'extracting' while its job is failed: a retry
             # (admin, CLI, or the client's complete) settles it.
             log.error("session_failure_not_recorded", job_id=str(job.id), error=str(error))
             return
         if failed is not None:
-            await session_events.extraction_failed(
-                self._arq, failed.user_id, session_id, failed.topic_slug, job.id
-            )
+            await session_lifecycle.announce_failed(self._arq, failed)
 
     async def settle_orphaned_sessions(self) -> int:
         """Sessions left 'extracting' behind a failed job: failed now, owner told."""
         async with self._pool.acquire() as conn:
-            orphaned = await sessions.fail_orphaned(conn)
+            orphaned = await session_lifecycle.fail_orphaned(conn)
         for session in orphaned:
             log.warning(
                 "session_extraction_failed_late",
                 session_id=str(session.id),
                 job_id=str(session.job_id),
             )
-            await session_events.extraction_failed(
-                self._arq, session.user_id, session.id, session.topic_slug, session.job_id
-            )
+            await session_lifecycle.announce_failed(self._arq, session)
         return len(orphaned)
 
     async def enqueue_next_attempt(self, job: Job) -> None:

@@ -26,12 +26,10 @@ from pacer_briefing_worker.runner import JobRunner
 from pacer_briefing_worker.settings import BriefingWorkerSettings
 from pacer_briefing_worker.state import WorkerState, build_state
 from pacer_common import redis_names
-from pacer_common.jobs import queue
 from pacer_common.llm import MODEL_REGISTRY, LLMClient
 from pacer_common.llm.postgres_usage import PostgresUsageSink
 from pacer_common.logs import get_logger
 from pacer_common.runtime import open_pool
-from pacer_common.topics import EXTRACTION
 from pacer_common.web.load_shedding import ShedPolicy
 from pacer_common.web.serving import hypercorn_config
 
@@ -51,20 +49,9 @@ def create_worker(settings: BriefingWorkerSettings, *, health_stop: asyncio.Even
     every = settings.BRIEFING_REFRESH_EVERY_MINUTES
     return Worker(
         functions=[
-            func(
-                jobs.refresh_briefing,
-                name=queue.REFRESH_BRIEFING,
-                timeout=settings.JOB_TIMEOUT_SECONDS,
-                max_tries=1,
-                keep_result=0,
-            ),
-            func(
-                jobs.extract_session,
-                name=EXTRACTION,
-                timeout=settings.JOB_TIMEOUT_SECONDS,
-                max_tries=1,
-                keep_result=0,
-            ),
+            # Retries are the ledger's (max_tries=1); each function is named by its job kind.
+            func(run, name=kind, timeout=settings.JOB_TIMEOUT_SECONDS, max_tries=1, keep_result=0)
+            for kind, run in jobs.BY_KIND.items()
         ],
         cron_jobs=[
             cron(

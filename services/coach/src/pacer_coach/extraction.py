@@ -1,11 +1,12 @@
-"""A coaching session's extraction, from the coach's side: queue it, then wait a little.
+"""A coaching session's extraction, from the coach's side: put the job on the
+queue, then wait a little for its outcome.
 
-The extraction itself is a job in the ledger (kind ``extraction``, subject the
-session id) that the briefing worker runs. The coach moves the session to
-``extracting`` and submits the job in one transaction, so a session is never
-``extracting`` without a job, and puts it on arq's queue only after the commit
-(the worker must find the row it is told to run). If Redis is away then, the
-ledger row stays queued and the worker's reaper enqueues it later.
+The move to ``extracting`` and the job's ledger row are one transaction
+(:func:`pacer_common.session_lifecycle.close`, from the closing reply or from
+``complete``); the job goes on arq's queue only after the commit (the worker
+must find the row it is told to run). If Redis is away then, the ledger row
+stays queued and the worker's reaper enqueues it later. The briefing worker
+runs the job.
 
 Seed 003 ran the extraction inline and answered past a 30 s gateway; here
 ``complete`` waits at most ``Prefer: wait`` seconds (25 at most) for the
@@ -24,36 +25,48 @@ import asyncpg
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
+from pacer_coach.settings import CoachSettings
 from pacer_coach.store import sessions
 from pacer_common.jobs import ledger
-from pacer_common.jobs.queue import enqueue_attempt, request_extraction
+from pacer_common.jobs.queue import enqueue_attempt
 from pacer_common.jobs.settings import JobSettings
 from pacer_common.logs import get_logger
+from pacer_common.session_lifecycle import EXTRACTING
 
 log = get_logger(__name__)
 
 # How often a waiting ``complete`` reads the session's status: one indexed row,
 # and the result shows at most this late.
 POLL_EVERY_S = 0.2
-# The statuses a session can be extracted from: a finished conversation, or a
-# failed extraction being tried again.
-EXTRACTABLE = frozenset({"active", "extraction_failed"})
-
-
-async def begin(conn: asyncpg.Connection, session_id: UUID, user_id: UUID) -> ledger.Submitted:
-    """Move a locked, extractable session to 'extracting' and submit its job,
-    in the caller's transaction; :meth:`JobQueue.enqueue` it after the commit."""
-    submitted = await request_extraction(conn, session_id, user_id)
-    await sessions.start_extracting(conn, session_id, submitted.job_id)
-    return submitted
 
 
 @dataclass(frozen=True)
 class JobQueue:
-    """arq's queue, where a committed extraction job is put for the worker."""
+    """arq's queue, where a committed extraction job is put for the worker.
+
+    Built once, in the lifespan, which closes it at shutdown::
+
+        jobs = JobQueue.connect(settings)
+        opened.push_async_callback(jobs.aclose)
+    """
 
     arq: ArqRedis
     settings: JobSettings
+
+    @classmethod
+    def connect(cls, settings: CoachSettings) -> JobQueue:
+        # Connects lazily, on the first enqueue: a Redis that is down at start-up
+        # costs only extractions queued late (the worker's reaper enqueues them).
+        # Its own client: arq reads bytes, the coach's other clients decode to str.
+        arq = ArqRedis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+        )
+        return cls(arq, settings)
+
+    async def aclose(self) -> None:
+        await self.arq.aclose()
 
     async def enqueue(self, submitted: ledger.Submitted) -> None:
         """Never raises: a job not enqueued stays queued in the ledger for the reaper."""
@@ -73,7 +86,7 @@ async def wait_while_extracting(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while not stop():
-        if await sessions.session_status(pool, session_id) != "extracting":
+        if await sessions.session_status(pool, session_id) != EXTRACTING:
             return
         left = deadline - loop.time()
         if left <= 0:

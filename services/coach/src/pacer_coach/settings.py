@@ -8,7 +8,13 @@ from pydantic import Field, model_validator
 
 from pacer_common.jobs.settings import JobSettings
 from pacer_common.llm import LLMSettings
-from pacer_common.settings import Port, ServiceSettings, ShedLoopLagSamples, ShedLoopLagSeconds
+from pacer_common.settings import (
+    MessageLimitSettings,
+    Port,
+    ServiceSettings,
+    ShedLoopLagSamples,
+    ShedLoopLagSeconds,
+)
 
 # POST /v1/coach/sessions/{id}/complete never waits longer than this, whatever
 # `Prefer: wait` asks: the request must end well under a 30 s gateway timeout.
@@ -16,7 +22,8 @@ EXTRACTION_WAIT_MAX_SECONDS = 25
 
 
 # JobSettings: the coach submits extraction jobs (queue name, ledger thresholds).
-class CoachSettings(ServiceSettings, LLMSettings, JobSettings):
+# MessageLimitSettings: COACH_MESSAGE_MAX_CHARS, shared with core-api's client-config.
+class CoachSettings(ServiceSettings, LLMSettings, JobSettings, MessageLimitSettings):
     COACH_HOST: str = "127.0.0.1"
     COACH_PORT: Port = 8002
     COACH_METRICS_HOST: str = "127.0.0.1"
@@ -63,7 +70,6 @@ class CoachSettings(ServiceSettings, LLMSettings, JobSettings):
     RATE_LIMIT_FREE: int = Field(default=50, ge=0)
     RATE_LIMIT_PAID: int = Field(default=500, ge=0)
 
-    COACH_MESSAGE_MAX_CHARS: int = Field(default=4000, ge=1, le=100_000)
     COACH_MAX_REPLY_TOKENS: int = Field(default=800, ge=1, le=32_000)
     # Conversation history in the prompt: at most this many earlier messages,
     # and at most this many characters (~4 characters a token), newest kept.

@@ -11,6 +11,7 @@ from pydantic_settings import NoDecode
 from pacer_common.jobs.settings import JobSettings
 from pacer_common.settings import (
     ExistingFile,
+    MessageLimitSettings,
     Port,
     ServiceSettings,
     ShedLoopLagSamples,
@@ -19,7 +20,8 @@ from pacer_common.settings import (
 )
 
 
-class CoreApiSettings(ServiceSettings, JobSettings):
+# MessageLimitSettings: the coach's message limit, told to the browser client (client-config).
+class CoreApiSettings(ServiceSettings, JobSettings, MessageLimitSettings):
     CORE_API_HOST: str = "127.0.0.1"
     CORE_API_PORT: Port = 8001
     # Prometheus metrics: a separate port the proxy never routes to.

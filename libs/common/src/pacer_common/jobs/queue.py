@@ -16,10 +16,11 @@ from arq.connections import ArqRedis
 
 from pacer_common.jobs import ledger
 from pacer_common.jobs.settings import JobSettings
-from pacer_common.topics import EXTRACTION
 
-# The kind of a job is the name of the arq function that runs it.
-REFRESH_BRIEFING = "refresh_briefing"
+# The job kinds, named here only. The kind of a job is the name of the arq
+# function that runs it (the worker registers each under its kind).
+REFRESH_BRIEFING = "refresh_briefing"  # subject: the athlete
+EXTRACTION = "extraction"  # subject: the coaching session (pacer_common.session_lifecycle)
 
 
 def arq_job_id(job_id: UUID, attempt: int) -> str:
@@ -72,28 +73,4 @@ async def request_briefing_refresh(
         )
     if submitted.created:
         await enqueue_attempt(arq, settings, submitted, delay)
-    return submitted
-
-
-async def request_extraction(
-    conn: asyncpg.Connection, session_id: UUID, user_id: UUID
-) -> ledger.Submitted:
-    """Queue a coaching session's extraction (kind EXTRACTION, subject the
-    session id), or join the live one: calling it twice never runs two. The
-    input names the session's owner, whose notification stream hears of the job.
-
-    Takes a connection so the caller can submit in the transaction that moves
-    the session to 'extracting'. The caller then calls :func:`enqueue_attempt`
-    after the commit when ``created`` (so the worker never runs a job whose row
-    it cannot see yet); if Redis is away the row stays queued and the reaper
-    enqueues it later.
-    """
-    submitted = await ledger.submit(
-        conn,
-        EXTRACTION,
-        str(session_id),
-        {"session_id": str(session_id), "user_id": str(user_id)},
-        run_after_s=0.0,
-        rerun_if_running=False,
-    )
     return submitted

@@ -13,7 +13,8 @@ with the topic's prompt; the session must be ``active`` (else 409
 ``session_not_active``), checked after the Idempotency-Key so that a retry of
 the closing message still attaches to its reply. The reply that ends the
 session moves it to ``extracting`` and submits its extraction job in the
-transaction that stores the reply.
+transaction that stores the reply. Both moves (MESSAGE, CLOSE) are made by
+:mod:`pacer_common.session_lifecycle`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from uuid import UUID
 
 import asyncpg
 
-from pacer_coach import extraction
 from pacer_coach.chat.prompt import (
     build_messages,
     build_session_prompt,
@@ -36,9 +36,10 @@ from pacer_coach.chat.prompt import (
 )
 from pacer_coach.schemas import ChatIn
 from pacer_coach.settings import CoachSettings
-from pacer_coach.store import conversations, idempotency, quota, sessions
+from pacer_coach.store import conversations, idempotency, quota
+from pacer_common import session_lifecycle
 from pacer_common.auth import Principal, require_account
-from pacer_common.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
+from pacer_common.errors import NotFound, TooManyRequests, ValidationFailed
 from pacer_common.jobs import ledger
 from pacer_common.llm import Deadline, LLMClient, LLMRequest, StreamEnd
 from pacer_common.logs import get_logger
@@ -61,7 +62,7 @@ class ChatTurn:
     request: LLMRequest
     deadline: Deadline
     # Set for a message to a coaching session.
-    session: sessions.SessionTurn | None = None
+    session: session_lifecycle.SessionTurn | None = None
 
 
 @dataclass(frozen=True)
@@ -90,21 +91,6 @@ def _quota_exceeded(use: quota.QuotaUse, now: dt.datetime) -> TooManyRequests:
         retry_after_s=int((use.resets_at - now).total_seconds()),
         extra={"limit": use.limit, "used": use.used, "resets_at": use.resets_at.isoformat()},
     )
-
-
-async def _session_turn(
-    conn: asyncpg.Connection, session_id: UUID, user_id: UUID
-) -> sessions.SessionTurn:
-    row = await sessions.lock_session(conn, session_id, user_id)
-    if row is None:
-        raise NotFound("No such session.")
-    if row["status"] != "active":
-        raise Conflict(
-            f"This session is no longer taking messages ({row['status']}).",
-            code="session_not_active",
-            extra={"status": row["status"]},
-        )
-    return await sessions.count_turn(conn, row)
 
 
 async def open_turn(
@@ -136,75 +122,129 @@ async def open_turn(
             await require_account(conn, principal, lock=True)
             if idempotency_key is not None:
                 fingerprint = body_hash(body, session_id)
-                claim = await idempotency.claim(
-                    conn, principal.user_id, idempotency_key, fingerprint, now
-                )
-                if not claim.claimed:
-                    if claim.body_hash != fingerprint:
-                        raise ValidationFailed(
-                            "Idempotency-Key: already used with another request body.",
-                            code="idempotency_key_reused",
-                        )
-                    assert claim.message_id is not None  # a committed claim has its reply
-                    use = await quota.peek(conn, principal.user_id, limit, now)
-                    return Attached(claim.message_id), use
-            session: sessions.SessionTurn | None = None
-            if session_id is not None:
-                # After the key: the closing message's retry is answered above, not refused here.
-                session = await _session_turn(conn, session_id, principal.user_id)
-                conversation_id = session.conversation_id
-            elif body.conversation_id is not None:
-                if not await conversations.owned_conversation(
-                    conn, body.conversation_id, principal.user_id
-                ):
-                    raise NotFound("No such conversation.")
-                conversation_id = body.conversation_id
-            else:
-                conversation_id = await conversations.create_conversation(
-                    conn, principal.user_id, body.message
-                )
-            use = await quota.take_one(conn, principal.user_id, limit, now)
-            if not use.allowed:
-                # Raising rolls the transaction back: nothing of this request is kept.
-                raise _quota_exceeded(use, now)
-            # The user's words are stored before any LLM call.
-            user_message_id = await conversations.insert_message(
-                conn, conversation_id, "user", body.message, "complete"
+                earlier = await _earlier_reply(conn, principal, idempotency_key, fingerprint, now)
+                if earlier is not None:
+                    return earlier, await quota.peek(conn, principal.user_id, limit, now)
+            # After the key: the closing message's retry is answered above, not refused here.
+            session, conversation_id = await _conversation(conn, principal, body, session_id)
+            stored = await _store_messages(
+                conn, principal, conversation_id, body.message, idempotency_key, limit, now
             )
-            assistant_message_id = await conversations.insert_message(
-                conn, conversation_id, "assistant", "", "streaming"
-            )
-            if idempotency_key is not None:
-                await idempotency.bind(
-                    conn, principal.user_id, idempotency_key, assistant_message_id
-                )
-        # Read on this task, before the LLM call: the stream task never reads the data.
-        context = await athlete_context(conn, principal.user_id, now)
-        earlier = await conversations.history(
-            conn, conversation_id, before=user_message_id, limit=settings.COACH_HISTORY_MAX_MESSAGES
-        )
-    if session is not None:
-        system = build_session_prompt(session.system_prompt, context, now.date())
-    else:
-        system = build_system_prompt(context, now.date())
-    request = LLMRequest(
-        system=system,
-        messages=build_messages(
-            trim_history(earlier, settings.COACH_HISTORY_MAX_CHARS), body.message
-        ),
-        max_tokens=settings.COACH_MAX_REPLY_TOKENS,
-        model=llm.model_for(principal.tier),
-    )
+        request = await _request(conn, llm, settings, principal, session, stored, body, now)
     turn = ChatTurn(
         user_id=principal.user_id,
-        conversation_id=conversation_id,
-        user_message_id=user_message_id,
-        assistant_message_id=assistant_message_id,
+        conversation_id=stored.conversation_id,
+        user_message_id=stored.user_message_id,
+        assistant_message_id=stored.assistant_message_id,
         request=request,
         deadline=Deadline.after(settings.COACH_STREAM_TIMEOUT_SECONDS),
         session=session,
     )
-    return turn, use
+    return turn, stored.use
+
+
+async def _request(
+    conn: asyncpg.Connection,
+    llm: LLMClient,
+    settings: CoachSettings,
+    principal: Principal,
+    session: session_lifecycle.SessionTurn | None,
+    stored: _Stored,
+    body: ChatIn,
+    now: dt.datetime,
+) -> LLMRequest:
+    """The LLM call's prompt. Read on the request's task, before the call: the
+    stream task never reads the data."""
+    context = await athlete_context(conn, principal.user_id, now)
+    history = await conversations.history(
+        conn,
+        stored.conversation_id,
+        before=stored.user_message_id,
+        limit=settings.COACH_HISTORY_MAX_MESSAGES,
+    )
+    if session is not None:
+        system = build_session_prompt(session.system_prompt, context, now.date())
+    else:
+        system = build_system_prompt(context, now.date())
+    return LLMRequest(
+        system=system,
+        messages=build_messages(
+            trim_history(history, settings.COACH_HISTORY_MAX_CHARS), body.message
+        ),
+        max_tokens=settings.COACH_MAX_REPLY_TOKENS,
+        model=llm.model_for(principal.tier),
+    )
+
+
+async def _earlier_reply(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    key: str,
+    fingerprint: bytes,
+    now: dt.datetime,
+) -> Attached | None:
+    """Claim the Idempotency-Key; the earlier turn's reply if this user already
+    sent it with this body (None: the key is this request's now); 422 if with another."""
+    claim = await idempotency.claim(conn, principal.user_id, key, fingerprint, now)
+    if claim.claimed:
+        return None
+    if claim.body_hash != fingerprint:
+        raise ValidationFailed(
+            "Idempotency-Key: already used with another request body.",
+            code="idempotency_key_reused",
+        )
+    assert claim.message_id is not None  # a committed claim has its reply
+    return Attached(claim.message_id)
+
+
+async def _conversation(
+    conn: asyncpg.Connection, principal: Principal, body: ChatIn, session_id: UUID | None
+) -> tuple[session_lifecycle.SessionTurn | None, UUID]:
+    """The turn's conversation: the session's (one more turn of it), the body's
+    (404 if not the user's), or a new one."""
+    if session_id is not None:
+        session = await session_lifecycle.take_message(conn, session_id, principal.user_id)
+        return session, session.conversation_id
+    if body.conversation_id is None:
+        return None, await conversations.create_conversation(conn, principal.user_id, body.message)
+    if not await conversations.owned_conversation(conn, body.conversation_id, principal.user_id):
+        raise NotFound("No such conversation.")
+    return None, body.conversation_id
+
+
+@dataclass(frozen=True)
+class _Stored:
+    conversation_id: UUID
+    user_message_id: UUID
+    assistant_message_id: UUID
+    use: quota.QuotaUse
+
+
+async def _store_messages(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    conversation_id: UUID,
+    message: str,
+    idempotency_key: str | None,
+    limit: int,
+    now: dt.datetime,
+) -> _Stored:
+    """One message of quota (429 over it), the user's message and the empty reply,
+    and the Idempotency-Key bound to that reply."""
+    use = await quota.take_one(conn, principal.user_id, limit, now)
+    if not use.allowed:
+        # Raising rolls the transaction back: nothing of this request is kept.
+        raise _quota_exceeded(use, now)
+    # The user's words are stored before any LLM call.
+    user_message_id = await conversations.insert_message(
+        conn, conversation_id, "user", message, "complete"
+    )
+    assistant_message_id = await conversations.insert_message(
+        conn, conversation_id, "assistant", "", "streaming"
+    )
+    if idempotency_key is not None:
+        await idempotency.bind(conn, principal.user_id, idempotency_key, assistant_message_id)
+    return _Stored(conversation_id, user_message_id, assistant_message_id, use)
 
 
 async def close_turn(
@@ -221,8 +261,9 @@ async def close_turn(
 ) -> ledger.Submitted | None:
     """Store the reply as it ended; never raises, so storage cannot break a stream's ending.
 
-    ``end_session``: this reply closes the turn's session, which moves to
-    'extracting' with its extraction job submitted in the same transaction;
+    ``end_session``: this reply closes the turn's session (CLOSE, in
+    :mod:`pacer_common.session_lifecycle`), which moves to 'extracting' with its
+    extraction job submitted in the same transaction;
     the job is returned, for :meth:`pacer_coach.extraction.JobQueue.enqueue` (None when
     the session did not end here, or the reply could not be stored).
     A Postgres blip is retried a few times (``STORE_RETRY_DELAYS_S``): the text
@@ -259,8 +300,10 @@ async def close_turn(
 
 async def _end_session(conn: asyncpg.Connection, turn: ChatTurn) -> ledger.Submitted | None:
     assert turn.session is not None
-    row = await sessions.lock_session(conn, turn.session.session_id, turn.user_id)
-    # Not active: the client called `complete` while this reply streamed, which queued the job.
-    if row is None or row["status"] != "active":
+    session = await session_lifecycle.lock(conn, turn.session.session_id, turn.user_id)
+    if session is None:
         return None
-    return await extraction.begin(conn, turn.session.session_id, turn.user_id)
+    # CLOSE only: not active means the client called `complete` while this reply
+    # streamed, which queued the job.
+    closed = await session_lifecycle.close(conn, session, (session_lifecycle.Move.CLOSE,))
+    return None if closed is None else closed.submitted

@@ -7,7 +7,8 @@
     POST /v1/coach/sessions/{id}/complete    Prefer: wait=N → 200 with the result, or 202
 
 ``complete`` is always safe to call again: it queues the extraction only from
-``active`` or ``extraction_failed``, and otherwise only reports. It waits up to
+``active`` or ``extraction_failed`` (CLOSE or RETRY, in
+:mod:`pacer_common.session_lifecycle`), and otherwise only reports. It waits up to
 N seconds (``Prefer: wait``, default EXTRACTION_INLINE_WAIT_SECONDS, at most
 EXTRACTION_WAIT_MAX_SECONDS) for the session to leave ``extracting``:
 ``completed`` or ``extraction_failed`` → 200 with the session (``result``, or
@@ -19,6 +20,7 @@ EXTRACTION_WAIT_MAX_SECONDS) for the session to leave ``extracting``:
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,12 +32,13 @@ from pacer_coach.metrics import COMPLETE_ANSWERS, SESSIONS_ENDED
 from pacer_coach.prefer import wait_preference
 from pacer_coach.routes.chat import check_message_length, idempotency_key, serve_turn
 from pacer_coach.schemas import ChatIn, ConversationListQuery, SessionIn, SessionMessageIn
-from pacer_coach.settings import EXTRACTION_WAIT_MAX_SECONDS
+from pacer_coach.settings import EXTRACTION_WAIT_MAX_SECONDS, CoachSettings
 from pacer_coach.state import app_state
 from pacer_coach.store import sessions
+from pacer_common import session_lifecycle
 from pacer_common.auth import require_account, require_user
-from pacer_common.errors import Conflict, NotFound, ValidationFailed
-from pacer_common.jobs import ledger
+from pacer_common.errors import NotFound, ValidationFailed
+from pacer_common.session_lifecycle import EXTRACTING, Move
 from pacer_common.tables import topic_prompts
 from pacer_common.web.json_body import parse_json_body, parse_query, path_uuid
 
@@ -63,13 +66,9 @@ async def create_session(request: Request) -> JSONResponse:
                 code="unknown_topic",
                 details=[{"field": "topic", "message": "unknown topic", "type": "unknown_topic"}],
             )
-        if await sessions.active_sessions(conn, principal.user_id) >= limit:
-            raise Conflict(
-                f"You have {limit} sessions in progress; finish one (complete) first.",
-                code="too_many_active_sessions",
-                extra={"limit": limit},
-            )
-        session_id = await sessions.create_session(conn, principal.user_id, topic)
+        session_id = await session_lifecycle.create(
+            conn, principal.user_id, topic, max_active=limit
+        )
         created = await sessions.get_session(conn, session_id, principal.user_id)
     return JSONResponse(created, status_code=201, headers={"Location": _location(session_id)})
 
@@ -110,32 +109,41 @@ async def post_message(request: Request) -> Response:
     )
 
 
-async def complete(request: Request) -> JSONResponse:
+def _wait_s(settings: CoachSettings, asked: int | None) -> float:
+    """``complete``'s wait: the client's ``Prefer: wait``, capped, else the default."""
+    if asked is None:
+        return settings.EXTRACTION_INLINE_WAIT_SECONDS
+    return min(asked, EXTRACTION_WAIT_MAX_SECONDS)
+
+
+async def _close(request: Request, session_id: UUID) -> None:
+    """CLOSE an active session, or RETRY a failed extraction; then enqueue its job.
+    'extracting' or 'completed' only report, so a retry never runs a second extraction."""
     state = app_state(request)
-    settings = state["settings"]
     principal = require_user(request)
-    session_id = path_uuid(request, "session_id", "session id")
-    asked = wait_preference(request.headers.getlist("prefer"))
-    wait_s = (
-        settings.EXTRACTION_INLINE_WAIT_SECONDS
-        if asked is None
-        else min(asked, EXTRACTION_WAIT_MAX_SECONDS)
-    )
-    submitted: ledger.Submitted | None = None
     async with state["pool"].acquire() as conn:
         async with conn.transaction():
             await require_account(conn, principal)
-            row = await sessions.lock_session(conn, session_id, principal.user_id)
-            if row is None:
+            session = await session_lifecycle.lock(conn, session_id, principal.user_id)
+            if session is None:
                 raise NotFound("No such session.")
-            # 'extracting' or 'completed': report only, so a retry never runs a second extraction.
-            if row["status"] in extraction.EXTRACTABLE:
-                submitted = await extraction.begin(conn, session_id, principal.user_id)
-    if submitted is not None:
-        SESSIONS_ENDED.labels("complete" if row["status"] == "active" else "retry").inc()
-        await JobQueue(state["arq"], settings).enqueue(submitted)
+            closed = await session_lifecycle.close(conn, session, (Move.CLOSE, Move.RETRY))
+    if closed is not None:
+        SESSIONS_ENDED.labels("complete" if closed.move is Move.CLOSE else "retry").inc()
+        await JobQueue(state["arq"], state["settings"]).enqueue(closed.submitted)
+
+
+async def complete(request: Request) -> JSONResponse:
+    state = app_state(request)
+    principal = require_user(request)
+    session_id = path_uuid(request, "session_id", "session id")
+    asked = wait_preference(request.headers.getlist("prefer"))
+    await _close(request, session_id)
     await extraction.wait_while_extracting(
-        state["pool"], session_id, wait_s, stop=lambda: state["streams"].draining
+        state["pool"],
+        session_id,
+        _wait_s(state["settings"], asked),
+        stop=lambda: state["streams"].draining,
     )
     async with state["pool"].acquire() as conn:
         found = await sessions.get_session(conn, session_id, principal.user_id)
@@ -145,7 +153,7 @@ async def complete(request: Request) -> JSONResponse:
     if asked is not None:
         headers["Preference-Applied"] = f"wait={min(asked, EXTRACTION_WAIT_MAX_SECONDS)}"
     COMPLETE_ANSWERS.labels(found["status"]).inc()
-    if found["status"] == "extracting":
+    if found["status"] == EXTRACTING:
         # Never a 200 that means "still working": the client polls the Location.
         headers |= {"Location": _location(session_id), "Retry-After": str(POLL_AFTER_S)}
         return JSONResponse(found, status_code=202, headers=headers)

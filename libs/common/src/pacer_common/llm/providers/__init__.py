@@ -6,8 +6,13 @@ only reads :class:`~pacer_common.llm.LLMSettings` does not pay for the SDKs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from pacer_common.llm.providers.base import ProviderClient, SdkTimeouts
 from pacer_common.llm.registry import Provider
+
+if TYPE_CHECKING:
+    from pacer_common.llm.providers._sdk import SdkProvider
 
 # A provider reached through a base URL alone (the simulator, a gateway that
 # adds the key) still needs a key for the SDK to build its headers. Passing one
@@ -24,26 +29,23 @@ def build_provider(
     timeouts: SdkTimeouts,
     raw_stream: bool = True,
 ) -> ProviderClient:
-    key = api_key if api_key is not None else PLACEHOLDER_API_KEY
-    if name == "anthropic":
-        from pacer_common.llm.providers.anthropic import AnthropicProvider
-
-        return AnthropicProvider.create(
-            api_key=key,
-            base_url=base_url,
-            max_retries=max_retries,
-            timeouts=timeouts,
-            raw_stream=raw_stream,
-        )
-    from pacer_common.llm.providers.openai import OpenAIProvider
-
-    return OpenAIProvider.create(
-        api_key=key,
+    return _provider_class(name).create(
+        api_key=api_key if api_key is not None else PLACEHOLDER_API_KEY,
         base_url=base_url,
         max_retries=max_retries,
         timeouts=timeouts,
         raw_stream=raw_stream,
     )
+
+
+def _provider_class(name: Provider) -> type[SdkProvider[Any]]:
+    if name == "anthropic":
+        from pacer_common.llm.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider
+    from pacer_common.llm.providers.openai import OpenAIProvider
+
+    return OpenAIProvider
 
 
 __all__ = ["PLACEHOLDER_API_KEY", "ProviderClient", "SdkTimeouts", "build_provider"]
