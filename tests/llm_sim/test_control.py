@@ -38,6 +38,9 @@ async def test_starts_in_normal_mode(sim: LLMSim) -> None:
         "retry_after_ms": 1000,
         "text": None,
         "end_session": False,
+        "tool_calls": None,
+        "tool_rounds": 1,
+        "tool_rounds_left": 0,
     }
 
 
@@ -102,6 +105,8 @@ async def test_stats_count_by_endpoint_and_model(
     assert isinstance(stats.pop("last_first_token_at"), float)
     # The newest request's body as sent: "three", through the OpenAI dialect.
     assert "three" in json.dumps(stats.pop("last_request")["messages"])
+    # The process's CPU so far, which three answers cannot have left at zero.
+    assert stats.pop("process_cpu_s") > 0
     assert stats == {
         "requests": 3,
         "by_endpoint": {"/v1/messages": 2, "/v1/chat/completions": 1},
