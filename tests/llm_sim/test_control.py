@@ -159,3 +159,17 @@ async def test_stats_ignore_control_and_health_requests(
     await http.get("/_sim/mode")
 
     assert (await sim.stats())["requests"] == 0
+
+
+async def test_process_cpu_grows_with_work_and_survives_reset(
+    sim: LLMSim, openai_driver: OpenAIDriver
+) -> None:
+    before = (await sim.stats())["process_cpu_s"]
+    await sim.set_mode(mode="normal", tokens=2000)
+    await asyncio.gather(*(openai_driver.ask(f"busy {n}", stream=True) for n in range(20)))
+
+    after = (await sim.stats())["process_cpu_s"]
+    await sim.reset()
+
+    assert after > before
+    assert (await sim.stats())["process_cpu_s"] >= after

@@ -42,11 +42,17 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class StructuredAsk:
-    """A request for an answer shaped by ``schema``: JSON text (``tool`` None,
-    OpenAI's response_format) or a call of the forced tool ``tool``."""
+    """A request for an answer shaped by a schema: JSON text (``tool`` None,
+    OpenAI's response_format) or a call of the forced tool ``tool``. ``value``
+    is the schema's instance, made while the request is read, so a schema the
+    generator cannot read is the request's 400."""
 
-    schema: Mapping[str, Any]
+    value: Any
     tool: str | None = None
+
+    @classmethod
+    def of(cls, schema: Mapping[str, Any], tool: str | None = None) -> StructuredAsk:
+        return cls(instance(schema), tool)
 
 
 class Prompt(Protocol):
@@ -126,11 +132,10 @@ def plan(
         return Answer(calls=tuple(tool_call(c.name, c.arguments, new_call_id()) for c in scripted))
     ask = prompt.structured
     if mode.text is None and ask is not None:
-        value = instance(ask.schema)
         if ask.tool is not None:
-            return Answer(calls=(tool_call(ask.tool, value, new_call_id()),))
+            return Answer(calls=(tool_call(ask.tool, ask.value, new_call_id()),))
         # No session marker: it would make the JSON invalid.
-        return _capped(prompt, split_tokens(json.dumps(value, ensure_ascii=False)))
+        return _capped(prompt, split_tokens(json.dumps(ask.value, ensure_ascii=False)))
     if mode.text is not None:
         tokens = split_tokens(mode.text)
     else:

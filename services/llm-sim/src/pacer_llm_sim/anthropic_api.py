@@ -208,7 +208,7 @@ class AnthropicDialect:
         choice = _tool_choice(body.get("tool_choice"), schemas)
         structured = None
         if choice.get("type") == "tool":
-            structured = StructuredAsk(schemas[choice["name"]], tool=choice["name"])
+            structured = StructuredAsk.of(schemas[choice["name"]], tool=choice["name"])
         return AnthropicReply(
             model=model,
             stream=stream,

@@ -197,7 +197,7 @@ class OpenAIDialect:
         forced = _tool_choice(body.get("tool_choice"), functions)
         structured = _response_format(body.get("response_format"))
         if forced is not None:
-            structured = StructuredAsk(functions[forced], tool=forced)
+            structured = StructuredAsk.of(functions[forced], tool=forced)
         return OpenAIReply(
             model=model,
             stream=stream,
@@ -283,7 +283,7 @@ def _response_format(raw: object) -> StructuredAsk | None:
     if kind == "text":
         return None
     if kind == "json_object":
-        return StructuredAsk({"type": "object"})
+        return StructuredAsk.of({"type": "object"})
     spec = raw.get("json_schema") if isinstance(raw, dict) else None
     if (
         kind != "json_schema"
@@ -296,7 +296,7 @@ def _response_format(raw: object) -> StructuredAsk | None:
             "with a json_schema object naming the schema.",
             param="response_format",
         )
-    return StructuredAsk(spec.get("schema", {"type": "object"}))
+    return StructuredAsk.of(spec.get("schema", {"type": "object"}))
 
 
 def _tool_results(messages: list[Any]) -> tuple[ToolResult, ...]:
