@@ -165,8 +165,8 @@ async def test_process_cpu_grows_with_work_and_survives_reset(
     sim: LLMSim, openai_driver: OpenAIDriver
 ) -> None:
     before = (await sim.stats())["process_cpu_s"]
-    await sim.set_mode(mode="normal", tokens=2000)
-    await asyncio.gather(*(openai_driver.ask(f"busy {n}", stream=True) for n in range(20)))
+    await sim.set_mode(mode="normal", tokens=200)
+    await asyncio.gather(*(openai_driver.ask(f"busy {n}", stream=True) for n in range(3)))
 
     after = (await sim.stats())["process_cpu_s"]
     await sim.reset()

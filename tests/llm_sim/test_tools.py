@@ -18,11 +18,11 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 from fixtures.llm_sim import LLMSim
 from pacer_llm_sim.answers import QUOTE_CHARS
 
-CALLS = [
+CALLS: list[dict[str, Any]] = [
     {"name": "recent_activities", "arguments": {"days": 28, "sport": "run"}},
     {"name": "race_goal", "arguments": {}},
 ]
-_DAYS = {"type": "object", "properties": {"days": {"type": "integer"}}}
+_DAYS: dict[str, Any] = {"type": "object", "properties": {"days": {"type": "integer"}}}
 _EMPTY: dict[str, Any] = {"type": "object", "properties": {}}
 ANTHROPIC_TOOLS: list[ToolParam] = [
     {"name": "recent_activities", "description": "The athlete's runs", "input_schema": _DAYS},
@@ -472,4 +472,4 @@ async def test_anthropic_sdk_rejection_reaches_the_caller(
             tool_choice={"type": "tool", "name": "not_offered"},
         )
 
-    assert "not_offered" in caught.value.api_message
+    assert "not_offered" in str(caught.value.api_message)

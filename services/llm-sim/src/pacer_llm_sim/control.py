@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal, cast
 
 from pacer_llm_sim.exceptions import InvalidModeError
+from pacer_llm_sim.metronome import Metronome
 
 ModeName = Literal["normal", "slow", "hang", "error", "drop"]
 MODE_NAMES: tuple[ModeName, ...] = ("normal", "slow", "hang", "error", "drop")
@@ -227,6 +228,8 @@ class SimState:
     mode: Mode = field(default_factory=Mode)
     stats: Stats = field(default_factory=Stats)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # The one timer source every stream's tokens wait on.
+    metronome: Metronome = field(default_factory=Metronome)
     # How many more tool-offering requests answer with mode.tool_calls.
     tool_rounds_left: int = 0
 

@@ -64,14 +64,16 @@ class _TokenCounter(asyncio.Protocol):
         self.request = request
         self.marker = marker
         self.seen = 0
+        self.reads = 0
         self.carry = b""
-        self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
+        self.reads += 1
         chunk = self.carry + data
         self.seen += chunk.count(self.marker)
         # Keep a marker's length minus one: a marker cut between two reads is
@@ -80,11 +82,11 @@ class _TokenCounter(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
-            self.closed.set_result(self.seen)
+            self.closed.set_result((self.seen, self.reads))
 
 
-async def _one_stream(host: str, port: int, request: bytes, marker: bytes) -> int:
-    """Tokens seen in one streamed reply, read to the server's close."""
+async def _one_stream(host: str, port: int, request: bytes, marker: bytes) -> tuple[int, int]:
+    """Tokens seen in one streamed reply, read to the server's close, and the reads it took."""
     loop = asyncio.get_running_loop()
     _, counter = await loop.create_connection(lambda: _TokenCounter(request, marker), host, port)
     return await counter.closed
@@ -109,7 +111,7 @@ def _sim_cpu_s(url: str, pid: int | None) -> float:
     return float(_control(url, "/_sim/stats")["process_cpu_s"])
 
 
-async def _run(url: str, dialect: str, streams: int, tokens: int) -> tuple[int, float]:
+async def _run(url: str, dialect: str, streams: int, tokens: int) -> tuple[int, int, float]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = _request(dialect, f"{host}:{port}", tokens)
@@ -117,7 +119,8 @@ async def _run(url: str, dialect: str, streams: int, tokens: int) -> tuple[int, 
     counts = await asyncio.gather(
         *(_one_stream(host, port, request, _TOKEN_MARKERS[dialect]) for _ in range(streams))
     )
-    return sum(counts), time.monotonic() - started
+    seen = sum(count for count, _ in counts)
+    return seen, sum(reads for _, reads in counts), time.monotonic() - started
 
 
 def measure(
@@ -129,7 +132,7 @@ def measure(
     _control(url, "/_sim/mode", mode)
     sim_before = _sim_cpu_s(url, pid)
     own_before = time.process_time()
-    delivered, wall_s = asyncio.run(_run(url, dialect, streams, tokens))
+    delivered, reads, wall_s = asyncio.run(_run(url, dialect, streams, tokens))
     own_s = time.process_time() - own_before
     sim_s = _sim_cpu_s(url, pid) - sim_before
     _control(url, "/_sim/reset", {})
@@ -148,6 +151,9 @@ def measure(
         "sim_cpu_percent": round(100 * sim_s / wall_s, 1),
         "sim_us_per_token": round(1e6 * sim_s / delivered, 1) if delivered else None,
         "load_cpu_percent": round(100 * own_s / wall_s, 1),
+        # Above 1 when the simulator, late, sent several due tokens in one write
+        # (or the reader was late itself): what a relay in front of it would see.
+        "tokens_per_read": round(delivered / reads, 2) if reads else None,
     }
 
 

@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 from pacer_llm_sim.answers import Answer, Prompt, Script, plan
 from pacer_llm_sim.control import Mode, Outcome, SimState
 from pacer_llm_sim.exceptions import InvalidRequestError
+from pacer_llm_sim.metronome import Metronome
 
 # Statuses on which real providers ask the client to back off.
 _BACKOFF_STATUSES = frozenset({429, 503, 529})
@@ -141,7 +142,7 @@ class _Player:
         steps = script.steps[: len(script.steps) // 2] if drop else script.steps
         await self._start(200, "text/event-stream; charset=utf-8", {"cache-control": "no-cache"})
         await self._body(script.head)
-        await _pace(self._body, steps, self.mode, self.on_first_token)
+        await _pace(self._body, steps, self.mode, self.on_first_token, self.sim.metronome)
         if drop:
             # Returning before the final body message makes hypercorn close the
             # connection mid-body: the client sees an incomplete chunked read,
@@ -185,6 +186,7 @@ async def _pace(
     steps: tuple[bytes, ...],
     mode: Mode,
     on_first: Callable[[], None],
+    metronome: Metronome,
 ) -> None:
     """Write step i no earlier than ``first_token_ms + i * token_ms`` after now.
 
@@ -192,6 +194,7 @@ async def _pace(
     stream holds its rate when the process is busy (a sleep per token drifts by
     every late wake-up); when a wake-up comes late, the steps already due go out
     in one write: fewer writes exactly when the simulator is short of CPU.
+    Waits go through the process's one Metronome rather than a timer each.
     """
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -201,7 +204,7 @@ async def _pace(
         due_at = start + first_s + sent * step_s
         now = loop.time()
         if due_at > now:
-            await asyncio.sleep(due_at - now)
+            await metronome.until(due_at)
             now = loop.time()
         # Every step due by now; always at least the one just waited for.
         due = len(steps) if step_s == 0 else int((now - start - first_s) / step_s) + 1
