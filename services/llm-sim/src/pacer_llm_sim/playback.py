@@ -144,7 +144,7 @@ class _Player:
         await self._body(script.head)
         await _pace(self._body, steps, self.mode, self.on_first_token, self.sim.metronome)
         if drop:
-            # Returning before the final body message makes hypercorn close the
+            # Returning before the final body message makes uvicorn close the
             # connection mid-body: the client sees an incomplete chunked read,
             # not a clean end of stream.
             return
