@@ -116,6 +116,9 @@ async def test_stats_count_by_endpoint_and_model(
         "errors": 0,
         "dropped": 0,
         "disconnected": 0,
+        # Two streams of 20 tokens at token_ms 0: each stream's tokens all due at once.
+        "stream_tokens": 40,
+        "stream_writes": 2,
     }
 
 
@@ -173,3 +176,15 @@ async def test_process_cpu_grows_with_work_and_survives_reset(
 
     assert after > before
     assert (await sim.stats())["process_cpu_s"] >= after
+
+
+async def test_stream_counters_show_one_write_per_token_when_on_time(
+    sim: LLMSim, anthropic_driver: AnthropicDriver
+) -> None:
+    await sim.set_mode(mode="normal", token_ms=100, tokens=5)
+
+    tokens = [token async for token in anthropic_driver.tokens("Pace me")]
+
+    stats = await sim.wait_for_stats(lambda s: s["active"] == 0)
+    assert len(tokens) == 5
+    assert (stats["stream_tokens"], stats["stream_writes"]) == (5, 5)

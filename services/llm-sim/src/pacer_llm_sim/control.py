@@ -196,6 +196,11 @@ class Stats:
     last_first_token_at: float | None = None
     # The newest valid request's JSON body: a test reads what its caller sent (a prompt).
     last_request: Any = None
+    # Tokens (or argument fragments) streamed, and the writes that carried them:
+    # more tokens than writes means the simulator woke late and sent due tokens
+    # together, so a benchmark reports how faithfully it kept one event per write.
+    stream_tokens: int = 0
+    stream_writes: int = 0
 
     @contextmanager
     def track(self, endpoint: str) -> Iterator[Tracking]:

@@ -135,6 +135,7 @@ def measure(
     delivered, reads, wall_s = asyncio.run(_run(url, dialect, streams, tokens))
     own_s = time.process_time() - own_before
     sim_s = _sim_cpu_s(url, pid) - sim_before
+    stats = _control(url, "/_sim/stats")
     _control(url, "/_sim/reset", {})
     nominal = streams * tokens
     return {
@@ -154,6 +155,12 @@ def measure(
         # Above 1 when the simulator, late, sent several due tokens in one write
         # (or the reader was late itself): what a relay in front of it would see.
         "tokens_per_read": round(delivered / reads, 2) if reads else None,
+        # The same seen from the simulator (absent from one too old to count writes).
+        "sim_tokens_per_write": (
+            round(stats["stream_tokens"] / stats["stream_writes"], 2)
+            if stats.get("stream_writes")
+            else None
+        ),
     }
 
 

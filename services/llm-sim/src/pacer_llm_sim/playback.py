@@ -21,7 +21,6 @@ from starlette.types import Message, Receive, Scope, Send
 from pacer_llm_sim.answers import Answer, Prompt, Script, plan
 from pacer_llm_sim.control import Mode, Outcome, SimState
 from pacer_llm_sim.exceptions import InvalidRequestError
-from pacer_llm_sim.metronome import Metronome
 
 # Statuses on which real providers ask the client to back off.
 _BACKOFF_STATUSES = frozenset({429, 503, 529})
@@ -142,7 +141,7 @@ class _Player:
         steps = script.steps[: len(script.steps) // 2] if drop else script.steps
         await self._start(200, "text/event-stream; charset=utf-8", {"cache-control": "no-cache"})
         await self._body(script.head)
-        await _pace(self._body, steps, self.mode, self.on_first_token, self.sim.metronome)
+        await _pace(self._body, steps, self.mode, self.on_first_token, self.sim)
         if drop:
             # Returning before the final body message makes uvicorn close the
             # connection mid-body: the client sees an incomplete chunked read,
@@ -186,7 +185,7 @@ async def _pace(
     steps: tuple[bytes, ...],
     mode: Mode,
     on_first: Callable[[], None],
-    metronome: Metronome,
+    sim: SimState,
 ) -> None:
     """Write step i no earlier than ``first_token_ms + i * token_ms`` after now.
 
@@ -197,6 +196,9 @@ async def _pace(
     Waits go through the process's one Metronome rather than a timer each.
     """
     loop = asyncio.get_running_loop()
+    # Taken once, as the request's own counters are: a stream in flight at a
+    # reset settles on the stats it started with.
+    stats = sim.stats
     start = loop.time()
     first_s, step_s = mode.first_token_ms / 1000, mode.token_ms / 1000
     sent = 0
@@ -204,12 +206,14 @@ async def _pace(
         due_at = start + first_s + sent * step_s
         now = loop.time()
         if due_at > now:
-            await metronome.until(due_at)
+            await sim.metronome.until(due_at)
             now = loop.time()
         # Every step due by now; always at least the one just waited for.
         due = len(steps) if step_s == 0 else int((now - start - first_s) / step_s) + 1
         upto = min(len(steps), max(due, sent + 1))
         await write(steps[sent] if upto == sent + 1 else b"".join(steps[sent:upto]))
+        stats.stream_writes += 1
+        stats.stream_tokens += upto - sent
         if sent == 0:
             on_first()
         sent = upto
