@@ -28,6 +28,19 @@ log = logging.getLogger("pacer_llm_sim")
 GRACEFUL_TIMEOUT_S = 1
 
 
+# What uvicorn logs, as an error, when the app ends a response early; the
+# simulator does so on purpose (drop mode cuts the body, a hang ends unanswered
+# at shutdown), so these lines would only pass a deliberate fault off as a bug.
+_DELIBERATE = (
+    "ASGI callable returned without completing response.",
+    "ASGI callable returned without starting response.",
+)
+
+
+def _not_deliberate(record: logging.LogRecord) -> bool:
+    return record.getMessage() not in _DELIBERATE
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, stopped by the loop's own signal handlers, which also end
     hanging requests (``sim.stopping``). uvicorn's handlers would re-raise the
@@ -68,6 +81,7 @@ async def run(settings: Settings) -> None:
         log_config=None,
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
     )
+    logging.getLogger("uvicorn.error").addFilter(_not_deliberate)
     await _Server(config, sim).serve()
     log.info("LLM simulator stopped")
 
