@@ -38,6 +38,9 @@ async def test_starts_in_normal_mode(sim: LLMSim) -> None:
         "retry_after_ms": 1000,
         "text": None,
         "end_session": False,
+        "tool_calls": None,
+        "tool_rounds": 1,
+        "tool_rounds_left": 0,
     }
 
 
@@ -102,6 +105,8 @@ async def test_stats_count_by_endpoint_and_model(
     assert isinstance(stats.pop("last_first_token_at"), float)
     # The newest request's body as sent: "three", through the OpenAI dialect.
     assert "three" in json.dumps(stats.pop("last_request")["messages"])
+    # The process's CPU so far, which three answers cannot have left at zero.
+    assert stats.pop("process_cpu_s") > 0
     assert stats == {
         "requests": 3,
         "by_endpoint": {"/v1/messages": 2, "/v1/chat/completions": 1},
@@ -111,6 +116,9 @@ async def test_stats_count_by_endpoint_and_model(
         "errors": 0,
         "dropped": 0,
         "disconnected": 0,
+        # Two streams of 20 tokens at token_ms 0: each stream's tokens all due at once.
+        "stream_tokens": 40,
+        "stream_writes": 2,
     }
 
 
@@ -154,3 +162,29 @@ async def test_stats_ignore_control_and_health_requests(
     await http.get("/_sim/mode")
 
     assert (await sim.stats())["requests"] == 0
+
+
+async def test_process_cpu_grows_with_work_and_survives_reset(
+    sim: LLMSim, openai_driver: OpenAIDriver
+) -> None:
+    before = (await sim.stats())["process_cpu_s"]
+    await sim.set_mode(mode="normal", tokens=200)
+    await asyncio.gather(*(openai_driver.ask(f"busy {n}", stream=True) for n in range(3)))
+
+    after = (await sim.stats())["process_cpu_s"]
+    await sim.reset()
+
+    assert after > before
+    assert (await sim.stats())["process_cpu_s"] >= after
+
+
+async def test_stream_counters_show_one_write_per_token_when_on_time(
+    sim: LLMSim, anthropic_driver: AnthropicDriver
+) -> None:
+    await sim.set_mode(mode="normal", token_ms=100, tokens=5)
+
+    tokens = [token async for token in anthropic_driver.tokens("Pace me")]
+
+    stats = await sim.wait_for_stats(lambda s: s["active"] == 0)
+    assert len(tokens) == 5
+    assert (stats["stream_tokens"], stats["stream_writes"]) == (5, 5)

@@ -3,7 +3,11 @@
 Shapes follow https://docs.anthropic.com/en/api/messages and .../errors: a
 streamed answer is ``message_start``, ``content_block_start``, ``ping``, one
 ``content_block_delta`` per token, ``content_block_stop``, ``message_delta``
-(stop reason and output tokens), ``message_stop``.
+(stop reason and output tokens), ``message_stop``. Tool calls are ``tool_use``
+blocks, each opened by ``content_block_start`` with an empty input and filled by
+``input_json_delta`` fragments; tool results come back as ``tool_result`` blocks
+in the next user message. A forced tool (``tool_choice: {"type": "tool"}``) is
+how Anthropic gives structured output: its ``input_schema`` is the schema.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pacer_llm_sim.answers import Answer, Script, StructuredAsk, ToolCall, ToolResult
 from pacer_llm_sim.exceptions import InvalidRequestError
-from pacer_llm_sim.replies import count_words, prompt_key
+from pacer_llm_sim.replies import count_words, escaped_template, prompt_key
 
 ENDPOINT = "/v1/messages"
 
@@ -49,6 +54,15 @@ def _event(name: str, data: Mapping[str, Any]) -> bytes:
     return f"event: {name}\ndata: {_json(data)}\n\n".encode()
 
 
+# A text token's event, pre-encoded but for the token's own JSON string.
+_TEXT_DELTA = escaped_template(
+    lambda text: _event(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+    )
+)
+
+
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
@@ -66,6 +80,12 @@ class AnthropicReply:
     max_tokens: int | None
     input_tokens: int
     message_id: str
+    offers_tools: bool = False
+    structured: StructuredAsk | None = None
+    tool_results: tuple[ToolResult, ...] = ()
+
+    def new_call_id(self) -> str:
+        return f"toolu_sim{uuid.uuid4().hex[:24]}"
 
     def _message(
         self, content: list[dict[str, Any]], stop: str | None, output: int
@@ -81,54 +101,77 @@ class AnthropicReply:
             "usage": _usage(self.input_tokens, output),
         }
 
-    def head(self) -> bytes:
-        return b"".join(
-            (
-                _event(
-                    "message_start",
-                    {"type": "message_start", "message": self._message([], None, 1)},
-                ),
-                _event(
-                    "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": 0,
-                        "content_block": {"type": "text", "text": ""},
-                    },
-                ),
-                _event("ping", {"type": "ping"}),
-            )
+    def script(self, answer: Answer) -> Script:
+        start = _event(
+            "message_start", {"type": "message_start", "message": self._message([], None, 1)}
         )
-
-    def token(self, text: str) -> bytes:
-        delta = {"type": "text_delta", "text": text}
-        return _event(
-            "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-        )
-
-    def tail(self, output_tokens: int, truncated: bool) -> bytes:
-        return b"".join(
+        ping = _event("ping", {"type": "ping"})
+        if answer.calls:
+            head = start + _block_start(0, _tool_block(answer.calls[0])) + ping
+            steps = tuple(_call_steps(answer.calls))
+        else:
+            head = start + _block_start(0, {"type": "text", "text": ""}) + ping
+            steps = tuple(_TEXT_DELTA(token) for token in answer.tokens)
+        last = max(len(answer.calls) - 1, 0)
+        tail = b"".join(
             (
-                _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                _event("content_block_stop", {"type": "content_block_stop", "index": last}),
                 _event(
                     "message_delta",
                     {
                         "type": "message_delta",
-                        "delta": {"stop_reason": _stop_reason(truncated), "stop_sequence": None},
-                        "usage": {"output_tokens": output_tokens},
+                        "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
+                        "usage": {"output_tokens": answer.steps},
                     },
                 ),
                 _event("message_stop", {"type": "message_stop"}),
             )
         )
+        return Script(head, steps, tail)
 
-    def body(self, text: str, output_tokens: int, truncated: bool) -> bytes:
-        content = [{"type": "text", "text": text}]
-        return _json(self._message(content, _stop_reason(truncated), output_tokens)).encode()
+    def body(self, answer: Answer) -> bytes:
+        content: list[dict[str, Any]]
+        if answer.calls:
+            content = [{**_tool_block(call), "input": call.arguments} for call in answer.calls]
+        else:
+            content = [{"type": "text", "text": answer.text}]
+        return _json(self._message(content, _stop_reason(answer), answer.steps)).encode()
 
 
-def _stop_reason(truncated: bool) -> str:
-    return "max_tokens" if truncated else "end_turn"
+def _block_start(index: int, block: Mapping[str, Any]) -> bytes:
+    return _event(
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": block},
+    )
+
+
+def _tool_block(call: ToolCall) -> dict[str, Any]:
+    # Streamed, the input starts empty and arrives as input_json_delta fragments.
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+
+
+def _call_steps(calls: tuple[ToolCall, ...]) -> list[bytes]:
+    """Each argument fragment as an input_json_delta; a call after the first opens
+    with the previous block's stop and its own start, in its first step."""
+    steps = []
+    for index, call in enumerate(calls):
+        for number, fragment in enumerate(call.fragments):
+            opening = b""
+            if index and not number:
+                stop = _event(
+                    "content_block_stop", {"type": "content_block_stop", "index": index - 1}
+                )
+                opening = stop + _block_start(index, _tool_block(call))
+            delta = {"type": "input_json_delta", "partial_json": fragment}
+            event = {"type": "content_block_delta", "index": index, "delta": delta}
+            steps.append(opening + _event("content_block_delta", event))
+    return steps
+
+
+def _stop_reason(answer: Answer) -> str:
+    if answer.calls:
+        return "tool_use"
+    return "max_tokens" if answer.truncated else "end_turn"
 
 
 class AnthropicDialect:
@@ -161,6 +204,11 @@ class AnthropicDialect:
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise InvalidRequestError("stream: Input should be a valid boolean")
+        schemas = _tools(body.get("tools"))
+        choice = _tool_choice(body.get("tool_choice"), schemas)
+        structured = None
+        if choice.get("type") == "tool":
+            structured = StructuredAsk.of(schemas[choice["name"]], tool=choice["name"])
         return AnthropicReply(
             model=model,
             stream=stream,
@@ -168,6 +216,9 @@ class AnthropicDialect:
             max_tokens=max_tokens,
             input_tokens=count_words(text for _, text in parts),
             message_id=f"msg_sim{uuid.uuid4().hex[:24]}",
+            offers_tools=bool(schemas) and choice.get("type") != "none",
+            structured=structured,
+            tool_results=_tool_results(messages),
         )
 
     def error_body(
@@ -178,6 +229,62 @@ class AnthropicDialect:
         )
         text = message or _ERROR_MESSAGES.get(status) or f"Simulated {kind} ({status})"
         return _json({"type": "error", "error": {"type": kind, "message": text}}).encode()
+
+
+def _tools(raw: object) -> dict[str, Mapping[str, Any]]:
+    """Each offered tool's input_schema by name (server tools have none: {})."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise InvalidRequestError("tools: Input should be a valid list")
+    schemas: dict[str, Mapping[str, Any]] = {}
+    for index, tool in enumerate(raw):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise InvalidRequestError(f"tools.{index}.name: Field required")
+        schema = tool.get("input_schema", {})
+        custom = tool.get("type") in (None, "custom")
+        if custom and (not isinstance(schema, dict) or schema.get("type") != "object"):
+            raise InvalidRequestError(
+                f"tools.{index}.input_schema: Input should be an object schema ('type': 'object')"
+            )
+        schemas[tool["name"]] = schema
+    return schemas
+
+
+def _tool_choice(raw: object, tools: Mapping[str, object]) -> dict[str, Any]:
+    if raw is None:
+        return {"type": "auto"}
+    if not isinstance(raw, dict) or raw.get("type") not in ("auto", "any", "tool", "none"):
+        raise InvalidRequestError(
+            "tool_choice: Input should be an object with type 'auto', 'any', 'tool' or 'none'"
+        )
+    if raw["type"] == "tool" and raw.get("name") not in tools:
+        raise InvalidRequestError(f"tool_choice.name: no tool named {raw.get('name')!r} in tools")
+    return raw
+
+
+def _tool_results(messages: list[Any]) -> tuple[ToolResult, ...]:
+    """The tool_result blocks of the last message, each named by the tool_use it answers."""
+    last = messages[-1]
+    if last.get("role") != "user" or not isinstance(last.get("content"), list):
+        return ()
+    names = {
+        block.get("id"): block.get("name")
+        for message in messages
+        if message.get("role") == "assistant" and isinstance(message.get("content"), list)
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_use"
+    }
+    results = []
+    for block in last["content"]:
+        if not isinstance(block, dict) or block.get("type") != "tool_result":
+            continue
+        call_id = block.get("tool_use_id")
+        name = names.get(call_id) or str(call_id)
+        content = block.get("content", "")
+        text = content if isinstance(content, str) else "".join(_texts(content, "tool_result"))
+        results.append(ToolResult(str(name), text, is_error=block.get("is_error") is True))
+    return tuple(results)
 
 
 def _require(body: Mapping[str, Any], name: str, kind: type[_T]) -> _T:

@@ -19,7 +19,7 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def get_mode(request: Request) -> JSONResponse:
-    return JSONResponse(_sim(request).mode.as_dict())
+    return JSONResponse(_sim(request).mode_dict())
 
 
 async def set_mode(request: Request) -> JSONResponse:
@@ -29,15 +29,15 @@ async def set_mode(request: Request) -> JSONResponse:
     except ValueError:
         raise InvalidModeError("body must be a JSON object") from None
     sim = _sim(request)
-    sim.mode = parse_mode(body)
-    return JSONResponse(sim.mode.as_dict())
+    sim.set_mode(parse_mode(body))
+    return JSONResponse(sim.mode_dict())
 
 
 async def reset(request: Request) -> JSONResponse:
     """Back to normal mode with zeroed counters."""
     sim = _sim(request)
     sim.reset()
-    return JSONResponse({"mode": sim.mode.as_dict(), "stats": sim.stats.as_dict()})
+    return JSONResponse({"mode": sim.mode_dict(), "stats": sim.stats.as_dict()})
 
 
 async def stats(request: Request) -> JSONResponse:

@@ -18,36 +18,24 @@ from typing import Any, Protocol
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive, Scope, Send
 
-from pacer_llm_sim.control import SESSION_END_MARKER, Mode, Outcome, SimState
+from pacer_llm_sim.answers import Answer, Prompt, Script, plan
+from pacer_llm_sim.control import Mode, Outcome, SimState
 from pacer_llm_sim.exceptions import InvalidRequestError
-from pacer_llm_sim.replies import reply_tokens, split_tokens
 
 # Statuses on which real providers ask the client to back off.
 _BACKOFF_STATUSES = frozenset({429, 503, 529})
 
 
-class Reply(Protocol):
-    """One valid completion request, and how its answer looks on the wire."""
+class Reply(Prompt, Protocol):
+    """One valid completion request, and how its answers look on the wire."""
 
-    @property
-    def model(self) -> str: ...
-    @property
-    def stream(self) -> bool: ...
-    @property
-    def prompt_key(self) -> bytes: ...
-    @property
-    def max_tokens(self) -> int | None: ...
+    def new_call_id(self) -> str:
+        """A fresh id for a tool call, in the provider's format."""
 
-    def head(self) -> bytes:
-        """Stream bytes sent at once, before the first token."""
+    def script(self, answer: Answer) -> Script:
+        """The streamed answer, pre-encoded."""
 
-    def token(self, text: str) -> bytes:
-        """Stream bytes carrying one token."""
-
-    def tail(self, output_tokens: int, truncated: bool) -> bytes:
-        """Stream bytes that end a complete answer."""
-
-    def body(self, text: str, output_tokens: int, truncated: bool) -> bytes:
+    def body(self, answer: Answer) -> bytes:
         """The whole non-streaming answer."""
 
 
@@ -69,15 +57,16 @@ class Dialect(Protocol):
 class LLMEndpoint:
     """The ASGI app behind one provider's completion route."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, sim: SimState) -> None:
         self.dialect = dialect
+        self.sim = sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sim: SimState = scope["state"]["sim"]
+        sim = self.sim
         # Taken once: a mode change mid-request must not change this request's fate.
         mode = sim.mode
         with sim.stats.track(self.dialect.endpoint) as tracking:
-            player = _Player(self.dialect, mode, receive, send, sim.stopping)
+            player = _Player(self.dialect, mode, receive, send, sim)
             player.on_first_token = tracking.first_token_sent
             try:
                 body = await _read_json(Request(scope, receive))
@@ -102,13 +91,13 @@ async def _read_json(request: Request) -> object:
 
 class _Player:
     def __init__(
-        self, dialect: Dialect, mode: Mode, receive: Receive, send: Send, stopping: asyncio.Event
+        self, dialect: Dialect, mode: Mode, receive: Receive, send: Send, sim: SimState
     ) -> None:
         self.dialect = dialect
         self.mode = mode
         self.receive = receive
         self.send = send
-        self.stopping = stopping
+        self.sim = sim
         self.request_id = f"req_sim_{uuid.uuid4().hex[:24]}"
         self.on_first_token: Callable[[], None] = lambda: None
 
@@ -116,13 +105,18 @@ class _Player:
         if self.mode.mode == "hang":
             # Send nothing at all; only the client giving up (or the server
             # stopping) ends the request.
-            await _unless_disconnected(self.receive, self.stopping.wait())
+            await _unless_disconnected(self.receive, self.sim.stopping.wait())
             return Outcome.DISCONNECTED
         if self.mode.mode == "error":
             finished = await _unless_disconnected(self.receive, self._error())
             return Outcome.ERRORS if finished else Outcome.DISCONNECTED
         drop = self.mode.mode == "drop"
-        work = self._stream(reply, drop) if reply.stream else self._whole(reply, drop)
+        # Only a request that gets an answer (even a cut one) spends a tool round.
+        scripted = self.sim.take_tool_calls(self.mode) if reply.offers_tools else None
+        answer = plan(reply, self.mode, scripted, reply.new_call_id)
+        work = (
+            self._stream(reply, answer, drop) if reply.stream else self._whole(reply, answer, drop)
+        )
         if not await _unless_disconnected(self.receive, work):
             return Outcome.DISCONNECTED
         return Outcome.DROPPED if drop else Outcome.COMPLETED
@@ -142,48 +136,28 @@ class _Player:
         await self._start(status, "application/json", headers, content_length=len(body))
         await self._body(body, more=False)
 
-    async def _stream(self, reply: Reply, drop: bool) -> None:
-        tokens, truncated = self._tokens(reply)
-        if drop:
-            tokens = tokens[: len(tokens) // 2]
+    async def _stream(self, reply: Reply, answer: Answer, drop: bool) -> None:
+        script = reply.script(answer)
+        steps = script.steps[: len(script.steps) // 2] if drop else script.steps
         await self._start(200, "text/event-stream; charset=utf-8", {"cache-control": "no-cache"})
-        await self._body(reply.head())
-        for index, token in enumerate(tokens):
-            await _sleep_ms(self.mode.first_token_ms if index == 0 else self.mode.token_ms)
-            await self._body(reply.token(token))
-            if index == 0:
-                self.on_first_token()
+        await self._body(script.head)
+        await _pace(self._body, steps, self.mode, self.on_first_token, self.sim)
         if drop:
-            # Returning before the final body message makes hypercorn close the
+            # Returning before the final body message makes uvicorn close the
             # connection mid-body: the client sees an incomplete chunked read,
             # not a clean end of stream.
             return
-        await self._body(reply.tail(len(tokens), truncated), more=False)
+        await self._body(script.tail, more=False)
 
-    async def _whole(self, reply: Reply, drop: bool) -> None:
-        tokens, truncated = self._tokens(reply)
-        await _sleep_ms(self.mode.first_token_ms + len(tokens) * self.mode.token_ms)
-        body = reply.body("".join(tokens), len(tokens), truncated)
+    async def _whole(self, reply: Reply, answer: Answer, drop: bool) -> None:
+        await _sleep_ms(self.mode.first_token_ms + answer.steps * self.mode.token_ms)
+        body = reply.body(answer)
         await self._start(200, "application/json", {}, content_length=len(body))
         if drop:
             # Half of a body promised by content-length, then the connection closes.
             await self._body(body[: len(body) // 2])
             return
         await self._body(body, more=False)
-
-    def _tokens(self, reply: Reply) -> tuple[list[str], bool]:
-        if self.mode.text is not None:
-            tokens = split_tokens(self.mode.text)
-        else:
-            tokens = reply_tokens(reply.prompt_key, self.mode.tokens)
-        if self.mode.end_session:
-            half = len(SESSION_END_MARKER) // 2
-            tokens += [SESSION_END_MARKER[:half], SESSION_END_MARKER[half:]]
-        count = len(tokens)
-        truncated = reply.max_tokens is not None and reply.max_tokens < count
-        if reply.max_tokens is not None:
-            count = min(count, reply.max_tokens)
-        return tokens[:count], truncated
 
     async def _start(
         self,
@@ -204,6 +178,45 @@ class _Player:
 
     async def _body(self, data: bytes, *, more: bool = True) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+
+async def _pace(
+    write: Callable[[bytes], Coroutine[Any, Any, None]],
+    steps: tuple[bytes, ...],
+    mode: Mode,
+    on_first: Callable[[], None],
+    sim: SimState,
+) -> None:
+    """Write step i no earlier than ``first_token_ms + i * token_ms`` after now.
+
+    The times are kept from one start rather than slept between writes, so a
+    stream holds its rate when the process is busy (a sleep per token drifts by
+    every late wake-up); when a wake-up comes late, the steps already due go out
+    in one write: fewer writes exactly when the simulator is short of CPU.
+    Waits go through the process's one Metronome rather than a timer each.
+    """
+    loop = asyncio.get_running_loop()
+    # Taken once, as the request's own counters are: a stream in flight at a
+    # reset settles on the stats it started with.
+    stats = sim.stats
+    start = loop.time()
+    first_s, step_s = mode.first_token_ms / 1000, mode.token_ms / 1000
+    sent = 0
+    while sent < len(steps):
+        due_at = start + first_s + sent * step_s
+        now = loop.time()
+        if due_at > now:
+            await sim.metronome.until(due_at)
+            now = loop.time()
+        # Every step due by now; always at least the one just waited for.
+        due = len(steps) if step_s == 0 else int((now - start - first_s) / step_s) + 1
+        upto = min(len(steps), max(due, sent + 1))
+        await write(steps[sent] if upto == sent + 1 else b"".join(steps[sent:upto]))
+        stats.stream_writes += 1
+        stats.stream_tokens += upto - sent
+        if sent == 0:
+            on_first()
+        sent = upto
 
 
 async def _sleep_ms(delay_ms: int) -> None:

@@ -12,7 +12,8 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 
 _SUBJECTS = (
     "Your legs",
@@ -90,3 +91,27 @@ def split_tokens(text: str) -> list[str]:
 def count_words(texts: Iterable[str]) -> int:
     """The simulator's input token count: whitespace-separated words."""
     return sum(len(text.split()) for text in texts)
+
+
+# Stands for the token while a template is rendered; JSON escapes it as itself.
+_MARK = "pacer-sim-token-mark"
+
+
+def escaped_template(render: Callable[[str], bytes]) -> Callable[[str], bytes]:
+    """``render`` (a token's whole event, encoded) split once around the token, so
+    each token costs two concatenations and a cached JSON escape, not a dump of
+    the whole event: most of a stream's CPU used to go on re-encoding the same
+    frame around a different word.
+
+    >>> encode = escaped_template(lambda text: json.dumps({"text": text}).encode())
+    >>> encode('say "hi" ')
+    b'{"text": "say \\"hi\\" "}'
+    """
+    before, after = render(_MARK).split(_escaped(_MARK))
+    return lambda text: before + _escaped(text) + after
+
+
+@lru_cache(maxsize=4096)
+def _escaped(text: str) -> bytes:
+    # The generated replies draw on a vocabulary of a few hundred words.
+    return json.dumps(text, ensure_ascii=False).encode()

@@ -1,0 +1,164 @@
+"""What a completion request is answered with, decided once for both providers.
+
+A dialect parses a request into a ``Prompt`` (what was asked: tools offered, a
+structured answer, tool results to read); ``plan`` turns it and the mode into an
+``Answer`` (text tokens, or tool calls whose JSON arguments are cut into
+fragments); the dialect writes the Answer as a ``Script`` of pre-encoded bytes
+that playback sends on time. In order, the first that applies wins:
+
+1. the mode's ``tool_calls``, while rounds are left, if the request offers tools;
+2. the mode's fixed ``text``;
+3. a structured answer if one was asked for (a schema instance: JSON text for
+   OpenAI's ``response_format``, a call of the forced tool otherwise);
+4. if the newest turn carries tool results: a sentence quoting the start of
+   each, then the generated text;
+5. the generated text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pacer_llm_sim.control import SESSION_END_MARKER, Mode, ScriptedToolCall
+from pacer_llm_sim.replies import reply_tokens, split_tokens
+from pacer_llm_sim.schema_instance import instance
+
+# How much of each tool result the answer quotes: enough for a test to recognise it.
+QUOTE_CHARS = 80
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A tool's result in the newest turn. ``name`` is the tool's name when the
+    conversation says which call it answers, else the call id."""
+
+    name: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class StructuredAsk:
+    """A request for an answer shaped by a schema: JSON text (``tool`` None,
+    OpenAI's response_format) or a call of the forced tool ``tool``. ``value``
+    is the schema's instance, made while the request is read, so a schema the
+    generator cannot read is the request's 400."""
+
+    value: Any
+    tool: str | None = None
+
+    @classmethod
+    def of(cls, schema: Mapping[str, Any], tool: str | None = None) -> StructuredAsk:
+        return cls(instance(schema), tool)
+
+
+class Prompt(Protocol):
+    """What a dialect read from a valid completion request."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def stream(self) -> bool: ...
+    @property
+    def prompt_key(self) -> bytes: ...
+    @property
+    def max_tokens(self) -> int | None: ...
+    @property
+    def offers_tools(self) -> bool: ...
+    @property
+    def structured(self) -> StructuredAsk | None: ...
+    @property
+    def tool_results(self) -> tuple[ToolResult, ...]: ...
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    # The arguments' JSON text cut where it has spaces, as the deltas that stream it.
+    fragments: tuple[str, ...]
+
+    @property
+    def arguments_json(self) -> str:
+        return "".join(self.fragments)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Text tokens, or tool calls (never both). Each token or argument fragment is
+    one step of a stream, and one output token."""
+
+    tokens: tuple[str, ...] = ()
+    calls: tuple[ToolCall, ...] = ()
+    truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.tokens)
+
+    @property
+    def steps(self) -> int:
+        return len(self.tokens) + sum(len(call.fragments) for call in self.calls)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A streamed answer on the wire: ``head`` at once, each of ``steps`` on its
+    token's time, ``tail`` to end it (a cut stream never sends it)."""
+
+    head: bytes
+    steps: tuple[bytes, ...]
+    tail: bytes
+
+
+def tool_call(name: str, arguments: dict[str, Any], call_id: str) -> ToolCall:
+    text = json.dumps(arguments, ensure_ascii=False)
+    return ToolCall(call_id, name, arguments, tuple(split_tokens(text)) or (text,))
+
+
+def plan(
+    prompt: Prompt,
+    mode: Mode,
+    scripted: tuple[ScriptedToolCall, ...] | None,
+    new_call_id: Callable[[], str],
+) -> Answer:
+    """The answer to ``prompt`` under ``mode``; ``scripted`` are the mode's tool
+    calls when this request is to make them (SimState.take_tool_calls)."""
+    if scripted is not None:
+        return Answer(calls=tuple(tool_call(c.name, c.arguments, new_call_id()) for c in scripted))
+    ask = prompt.structured
+    if mode.text is None and ask is not None:
+        if ask.tool is not None:
+            return Answer(calls=(tool_call(ask.tool, ask.value, new_call_id()),))
+        # No session marker: it would make the JSON invalid.
+        return _capped(prompt, split_tokens(json.dumps(ask.value, ensure_ascii=False)))
+    if mode.text is not None:
+        tokens = split_tokens(mode.text)
+    else:
+        tokens = split_tokens(_quotes(prompt.tool_results))
+        tokens += reply_tokens(prompt.prompt_key, mode.tokens)
+    if mode.end_session:
+        half = len(SESSION_END_MARKER) // 2
+        tokens += [SESSION_END_MARKER[:half], SESSION_END_MARKER[half:]]
+    return _capped(prompt, tokens)
+
+
+def _quotes(results: tuple[ToolResult, ...]) -> str:
+    """One sentence per tool result with the start of its content, verbatim."""
+    return "".join(
+        f"{'Error from' if result.is_error else 'Result of'} {result.name}: "
+        f"«{result.content[:QUOTE_CHARS]}» "
+        for result in results
+    )
+
+
+def _capped(prompt: Prompt, tokens: list[str]) -> Answer:
+    limit = prompt.max_tokens
+    truncated = limit is not None and limit < len(tokens)
+    if limit is not None:
+        tokens = tokens[:limit]
+    return Answer(tokens=tuple(tokens), truncated=truncated)
