@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-browser test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker bench-storm lock clean
+.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-browser test-deploy test-containers containers-up containers-down migrate jobs smoke lint fmt bench bench-coach bench-worker bench-storm lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,6 +63,15 @@ test-stack: install ## whole-stack tests (make run's stack, through Caddy)
 
 test-browser: install test-tools ## the browser client in Debian's chromium (Playwright), against make run's stack
 	$(PYTEST) -q tests/browser
+
+containers-up: install ## the production Compose stack on this machine's Docker engine (set up from apt when missing); prints "ready" and the URL
+	$(VENV)/bin/python -m pacer_devstack.containers up
+
+containers-down: install ## remove every container, network and volume containers-up made (the images stay, as a cache)
+	$(VENV)/bin/python -m pacer_devstack.containers down
+
+test-containers: install ## the production topology on a real Docker engine (tests/containers/; skipped where no engine can be had)
+	$(PYTEST) -q tests/containers
 
 migrate: install ## apply pending migrations to the dev stack's database (make run does it at start)
 	$(VENV)/bin/python -m pacer_devstack migrate
