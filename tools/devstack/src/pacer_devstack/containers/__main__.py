@@ -25,7 +25,7 @@ def wait_ready_through_caddy(running: local.LocalStack, deadline_s: float = 60) 
     """/health/ready through Caddy's TLS, verified against Caddy's own root."""
     deadline = time.monotonic() + deadline_s
     last = ""
-    with httpx.Client(verify=str(running.ca_file), timeout=5) as http:
+    with httpx.Client(verify=running.tls(), timeout=5) as http:
         while time.monotonic() < deadline:
             try:
                 response = http.get(f"{running.url}/health/ready")

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import ssl
 import subprocess
 import time
 from collections.abc import Mapping
@@ -70,6 +71,10 @@ class LocalStack:
     def ca_file(self) -> Path:
         """Caddy's internal root certificate, copied out once the stack is ready."""
         return STATE_DIR / "caddy-root.crt"
+
+    def tls(self) -> ssl.SSLContext:
+        """A client context that trusts Caddy's internal root, and nothing else."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
 
 
 def _int_env(name: str, default: int) -> int:
