@@ -100,7 +100,7 @@ bench-coach: install ## the coach: 1,000 held streams, first-token latency, the 
 bench-worker: install ## /v1/home p99 idle vs. during 50 briefing refreshes; reaper latency
 	$(VENV)/bin/python -m pacer_devstack.bench_worker
 
-bench-storm: install ## home/health p99 and coach CPU per token: idle, 200 hung streams + 50 jobs, 200 streams at 20 and 100 tok/s (ARGS="--seconds 10 --streams 50")
+bench-storm: install ## home/health p99 and coach CPU per token: idle, 200 hung streams + 50 jobs, 200 streams at 20 and 100 tok/s (ARGS="--seconds 10 --streams 50"; "--target containers" for the production containers)
 	$(VENV)/bin/python -m pacer_devstack.bench_storm $(ARGS)
 
 lock: $(UV) ## refresh uv.lock after changing a pyproject.toml
