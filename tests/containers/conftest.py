@@ -19,7 +19,7 @@ import pytest
 
 from pacer_devstack.containers import stack as local
 from pacer_devstack.containers.__main__ import wait_ready_through_caddy
-from pacer_devstack.containers.engine import EngineUnavailable, ensure_engine
+from pacer_devstack.containers.engine import EngineUnavailable, ensure_engine, stop_dockerd
 from pacer_devstack.containers.images import ensure_images
 
 # Settings the tests need, passed as `make containers-up` passes the caller's.
@@ -35,7 +35,7 @@ TEST_SETTINGS = {
 @pytest.fixture(scope="package")
 def containers() -> Iterator[local.LocalStack]:
     try:
-        ensure_engine()
+        started_dockerd = ensure_engine()
     except EngineUnavailable as error:
         pytest.skip(f"no Docker engine can be had here: {error}")
     started = time.monotonic()
@@ -60,3 +60,6 @@ def containers() -> Iterator[local.LocalStack]:
     # PACER_CONTAINERS_KEEP=1 (while working on these tests) leaves the stack up.
     if os.environ.get("PACER_CONTAINERS_KEEP") != "1":
         assert not local.containers(), "containers-down left containers behind"
+        # A daemon the suite started, it stops (the images stay on disk for the next run).
+        if started_dockerd is not None:
+            stop_dockerd(started_dockerd)

@@ -3,9 +3,12 @@
 The load, all through Caddy's TLS at once: STREAMS chat replies streaming over both
 coach replicas, a login burst (argon2id, core-api's worst case), home requests and
 briefing refreshes. Memory is sampled from each container's cgroup every SAMPLE_S
-(usage less inactive page cache, as `docker stats` counts it). Every peak must stay
-under its container's limit and under CAPACITY.md's "RSS under load" figure for the
-service: a figure the containers exceed is a figure that is wrong.
+(usage less inactive page cache, as `docker stats` counts it). Every peak must leave
+its container's limit the 20 % margin CAPACITY.md's rules promise (limit >= 1.2 x the
+load), and stay within CAPACITY.md's "RSS under load" figure for the service plus
+FIGURE_ALLOWANCE: the cgroup also counts the page cache a process keeps reading (its
+libraries), which an RSS does not. A figure the containers exceed is a figure that is
+wrong.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ STREAMS = 60
 LOGINS = 24
 SAMPLE_S = 0.25
 MIB = 1024 * 1024
+LIMIT_MARGIN = 1.2  # CAPACITY.md: each limit is at least 1.2 x the RSS under load
+FIGURE_ALLOWANCE = 1.1
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
 
 
@@ -137,9 +142,9 @@ def test_each_containers_memory_under_load_stays_within_its_limit_and_capacity_m
         report.append(
             f"{name}: {peak / MIB:.0f} MiB (limit {limit / MIB:.0f}, CAPACITY.md {figure})"
         )
-        if limit and peak > limit:
-            problems.append(f"{name} over its limit")
-        if figure is not None and peak / MIB > figure:
+        if limit and peak * LIMIT_MARGIN > limit:
+            problems.append(f"{name}: {peak / MIB:.0f} MiB leaves its limit less than 20 %")
+        if figure is not None and peak / MIB > figure * FIGURE_ALLOWANCE:
             problems.append(f"{name}: {peak / MIB:.0f} MiB > CAPACITY.md's {figure:.0f} MiB")
     print("\n" + "\n".join(report))
     assert not problems, "\n".join(problems + report)

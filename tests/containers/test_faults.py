@@ -116,17 +116,17 @@ def test_compose_restart_of_the_coach_drains_every_open_reply_within_the_grace_p
         finally:
             for stream in streams:
                 stream.__exit__(None, None, None)
-        # Both replicas stop together; each must have stored its replies well within
-        # the grace period (nothing SIGKILLed: exit code 0 or 143, not 137).
-        assert took < 2 * grace_s + 30, f"restart took {took:.0f} s"
+        # Both replicas stop together and start again; a coach still draining at the
+        # grace period would be SIGKILLed there, so the whole restart stays under it.
+        assert took < grace_s, f"restart took {took:.1f} s"
         for name in container_names("coach"):
             wait_healthy(name)
         for reply in replies:
+            # The drain ended each stream with its done, and stored what the client saw.
+            assert reply.done is not None, reply.events[-3:]
             message = wait_settled(http, athlete, reply, deadline_s=5)
-            # The drain stored what the client saw (partial), or the reply ended first.
-            assert message["status"] in {"partial", "complete"}, message
-            assert message["content"].startswith(reply.text.split(" ")[0])
-            assert len(message["content"]) >= len(reply.text) or message["status"] == "complete"
+            assert message["status"] == reply.done.data["status"] == "partial", message
+            assert message["content"] == reply.text
 
 
 def test_a_core_api_replica_crashes_and_home_keeps_answering_until_it_is_back(

@@ -55,7 +55,13 @@ def test_only_caddy_is_published_and_only_on_loopback(containers: LocalStack) ->
         "llm-sim": [("127.0.0.1", str(containers.llm_sim_port))],
     }
     # And nothing listens on the host for Postgres, Redis or a service port.
-    listening = docker("ps", "--format", "{{.Ports}}")
+    listening = docker(
+        "ps",
+        "--filter",
+        f"label=com.docker.compose.project={local.PROJECT}",
+        "--format",
+        "{{.Ports}}",
+    )
     assert "0.0.0.0" not in listening and ":::" not in listening
 
 

@@ -82,6 +82,8 @@ if ! "$DOCKER" -H "unix://$DOCKER_SOCK" info >/dev/null 2>&1; then
         say "starting dockerd (log: $STATE_DIR/dockerd.log)"
         # setsid: the daemon outlives this script and make; it is the machine's.
         "${as_root[@]}" setsid dockerd >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
+        # Who started it: tests/containers stops a daemon it started, and only that one.
+        echo $! >"$STATE_DIR/dockerd.pid"
     fi
     for _ in $(seq 1 120); do
         "$DOCKER" -H "unix://$DOCKER_SOCK" info >/dev/null 2>&1 && break

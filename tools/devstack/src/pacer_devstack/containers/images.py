@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,16 +122,16 @@ def _debian_image(suite: str) -> str:
             for entry in (rootfs / cache).glob("*"):
                 if entry.is_file():
                     entry.unlink()
-        tar = subprocess.Popen(
+        with subprocess.Popen(
             ["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE
-        )
-        subprocess.run(
-            [str(DOCKER), "import", "-c", 'CMD ["bash"]', "-", tag],
-            stdin=tar.stdout,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        if tar.wait() != 0:
+        ) as tar:
+            subprocess.run(
+                [str(DOCKER), "import", "-c", 'CMD ["bash"]', "-", tag],
+                stdin=tar.stdout,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        if tar.returncode != 0:
             raise RuntimeError(f"tar of the {suite} rootfs failed")
         shutil.rmtree(rootfs, ignore_errors=True)
     _log(f"{tag} in {time.monotonic() - started:.0f} s")
@@ -216,14 +217,30 @@ def ensure_services(python: str) -> tuple[str, dict[str, str]]:
 
 
 def ensure_images() -> Images:
-    """Every image the local stack runs, built only when its tag is missing."""
-    bases = {base.name: ensure_base(base) for base in BASES}
-    pacer_tag, services = ensure_services(bases["python"])
+    """Every image the local stack runs, built only when its tag is missing.
+
+    Two chains at once, one per Debian suite (debootstrap and apt are mostly
+    waiting on the mirror): bookworm's python base then the Pacer images, and
+    sid's Postgres, Redis and Caddy bases.
+    """
+
+    def python_chain() -> tuple[str, str, dict[str, str]]:
+        python = ensure_base(BASES[0])
+        return (python, *ensure_services(python))
+
+    def sid_chain() -> dict[str, str]:
+        return {base.name: ensure_base(base) for base in BASES[1:]}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pythons = pool.submit(python_chain)
+        sid = pool.submit(sid_chain)
+        python, pacer_tag, services = pythons.result()
+        bases = sid.result()
     return Images(
-        pacer_tag=pacer_tag,
-        python=bases["python"],
+        python=python,
         postgres=bases["postgres"],
         redis=bases["redis"],
         caddy=bases["caddy"],
+        pacer_tag=pacer_tag,
         services=services,
     )
