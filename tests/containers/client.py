@@ -32,6 +32,7 @@ class Event:
 class Athlete:
     email: str
     token: str
+    expires_in: int
 
     @property
     def headers(self) -> dict[str, str]:
@@ -50,7 +51,7 @@ def new_athlete(http: httpx.Client) -> Athlete:
     assert registered.status_code == 201, registered.text
     login = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
-    return Athlete(email, str(login.json()["access_token"]))
+    return Athlete(email, str(login.json()["access_token"]), int(login.json()["expires_in"]))
 
 
 def sse_events(lines: Iterator[str]) -> Iterator[Event]:

@@ -24,6 +24,8 @@ from pacer_devstack.containers.images import ensure_images
 
 # Settings the tests need, passed as `make containers-up` passes the caller's.
 TEST_SETTINGS = {
+    # Passed through to the services as `make run` passes them (test_journey checks it).
+    "ACCESS_TOKEN_TTL_SECONDS": "1234",
     # The capacity test holds many streams from few athletes.
     "SSE_MAX_STREAMS_PER_USER": "100",
     # A briefing refresh retried fast when a test has the simulator fail it.

@@ -39,6 +39,8 @@ def test_register_checkin_fresh_briefing_streamed_chat_and_stored_conversation(
         assert http.get("/").headers["content-type"].startswith("text/html")
 
         athlete = new_athlete(http)
+        # A setting in the caller's environment reached core-api (tests/containers/conftest.py).
+        assert athlete.expires_in == 1234
         checkin = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
         assert http.post("/v1/checkins", json=checkin, headers=athlete.headers).status_code == 201
         briefing: dict[str, Any] = {}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pacer_devstack.config import REPO_ROOT
-from pacer_devstack.containers.engine import DOCKER, image_exists
+from pacer_devstack.containers.engine import DOCKER, docker, image_exists
 
 BASES_DIR = REPO_ROOT / "tools" / "containers" / "bases"
 DEPLOY = REPO_ROOT / "deploy"
@@ -213,7 +213,20 @@ def ensure_services(python: str) -> tuple[str, dict[str, str]]:
         if not image_exists(tag):
             _build(tag, image.dockerfile, REPO_ROOT, {"PYTHON_IMAGE": python})
         tags[image.name] = tag
+    _prune_older(pacer_tag)
     return pacer_tag, tags
+
+
+def _prune_older(pacer_tag: str) -> None:
+    """Remove the Pacer images of earlier local builds (each source change makes a new
+    tag), so the cache does not grow without end; one a container still uses stays."""
+    for image in SERVICE_IMAGES:
+        listed = docker(
+            "images", "--format", "{{.Tag}}", "--filter", f"reference=pacer/{image.name}"
+        )
+        for tag in listed.split():
+            if tag.startswith("local-") and tag != pacer_tag:
+                docker("rmi", f"pacer/{image.name}:{tag}", check=False)
 
 
 def ensure_images() -> Images:
