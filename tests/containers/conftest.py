@@ -21,6 +21,7 @@ from pacer_devstack.containers import stack as local
 from pacer_devstack.containers.__main__ import wait_ready_through_caddy
 from pacer_devstack.containers.engine import EngineUnavailable, ensure_engine, stop_dockerd
 from pacer_devstack.containers.images import ensure_images
+from pacer_devstack.harness import free_ports
 
 # Settings the tests need, passed as `make containers-up` passes the caller's.
 TEST_SETTINGS = {
@@ -43,9 +44,11 @@ def containers() -> Iterator[local.LocalStack]:
     started = time.monotonic()
     images = ensure_images()
     built = time.monotonic() - started
+    # Free ports unless given: a `make run` on this machine may hold 8090 (its simulator).
+    caddy_port, sim_port = free_ports(2)
     running = local.LocalStack(
-        port=int(os.environ.get("PACER_CONTAINERS_PORT", local.DEFAULT_PORT)),
-        llm_sim_port=int(os.environ.get("LLM_SIM_PORT", local.DEFAULT_LLM_SIM_PORT)),
+        port=int(os.environ.get("PACER_CONTAINERS_PORT", caddy_port)),
+        llm_sim_port=int(os.environ.get("LLM_SIM_PORT", sim_port)),
         coach_replicas=2,
     )
     environ = {**os.environ, **TEST_SETTINGS}
