@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproj
 	$(UV) sync --locked --all-packages --group dev
 	@touch $@
 
-.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-browser test-deploy migrate jobs smoke lint fmt bench bench-coach bench-worker bench-storm lock clean
+.PHONY: help install run test test-tools test-common test-core-api test-coach test-llm-sim test-worker test-stack test-browser test-deploy test-containers containers-up containers-down migrate jobs smoke lint fmt bench bench-coach bench-worker bench-storm lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -64,6 +64,15 @@ test-stack: install ## whole-stack tests (make run's stack, through Caddy)
 test-browser: install test-tools ## the browser client in Debian's chromium (Playwright), against make run's stack
 	$(PYTEST) -q tests/browser
 
+containers-up: install ## the production Compose stack on this machine's Docker engine (set up from apt when missing); prints "ready" and the URL
+	$(VENV)/bin/python -m pacer_devstack.containers up
+
+containers-down: install ## remove every container, network and volume containers-up made (the images stay, as a cache)
+	$(VENV)/bin/python -m pacer_devstack.containers down
+
+test-containers: install ## the production topology on a real Docker engine (tests/containers/; skipped where no engine can be had)
+	$(PYTEST) -q tests/containers
+
 migrate: install ## apply pending migrations to the dev stack's database (make run does it at start)
 	$(VENV)/bin/python -m pacer_devstack migrate
 
@@ -91,7 +100,7 @@ bench-coach: install ## the coach: 1,000 held streams, first-token latency, the 
 bench-worker: install ## /v1/home p99 idle vs. during 50 briefing refreshes; reaper latency
 	$(VENV)/bin/python -m pacer_devstack.bench_worker
 
-bench-storm: install ## home/health p99 and coach CPU per token: idle, 200 hung streams + 50 jobs, 200 streams at 20 and 100 tok/s (ARGS="--seconds 10 --streams 50")
+bench-storm: install ## home/health p99 and coach CPU per token: idle, 200 hung streams + 50 jobs, 200 streams at 20 and 100 tok/s (ARGS="--seconds 10 --streams 50"; "--target containers" for the production containers)
 	$(VENV)/bin/python -m pacer_devstack.bench_storm $(ARGS)
 
 lock: $(UV) ## refresh uv.lock after changing a pyproject.toml

@@ -3,10 +3,19 @@
 # (Compose does: deploy/docker-compose.prod.yml.)
 
 # The builder and the runtime use the SAME base image: the virtual environment's
-# `python` is a symlink to /usr/local/bin/python3.11, which must exist at run time.
-FROM python:3.11.14-slim-bookworm AS builder
+# `python` is a symlink to the base image's python3.11, which must exist at run
+# time. Production builds from the official image below; where no registry can
+# be reached, `make containers-up` passes an equivalent one built from Debian's
+# packages (--build-arg PYTHON_IMAGE=..., deploy/README.md).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+FROM ${PYTHON_IMAGE} AS builder
+# A build behind a TLS-intercepting proxy passes that proxy's CA bundle as the
+# build secret `build_ca` (--secret id=build_ca,src=...): mounted only for the
+# steps that reach PyPI, never stored in a layer. Without it, nothing changes.
 # The uv version the Makefile pins, from the same registry.
-RUN pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
+RUN --mount=type=secret,id=build_ca \
+    if [ -s /run/secrets/build_ca ]; then export PIP_CERT=/run/secrets/build_ca; fi; \
+    pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
 ENV UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
@@ -22,16 +31,18 @@ COPY services/coach/pyproject.toml services/coach/
 COPY services/llm-sim/pyproject.toml services/llm-sim/
 COPY services/briefing-worker/pyproject.toml services/briefing-worker/
 COPY tools/devstack/pyproject.toml tools/devstack/
-RUN --mount=type=cache,target=/root/.cache/uv \
+RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=build_ca \
+    if [ -s /run/secrets/build_ca ]; then export SSL_CERT_FILE=/run/secrets/build_ca; fi; \
     uv sync --locked --no-dev --no-install-workspace --package pacer-coach
 # 2. This service and the shared library, installed as wheels (not editable):
 #    the runtime image needs no source tree.
 COPY libs/common/src libs/common/src
 COPY services/coach/src services/coach/src
-RUN --mount=type=cache,target=/root/.cache/uv \
+RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=build_ca \
+    if [ -s /run/secrets/build_ca ]; then export SSL_CERT_FILE=/run/secrets/build_ca; fi; \
     uv sync --locked --no-dev --no-editable --package pacer-coach
 
-FROM python:3.11.14-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 # A fixed uid/gid so that secret files on the host can be made readable to it
 # (chgrp 10001) without being world-readable.
 RUN groupadd --system --gid 10001 pacer \

@@ -124,12 +124,14 @@ def parse_dockerfile(path: Path) -> list[Instruction]:
 
 
 def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
-    """The build stages, each starting with its FROM."""
+    """The build stages, each starting with its FROM (global ARGs before the first are left out)."""
     found: list[list[Instruction]] = []
     for instruction in instructions:
         if instruction.keyword == "FROM":
             found.append([])
-        assert found, "a Dockerfile starts with FROM"
+        if not found and instruction.keyword == "ARG":
+            continue
+        assert found, "a Dockerfile starts with FROM (after its global ARGs)"
         found[-1].append(instruction)
     return found
 
@@ -260,7 +262,9 @@ def capacity_tables() -> list[CapacityTable]:
 
 def docker_compose_command() -> list[str] | None:
     """`docker compose` (the v2 plugin) or a standalone v2 `docker-compose`."""
-    for command in (["docker", "compose"], ["docker-compose"]):
+    # make containers-up's own Compose v2 (tools/containers/ensure-engine.sh) counts too.
+    local = REPO_ROOT / ".tools" / "bin" / "docker-compose"
+    for command in (["docker", "compose"], ["docker-compose"], [str(local)]):
         try:
             result = subprocess.run(
                 [*command, "version", "--short"],

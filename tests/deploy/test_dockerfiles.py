@@ -97,12 +97,23 @@ def test_core_api_image_never_installs_an_llm_sdk() -> None:
 
 @pytest.mark.parametrize("service", PACER_SERVICES)
 def test_builder_and_runtime_share_a_pinned_python_image(service: str) -> None:
-    built = stages(parse_dockerfile(dockerfile_path(service)))
+    instructions = parse_dockerfile(dockerfile_path(service))
+    built = stages(instructions)
     assert len(built) == 2, "multi-stage: builder and runtime"
     images = [stage[0].arguments.split()[0] for stage in built]
     # The venv's `python` is a symlink into the base image: the same image both sides.
     assert images[0] == images[1]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", images[0]), images[0]
+    # The image comes in by a build argument (make containers-up passes a local base
+    # where no registry is reachable); its default, what production builds, is pinned.
+    arguments = {}
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            break
+        if instruction.keyword == "ARG":
+            name, _, default = instruction.arguments.partition("=")
+            arguments[name] = default
+    image = re.sub(r"\$\{(\w+)\}", lambda m: arguments[m.group(1)], images[0])
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", image), image
     assert MAKEFILE_UV is not None
     installs = " ".join(" ".join(words) for words in _runs(built[0]))
     assert f"uv=={MAKEFILE_UV.group(1)}" in installs, "uv is the Makefile's version"

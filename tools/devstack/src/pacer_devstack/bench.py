@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pacer_devstack import probe
 from pacer_devstack.harness import Stack, start_stack
 
 IDLE_SETTLE_S = 5.0
@@ -188,8 +189,7 @@ def latency_line(label: str, figures: dict[str, float]) -> str:
 
 
 def athlete_token(url: str) -> str:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    connection = probe.connect(url, timeout=10)
 
     def call(
         method: str, path: str, body: Mapping[str, object], token: str | None = None

@@ -17,6 +17,11 @@ too). Prints a table; writes .bench/bench-storm.json and .bench/bench-storm.png
 (latency over time, phases marked; git-ignored).
 
 A quick run while developing: ``make bench-storm ARGS="--seconds 10 --streams 50"``.
+
+``--target containers`` measures the same phases against the production
+topology instead (``make containers-up``: the Compose file's CPU shares and
+limits in force, TLS Caddy, ``--coach-replicas`` coaches); CPU is then per
+container, from its cgroup, and the stack is removed at the end.
 """
 
 from __future__ import annotations
@@ -44,7 +49,11 @@ from pacer_devstack.bench_reply_log import (
     write_tokens,
 )
 from pacer_devstack.bench_worker import register_athletes, trigger_refreshes
+from pacer_devstack.containers.bench_target import ContainerStack, start_containers
 from pacer_devstack.harness import Stack, start_stack
+
+# The dev stack (processes under supervisord) or the production containers.
+Target = Stack | ContainerStack
 
 OUT_DIR = Path(".bench")
 MAX_STREAMS_PER_USER = 1000  # the coach's settings bound
@@ -59,18 +68,28 @@ ROLES = {
     "redis": "valkey",
     "llm-sim": "pacer_llm_sim",
 }
+# Each container of the production stack, by its Compose service.
+CONTAINER_ROLES = {
+    "coach": "coach",
+    "caddy": "caddy",
+    "core-api": "core-api",
+    "briefing-worker": "worker",
+    "postgres": "postgres",
+    "redis": "redis",
+    "llm-sim": "llm-sim",
+}
 SETTLE_DEADLINE_S = 120.0
 MAX_REPLY_TOKENS = 32_000  # the coach's settings bound
 
 
-def _sim_stats(stack: Stack) -> dict[str, Any]:
+def _sim_stats(stack: Target) -> dict[str, Any]:
     response = httpx.get(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}/_sim/stats")
     response.raise_for_status()
     stats: dict[str, Any] = response.json()
     return stats
 
 
-def _sim(stack: Stack, path: str, body: dict[str, object]) -> None:
+def _sim(stack: Target, path: str, body: dict[str, object]) -> None:
     httpx.post(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}{path}", json=body).raise_for_status()
 
 
@@ -92,9 +111,14 @@ def _role(command: str) -> str | None:
     return None
 
 
-def cpu_by_role(stack: Stack) -> dict[int, tuple[str, float]]:
-    """Every stack process's role and CPU seconds so far."""
-    found = {}
+def cpu_by_role(stack: Target) -> dict[int | str, tuple[str, float]]:
+    """Every stack process's (or container's) role and CPU seconds so far."""
+    found: dict[int | str, tuple[str, float]] = {}
+    if isinstance(stack, ContainerStack):
+        for container_id, (service, cpu) in stack.cpu_seconds().items():
+            if service in CONTAINER_ROLES:
+                found[container_id] = (CONTAINER_ROLES[service], cpu)
+        return found
     for pid, command in stack.pids().items():
         role = _role(command)
         if role is None:
@@ -107,7 +131,9 @@ def cpu_by_role(stack: Stack) -> dict[int, tuple[str, float]]:
 
 
 def cpu_percent(
-    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], seconds: float
+    before: dict[int | str, tuple[str, float]],
+    after: dict[int | str, tuple[str, float]],
+    seconds: float,
 ) -> dict[str, float]:
     """% of one core per role over the window (a process born inside it counts from 0)."""
     used = dict.fromkeys(ROLES, 0.0)
@@ -133,7 +159,7 @@ class Phase:
         return int(sum(s.get("errors", 0) for slices in self.slices.values() for s in slices))
 
 
-def probe_phase(stack: Stack, token: str, phase: Phase, args: argparse.Namespace) -> None:
+def probe_phase(stack: Target, token: str, phase: Phase, args: argparse.Namespace) -> None:
     """Probe both routes at once, slice after slice, for ``--seconds``; CPU over the same window."""
     before = cpu_by_role(stack)
     phase.started_at = time.time()
@@ -197,14 +223,39 @@ async def _jobs_running(database_url: str) -> int:
         await conn.close()
 
 
+def _cut_llm_calls(stack: Target) -> None:
+    if isinstance(stack, ContainerStack):
+        stack.cut_llm_calls()
+    else:
+        cut_llm_calls(stack)
+
+
+def _wait_streams_closed(stack: Target) -> None:
+    if isinstance(stack, ContainerStack):
+        stack.wait_streams_closed()
+    else:
+        wait_streams_closed(stack)
+
+
+def _jobs_left(stack: Target) -> int:
+    if isinstance(stack, ContainerStack):
+        return stack.jobs_running()
+    return asyncio.run(_jobs_running(postgres.database_url(stack.port("POSTGRES_PORT"))))
+
+
+def _sse_target(stack: Target) -> str:
+    """sse_load's --target: HOST:PORT, or https://HOST:PORT through the containers' TLS."""
+    return stack.url.removeprefix("http://")
+
+
 def hung_phase(
-    stack: Stack, token: str, tokens_file: Path, job_tokens: list[str], args: argparse.Namespace
+    stack: Target, token: str, tokens_file: Path, job_tokens: list[str], args: argparse.Namespace
 ) -> Phase:
     phase = Phase("hung")
     _sim(stack, "/_sim/mode", {"mode": "hang"})
     asyncio.run(trigger_refreshes(stack.url, job_tokens))
     held = sse_load.spawn(
-        stack.url.removeprefix("http://"),
+        _sse_target(stack),
         tokens_file,
         args.streams,
         seconds=args.seconds + SETTLE_DEADLINE_S,
@@ -219,25 +270,33 @@ def hung_phase(
     phase.delivered = {"hanging_llm_calls": _sim_stats(stack)["active"]}
     held.terminate()
     held.wait()
-    cut_llm_calls(stack)
-    database_url = postgres.database_url(stack.port("POSTGRES_PORT"))
-    wait_streams_closed(stack)
+    _cut_llm_calls(stack)
+    _wait_streams_closed(stack)
     # Their LLM calls were cut: they retry with backoff, so this may take a while.
-    _wait(
-        "the refresh jobs to settle",
-        lambda: asyncio.run(_jobs_running(database_url)) == 0,
-        fatal=False,
-    )
+    _wait("the refresh jobs to settle", lambda: _jobs_left(stack) == 0, fatal=False)
     return phase
 
 
 def active_phase(
-    stack: Stack, token: str, tokens_file: Path, rate: float, args: argparse.Namespace
+    stack: Target, token: str, tokens_file: Path, rate: float, args: argparse.Namespace
 ) -> Phase:
     phase = Phase(f"{rate:g} tok/s")
     # Long enough replies that every stream flows through the whole probe window.
-    sim_rate(stack, rate, tokens=min(int(rate * (args.seconds + 60)), MAX_REPLY_TOKENS))
-    load = sse_load.spawn(stack.url.removeprefix("http://"), tokens_file, args.streams)
+    reply_tokens = min(int(rate * (args.seconds + 60)), MAX_REPLY_TOKENS)
+    if isinstance(stack, ContainerStack):
+        _sim(
+            stack,
+            "/_sim/mode",
+            {
+                "mode": "slow",
+                "first_token_ms": 0,
+                "token_ms": round(1000 / rate),
+                "tokens": reply_tokens,
+            },
+        )
+    else:
+        sim_rate(stack, rate, tokens=reply_tokens)
+    load = sse_load.spawn(_sse_target(stack), tokens_file, args.streams)
     _wait(
         f"{args.streams} streams flowing",
         lambda: _sim_stats(stack)["active"] >= args.streams,
@@ -252,7 +311,7 @@ def active_phase(
         for pid, (role, cpu) in cpu_by_role(stack).items()
         if role == "coach"
     )
-    cut_llm_calls(stack)  # ends every reply: the clients get `done`
+    _cut_llm_calls(stack)  # ends every reply: the clients get `done`
     answer = sse_load.result(load, timeout_s=SETTLE_DEADLINE_S)
     window = phase.ended_at - phase.started_at
     events, tokens = _delivered_in(answer["samples"], phase.started_at, phase.ended_at)
@@ -267,7 +326,7 @@ def active_phase(
         "load_generator_cpu_percent": 100 * load_cpu / window,
         "statuses": answer["statuses"],
     }
-    wait_streams_closed(stack)
+    _wait_streams_closed(stack)
     return phase
 
 
@@ -377,6 +436,16 @@ def main() -> None:
         help="requests/s per route at a fixed rate (what one more user sees); "
         "0: closed loop (wrk when present), which measures throughput and loads the stack itself",
     )
+    parser.add_argument(
+        "--target",
+        choices=("dev", "containers"),
+        default="dev",
+        help="dev: make run's processes on free ports; containers: the production Compose "
+        "stack on this machine's Docker engine (make containers-up), removed at the end",
+    )
+    parser.add_argument(
+        "--coach-replicas", type=int, default=1, help="coach containers (--target containers)"
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--no-png", action="store_true")
     args = parser.parse_args()
@@ -410,7 +479,11 @@ def main() -> None:
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="pacer-bench-storm-") as folder:
-        stack = start_stack(Path(folder) / "data", env)
+        stack: Target = (
+            start_containers(env, args.coach_replicas)
+            if args.target == "containers"
+            else start_stack(Path(folder) / "data", env)
+        )
         try:
             token = athlete_token(stack.url)
             tokens_file = write_tokens(Path(folder), [token])
@@ -434,6 +507,7 @@ def main() -> None:
     figures = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "probe": probe.tool(args.probe_rate),
+        "target": args.target,
         "phases": [
             {
                 "name": phase.name,
@@ -451,11 +525,12 @@ def main() -> None:
             for phase in phases
         ],
     }
-    (args.out / "bench-storm.json").write_text(json.dumps(figures, indent=2) + "\n")
-    written = [str(args.out / "bench-storm.json")]
+    name = "bench-storm" if args.target == "dev" else "bench-storm-containers"
+    (args.out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    written = [str(args.out / f"{name}.json")]
     if not args.no_png:
-        draw(phases, args.out / "bench-storm.png")
-        written.append(str(args.out / "bench-storm.png"))
+        draw(phases, args.out / f"{name}.png")
+        written.append(str(args.out / f"{name}.png"))
     print(f"\nwritten: {', '.join(written)} (a shared machine: noisy figures)")
 
 

@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 import httpx
@@ -29,7 +30,7 @@ from pacer_devstack.bench import (
     stop_on_sigterm,
 )
 from pacer_devstack.bench_coach import _rss_mib, _sim
-from pacer_devstack.harness import Stack, start_stack
+from pacer_devstack.harness import start_stack
 
 PASSWORD = "bench password 1"
 
@@ -59,7 +60,14 @@ async def _jobs_running(database_url: str) -> int:
         await conn.close()
 
 
-def register_athletes(stack: Stack, count: int) -> list[str]:
+class HasUrl(Protocol):
+    """A stack's entry: the dev stack or the containers (bench_storm --target)."""
+
+    @property
+    def url(self) -> str: ...
+
+
+def register_athletes(stack: HasUrl, count: int) -> list[str]:
     """``count`` athletes' access tokens (registration triggers no refresh)."""
     tokens = []
     with httpx.Client(base_url=stack.url, timeout=30) as client:

@@ -122,10 +122,20 @@ def tool(rate: float = 0.0) -> str:
     )
 
 
+def connect(url: str, timeout: float) -> http.client.HTTPConnection:
+    """A keep-alive connection to ``url``'s host: TLS for https:// (verified against the
+    default trust store, which SSL_CERT_FILE sets: `make bench-storm` points it at Caddy's
+    internal root for the containers)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(host, parts.port, timeout=timeout)
+    return http.client.HTTPConnection(host, parts.port, timeout=timeout)
+
+
 def _python_slice(
     url: str, path: str, clients: int, seconds: float, token: str | None, rate: float = 0.0
 ) -> dict[str, Any]:
-    parts = urlsplit(url)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     latencies: list[float] = []
     errors = [0]
@@ -142,9 +152,7 @@ def _python_slice(
         return started_at + k / rate
 
     def client() -> None:
-        connection = http.client.HTTPConnection(
-            parts.hostname or "127.0.0.1", parts.port, timeout=10
-        )
+        connection = connect(url, timeout=10)
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             if rate > 0:

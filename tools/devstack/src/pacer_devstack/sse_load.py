@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -69,6 +70,10 @@ class ChunkedEvents:
         return blocks
 
 
+# TLS for an https:// --target (run() sets it); plain TCP otherwise.
+_TLS: ssl.SSLContext | None = None
+
+
 @dataclass(slots=True)
 class Event:
     name: str
@@ -107,8 +112,12 @@ async def open_sse(
     extra_headers: dict[str, str] | None = None,
 ) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter]:
     """Send the request and read the response's head; return its status and the open connection."""
-    reader, writer = await asyncio.open_connection(host, port)
-    head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+    if _TLS is None:
+        reader, writer = await asyncio.open_connection(host, port)
+    else:
+        reader, writer = await asyncio.open_connection(host, port, ssl=_TLS, server_hostname=host)
+    # The proxy's own name: the containers' Caddy serves the site `localhost` only.
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
     for name, value in (extra_headers or {}).items():
         head += f"{name}: {value}\r\n"
     if body:
@@ -198,7 +207,11 @@ async def _hold(host: str, port: int, tokens: list[str], streams: int, seconds: 
 
 
 async def run(args: argparse.Namespace, tokens: list[str]) -> dict[str, Any]:
-    host, _, port = args.target.rpartition(":")
+    global _TLS
+    if args.target.startswith("https://"):
+        # Verified against the default trust store (SSL_CERT_FILE: Caddy's root for the containers).
+        _TLS = ssl.create_default_context()
+    host, _, port = args.target.removeprefix("https://").rpartition(":")
     started = time.monotonic()
     if args.hold:
         totals = await _hold(host, int(port), tokens, args.streams, args.seconds)
@@ -285,7 +298,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--target", required=True, help="HOST:PORT of the proxy or a coach")
+    parser.add_argument(
+        "--target",
+        required=True,
+        help="HOST:PORT of the proxy or a coach; https://HOST:PORT for TLS",
+    )
     parser.add_argument("--tokens-file", required=True, help="access tokens, one a line")
     parser.add_argument("--streams", type=int, required=True, help="chats at a time")
     parser.add_argument("--total", type=int, default=0, help="chats in all (default --streams)")

@@ -1,0 +1,134 @@
+"""The containers as a target of `make bench-storm ARGS="--target containers"`.
+
+What the dev stack's benchmark reads from its processes and ports, read here
+from the engine instead: CPU per container from its cgroup, the coach's open
+streams from each replica's metrics port (asked inside the container: it is
+not published), the jobs ledger through `psql` in the Postgres container, and
+the simulator restarted with `docker restart`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from pacer_devstack.containers import stack as local
+from pacer_devstack.containers.engine import DOCKER, docker, ensure_engine
+from pacer_devstack.containers.images import ensure_images
+
+CPUACCT = Path("/sys/fs/cgroup/cpuacct/docker")
+METRICS = (
+    "import urllib.request; "
+    "print(urllib.request.urlopen('http://127.0.0.1:9102/metrics', timeout=5).read().decode())"
+)
+
+
+@dataclass
+class ContainerStack:
+    """The running production stack, as bench_storm uses a dev stack."""
+
+    running: local.LocalStack
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    def port(self, name: str) -> int:
+        if name != "LLM_SIM_PORT":
+            raise KeyError(f"the containers publish no {name}")
+        return self.running.llm_sim_port
+
+    def stop(self) -> None:
+        local.down(self.running)
+
+    def _running(self, service: str | None = None) -> list[dict[str, str]]:
+        return [
+            c
+            for c in local.containers()
+            if c["state"] == "running" and (service is None or c["service"] == service)
+        ]
+
+    def cpu_seconds(self) -> dict[str, tuple[str, float]]:
+        """CPU seconds so far by container id, with its Compose service (cgroup v1 cpuacct)."""
+        found = {}
+        for container in self._running():
+            full_id = docker("inspect", "--format", "{{.Id}}", container["id"]).strip()
+            usage = CPUACCT / full_id / "cpuacct.usage"
+            try:
+                found[full_id] = (container["service"], int(usage.read_text()) / 1e9)
+            except OSError:
+                continue  # gone meanwhile, or not cgroup v1
+        return found
+
+    def coach_open_streams(self) -> int:
+        total = 0
+        for container in self._running("coach"):
+            out = docker("exec", container["name"], "python", "-c", METRICS)
+            for line in out.splitlines():
+                if line.startswith("coach_open_streams "):
+                    total += int(float(line.split()[1]))
+        return total
+
+    def wait_streams_closed(self, deadline_s: float = 120.0) -> None:
+        deadline = time.monotonic() + deadline_s
+        while self.coach_open_streams():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the coaches' streams did not close")
+            time.sleep(0.5)
+
+    def jobs_running(self) -> int:
+        (postgres,) = self._running("postgres")
+        out = subprocess.run(
+            [
+                str(DOCKER),
+                "exec",
+                postgres["name"],
+                "psql",
+                "-U",
+                "pacer",
+                "-d",
+                "pacer",
+                "-tAc",
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'processing')",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(out.strip())
+
+    def cut_llm_calls(self) -> None:
+        """Restart the simulator's container, as a provider outage would (see bench_reply_log)."""
+        for container in self._running("llm-sim"):
+            docker("restart", "--time", "1", container["name"])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.running.llm_sim_url}/health", timeout=2).is_success:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the simulator's container did not come back")
+            time.sleep(0.2)
+
+
+def start_containers(settings: Mapping[str, str], coach_replicas: int) -> ContainerStack:
+    """`make containers-up` with ``settings`` passed to the services; clients of this
+    process (and its children) then trust Caddy's internal root (SSL_CERT_FILE)."""
+    ensure_engine()
+    images = ensure_images()
+    running = local.LocalStack(
+        port=local.local_stack_from_env().port,
+        llm_sim_port=local.local_stack_from_env().llm_sim_port,
+        coach_replicas=coach_replicas,
+    )
+    local.up(running, images, {**os.environ, **settings})
+    os.environ["SSL_CERT_FILE"] = str(running.ca_file)
+    return ContainerStack(running)
