@@ -39,9 +39,13 @@ async def _exchange(core_api: CoreApi, head: bytes, body: bytes) -> tuple[bytes,
 
 def _post(path: str, length: int, extra: bytes = b"") -> bytes:
     return (
-        f"POST {path} HTTP/1.1\r\nHost: pacer.test\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {length}\r\n"
-    ).encode() + extra + b"\r\n"
+        (
+            f"POST {path} HTTP/1.1\r\nHost: pacer.test\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n"
+        ).encode()
+        + extra
+        + b"\r\n"
+    )
 
 
 async def test_a_413_before_the_body_closes_the_connection(core_api: CoreApi) -> None:

@@ -51,8 +51,19 @@ def _service_environment(config: StackConfig) -> dict[str, str]:
         "JWT_PRIVATE_KEY_FILE": str(private_key),
         "JWT_PUBLIC_KEY_FILE": str(public_key),
         "ALLOWED_ORIGINS": origins,
+        **DEV_SIGNUP_LIMITS,
         **_llm_environment(config),
     }
+
+
+# One developer's machine: every account its tests, benchmarks and browser make
+# comes from loopback, hundreds an hour. Production keeps core-api's defaults;
+# set these in the environment to try the real limits under `make run`.
+DEV_SIGNUP_LIMITS = {
+    "REGISTER_MAX_PER_IP": "1000000",
+    "REGISTER_MAX_GLOBAL": "1000000",
+    "NEW_ACCOUNT_BRIEFINGS_PER_MINUTE": "100000",
+}
 
 
 def _llm_environment(config: StackConfig) -> dict[str, str]:
