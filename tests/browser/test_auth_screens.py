@@ -46,7 +46,7 @@ def test_a_wrong_password_then_the_throttle_says_when_to_retry(
     page.get_by_label("Email", exact=True).fill(account.email)
     page.get_by_label("Password", exact=True).fill("not the password")
     alert = page.get_by_role("alert")
-    # LOGIN_MAX_FAILURES_PER_ACCOUNT (5) failures, then 429 with Retry-After.
+    # LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP (5) failures from one address, then 429 with Retry-After.
     for _ in range(5):
         page.get_by_role("button", name="Sign in").click()
         expect(alert).to_have_text("Wrong email or password.")

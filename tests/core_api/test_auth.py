@@ -138,7 +138,7 @@ async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> No
 async def test_repeated_failures_lock_the_account_for_a_while(
     start_core_api: StartCoreApi, clean_state: None
 ) -> None:
-    async with start_core_api(LOGIN_MAX_FAILURES_PER_ACCOUNT=3) as api:
+    async with start_core_api(LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP=3) as api:
         async with httpx.AsyncClient(base_url=api.base_url) as http:
             await register_and_login(http, email="locked@example.com")
             bad = {"email": "locked@example.com", "password": "wrong password"}

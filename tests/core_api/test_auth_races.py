@@ -126,7 +126,7 @@ async def test_after_logout_no_token_of_the_session_refreshes(client: httpx.Asyn
 async def test_a_burst_of_wrong_passwords_is_evaluated_at_most_the_limit(
     start_core_api: StartCoreApi, clean_state: None
 ) -> None:
-    async with throttled_api(start_core_api, LOGIN_MAX_FAILURES_PER_ACCOUNT=5) as http:
+    async with throttled_api(start_core_api, LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP=5) as http:
         await register_and_login(http, email="burst@example.com")
         statuses = await asyncio.gather(
             *(login(http, "burst@example.com", "wrong password") for _ in range(30))
@@ -137,7 +137,7 @@ async def test_a_burst_of_wrong_passwords_is_evaluated_at_most_the_limit(
 async def test_the_right_password_in_a_burst_of_wrong_ones_does_not_open_the_account(
     start_core_api: StartCoreApi, clean_state: None
 ) -> None:
-    async with throttled_api(start_core_api, LOGIN_MAX_FAILURES_PER_ACCOUNT=5) as http:
+    async with throttled_api(start_core_api, LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP=5) as http:
         await register_and_login(http, email="guessed@example.com")
         attempts = [login(http, "guessed@example.com", "wrong password") for _ in range(99)]
         attempts.append(login(http, "guessed@example.com", PASSWORD))
@@ -164,7 +164,7 @@ async def test_logins_in_flight_wait_a_second_and_successes_use_up_no_attempts(
     start_core_api: StartCoreApi, clean_state: None
 ) -> None:
     async with throttled_api(
-        start_core_api, LOGIN_MAX_FAILURES_PER_ACCOUNT=2, LOGIN_MAX_FAILURES_PER_IP=3
+        start_core_api, LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP=2, LOGIN_MAX_FAILURES_PER_IP=3
     ) as http:
         await register_and_login(http, email="regular@example.com")
         good = {"email": "regular@example.com", "password": PASSWORD}

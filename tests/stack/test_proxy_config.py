@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pacer_common.settings import DEFAULT_MAX_REQUEST_BODY_BYTES
 from pacer_devstack.harness import free_ports
 from pacer_devstack.proxy import (
     ProxyValues,
@@ -184,6 +185,7 @@ class _StubAPI(BaseHTTPRequestHandler):
                 "path": self.path,
                 "request_id": self.headers.get("X-Request-ID"),
                 "body_bytes": len(body),
+                "upgrade": self.headers.get("Upgrade"),
             }
         ).encode()
         self.send_response(200)
@@ -330,15 +332,66 @@ def test_static_client_is_served_for_paths_outside_the_api(running_proxy: Runnin
         assert "hidden" not in http.get("/README.md").text
 
 
-def test_a_body_over_one_megabyte_is_refused_in_the_error_shape(
+def test_a_body_over_the_services_limit_is_refused_in_the_error_shape(
     running_proxy: RunningProxy,
 ) -> None:
+    # Changed on purpose (issue 19): the proxy's limit is the services' own
+    # (MAX_REQUEST_BODY_BYTES, 64 KiB), no longer 1 MB, and it is one figure.
+    limit = DEFAULT_MAX_REQUEST_BODY_BYTES
+    assert DEV.max_body_bytes == limit
     with httpx.Client(base_url=running_proxy.url, timeout=10) as http:
-        fits = http.post("/v1/checkins", content=b"x" * 900_000)
-        assert fits.json()["body_bytes"] == 900_000
-        _assert_error_shape(
-            http.post("/v1/checkins", content=b"x" * 1_100_000), 413, "payload_too_large"
+        fits = http.post("/v1/checkins", content=b"x" * limit)
+        assert fits.json()["body_bytes"] == limit
+        for framing in ("content-length", "chunked"):
+            body = b"x" * (limit + 1)
+            content = iter([body]) if framing == "chunked" else body
+            over = http.post("/v1/checkins", content=content)
+            _assert_error_shape(over, 413, "payload_too_large")
+            # Answered without reading the rest: the connection is not reused.
+            assert over.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_target_refuses_upgrades_and_big_bodies_before_the_upstream(
+    target: str, tmp_path: Path
+) -> None:
+    routes = _adapted(TARGETS[target], tmp_path)["apps"]["http"]["servers"]["srv0"]["routes"]
+    handlers = [handler for node in _walk(routes) for handler in node.get("handle", [])]
+    deleted = {
+        name for handler in handlers for name in handler.get("request", {}).get("delete", [])
+    }
+    assert {"Upgrade", "HTTP2-Settings"} <= deleted
+    (body,) = [handler for handler in handlers if handler.get("handler") == "request_body"]
+    assert body["max_size"] == DEFAULT_MAX_REQUEST_BODY_BYTES
+    expressions = [node["expression"]["expr"] for node in _walk(routes) if "expression" in node]
+    assert any(f"> {DEFAULT_MAX_REQUEST_BODY_BYTES}" in expr for expr in expressions)
+
+
+def test_an_upgrade_header_never_reaches_the_upstream(running_proxy: RunningProxy) -> None:
+    with httpx.Client(base_url=running_proxy.url, timeout=10) as http:
+        response = http.get(
+            "/v1/home",
+            headers={"Connection": "Upgrade", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABk"},
         )
+    assert response.status_code == 200
+    assert response.json()["upgrade"] is None
+
+
+def test_expect_100_continue_with_a_huge_length_is_413_at_once(
+    running_proxy: RunningProxy,
+) -> None:
+    port = int(running_proxy.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as conn:
+        conn.sendall(
+            b"POST /v1/checkins HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(65536)
+            assert chunk, head
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 413"), head
 
 
 def test_caddys_own_errors_are_json_whatever_the_request_id_headers(

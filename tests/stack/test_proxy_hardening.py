@@ -3,6 +3,7 @@ and no header can bend the JSON Caddy writes or split the request id."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 
 from fixtures.stack import Stack
+from pacer_common.settings import DEFAULT_MAX_REQUEST_BODY_BYTES
 from pacer_common.web.request_context import REQUEST_ID_PATTERN
 from pacer_devstack.proxy import dev_values, render_caddyfile
 
@@ -224,3 +226,163 @@ def test_caddy_and_the_services_share_one_request_id_shape() -> None:
     )
     (caddy_rule,) = re.findall(r"vars_regexp \{http\.request\.header\.X-Request-ID\} (\S+)", text)
     assert caddy_rule == "^" + REQUEST_ID_PATTERN.pattern.decode() + "$"
+
+
+# --- issue 19: around the proxy ---------------------------------------------------------
+
+WRITES_PER_BYSTANDER = 30
+H2C_UPGRADE = (
+    b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+    b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n%s\r\n"
+)
+
+
+def _response_head(port: int, request: bytes, timeout_s: float = 10) -> bytes:
+    """The status line and headers of the first answer on a fresh connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as conn:
+        conn.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    return received.partition(b"\r\n\r\n")[0]
+
+
+def test_an_h2c_upgrade_through_the_proxy_is_an_ordinary_request(stack: Stack) -> None:
+    port = stack.port("PACER_HTTP_PORT")
+    with httpx.Client(base_url=stack.url, timeout=10) as http:
+        token = _token(http, "upgrader@example.com")
+    for path, extra in (
+        (b"/health", b""),
+        (b"/v1/me", b"Authorization: Bearer %s\r\n" % token.encode()),
+        (b"/v1/coach/conversations", b"Authorization: Bearer %s\r\n" % token.encode()),
+    ):
+        head = _response_head(port, H2C_UPGRADE % (path, extra))
+        assert head.startswith(b"HTTP/1.1 200"), (path, head)
+        # Caddy's security headers are there: this went through the proxy, not a tunnel.
+        assert b"x-content-type-options: nosniff" in head.lower(), head
+
+
+def _oversized(port: int, token: str, length: int, *, chunked: bool) -> int:
+    """A write whose body is over the services' limit; the status it gets (0: none)."""
+    body = b'{"note": "' + b"x" * length + b'"}'
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(body)
+    head = (
+        b"POST /v1/checkins HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer %s\r\n%s\r\nConnection: close\r\n\r\n" % (token.encode(), framing)
+    )
+    payload = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if chunked else body
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        # The proxy may answer and hang up before the body is all sent.
+        with contextlib.suppress(OSError):
+            conn.sendall(head + payload)
+        with contextlib.suppress(OSError):
+            while chunk := conn.recv(65536):
+                received += chunk
+    status = received.split(b" ", 2)[1:2]
+    return int(status[0]) if status and status[0].isdigit() else 0
+
+
+def test_oversized_bodies_never_fail_other_users_writes(stack: Stack) -> None:
+    """One client's bodies over the limit, at sizes either side of the proxy's old
+    1 MB, with both framings, while others write: every bystander write lands,
+    and the sender is told 413 (its own mistake), never 502 (retry)."""
+    port = stack.port("PACER_HTTP_PORT")
+    with httpx.Client(base_url=stack.url, timeout=10) as setup:
+        tokens = [_token(setup, f"writer{index}@example.com") for index in range(3)]
+        # A signed-in sender: the service reads its body rather than answering 401 first.
+        sender_token = _token(setup, "sender@example.com")
+    writers_done = threading.Event()
+    sender: list[int] = []
+    writes: list[int] = []
+    errors: list[str] = []
+
+    def attack() -> None:
+        index = 0
+        while not writers_done.is_set():
+            length = (200_000, 1_100_000, 70_000)[index % 3]
+            sender.append(_oversized(port, sender_token, length, chunked=index % 2 == 1))
+            index += 1
+
+    def write(token: str) -> None:
+        auth = {"Authorization": f"Bearer {token}"}
+        plan = {
+            "name": "Block",
+            "start_date": "2026-03-02",
+            "end_date": "2026-05-24",
+            "sessions_per_week": 4,
+        }
+        checkin = {"sleep_hours": 7.0, "soreness": 2, "mood": 4}
+        with httpx.Client(base_url=stack.url, timeout=10) as http:
+            for _ in range(WRITES_PER_BYSTANDER):
+                for method, path, body in (
+                    ("PUT", "/v1/plan", plan),
+                    ("POST", "/v1/checkins", checkin),
+                ):
+                    try:
+                        writes.append(
+                            http.request(method, path, json=body, headers=auth).status_code
+                        )
+                    except httpx.HTTPError as error:
+                        # The proxy hung up on this write: as failed as a 502.
+                        writes.append(0)
+                        errors.append(repr(error))
+
+    attacker = threading.Thread(target=attack)
+    writers = [threading.Thread(target=write, args=(token,)) for token in tokens]
+    attacker.start()
+    for thread in writers:
+        thread.start()
+    try:
+        for thread in writers:
+            thread.join(timeout=120)
+    finally:
+        writers_done.set()
+        attacker.join(timeout=60)
+    assert len(writes) == 2 * WRITES_PER_BYSTANDER * len(tokens)
+    failed = [status for status in writes if status not in (200, 201)]
+    assert not failed, (
+        f"{len(failed)} of {len(writes)} writes failed: {sorted(set(failed))} {errors[:3]}"
+    )
+    assert len(sender) >= 10 and set(sender) == {413}, sender
+
+
+def test_expect_100_continue_over_the_limit_is_413_at_once(stack: Stack) -> None:
+    head = _response_head(
+        stack.port("PACER_HTTP_PORT"),
+        b"POST /v1/checkins HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000000\r\nExpect: 100-continue\r\n\r\n",
+        timeout_s=3,
+    )
+    # No 100 Continue first: the body is never asked for.
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert b"content-type: application/json" in head.lower(), head
+
+
+def test_a_body_over_the_services_limit_is_the_proxys_413_in_the_error_shape(
+    stack: Stack,
+) -> None:
+    with httpx.Client(base_url=stack.url, timeout=10) as http:
+        auth = {"Authorization": f"Bearer {_token(http, 'big-body@example.com')}"}
+        limit = DEFAULT_MAX_REQUEST_BODY_BYTES
+        note = {"sleep_hours": 7.0, "soreness": 2, "mood": 4, "note": ""}
+        filler = limit - len(json.dumps(note).encode())
+        fits = http.post("/v1/checkins", content=json.dumps({**note, "note": "x" * filler}))
+        # Past the proxy: core-api's own answer (no token).
+        assert fits.status_code == 401, fits.text
+        over = http.post(
+            "/v1/checkins",
+            content=json.dumps({**note, "note": "x" * (filler + 1)}),
+            headers=auth,
+        )
+        assert over.status_code == 413
+        body = over.json()
+        assert body["error"]["code"] == "payload_too_large"
+        assert body["error"]["request_id"] == over.headers["x-request-id"]
+        # Refused at the proxy: core-api never logged it.
+        request_id = over.headers["x-request-id"]
+    core_api_log = (stack.data_dir / "logs" / "core-api.log").read_text()
+    assert request_id not in core_api_log

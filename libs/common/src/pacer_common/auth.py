@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import Request
 
-from pacer_common.errors import AccountGone, Forbidden, Unauthorized
+from pacer_common.errors import AccountGone, BadRequest, Forbidden, Unauthorized
 from pacer_common.tables import users
 
 ALGORITHM = "EdDSA"
@@ -158,7 +158,14 @@ def _invalid_token() -> Unauthorized:
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:
+        # Which one counts would be up to each server and proxy on the way: refuse
+        # rather than pick one (the same value twice too: a client sending two is broken).
+        raise BadRequest(
+            "Send one Authorization header, not several.", code="duplicate_authorization"
+        )
+    header = headers[0] if headers else None
     if not header:
         raise Unauthorized("Send an access token: Authorization: Bearer <token>.")
     scheme, _, token = header.partition(" ")

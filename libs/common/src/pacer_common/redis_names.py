@@ -8,10 +8,17 @@ arq's own suffix, not spelled again.
 
 Needs nothing but the standard library (arq only for ``health_check_key``).
 
-- ``pacer:login-failures:account:<sha256>``, ``pacer:login-failures:ip:<address>``:
-  core-api's login throttle; expire LOGIN_FAILURE_WINDOW_SECONDS after the first failure.
-  Each has a ``...:in-flight`` twin counting attempts being checked right now;
-  LOGIN_IN_FLIGHT_TTL_SECONDS after the last admission.
+- ``pacer:login-failures:account-ip:<sha256>``, ``pacer:login-failures:ip:<address>``,
+  ``pacer:login-failures:account:<sha256>``: core-api's login throttle (per account and
+  address, per address, per account); expire LOGIN_FAILURE_WINDOW_SECONDS after the first
+  failure. The first two have a ``...:in-flight`` twin counting attempts being checked
+  right now; LOGIN_IN_FLIGHT_TTL_SECONDS after the last admission.
+- ``pacer:login-known:<sha256>``: an (account, address) pair that signed in;
+  LOGIN_KNOWN_PAIR_TTL_SECONDS from the last success.
+- ``pacer:register:ip:<address>``, ``pacer:register:all``: core-api's registration
+  throttle; expire after REGISTER_IP_WINDOW_SECONDS / REGISTER_GLOBAL_WINDOW_SECONDS.
+- ``pacer:first-briefings``: how many first briefings home queued in this minute
+  (NEW_ACCOUNT_BRIEFINGS_PER_MINUTE); FIRST_BRIEFINGS_WINDOW_SECONDS.
 - ``pacer:briefing:<athlete>``: written by the worker, read by home; BRIEFING_TTL_SECONDS.
 - ``pacer:briefing-failure:<athlete>``: the worker; BRIEFING_FAILURE_TTL_SECONDS.
 - ``pacer:briefing-requested:<athlete>``: home's debounce of refresh requests; TTL per call.
@@ -37,6 +44,12 @@ from uuid import UUID
 # -- core-api: failed logins, a fixed window from the first failure ------------
 # Followed by a hash of the email (keys show in monitoring, emails must not).
 LOGIN_FAILURES_ACCOUNT_PREFIX = "pacer:login-failures:account:"
+# Followed by a hash of the email and the client's address together.
+LOGIN_FAILURES_PAIR_PREFIX = "pacer:login-failures:account-ip:"
+# The same hash: this account signed in from this address (the per-address
+# limit does not stop it there). Renewed by each success.
+LOGIN_KNOWN_PAIR_PREFIX = "pacer:login-known:"
+LOGIN_KNOWN_PAIR_TTL_SECONDS = 30 * 86_400
 # Followed by the client's address.
 LOGIN_FAILURES_IP_PREFIX = "pacer:login-failures:ip:"
 # Appended to either key above: the attempts admitted and not yet decided.
@@ -44,6 +57,14 @@ LOGIN_IN_FLIGHT_SUFFIX = ":in-flight"
 # A slot held by a request that never ended (a crashed process) frees itself
 # this long after the last admission; far above any login's duration.
 LOGIN_IN_FLIGHT_TTL_SECONDS = 60
+
+# -- core-api: registrations, fixed windows (TTLs are the settings' windows) ----
+# Followed by the client's address.
+REGISTER_IP_PREFIX = "pacer:register:ip:"
+REGISTER_ALL_KEY = "pacer:register:all"
+# First briefings (an athlete with none yet) queued by home, per minute, all athletes.
+FIRST_BRIEFINGS_KEY = "pacer:first-briefings"
+FIRST_BRIEFINGS_WINDOW_SECONDS = 60
 
 # -- the briefing cache: the worker writes, home reads ---------------------------
 BRIEFING_PREFIX = "pacer:briefing:"

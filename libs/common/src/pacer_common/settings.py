@@ -20,6 +20,11 @@ Environment = Literal["development", "test", "production"]
 # What deploy/.env.prod.example puts where a secret must go.
 PLACEHOLDER = "CHANGE_ME"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# The request body limit: every service's MAX_REQUEST_BODY_BYTES, and the proxy's
+# (pacer_devstack.proxy renders the same figure into the Caddyfile).
+DEFAULT_MAX_REQUEST_BODY_BYTES = 64 * 1024
+MIN_BODY_BYTES = 1024
+MAX_BODY_BYTES = 10 * 1024 * 1024
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Load shedding (pacer_common.web.load_shedding), per service: shed new requests
@@ -74,7 +79,10 @@ class ServiceSettings(BaseSettings):
     JWT_ISSUER: str = "pacer-core-api"
     JWT_AUDIENCE: str = "pacer"
     ALLOWED_ORIGINS: CommaList = Field(default_factory=list)
-    MAX_REQUEST_BODY_BYTES: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    # Caddy refuses bigger bodies first, with the same figure (pacer_devstack.proxy).
+    MAX_REQUEST_BODY_BYTES: int = Field(
+        default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES
+    )
     DB_POOL_MAX_SIZE: int = Field(default=10, ge=1, le=100)
     DB_STARTUP_WAIT_SECONDS: float = Field(default=30.0, ge=0, le=600)
     DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=300)

@@ -15,10 +15,23 @@ def is_control(char: str) -> bool:
     return unicodedata.category(char) == "Cc"
 
 
+# Bidi embeddings, overrides (U+202A..U+202E) and isolates (U+2066..U+2069):
+# invisible, and they redraw the text after them in another order (U+202E shows
+# "gnp.exe" as "exe.png"), in every list, log and prompt a name reaches. A
+# right-to-left script needs none of them: its letters carry their direction.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# U+2028 and U+2029 (categories Zl, Zp) break a line wherever the text is drawn.
+LINE_SEPARATORS = frozenset("\u2028\u2029")
+
+
 def one_line(value: str) -> str:
     """For names and titles: shown on one line, in lists and in prompts."""
     if any(is_control(char) for char in value):
         raise ValueError("must not contain control characters")
+    if any(char in LINE_SEPARATORS for char in value):
+        raise ValueError("must not contain line or paragraph separators")
+    if any(char in BIDI_CONTROLS for char in value):
+        raise ValueError("must not contain bidirectional embedding, override or isolate controls")
     return value
 
 

@@ -15,6 +15,7 @@ from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
 from pacer_common.web.request_context import RequestContextMiddleware
+from pacer_common.web.unread_body import CloseAfterUnreadBodyMiddleware
 
 SERVICE_NAME = "coach"
 
@@ -36,7 +37,9 @@ def create_app(
             *events.ROUTES,
         ],
         middleware=[
-            # Outermost: a shed request costs no request id, log line or metric labels.
+            # Before all: an answer that leaves the body unread closes the connection.
+            Middleware(CloseAfterUnreadBodyMiddleware),
+            # Then the shedder: a shed request costs no request id, log line or metric labels.
             Middleware(
                 LoadSheddingMiddleware,
                 policy=ShedPolicy(

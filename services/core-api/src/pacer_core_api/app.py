@@ -15,6 +15,7 @@ from pacer_common.web.cors import JsonCORSMiddleware
 from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
 from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
 from pacer_common.web.request_context import RequestContextMiddleware
+from pacer_common.web.unread_body import CloseAfterUnreadBodyMiddleware
 from pacer_core_api.lifespan import lifespan_for
 from pacer_core_api.routes import admin, athlete, auth, client_config, health, home, me, stats
 from pacer_core_api.settings import CoreApiSettings
@@ -38,7 +39,9 @@ def create_app(settings: CoreApiSettings | None = None) -> Starlette:
             *admin.ROUTES,
         ],
         middleware=[
-            # Outermost: a shed request costs no request id, log line or metric labels.
+            # Before all: an answer that leaves the body unread closes the connection.
+            Middleware(CloseAfterUnreadBodyMiddleware),
+            # Then the shedder: a shed request costs no request id, log line or metric labels.
             Middleware(
                 LoadSheddingMiddleware,
                 policy=ShedPolicy(

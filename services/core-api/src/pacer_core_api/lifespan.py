@@ -12,8 +12,12 @@ from starlette.applications import Starlette
 from pacer_common.logs import get_logger
 from pacer_common.migrations import apply_migrations
 from pacer_common.runtime import observability, open_pool, token_verifier
-from pacer_core_api.security.login_throttle import LoginThrottle
+from pacer_core_api.security.login_throttle import LoginLimits, LoginThrottle
 from pacer_core_api.security.passwords import Passwords
+from pacer_core_api.security.registration_throttle import (
+    RegistrationLimits,
+    RegistrationThrottle,
+)
 from pacer_core_api.security.tokens import AccessTokenIssuer, load_private_key
 from pacer_core_api.settings import CoreApiSettings
 from pacer_core_api.state import AppState
@@ -65,12 +69,26 @@ def lifespan_for(
                     memory_kib=settings.ARGON2_MEMORY_KIB,
                     parallelism=settings.ARGON2_PARALLELISM,
                     concurrency=settings.PASSWORD_HASH_CONCURRENCY,
+                    signup_concurrency=settings.REGISTER_HASH_CONCURRENCY,
                 ),
                 "login_throttle": LoginThrottle(
                     redis_client,
-                    max_per_account=settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-                    max_per_ip=settings.LOGIN_MAX_FAILURES_PER_IP,
-                    window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+                    LoginLimits(
+                        max_per_account_and_ip=settings.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP,
+                        max_per_ip=settings.LOGIN_MAX_FAILURES_PER_IP,
+                        account_slowdown_after=settings.LOGIN_ACCOUNT_SLOWDOWN_AFTER_FAILURES,
+                        account_max_delay_s=settings.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
+                        window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+                    ),
+                ),
+                "registration_throttle": RegistrationThrottle(
+                    redis_client,
+                    RegistrationLimits(
+                        max_per_ip=settings.REGISTER_MAX_PER_IP,
+                        ip_window_s=settings.REGISTER_IP_WINDOW_SECONDS,
+                        max_global=settings.REGISTER_MAX_GLOBAL,
+                        global_window_s=settings.REGISTER_GLOBAL_WINDOW_SECONDS,
+                    ),
                 ),
             }
             await opened.enter_async_context(

@@ -44,11 +44,25 @@ class CoreApiSettings(ServiceSettings, JobSettings, MessageLimitSettings):
     REFRESH_TOKEN_TTL_SECONDS: int = Field(default=30 * 86_400, ge=3600, le=365 * 86_400)
     ADMIN_EMAILS: Annotated[frozenset[str], NoDecode, BeforeValidator(split_commas)] = frozenset()
 
-    # Failed logins: past either limit within the window, login answers 429
-    # until the window (started by the first failure) ends.
-    LOGIN_MAX_FAILURES_PER_ACCOUNT: int = Field(default=5, ge=1, le=1000)
+    # Failed logins (security/login_throttle.py), counted in a window started by
+    # the first failure. Past the first limit that address gets 429 for that
+    # account, past the second for accounts it never signed in to; the account
+    # as a whole is only slowed down (never refused) past the third.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP: int = Field(default=5, ge=1, le=1000)
     LOGIN_MAX_FAILURES_PER_IP: int = Field(default=20, ge=1, le=100_000)
+    LOGIN_ACCOUNT_SLOWDOWN_AFTER_FAILURES: int = Field(default=5, ge=1, le=100_000)
+    LOGIN_ACCOUNT_MAX_DELAY_SECONDS: float = Field(default=4.0, ge=0, le=30)
     LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1, le=86_400)
+    # Registrations (security/registration_throttle.py), counted before the
+    # password is hashed: per client address, and for everyone together.
+    REGISTER_MAX_PER_IP: int = Field(default=10, ge=1, le=1_000_000)
+    REGISTER_IP_WINDOW_SECONDS: int = Field(default=3600, ge=1, le=86_400)
+    REGISTER_MAX_GLOBAL: int = Field(default=60, ge=1, le=1_000_000)
+    REGISTER_GLOBAL_WINDOW_SECONDS: int = Field(default=60, ge=1, le=86_400)
+    # First briefings (an athlete with none yet, as every new account) that home
+    # queues per minute, for everyone together; past it a new athlete gets the
+    # rule-based briefing (no job, no LLM call) until the next minute.
+    NEW_ACCOUNT_BRIEFINGS_PER_MINUTE: int = Field(default=30, ge=1, le=100_000)
     # Only these peers may set X-Forwarded-For (the proxy): addresses or networks
     # ("10.244.0.0/16", the pod network on Kubernetes: client_ip.py says why).
     TRUSTED_PROXIES: Annotated[frozenset[str], NoDecode, BeforeValidator(split_commas)] = frozenset(
@@ -56,12 +70,15 @@ class CoreApiSettings(ServiceSettings, JobSettings, MessageLimitSettings):
     )
 
     # argon2id cost (RFC 9106's second recommendation by default). Hashes run
-    # off the event loop, at most PASSWORD_HASH_CONCURRENCY at once, so that a
-    # login burst can neither stall other requests nor use unbounded memory.
+    # off the event loop, at most PASSWORD_HASH_CONCURRENCY logins at once, so
+    # that a login burst can neither stall other requests nor use unbounded memory.
     ARGON2_TIME_COST: int = Field(default=3, ge=1, le=10)
     ARGON2_MEMORY_KIB: int = Field(default=64 * 1024, ge=8, le=1024 * 1024)
     ARGON2_PARALLELISM: int = Field(default=4, ge=1, le=16)
     PASSWORD_HASH_CONCURRENCY: int = Field(default=2, ge=1, le=32)
+    # Sign-ups hash in slots of their own, beside the logins' above: a flood of
+    # registrations can never make a login wait for a hash.
+    REGISTER_HASH_CONCURRENCY: int = Field(default=1, ge=1, le=32)
 
     # The browser client's idle timeout on a coach stream (GET /v1/client-config):
     # no byte, event or keep-alive comment, for this long and it gives up on the

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from pacer_common.auth import TokenVerifier
 from pacer_core_api.security.login_throttle import LoginThrottle
 from pacer_core_api.security.passwords import Passwords
+from pacer_core_api.security.registration_throttle import RegistrationThrottle
 from pacer_core_api.security.tokens import AccessTokenIssuer
 from pacer_core_api.settings import CoreApiSettings
 
@@ -26,6 +27,7 @@ class AppState(TypedDict):
     token_issuer: AccessTokenIssuer
     passwords: Passwords
     login_throttle: LoginThrottle
+    registration_throttle: RegistrationThrottle
 
 
 def app_state(request: Request) -> AppState:

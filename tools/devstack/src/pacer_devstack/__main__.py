@@ -14,10 +14,17 @@ import socket
 import sys
 from pathlib import Path
 
+from pacer_common.settings import DEFAULT_MAX_REQUEST_BODY_BYTES
 from pacer_devstack import postgres, valkey
 from pacer_devstack.config import StackConfig, StackConfigError
 from pacer_devstack.keys import ensure_jwt_keys
-from pacer_devstack.proxy import ProxyValues, ProxyValuesError, dev_values, prod_values
+from pacer_devstack.proxy import (
+    ProxyValues,
+    ProxyValuesError,
+    dev_values,
+    prod_values,
+    services_body_limit,
+)
 from pacer_devstack.proxy import render_caddyfile as render_proxy_config
 from pacer_devstack.ready import wait_until_ready
 from pacer_devstack.render import render_supervisord_conf
@@ -44,8 +51,19 @@ def _service_environment(config: StackConfig) -> dict[str, str]:
         "JWT_PRIVATE_KEY_FILE": str(private_key),
         "JWT_PUBLIC_KEY_FILE": str(public_key),
         "ALLOWED_ORIGINS": origins,
+        **DEV_SIGNUP_LIMITS,
         **_llm_environment(config),
     }
+
+
+# One developer's machine: every account its tests, benchmarks and browser make
+# comes from loopback, hundreds an hour. Production keeps core-api's defaults;
+# set these in the environment to try the real limits under `make run`.
+DEV_SIGNUP_LIMITS = {
+    "REGISTER_MAX_PER_IP": "1000000",
+    "REGISTER_MAX_GLOBAL": "1000000",
+    "NEW_ACCOUNT_BRIEFINGS_PER_MINUTE": "100000",
+}
 
 
 def _llm_environment(config: StackConfig) -> dict[str, str]:
@@ -83,17 +101,19 @@ def run() -> None:
     os.environ.update({name: str(port) for name, port in config.ports().items()})
     os.environ["PACER_DATA_DIR"] = str(config.data_dir)
     caddyfile = config.run_dir / "Caddyfile"
-    caddyfile.write_text(
-        render_proxy_config(
-            dev_values(
-                http_port=config.http_port,
-                core_api=[f"127.0.0.1:{config.core_api_port}"],
-                coach=[f"127.0.0.1:{config.coach_port}"],
-                # A file spares supervisord relaying every access-log line.
-                access_log=config.log_dir / "caddy-access.log",
-            )
+    try:
+        proxy_values = dev_values(
+            http_port=config.http_port,
+            core_api=[f"127.0.0.1:{config.core_api_port}"],
+            coach=[f"127.0.0.1:{config.coach_port}"],
+            # A file spares supervisord relaying every access-log line.
+            access_log=config.log_dir / "caddy-access.log",
+            # The services read the same variable from this environment.
+            max_body_bytes=services_body_limit(os.environ),
         )
-    )
+    except ProxyValuesError as error:
+        sys.exit(f"make run: {error}")
+    caddyfile.write_text(render_proxy_config(proxy_values))
     supervisord_conf = config.run_dir / "supervisord.conf"
     supervisord_conf.write_text(render_supervisord_conf(config, caddyfile))
     supervisord = shutil.which("supervisord", path=str(Path(sys.executable).parent))
@@ -136,6 +156,7 @@ def render_caddy(args: argparse.Namespace) -> None:
                 core_api=args.core_api or ["127.0.0.1:8001"],
                 coach=args.coach or ["127.0.0.1:8002"],
                 access_log=args.access_log,
+                max_body_bytes=args.max_body_bytes,
             )
         else:
             if not args.domain or not args.acme_email:
@@ -147,6 +168,7 @@ def render_caddy(args: argparse.Namespace) -> None:
                 compose_project=args.compose_project,
                 core_api_replicas=args.core_api_replicas,
                 coach_replicas=args.coach_replicas,
+                max_body_bytes=args.max_body_bytes,
             )
     except ProxyValuesError as error:
         sys.exit(f"render-caddy: {error}")
@@ -156,6 +178,13 @@ def render_caddy(args: argparse.Namespace) -> None:
 def _render_caddy_arguments(render: argparse.ArgumentParser) -> None:
     render.add_argument("--target", choices=("dev", "prod"), default="dev")
     render.add_argument("--out", type=Path, required=True)
+    render.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=services_body_limit(os.environ),
+        help="the services' MAX_REQUEST_BODY_BYTES (default: that variable, else "
+        f"{DEFAULT_MAX_REQUEST_BODY_BYTES}); bigger bodies get 413 at the proxy",
+    )
     dev = render.add_argument_group("dev (plain HTTP on loopback)")
     dev.add_argument("--http-port", type=int, default=8080)
     dev.add_argument(

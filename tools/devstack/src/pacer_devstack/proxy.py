@@ -12,13 +12,18 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from pacer_common.settings import (
+    DEFAULT_MAX_REQUEST_BODY_BYTES,
+    MAX_BODY_BYTES,
+    MIN_BODY_BYTES,
+)
 from pacer_devstack.config import REPO_ROOT
 
 TEMPLATE_DIR = REPO_ROOT / "proxy"
@@ -83,7 +88,8 @@ class ProxyValues:
     coach: Upstreams
     static_root: str
     access_log: str  # Caddy `output`: "stdout" or "file /path"
-    max_body: str = "1MB"
+    # The services' MAX_REQUEST_BODY_BYTES: the proxy refuses a bigger body itself.
+    max_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
     # The active checks take a dead replica out within about health_interval x
     # health_fails (6 s); until then the retries route around it (no passive
     # checks: proxy/macros.j2 says why). A probe of /health every 2 s is nothing.
@@ -104,6 +110,11 @@ class ProxyValues:
             value = getattr(self, name)
             if value is not None and not _CADDY_WORD.fullmatch(value):
                 raise ProxyValuesError(f"{name} must be one plain word or {{$VARIABLE}}: {value!r}")
+        if not MIN_BODY_BYTES <= self.max_body_bytes <= MAX_BODY_BYTES:
+            raise ProxyValuesError(
+                f"max_body_bytes must be {MIN_BODY_BYTES}..{MAX_BODY_BYTES}, "
+                f"as MAX_REQUEST_BODY_BYTES: {self.max_body_bytes}"
+            )
 
 
 def dev_values(
@@ -113,6 +124,7 @@ def dev_values(
     coach: Sequence[str],
     access_log: Path | None = None,
     static_root: Path = DEV_STATIC_ROOT,
+    max_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
 ) -> ProxyValues:
     """``make run``'s proxy: plain HTTP on loopback. ``access_log`` None logs to stdout."""
     return ProxyValues(
@@ -124,6 +136,7 @@ def dev_values(
         coach=Upstreams.fixed(coach),
         static_root=str(static_root),
         access_log="stdout" if access_log is None else f"file {access_log}",
+        max_body_bytes=max_body_bytes,
     )
 
 
@@ -143,6 +156,7 @@ def prod_values(
     compose_project: str = "pacer",
     core_api_replicas: int = 2,
     coach_replicas: int = 2,
+    max_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES,
 ) -> ProxyValues:
     """The Compose deployment's proxy: ``domain`` with automatic HTTPS.
 
@@ -166,7 +180,17 @@ def prod_values(
         static_root=PROD_STATIC_ROOT,
         # Containers log to stdout; Docker keeps and rotates it.
         access_log="stdout",
+        max_body_bytes=max_body_bytes,
     )
+
+
+def services_body_limit(env: Mapping[str, str]) -> int:
+    """The MAX_REQUEST_BODY_BYTES the services will read from this environment
+    (an empty value means unset, as in pacer_common.settings)."""
+    raw = env.get("MAX_REQUEST_BODY_BYTES") or str(DEFAULT_MAX_REQUEST_BODY_BYTES)
+    if not raw.strip().isdigit():
+        raise ProxyValuesError(f"MAX_REQUEST_BODY_BYTES must be a number of bytes, got {raw!r}")
+    return int(raw)
 
 
 def render_caddyfile(values: ProxyValues) -> str:

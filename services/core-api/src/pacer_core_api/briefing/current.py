@@ -65,7 +65,8 @@ async def current_briefing(
     failed_recently = entry.failure is not None and (
         (now - entry.failure.at).total_seconds() < settings.BRIEFING_RETRY_AFTER_FAILURE_SECONDS
     )
-    queued = False if failed_recently else await refresh.from_home(state, athlete_id)
+    first = entry.briefing is None and entry.failure is None
+    queued = False if failed_recently else await refresh.from_home(state, athlete_id, first=first)
     if freshness == "stale" and entry.briefing is not None:
         BRIEFING_CACHE.labels("stale").inc()
         return _llm(entry.briefing, "stale")

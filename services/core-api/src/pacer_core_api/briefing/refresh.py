@@ -12,6 +12,7 @@ from uuid import UUID
 
 from redis.exceptions import RedisError
 
+from pacer_common import redis_names
 from pacer_common.jobs import briefing_cache, queue
 from pacer_common.logs import get_logger
 from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
@@ -51,13 +52,32 @@ async def after_data_saved(state: AppState, athlete_id: UUID, what: str) -> None
     await request_refresh(state, athlete_id, reason=what, data_changed=True)
 
 
-async def from_home(state: AppState, athlete_id: UUID) -> bool:
-    """Home found no usable briefing: ask once per debounce window, not once per view."""
+async def _within_first_briefings_budget(state: AppState) -> bool:
+    """Count one first briefing in this minute's budget (for everyone together)."""
+    key = redis_names.FIRST_BRIEFINGS_KEY
+    count = int(await state["redis"].incr(key))
+    if count == 1:
+        await state["redis"].expire(key, redis_names.FIRST_BRIEFINGS_WINDOW_SECONDS)
+    return count <= state["settings"].NEW_ACCOUNT_BRIEFINGS_PER_MINUTE
+
+
+async def from_home(state: AppState, athlete_id: UUID, *, first: bool = False) -> bool:
+    """Home found no usable briefing: ask once per debounce window, not once per view.
+
+    ``first``: the athlete never had one (every new account). Those share a
+    budget per minute, so that a flood of sign-ups costs a Redis counter each,
+    not an LLM call each; past it the athlete keeps the rule-based briefing and
+    the next view asks again.
+    """
     settings = state["settings"]
     hold_s = max(settings.BRIEFING_DEBOUNCE_SECONDS, 1.0) * 10
     try:
         if not await briefing_cache.claim_request_slot(state["redis"], athlete_id, hold_s):
             return True
+        if first and not await _within_first_briefings_budget(state):
+            log.warning("first_briefing_deferred")
+            await state["redis"].delete(redis_names.briefing_requested_key(athlete_id))
+            return False
     except (RedisError, OSError):
         # Redis refusing writes (full under noeviction, read-only replica): home still answers.
         log.warning("briefing_refresh_not_queued", reason="home", exc_info=True)

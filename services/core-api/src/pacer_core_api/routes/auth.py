@@ -65,6 +65,10 @@ async def _presented_refresh_token(request: Request) -> str:
 async def register(request: Request) -> JSONResponse:
     state = app_state(request)
     body = await parse_json_body(request, RegisterIn)
+    # Counted before the hash: a refused sign-up costs one Redis call.
+    await state["registration_throttle"].admit(
+        client_ip(request, state["settings"].TRUSTED_PROXIES)
+    )
     email = body.email.lower()
     role: Role = "admin" if email in state["settings"].ADMIN_EMAILS else "athlete"
     password_hash = await state["passwords"].hash(body.password)
@@ -88,9 +92,14 @@ async def login(request: Request) -> JSONResponse:
         async with state["pool"].acquire() as conn:
             user = await users.user_by_email(conn, body.email)
         hashed = user.password_hash if user is not None else None
-        if user is None or not await state["passwords"].verify(hashed, body.password):
+        # Always checked, before `user is None` is looked at: an unknown email
+        # costs the same hash (against a dummy) as a wrong password, so the
+        # answer's timing does not tell which emails have accounts.
+        password_ok = await state["passwords"].verify(hashed, body.password)
+        if user is None or not password_ok:
             attempt.failed()
             raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+        attempt.succeeded()
     refresh_token = new_refresh_token()
     async with state["pool"].acquire() as conn:
         await users.start_session(
