@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pacer_devstack.config import DEV_SIGNUP_LIMITS
 from pacer_devstack.containers import stack as local
 from pacer_devstack.containers.__main__ import wait_ready_through_caddy
 from pacer_devstack.containers.engine import EngineUnavailable, ensure_engine, stop_dockerd
@@ -25,6 +26,9 @@ from pacer_devstack.harness import free_ports
 
 # Settings the tests need, passed as `make containers-up` passes the caller's.
 TEST_SETTINGS = {
+    # Every account the tests make signs up from one address (the host), as under
+    # `make run`.
+    **DEV_SIGNUP_LIMITS,
     # Passed through to the services as `make run` passes them (test_journey checks it).
     "ACCESS_TOKEN_TTL_SECONDS": "1234",
     # The capacity test holds many streams from few athletes.

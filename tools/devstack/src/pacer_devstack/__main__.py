@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pacer_common.settings import DEFAULT_MAX_REQUEST_BODY_BYTES
 from pacer_devstack import postgres, valkey
-from pacer_devstack.config import StackConfig, StackConfigError
+from pacer_devstack.config import DEV_SIGNUP_LIMITS, StackConfig, StackConfigError
 from pacer_devstack.keys import ensure_jwt_keys
 from pacer_devstack.proxy import (
     ProxyValues,
@@ -54,16 +54,6 @@ def _service_environment(config: StackConfig) -> dict[str, str]:
         **DEV_SIGNUP_LIMITS,
         **_llm_environment(config),
     }
-
-
-# One developer's machine: every account its tests, benchmarks and browser make
-# comes from loopback, hundreds an hour. Production keeps core-api's defaults;
-# set these in the environment to try the real limits under `make run`.
-DEV_SIGNUP_LIMITS = {
-    "REGISTER_MAX_PER_IP": "1000000",
-    "REGISTER_MAX_GLOBAL": "1000000",
-    "NEW_ACCOUNT_BRIEFINGS_PER_MINUTE": "100000",
-}
 
 
 def _llm_environment(config: StackConfig) -> dict[str, str]:

@@ -25,6 +25,17 @@ PORT_DEFAULTS: dict[str, tuple[int, str]] = {
     "REDIS_PORT": (6380, "Valkey (Redis-compatible)"),
 }
 
+# One developer's machine: every account its tests, benchmarks and browser make
+# comes from loopback, hundreds an hour. Production keeps core-api's defaults;
+# set these in the environment to try the real limits under `make run`. The
+# containers' tests and benchmark raise them the same way (production files
+# and `make containers-up` keep the defaults).
+DEV_SIGNUP_LIMITS = {
+    "REGISTER_MAX_PER_IP": "1000000",
+    "REGISTER_MAX_GLOBAL": "1000000",
+    "NEW_ACCOUNT_BRIEFINGS_PER_MINUTE": "100000",
+}
+
 
 class StackConfigError(ValueError):
     pass

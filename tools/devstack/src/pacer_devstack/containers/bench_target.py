@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from pacer_devstack.config import DEV_SIGNUP_LIMITS
 from pacer_devstack.containers import stack as local
 from pacer_devstack.containers.engine import DOCKER, docker, ensure_engine
 from pacer_devstack.containers.images import ensure_images
@@ -129,6 +130,6 @@ def start_containers(settings: Mapping[str, str], coach_replicas: int) -> Contai
         llm_sim_port=local.local_stack_from_env().llm_sim_port,
         coach_replicas=coach_replicas,
     )
-    local.up(running, images, {**os.environ, **settings})
+    local.up(running, images, {**os.environ, **DEV_SIGNUP_LIMITS, **settings})
     os.environ["SSL_CERT_FILE"] = str(running.ca_file)
     return ContainerStack(running)
