@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -20,10 +21,14 @@ SERVICE_NAME = "coach"
 
 
 def create_app(
-    settings: CoachSettings, streams: OpenStreams, notify: EventStreams | None = None
+    settings: CoachSettings,
+    streams: OpenStreams,
+    notify: EventStreams | None = None,
+    *,
+    reply_log: redis.Redis | None = None,
 ) -> Starlette:
     """``streams`` and ``notify`` are shared with the server, whose shutdown trigger
-    drains the one and closes the other."""
+    drains the one and closes the other; ``reply_log``: see :func:`lifespan_for`."""
     if notify is None:
         notify = EventStreams.from_settings(settings)
     app = Starlette(
@@ -72,7 +77,7 @@ def create_app(
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan_for(settings, streams, notify),
+        lifespan=lifespan_for(settings, streams, notify, reply_log=reply_log),
     )
     # No trailing-slash redirect: Starlette's writes an absolute Location from
     # the request's Host header (`Host: evil.example` -> http://evil.example/...).
