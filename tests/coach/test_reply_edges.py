@@ -8,9 +8,11 @@ Postgres and the simulator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -48,6 +50,21 @@ async def _until(within_s: float, check: Callable[[], Awaitable[bool]], what: st
         await asyncio.sleep(0.05)
 
 
+@contextlib.asynccontextmanager
+async def _coach_process(env: dict[str, str]) -> AsyncIterator[tuple[Process, httpx.AsyncClient]]:
+    """A real coach process and a client of it; stopped (SIGTERM) unless the test killed it."""
+    process = await ready_coach_process(env)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{env['COACH_PORT']}", timeout=30
+        ) as http:
+            yield process, http
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), timeout=10)
+
+
 async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_gets_back(
     migrated_postgres: str,
     jwt_key_files: tuple[Path, Path],
@@ -59,36 +76,21 @@ async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_ge
     # The LLM is silent for 20 s: the client holds only its Idempotency-Key.
     await sim.set_mode(mode="slow", first_token_ms=20_000, token_ms=10, tokens=5)
     key = str(uuid.uuid4())
-    port = free_port()
-    process = await ready_coach_process(
-        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            headers = {**runner.headers, "Idempotency-Key": key}
-            async with http.stream(
-                "POST", "/v1/coach/chat", json={"message": "Are you there?"}, headers=headers
-            ) as response:
-                assert response.status_code == 200
-                await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-                process.send_signal(signal.SIGKILL)
-                await asyncio.wait_for(process.wait(), timeout=5)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    port = free_port()
-    again = await ready_coach_process(
-        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            retried = await _keyed_post(http, runner, key)
-            message_id = retried[0].data.get("message_id")
-            status, resumed, _ = await resume(http, runner, str(message_id), None)
-    finally:
-        again.terminate()
-        await asyncio.wait_for(again.wait(), timeout=10)
+    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    async with _coach_process(env) as (process, http):
+        headers = {**runner.headers, "Idempotency-Key": key}
+        async with http.stream(
+            "POST", "/v1/coach/chat", json={"message": "Are you there?"}, headers=headers
+        ) as response:
+            assert response.status_code == 200
+            await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
+            process.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(process.wait(), timeout=5)
+    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    async with _coach_process(env) as (_, http):
+        retried = await _keyed_post(http, runner, key)
+        message_id = retried[0].data.get("message_id")
+        status, resumed, _ = await resume(http, runner, str(message_id), None)
     assert [e.event for e in retried] == ["meta", "error", "done"], retried
     assert retried[1].data["code"] == "interrupted"
     assert retried[2].data["status"] == "failed"
