@@ -181,44 +181,15 @@ class ReplyLogWriter:
         self.soon(source)
 
     async def _write(self, batch: list[LogSource], *, beat: bool) -> None:
-        checks = [source for source in batch if source.needs_log_check]
-        if checks:
-            # Only after a failed write (rare): a look at each such log's newest id.
-            newest = await self._execute(
-                checks, lambda pipe, source: pipe.xrevrange(source.log_key, count=1)
-            )
-            for source, answer in zip(checks, newest, strict=True):
-                if isinstance(answer, list):
-                    source.checked(answer)
-                else:
-                    batch.remove(source)
-                    self._retry(source, beat=beat)
-        staged: list[tuple[LogSource, int]] = []
-        entries = 0
+        """One window's (or beat's) writes: what landed after a failure, then one pipeline."""
+        await self._check_landed(batch, beat=beat)
         async with self._client.pipeline(transaction=False) as pipe:
-            for source in batch:
-                try:
-                    commands, added = source.stage(pipe, beat=beat)
-                except Exception:
-                    # A bug in one reply: it stops being written (its readers settle it
-                    # once its heartbeat lapses), and the others in the batch go on.
-                    # Nothing of it is on the pipeline: it encodes before it queues.
-                    log.exception("coach_reply_log_stage_failed")
-                    self.remove(source)
-                    continue
-                if commands:
-                    staged.append((source, commands))
-                    entries += added
+            staged, entries = self._stage(pipe, batch, beat=beat)
             if not staged:
                 return
             results = await self._answers(pipe)
         if results is None:
-            REPLY_LOG_WRITE_FAILURES.inc()
-            if not self._failing:
-                self._failing = True
-                log.warning("coach_reply_log_writes_failing", replies=len(staged))
-            for source, _ in staged:
-                self._retry(source, beat=beat)
+            self._failed(staged, beat=beat)
             return
         if self._failing:
             self._failing = False
@@ -235,6 +206,51 @@ class ReplyLogWriter:
                 self._retry(source, beat=beat)
             else:
                 source.landed(answers)
+
+    async def _check_landed(self, batch: list[LogSource], *, beat: bool) -> None:
+        """Only after a failed write (rare): each such log's newest id says what landed;
+        a source whose look failed too leaves the batch and tries again next window."""
+        checks = [source for source in batch if source.needs_log_check]
+        if not checks:
+            return
+        newest = await self._execute(
+            checks, lambda pipe, source: pipe.xrevrange(source.log_key, count=1)
+        )
+        for source, answer in zip(checks, newest, strict=True):
+            if isinstance(answer, list):
+                source.checked(answer)
+            else:
+                batch.remove(source)
+                self._retry(source, beat=beat)
+
+    def _stage(
+        self, pipe: Pipeline, batch: list[LogSource], *, beat: bool
+    ) -> tuple[list[tuple[LogSource, int]], int]:
+        """Each source's commands on ``pipe``: (source, how many commands), and the entries."""
+        staged: list[tuple[LogSource, int]] = []
+        entries = 0
+        for source in batch:
+            try:
+                commands, added = source.stage(pipe, beat=beat)
+            except Exception:
+                # A bug in one reply: it stops being written (its readers settle it
+                # once its heartbeat lapses), and the others in the batch go on.
+                # Nothing of it is on the pipeline: its entries are encoded before.
+                log.exception("coach_reply_log_stage_failed")
+                self.remove(source)
+                continue
+            if commands:
+                staged.append((source, commands))
+                entries += added
+        return staged, entries
+
+    def _failed(self, staged: list[tuple[LogSource, int]], *, beat: bool) -> None:
+        REPLY_LOG_WRITE_FAILURES.inc()
+        if not self._failing:
+            self._failing = True
+            log.warning("coach_reply_log_writes_failing", replies=len(staged))
+        for source, _ in staged:
+            self._retry(source, beat=beat)
 
     async def _execute(
         self, sources: list[LogSource], command: Callable[[Pipeline, LogSource], object]
