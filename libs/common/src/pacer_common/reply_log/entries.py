@@ -76,7 +76,8 @@ def meta(
     data = {
         "conversation_id": str(conversation_id),
         "message_id": str(message_id),
-        "user_message_id": str(user_message_id),
+        # None only for a row settled without its turn's user message (none is stored).
+        "user_message_id": None if user_message_id is None else str(user_message_id),
         "model": model,
     }
     extra = ""
