@@ -19,7 +19,15 @@ import asyncpg
 import httpx
 import redis.asyncio as redis
 from coach.test_events import EVENTS, open_events, publish
-from coach.test_reply_log import Event, parse, post_until, resume, stored, text_of
+from coach.test_reply_log import (
+    Event,
+    _killed_mid_reply,
+    parse,
+    post_until,
+    resume,
+    stored,
+    text_of,
+)
 
 from fixtures.coach import StartCoach
 from fixtures.coach_process import coach_env, ready_coach_process
@@ -206,6 +214,31 @@ async def test_a_cancel_after_the_reply_ended_is_409_and_a_202_means_cancelled(
         assert cancel.json()["error"]["code"] == "reply_finished"
         assert row["status"] == "complete"
     assert rest[-1].event == "done" and rest[-1].data["status"] == row["status"]
+
+
+async def test_a_cancel_accepted_for_a_reply_whose_coach_died_ends_it_cancelled(
+    migrated_postgres: str,
+    jwt_key_files: tuple[Path, Path],
+    start_coach: StartCoach,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    redis_url: str,
+) -> None:
+    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    message_id = before[0].data["message_id"]
+    async with (
+        start_coach() as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        cancel = await http.post(f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers)
+        assert cancel.status_code == 202, cancel.text
+        status, after, _ = await resume(http, runner, message_id, before[-1].id)
+    assert status == 200 and [e.event for e in after][-2:] == ["error", "done"]
+    assert after[-2].data["code"] == "cancelled"
+    row = await stored(pg_pool, message_id, timeout_s=1)
+    assert (row["status"], row["error_code"]) == ("partial", "cancelled")
+    assert row["content"] == text_of(before) + text_of(after)
 
 
 async def test_the_notification_stream_at_the_largest_id_is_a_reset_not_a_500(

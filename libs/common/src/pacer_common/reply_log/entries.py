@@ -133,6 +133,11 @@ def interrupted() -> Entry:
     )
 
 
+def cancelled() -> Entry:
+    """The error of a reply the athlete cancelled."""
+    return error("cancelled", "The reply was cancelled.", retryable=False)
+
+
 def done(
     *,
     status: str,

@@ -10,8 +10,9 @@ registry's :meth:`~pacer_common.llm.registry.ModelSpec.cost_usd` with the
 prices the log's ``meta`` recorded).
 
 A settled reply ends like any other: ``partial`` with the text so far, or
-``failed`` (which gives the message's quota back) with code ``interrupted``,
-unless its log already has a ``done`` (the producer ended it while Postgres
+``failed`` (which gives the message's quota back) with code ``interrupted``
+(``cancelled``, and charged, if a cancel was accepted before its producer
+died: a 202 always means cancelled), unless its log already has a ``done`` (the producer ended it while Postgres
 was away), whose status stands. A reply with no log at all (its coach died
 before the first token) is settled from its row alone, and gets a log of
 ``meta``, ``error``, ``done``, so a retry or a resume gets the ending as any other.
@@ -31,7 +32,7 @@ from pacer_common.llm.usage import UsageRecord
 from pacer_common.reply_log import entries
 from pacer_common.reply_log.entries import Entry
 from pacer_common.reply_log.reading import LoggedReply, producer_alive, read_log
-from pacer_common.reply_log.writing import append_ending
+from pacer_common.reply_log.writing import append_ending, cancel_requested
 from pacer_common.tables.chat_quota import give_back_one
 
 # A reply with neither heartbeat nor log is settled only once its row is this old:
@@ -46,12 +47,13 @@ class Settled:
     text: str
 
 
-def _ending_of(reply: LoggedReply) -> tuple[str, str | None, int | None, int]:
+def _ending_of(reply: LoggedReply, *, cancelled: bool) -> tuple[str, str | None, int | None, int]:
     """(status, error code, input tokens, output tokens) the log says the reply ended with."""
     text = reply.text
     done = reply.done
     if done is None:
-        return ("partial" if text else "failed"), "interrupted", None, reply.output_tokens
+        died = "cancelled" if cancelled else "interrupted"
+        return ("partial" if text else "failed"), died, None, reply.output_tokens
     data = done.payload
     status = str(data.get("status"))
     if status not in entries.FINAL_STATUSES:
@@ -94,10 +96,11 @@ async def _record_usage(
 
 
 async def settle_from_log(
-    conn: asyncpg.Connection, message_id: UUID, reply: LoggedReply
+    conn: asyncpg.Connection, message_id: UUID, reply: LoggedReply, *, cancelled: bool = False
 ) -> Settled | None:
-    """Store a reply from its log; None if its row was no longer ``streaming``."""
-    status, code, input_tokens, output_tokens = _ending_of(reply)
+    """Store a reply from its log; None if its row was no longer ``streaming``.
+    ``cancelled``: a cancel was accepted before its producer died (202 means cancelled)."""
+    status, code, input_tokens, output_tokens = _ending_of(reply, cancelled=cancelled)
     spec = reply.spec
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -124,7 +127,11 @@ async def settle_from_log(
 
 
 async def settle_without_log(
-    conn: asyncpg.Connection, message_id: UUID, *, older_than_s: float = START_GRACE_SECONDS
+    conn: asyncpg.Connection,
+    message_id: UUID,
+    *,
+    older_than_s: float = START_GRACE_SECONDS,
+    cancelled: bool = False,
 ) -> list[Entry] | None:
     """Settle a ``streaming`` row that has no log, from the row alone; its log's entries
     (``meta``, ``error``, ``done``), or None if the row is settled or too young."""
@@ -132,7 +139,7 @@ async def settle_without_log(
         row = await conn.fetchrow(
             """UPDATE messages m
                SET status = CASE WHEN m.content <> '' THEN 'partial' ELSE 'failed' END,
-                   error_code = 'interrupted', finished_at = now()
+                   error_code = $3, finished_at = now()
                FROM conversations c
                WHERE m.id = $1 AND m.status = 'streaming' AND c.id = m.conversation_id
                  AND m.created_at < now() - make_interval(secs => $2)
@@ -144,15 +151,16 @@ async def settle_without_log(
                     ORDER BY u.created_at DESC LIMIT 1) AS user_message_id""",
             message_id,
             older_than_s,
+            "cancelled" if cancelled else "interrupted",
         )
         if row is None:
             return None
-        if row["status"] == "failed":
+        if row["status"] == "failed" and not cancelled:
             await give_back_one(conn, row["user_id"], row["created_at"])
-    return _row_ending(message_id, row)
+    return _row_ending(message_id, row, cancelled=cancelled)
 
 
-def _row_ending(message_id: UUID, row: asyncpg.Record) -> list[Entry]:
+def _row_ending(message_id: UUID, row: asyncpg.Record, *, cancelled: bool) -> list[Entry]:
     log = [
         entries.meta(
             conversation_id=row["conversation_id"],
@@ -163,16 +171,19 @@ def _row_ending(message_id: UUID, row: asyncpg.Record) -> list[Entry]:
     ]
     if row["content"]:
         log.append(entries.delta(row["content"], 0, replace=True))
-    return [*log, *interrupted_ending(row["status"], output_tokens=None)]
+    return [*log, *interrupted_ending(row["status"], output_tokens=None, cancelled=cancelled)]
 
 
-def interrupted_ending(status: str, *, output_tokens: int | None) -> list[Entry]:
+def interrupted_ending(
+    status: str, *, output_tokens: int | None, cancelled: bool = False
+) -> list[Entry]:
     """The ``error`` and ``done`` a settled reply's log ends with."""
+    error = entries.cancelled() if cancelled else entries.interrupted()
     return [
-        entries.interrupted(),
+        error,
         entries.done(
             status=status,
-            finish_reason="interrupted",
+            finish_reason=error.payload["code"],
             input_tokens=None,
             output_tokens=output_tokens,
             latency_ms=0,
@@ -200,10 +211,15 @@ async def settle_dead_producers(
         if await producer_alive(client, message_id):
             continue
         reply = await read_log(client, message_id)
+        cancelled = await cancel_requested(client, message_id)
         if reply is not None:
-            settled += await settle_from_log(conn, message_id, reply) is not None
+            settled += (
+                await settle_from_log(conn, message_id, reply, cancelled=cancelled) is not None
+            )
             continue
-        ending = await settle_without_log(conn, message_id, older_than_s=older_than_s)
+        ending = await settle_without_log(
+            conn, message_id, older_than_s=older_than_s, cancelled=cancelled
+        )
         if ending is not None:
             await append_ending(client, message_id, ending, log_ttl_s)
             settled += 1

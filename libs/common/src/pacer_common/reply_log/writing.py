@@ -102,6 +102,12 @@ async def request_cancel(client: redis.Redis, message_id: UUID | str) -> bool:
     return text != ENDED
 
 
+async def cancel_requested(client: redis.Redis, message_id: UUID | str) -> bool:
+    """A cancel was accepted for this reply (and its producer had not ended it)."""
+    value = await client.get(redis_names.reply_cancel_key(message_id))
+    return (value.decode() if isinstance(value, bytes) else value) == CANCEL_REQUESTED
+
+
 async def claim_end(client: redis.Redis, message_id: UUID | str) -> bool:
     """The producer's LLM call is over: True if it ends the reply as it is, False if a
     cancel came first (the reply then ends cancelled)."""

@@ -94,25 +94,31 @@ async def _settle_dead(
     client gets its `error` and `done`); the row stays `streaming` and the reaper
     settles it from the log once Postgres is back.
     """
+    # A cancel accepted before the producer died: the reply ends cancelled, as promised.
+    cancelled = await writing.cancel_requested(client, message_id)
     if reply is None:
         async with pool.acquire() as conn:
-            ending = await settle.settle_without_log(conn, message_id)
+            ending = await settle.settle_without_log(conn, message_id, cancelled=cancelled)
         if ending is None:
             return False
     else:
-        status = await _settle_logged(pool, message_id, reply)
+        status = await _settle_logged(pool, message_id, reply, cancelled=cancelled)
         if status is None:
             return False
-        ending = settle.interrupted_ending(status, output_tokens=reply.output_tokens)
+        ending = settle.interrupted_ending(
+            status, output_tokens=reply.output_tokens, cancelled=cancelled
+        )
     await writing.append_ending(client, message_id, ending, log_ttl_s)
     log.warning("coach_reply_interrupted_settled", message_id=str(message_id))
     return True
 
 
-async def _settle_logged(pool: asyncpg.Pool, message_id: UUID, reply: LoggedReply) -> str | None:
+async def _settle_logged(
+    pool: asyncpg.Pool, message_id: UUID, reply: LoggedReply, *, cancelled: bool
+) -> str | None:
     try:
         async with pool.acquire() as conn:
-            settled = await settle.settle_from_log(conn, message_id, reply)
+            settled = await settle.settle_from_log(conn, message_id, reply, cancelled=cancelled)
     except OUTAGE_CLASSES as error:
         if not is_dependency_down(error):
             raise
