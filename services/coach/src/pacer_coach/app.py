@@ -18,6 +18,25 @@ from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
 from pacer_common.web.request_context import RequestContextMiddleware
 
 SERVICE_NAME = "coach"
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "Last-Event-ID",
+    "Idempotency-Key",
+    # RFC 7240, for POST /v1/coach/sessions/{id}/complete.
+    "Prefer",
+]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Idempotent-Replayed",
+    "Location",
+    "Preference-Applied",
+]
 
 
 def create_app(
@@ -53,25 +72,8 @@ def create_app(
                 JsonCORSMiddleware,
                 allow_origins=settings.ALLOWED_ORIGINS,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=[
-                    "Authorization",
-                    "Content-Type",
-                    "X-Request-ID",
-                    "Last-Event-ID",
-                    "Idempotency-Key",
-                    # RFC 7240, for POST /v1/coach/sessions/{id}/complete.
-                    "Prefer",
-                ],
-                expose_headers=[
-                    "X-Request-ID",
-                    "Retry-After",
-                    "X-RateLimit-Limit",
-                    "X-RateLimit-Remaining",
-                    "X-RateLimit-Reset",
-                    "Idempotent-Replayed",
-                    "Location",
-                    "Preference-Applied",
-                ],
+                allow_headers=CORS_ALLOW_HEADERS,
+                expose_headers=CORS_EXPOSE_HEADERS,
                 max_age=600,
             ),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),

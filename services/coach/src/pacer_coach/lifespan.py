@@ -48,6 +48,17 @@ def _redis(
     return client
 
 
+def _arq(settings: CoachSettings) -> ArqRedis:
+    """arq's queue (a session's extraction). Connects lazily, on the first enqueue: a Redis
+    that is down at start-up costs only extractions queued late (the reaper enqueues them)."""
+    client: ArqRedis = ArqRedis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+        socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+    )
+    return client
+
+
 def _reply_services(
     settings: CoachSettings,
     opened: contextlib.AsyncExitStack,
@@ -109,13 +120,7 @@ def lifespan_for(
                 max_connections=settings.EVENTS_MAX_CONNECTIONS,
             )
             opened.push_async_callback(events_reader.aclose)
-            # Connects lazily, on the first enqueue: a Redis that is down at start-up
-            # costs only extractions queued late (the worker's reaper enqueues them).
-            arq_client = ArqRedis.from_url(
-                settings.REDIS_URL,
-                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-            )
+            arq_client = _arq(settings)
             opened.push_async_callback(arq_client.aclose)
             if reply_log is not None:
                 log.warning("coach_reply_log_not_in_redis_not_durable")
