@@ -100,7 +100,9 @@ async def test_postgres_down_as_the_reply_ends_loses_nothing_the_log_is_settled_
                 cutting = asyncio.create_task(cut_when_streaming())
                 result = await chat(http, runner)
                 await cutting
-                await relay.restore()
+        # Back once the coach has stopped: a running coach stores the reply itself
+        # (issue 19, point 8; test_reply_edges.py), this is the reaper's part.
+        await relay.restore()
     assert result.events[-1].event == "done" and result.text
     message_id = uuid.UUID(result.of("meta")[0].data["message_id"])
     row = await pg_pool.fetchrow("SELECT status FROM messages WHERE id = $1", message_id)

@@ -310,11 +310,11 @@ async def test_redis_down_when_a_chat_starts_is_a_503_and_spends_nothing(
                 "/v1/coach/chat", json={"message": "Hello?"}, headers=runner.headers
             )
     assert response.status_code == 503, response.text
-    assert response.json()["error"]["code"] == "dependency_unavailable"
+    assert response.json()["error"]["code"] == "unavailable"
     assert int(response.headers["Retry-After"]) > 0
     assert await pg_pool.fetchval("SELECT coalesce(sum(used), 0) FROM chat_quota") == 0
     row = await pg_pool.fetchrow("SELECT status, error_code FROM messages WHERE role = 'assistant'")
-    assert row is not None and (row["status"], row["error_code"]) == ("failed", "redis_unavailable")
+    assert row is not None and (row["status"], row["error_code"]) == ("failed", "unavailable")
     assert (await sim.stats())["requests"] == 0
 
 

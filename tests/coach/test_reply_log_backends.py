@@ -1,22 +1,23 @@
-"""The bench-only reply log settings: REPLY_LOG_BACKEND=memory and REPLY_FLUSH_BYTES.
+"""The bench's reply log variants: the in-memory stand-in, and REPLY_FLUSH_BYTES.
 
 ``make bench-coach`` compares the coach with its Redis log and without it
-(chat/memory_log.py) and per-token events with coalesced ones; these check the
-stand-in serves chats and resumes as the real log does, never touches Redis,
-and is refused in production.
+(pacer_devstack.memory_reply_log, run by pacer_devstack.coach_without_log) and
+per-token events with coalesced ones; these check the stand-in serves chats and
+resumes as the real log does, never touches Redis, and that the service itself
+has no way to run without the durable log.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis
-from pydantic import ValidationError
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
@@ -24,6 +25,7 @@ from fixtures.llm_sim import LLMSim
 from fixtures.waiting import stored
 from pacer_coach.settings import CoachSettings
 from pacer_common import redis_names
+from pacer_devstack.memory_reply_log import MemoryReplyLog
 
 
 def parse(raw: str) -> list[tuple[str, str | None, dict[str, Any]]]:
@@ -56,7 +58,7 @@ async def test_the_memory_backend_streams_and_resumes_without_touching_redis(
 ) -> None:
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=15, tokens=60)
     async with (
-        start_coach(REPLY_LOG_BACKEND="memory") as coach,
+        start_coach(reply_log=cast(redis.Redis, MemoryReplyLog())) as coach,
         httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
     ):
         raw = ""
@@ -102,6 +104,8 @@ async def test_flush_bytes_1_sends_one_event_per_token(
 
 
 def test_production_refuses_the_memory_backend(tmp_path: Path) -> None:
+    # The stand-in moved to the benchmarks (issue 20): the service has no setting that
+    # selects it, so no environment, production's included, can run without the log.
     public_key = tmp_path / "public.pem"
     public_key.write_text("only its existence is checked here\n")
     production: dict[str, Any] = {
@@ -113,6 +117,8 @@ def test_production_refuses_the_memory_backend(tmp_path: Path) -> None:
         "ANTHROPIC_API_KEY": "sk-test",
         "OPENAI_API_KEY": "sk-test",
     }
-    assert CoachSettings(**production).REPLY_LOG_BACKEND == "redis"
-    with pytest.raises(ValidationError, match="refuses REPLY_LOG_BACKEND=memory"):
-        CoachSettings(**production, REPLY_LOG_BACKEND="memory")
+    # An old environment that still names it: ignored, like any name the service lacks.
+    settings = CoachSettings(**{**production, "REPLY_LOG_BACKEND": "memory"})
+    assert "REPLY_LOG_BACKEND" not in type(settings).model_fields
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("pacer_coach.chat.memory_log")

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from pacer_coach.chat.session import Ending, final_status
+from pacer_coach.chat.ending import Ending, final_status
 from pacer_coach.chat.streams import OpenStreams
 from pacer_common.errors import ServiceUnavailable, TooManyRequests
 

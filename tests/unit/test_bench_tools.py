@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pacer_coach.chat.memory_log import MemoryReplyLog
+from pacer_devstack.memory_reply_log import MemoryReplyLog
 from pacer_devstack.probe import _parse_wrk, lowest_priority
 from pacer_devstack.sse_load import ChunkedEvents, parse_block
 

@@ -91,7 +91,10 @@ class Reaper:
             health = await ledger.health(conn, self._settings)
             # From the log first, while it is kept: the text its client saw, a usage row.
             abandoned = await settle_dead_producers(
-                conn, self._arq, self._settings.ORPHAN_REPLY_SECONDS
+                conn,
+                self._arq,
+                self._settings.ORPHAN_REPLY_SECONDS,
+                self._settings.REPLY_LOG_TTL_SECONDS,
             )
             abandoned += await settle_abandoned_replies(
                 conn, self._settings.ABANDONED_REPLY_SECONDS

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, HttpUrl, model_validator
 
+from pacer_common import redis_names
 from pacer_common.jobs.settings import JobSettings
 from pacer_common.llm import MODEL_REGISTRY, LLMSettings
 from pacer_common.settings import Port, ServiceSettings, ShedLoopLagSamples, ShedLoopLagSeconds
@@ -22,6 +23,11 @@ class ReaperSettings(JobSettings):
     # Sooner, a 'streaming' reply whose producer's heartbeat is gone is settled
     # from its log in Redis (pacer_common.reply_log), with the text its client saw.
     ORPHAN_REPLY_SECONDS: float = Field(default=30.0, gt=0, le=86_400)
+    # The coach's setting, read here too: a log the reaper ends (a reply whose coach
+    # died before its first token) is kept as long as one its coach ended.
+    REPLY_LOG_TTL_SECONDS: int = Field(
+        default=redis_names.DEFAULT_REPLY_LOG_TTL_SECONDS, ge=10, le=86_400
+    )
     # Job timeouts and failures, and "too many long-running jobs", are POSTed
     # here as JSON (a Slack-compatible {"text": ...} plus details).
     ALERT_WEBHOOK_URL: HttpUrl | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -18,13 +19,36 @@ from pacer_common.web.request_context import RequestContextMiddleware
 from pacer_common.web.unread_body import CloseAfterUnreadBodyMiddleware
 
 SERVICE_NAME = "coach"
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "Last-Event-ID",
+    "Idempotency-Key",
+    # RFC 7240, for POST /v1/coach/sessions/{id}/complete.
+    "Prefer",
+]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Idempotent-Replayed",
+    "Location",
+    "Preference-Applied",
+]
 
 
 def create_app(
-    settings: CoachSettings, streams: OpenStreams, notify: EventStreams | None = None
+    settings: CoachSettings,
+    streams: OpenStreams,
+    notify: EventStreams | None = None,
+    *,
+    reply_log: redis.Redis | None = None,
 ) -> Starlette:
     """``streams`` and ``notify`` are shared with the server, whose shutdown trigger
-    drains the one and closes the other."""
+    drains the one and closes the other; ``reply_log``: see :func:`lifespan_for`."""
     if notify is None:
         notify = EventStreams.from_settings(settings)
     app = Starlette(
@@ -51,31 +75,14 @@ def create_app(
                 JsonCORSMiddleware,
                 allow_origins=settings.ALLOWED_ORIGINS,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=[
-                    "Authorization",
-                    "Content-Type",
-                    "X-Request-ID",
-                    "Last-Event-ID",
-                    "Idempotency-Key",
-                    # RFC 7240, for POST /v1/coach/sessions/{id}/complete.
-                    "Prefer",
-                ],
-                expose_headers=[
-                    "X-Request-ID",
-                    "Retry-After",
-                    "X-RateLimit-Limit",
-                    "X-RateLimit-Remaining",
-                    "X-RateLimit-Reset",
-                    "Idempotent-Replayed",
-                    "Location",
-                    "Preference-Applied",
-                ],
+                allow_headers=CORS_ALLOW_HEADERS,
+                expose_headers=CORS_EXPOSE_HEADERS,
                 max_age=600,
             ),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan_for(settings, streams, notify),
+        lifespan=lifespan_for(settings, streams, notify, reply_log=reply_log),
     )
     # No trailing-slash redirect: Starlette's writes an absolute Location from
     # the request's Host header (`Host: evil.example` -> http://evil.example/...).

@@ -3,23 +3,26 @@
 hypercorn runs this shutdown only after its graceful timeout, when every
 connection is closed: the open streams were drained before that, by the
 server's shutdown trigger (:mod:`pacer_coach.server`), while the pool was
-still open to store their replies. Here only the clients are closed.
+still open to store their replies. Here only the clients are closed, each after
+what uses it (an exit stack closes in reverse).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import cast
 
+import asyncpg
 import redis.asyncio as redis
 from arq.connections import ArqRedis
 from starlette.applications import Starlette
 
+from pacer_coach.chat.late_store import LateStores
 from pacer_coach.chat.log_writer import ReplyLogWriter
-from pacer_coach.chat.memory_log import MemoryReplyLog
 from pacer_coach.chat.relay import BLOCK_MS as REPLY_BLOCK_MS
+from pacer_coach.chat.services import ReplyServices
 from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.extraction import JobQueue
 from pacer_coach.notifications import BLOCK_MS as EVENTS_BLOCK_MS
 from pacer_coach.notifications import EventStreams
 from pacer_coach.settings import CoachSettings
@@ -32,9 +35,65 @@ from pacer_common.runtime import observability, open_pool, token_verifier
 log = get_logger(__name__)
 
 
+def _redis(
+    settings: CoachSettings, *, timeout_s: float, max_connections: int | None = None
+) -> redis.Redis:
+    client: redis.Redis = redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+        max_connections=max_connections,
+        decode_responses=True,
+    )
+    return client
+
+
+def _arq(settings: CoachSettings) -> ArqRedis:
+    """arq's queue (a session's extraction). Connects lazily, on the first enqueue: a Redis
+    that is down at start-up costs only extractions queued late (the reaper enqueues them)."""
+    client: ArqRedis = ArqRedis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+        socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+    )
+    return client
+
+
+def _reply_services(
+    settings: CoachSettings,
+    opened: contextlib.AsyncExitStack,
+    pool: asyncpg.Pool,
+    llm: LLMClient,
+    reply_log: redis.Redis,
+    arq: ArqRedis,
+) -> ReplyServices:
+    # Closed before its client; by then the drain has had every `done` written.
+    writer = ReplyLogWriter(reply_log, flush_ms=settings.REPLY_FLUSH_MS)
+    writer.start()
+    opened.push_async_callback(writer.aclose)
+    late_stores = LateStores(pool)
+    opened.push_async_callback(late_stores.aclose)
+    return ReplyServices(
+        llm=llm,
+        pool=pool,
+        redis=reply_log,
+        writer=writer,
+        jobs=JobQueue(arq, settings),
+        late_stores=late_stores,
+        log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
+        flush_bytes=settings.REPLY_FLUSH_BYTES,
+    )
+
+
 def lifespan_for(
-    settings: CoachSettings, streams: OpenStreams, events: EventStreams | None = None
+    settings: CoachSettings,
+    streams: OpenStreams,
+    events: EventStreams | None = None,
+    *,
+    reply_log: redis.Redis | None = None,
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[AppState]]:
+    """``reply_log``: a stand-in for Redis as the reply logs' client (the benchmarks'
+    in-memory one, :mod:`pacer_devstack.coach_without_log`); Redis itself by default."""
     notify = events if events is not None else EventStreams.from_settings(settings)
 
     @contextlib.asynccontextmanager
@@ -48,42 +107,24 @@ def lifespan_for(
             llm = LLMClient.from_settings(settings, usage_sink=PostgresUsageSink(pool))
             # Closed before the pool: it waits for usage rows being written.
             opened.push_async_callback(llm.aclose)
-            # The reply logs (chat/session.py, chat/relay.py); a reader's XREAD blocks BLOCK_MS.
-            redis_client = redis.Redis.from_url(
-                settings.REDIS_URL,
-                # A blocked read answers after REPLY_BLOCK_MS; a few seconds more is a loaded
-                # machine, not a dead Redis.
-                socket_timeout=REPLY_BLOCK_MS / 1000 + 3 * settings.READY_CHECK_TIMEOUT_SECONDS,
-                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-                decode_responses=True,
-            )
-            opened.push_async_callback(redis_client.aclose)
-            reply_log = redis_client
-            if settings.REPLY_LOG_BACKEND == "memory":
-                log.warning("coach_reply_log_in_memory_not_durable")
-                # It answers the commands the reply log sends, as Redis does.
-                reply_log = cast(redis.Redis, MemoryReplyLog())
-            # Closed before its client; by then the drain has had every `done` written.
-            reply_writer = ReplyLogWriter(reply_log, flush_ms=settings.REPLY_FLUSH_MS)
-            reply_writer.start()
-            opened.push_async_callback(reply_writer.aclose)
-            events_reader = redis.Redis.from_url(
-                settings.REDIS_URL,
-                # A blocking read waits up to BLOCK_MS; only a longer silence is a dead Redis.
-                socket_timeout=EVENTS_BLOCK_MS / 1000 + settings.READY_CHECK_TIMEOUT_SECONDS,
-                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
+            # The reply logs and short commands. A reply reader's XREAD answers after
+            # REPLY_BLOCK_MS; a few seconds more is a loaded machine, not a dead Redis.
+            ready_s = settings.READY_CHECK_TIMEOUT_SECONDS
+            client = _redis(settings, timeout_s=REPLY_BLOCK_MS / 1000 + 3 * ready_s)
+            opened.push_async_callback(client.aclose)
+            # The open notification streams' blocking reads, one connection each: a read
+            # waits up to EVENTS_BLOCK_MS, only a longer silence is a dead Redis.
+            events_reader = _redis(
+                settings,
+                timeout_s=EVENTS_BLOCK_MS / 1000 + ready_s,
                 max_connections=settings.EVENTS_MAX_CONNECTIONS,
-                decode_responses=True,
             )
             opened.push_async_callback(events_reader.aclose)
-            # Connects lazily, on the first enqueue: a Redis that is down at start-up
-            # costs only extractions queued late (the worker's reaper enqueues them).
-            arq_client = ArqRedis.from_url(
-                settings.REDIS_URL,
-                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-            )
+            arq_client = _arq(settings)
             opened.push_async_callback(arq_client.aclose)
+            if reply_log is not None:
+                log.warning("coach_reply_log_not_in_redis_not_durable")
+            replies = _reply_services(settings, opened, pool, llm, reply_log or client, arq_client)
             await opened.enter_async_context(
                 observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
             )
@@ -92,9 +133,8 @@ def lifespan_for(
                 "settings": settings,
                 "pool": pool,
                 "llm": llm,
-                "redis": redis_client,
-                "reply_log": reply_log,
-                "reply_writer": reply_writer,
+                "redis": client,
+                "replies": replies,
                 "token_verifier": token_verifier(settings),
                 "streams": streams,
                 "events_reader": events_reader,

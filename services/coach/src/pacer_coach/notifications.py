@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from pacer_common import redis_names
 from pacer_common.errors import BadRequest, ServiceUnavailable, TooManyRequests
 from pacer_common.logs import get_logger
 from pacer_common.outages import is_dependency_down
+from pacer_common.stream_id import MAX_PART, StreamId
 
 log = get_logger(__name__)
 
@@ -61,35 +61,21 @@ RETRY_MS = 3000
 BLOCK_MS = 10_000
 # A client refused for holding too many streams: about a reconnect's time.
 PER_USER_RETRY_AFTER_S = 5
-_MAX_PART = 2**64 - 1
-# ASCII digits only: `\d` would take any Unicode digit.
-_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 
 
-@dataclass(frozen=True, order=True)
-class EntryId:
-    ms: int
-    seq: int
-
-    def __str__(self) -> str:
-        return f"{self.ms}-{self.seq}"
-
-    @classmethod
-    def parse(cls, raw: str) -> EntryId:
-        return cls(*(int(part) for part in raw.split("-", 1)))
-
-
-def parse_last_event_id(values: list[str]) -> EntryId | None:
+def parse_last_event_id(values: list[str]) -> StreamId | None:
     """The ``Last-Event-ID`` header (at most one) as a stream id ``<ms>-<seq>``; else 400."""
     if not values:
         return None
-    match = _ID.fullmatch(values[0]) if len(values) == 1 else None
-    if match is None or any(int(part) > _MAX_PART for part in match.groups()):
-        raise BadRequest(
-            "Last-Event-ID: send back the id of the last event received, as sent.",
-            code="invalid_last_event_id",
-        )
-    return EntryId(int(match[1]), int(match[2]))
+    try:
+        if len(values) == 1:
+            return StreamId.parse(values[0])
+    except ValueError:
+        pass
+    raise BadRequest(
+        "Last-Event-ID: send back the id of the last event received, as sent.",
+        code="invalid_last_event_id",
+    )
 
 
 class EventStreams:
@@ -164,7 +150,7 @@ class StartPoint:
     resume_from: str | None = None
 
 
-async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) -> StartPoint:
+async def start_point(client: redis.Redis, user_id: UUID, last: StreamId | None) -> StartPoint:
     """Read on the request's task, before the response starts: once the client has
     the headers, nothing written after them can be missed."""
     key = redis_names.notify_key(user_id)
@@ -177,7 +163,8 @@ async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) 
         return StartPoint([], "0-0", resume_from=_just_before(await _redis_ms(client)))
     # Replay first, check for a gap second: a trim in between shows as a gap
     # (a reset), never as a silent hole in the replay.
-    entries = await client.xrange(key, min=f"({last}", max="+")
+    # Nothing can follow the largest id (and Redis refuses a range from after it).
+    entries = [] if last.is_max else await client.xrange(key, min=f"({last}", max="+")
     try:
         info = await client.xinfo_stream(key)
     except ResponseError:  # no such key: never written, or expired
@@ -188,13 +175,13 @@ async def start_point(client: redis.Redis, user_id: UUID, last: EntryId | None) 
         gap = now_ms - last.ms > ttl_ms or last.ms > now_ms
         newest_id = _just_before(now_ms)
     else:
-        first = EntryId.parse(info["first-entry"][0]) if info.get("first-entry") else None
+        first = StreamId.parse(info["first-entry"][0]) if info.get("first-entry") else None
         trimmed = int(info.get("entries-added", 0)) > int(info["length"])
         gap = (
             # MAXLEN removes the oldest entries: if any went, all before the first kept did.
             (trimmed and (first is None or last < first))
-            or last < EntryId.parse(info.get("max-deleted-entry-id") or "0-0")  # XDEL
-            or last > EntryId.parse(info["last-generated-id"])
+            or last < StreamId.parse(info.get("max-deleted-entry-id") or "0-0")  # XDEL
+            or last > StreamId.parse(info["last-generated-id"])
             or (first is not None and first.ms - last.ms > ttl_ms)
         )
         newest_id = str(info["last-generated-id"])
@@ -217,7 +204,7 @@ async def _redis_ms(client: redis.Redis) -> int:
 def _just_before(now_ms: int) -> str:
     """An id just before anything a stream created from now on can hold (ids never
     repeat a past millisecond)."""
-    return f"{now_ms - 1}-{_MAX_PART}"
+    return f"{now_ms - 1}-{MAX_PART}"
 
 
 async def follow(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import redis.asyncio as redis
 from hypercorn.asyncio import serve
 
 from pacer_coach.app import create_app
@@ -29,11 +30,17 @@ from pacer_coach.settings import CoachSettings
 from pacer_common.web.serving import hypercorn_config
 
 
-async def serve_until_signalled(settings: CoachSettings, stop: asyncio.Event | None = None) -> None:
-    """One process, one event loop: the connection caps are per process, so scale with replicas."""
+async def serve_until_signalled(
+    settings: CoachSettings,
+    stop: asyncio.Event | None = None,
+    *,
+    reply_log: redis.Redis | None = None,
+) -> None:
+    """One process, one event loop: the connection caps are per process, so scale with
+    replicas. ``reply_log``: a stand-in for the reply logs' Redis (benchmarks only)."""
     streams = OpenStreams.from_settings(settings)
     notify = EventStreams.from_settings(settings)
-    app = create_app(settings, streams, notify)
+    app = create_app(settings, streams, notify, reply_log=reply_log)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
 from pacer_common.jobs.settings import JobSettings
@@ -54,17 +52,13 @@ class CoachSettings(ServiceSettings, LLMSettings, JobSettings, MessageLimitSetti
     COACH_DRAIN_SECONDS: float = Field(default=2.0, ge=0, le=30)
     COACH_GRACEFUL_TIMEOUT_SECONDS: float = Field(default=2.0, ge=0, le=30)
 
-    # Reply logs (chat/session.py): deltas coalesced into one log entry and one SSE
+    # Reply logs (chat/outbox.py): deltas coalesced into one log entry and one SSE
     # event per window; a finished reply's log is kept this long for resumes.
     REPLY_FLUSH_MS: int = Field(default=40, ge=1, le=1000)
     REPLY_LOG_TTL_SECONDS: int = Field(default=600, ge=10, le=86_400)
     # A delta entry is cut early once its text reaches this size; 1 writes one
     # entry (and one SSE event) per token, as before coalescing (make bench-coach).
     REPLY_FLUSH_BYTES: int = Field(default=2048, ge=1, le=1_048_576)
-    # "memory" keeps the logs in the process, NOT durable (no resume elsewhere,
-    # lost on restart): for make bench-coach's with/without-the-log figures only,
-    # refused in production (chat/memory_log.py).
-    REPLY_LOG_BACKEND: Literal["redis", "memory"] = "redis"
 
     # Messages per user per calendar month (UTC), by tier (seed runbook names).
     RATE_LIMIT_FREE: int = Field(default=50, ge=0)
@@ -89,14 +83,6 @@ class CoachSettings(ServiceSettings, LLMSettings, JobSettings, MessageLimitSetti
     def _warn_below_cap(self) -> CoachSettings:
         if self.SSE_WARN_CONNECTIONS > self.SSE_MAX_CONNECTIONS:
             raise ValueError("SSE_WARN_CONNECTIONS must not exceed SSE_MAX_CONNECTIONS")
-        return self
-
-    @model_validator(mode="after")
-    def _durable_in_production(self) -> CoachSettings:
-        if self.ENVIRONMENT == "production" and self.REPLY_LOG_BACKEND != "redis":
-            raise ValueError(
-                "ENVIRONMENT=production refuses REPLY_LOG_BACKEND=memory (not durable)"
-            )
         return self
 
     def monthly_limit(self, tier: str) -> int:

@@ -9,7 +9,7 @@ import redis.asyncio as redis
 from arq.connections import ArqRedis
 from starlette.requests import Request
 
-from pacer_coach.chat.log_writer import ReplyLogWriter
+from pacer_coach.chat.services import ReplyServices
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.notifications import EventStreams
 from pacer_coach.settings import CoachSettings
@@ -21,14 +21,13 @@ class AppState(TypedDict):
     settings: CoachSettings
     pool: asyncpg.Pool
     llm: LLMClient
-    # Short commands and the reply logs' reads (chat/relay.py blocks ~1 s at most);
-    # the blocking reads of the open notification streams have their own pool.
+    # Short commands and the notification streams' starts; the blocking reads of the
+    # open notification streams have their own pool (events_reader).
     redis: redis.Redis
-    # The reply logs' client: ``redis`` itself, or with REPLY_LOG_BACKEND=memory
-    # the in-process stand-in of chat/memory_log.py (benchmarks only).
-    reply_log: redis.Redis
-    # Writes every reply's log entries, one pipeline per REPLY_FLUSH_MS window.
-    reply_writer: ReplyLogWriter
+    # What every reply's producer and reader use: the reply logs' client (``redis``
+    # itself, or the benchmarks' in-memory stand-in), the log writer, the queue, the
+    # stores Postgres could not take at once.
+    replies: ReplyServices
     token_verifier: TokenVerifier
     streams: OpenStreams
     events_reader: redis.Redis

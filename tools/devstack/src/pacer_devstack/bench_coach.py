@@ -12,8 +12,8 @@ reply log      (issue 11's numbers)
                /v1/coach/messages/{id}/stream with Last-Event-ID, over --resumes resumes
   CPU / token  coach CPU time (/proc) per relayed token, one coach process per variant
                beside the stack's, driven directly, one after the other, same run:
-               the Redis log or the in-process stand-in (REPLY_LOG_BACKEND=memory, not
-               durable), coalesced (REPLY_FLUSH_MS=40) or one event per token
+               the Redis log or the in-process stand-in (pacer_devstack.coach_without_log,
+               not durable), coalesced (REPLY_FLUSH_MS=40) or one event per token
                (REPLY_FLUSH_BYTES=1), 200-token replies at each --rates tokens/s;
                the same runs give the SSE delta events per reply
 The load generators run as their own processes at nice 19 (pacer_devstack.sse_load).

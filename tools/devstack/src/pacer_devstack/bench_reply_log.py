@@ -218,15 +218,16 @@ def resume_latency(stack: Stack, token: str, count: int) -> dict[str, Any]:
 class Variant:
     name: str
     env: dict[str, str]
+    # The coach with its Redis log, or the same coach with the log in its memory.
+    module: str = "pacer_coach"
 
 
+WITHOUT_LOG = "pacer_devstack.coach_without_log"
 VARIANTS = (
-    Variant("redis log, coalesced 40 ms", {"REPLY_LOG_BACKEND": "redis"}),
-    Variant("no log (memory), coalesced", {"REPLY_LOG_BACKEND": "memory"}),
-    Variant("redis log, per token", {"REPLY_LOG_BACKEND": "redis", "REPLY_FLUSH_BYTES": "1"}),
-    Variant(
-        "no log (memory), per token", {"REPLY_LOG_BACKEND": "memory", "REPLY_FLUSH_BYTES": "1"}
-    ),
+    Variant("redis log, coalesced 40 ms", {}),
+    Variant("no log (memory), coalesced", {}, WITHOUT_LOG),
+    Variant("redis log, per token", {"REPLY_FLUSH_BYTES": "1"}),
+    Variant("no log (memory), per token", {"REPLY_FLUSH_BYTES": "1"}, WITHOUT_LOG),
 )
 
 
@@ -254,7 +255,7 @@ def extra_coaches(
                 **variant.env,
             }
             process = subprocess.Popen(
-                [sys.executable, "-m", "pacer_coach"],
+                [sys.executable, "-m", variant.module],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

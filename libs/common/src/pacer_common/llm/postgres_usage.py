@@ -8,7 +8,10 @@ from pacer_common.llm.usage import UsageRecord
 
 
 class PostgresUsageSink:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """On a pool (the LLM layer's rows), or on a connection whose transaction the row
+    must share (a reply settled from its log: the row only if the settling wins)."""
+
+    def __init__(self, pool: asyncpg.Pool | asyncpg.Connection) -> None:
         self._pool = pool
 
     async def record(self, record: UsageRecord) -> None:

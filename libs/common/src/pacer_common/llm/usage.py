@@ -19,7 +19,11 @@ from pacer_common.logs import get_logger
 
 log = get_logger(__name__)
 
-Outcome = Literal["ok", "timeout", "overloaded", "upstream_error", "cancelled"]
+# "recovered" and "interrupted": a chat reply settled from its log after its producer
+# could not store it (pacer_common.reply_log.settle).
+Outcome = Literal[
+    "ok", "timeout", "overloaded", "upstream_error", "cancelled", "recovered", "interrupted"
+]
 
 # A sink write longer than this is abandoned (and logged): rows are cheap, a stuck pool is not.
 USAGE_WRITE_TIMEOUT_S = 5.0

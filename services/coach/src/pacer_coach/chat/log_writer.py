@@ -2,18 +2,19 @@
 
 redis-py's cost is per pipeline more than per command: against a local valkey
 a pipeline of one XADD costs the client about 79 µs, one of fifty about 9 µs
-an entry. A producer writing its own pipeline per ``REPLY_FLUSH_MS`` window
+an entry. A reply writing its own pipeline per ``REPLY_FLUSH_MS`` window
 paid the first figure on every window, and at 20 tokens/s (a token every 50
-ms, longer than the window) that was once per token. So the producers
-(:mod:`pacer_coach.chat.session`) only mark themselves dirty; once per window
-the writer stages every dirty producer's pending entries into one pipeline (at
-once for an entry that must not wait: ``meta``, ``error``, ``done``, a full
-delta). Once a second it also beats every producer it has: each stages its
-heartbeat, its log's TTL and its cancel check.
+ms, longer than the window) that was once per token. So a reply's outbox
+(:mod:`pacer_coach.chat.outbox`) only wakes the writer; once per window the
+writer stages every dirty outbox's pending entries into one pipeline (at once
+for an entry that must not wait: ``meta``, ``error``, ``done``, a full delta).
+Once a second it also beats every outbox it has: each stages its heartbeat,
+its log's TTL and its cancel check. The writer reads outboxes and writes
+Redis; it never calls a producer.
 
-Each producer's commands are answered on their own (``raise_on_error=False``),
+Each outbox's commands are answered on their own (``raise_on_error=False``),
 so one reply's failed write does not fail the others', and each keeps its own
-retry: a producer whose write failed stays dirty and is tried again the next
+retry: an outbox whose write failed stays dirty and is tried again the next
 window, after it has checked which of its entries did land (its entry ids are
 its own, so nothing is logged twice). Pipelines go out one at a time, so a
 reply's entries land in order, and none waits longer than ``WRITE_TIMEOUT_S``.
@@ -34,14 +35,14 @@ from pacer_common.logs import get_logger
 
 log = get_logger(__name__)
 
-# Every producer's heartbeat, log TTL and cancel check go out this often.
+# Every reply's heartbeat, log TTL and cancel check go out this often.
 HEARTBEAT_EVERY_S = 1.0
-# A pipeline that has not answered by then has failed: its producers retry.
+# A pipeline that has not answered by then has failed: its outboxes retry.
 WRITE_TIMEOUT_S = 2.0
 
 
 class LogSource(Protocol):
-    """What the writer needs of a producer (:class:`pacer_coach.chat.session.ReplyProducer`)."""
+    """What the writer needs of a reply (:class:`pacer_coach.chat.outbox.ReplyOutbox`)."""
 
     @property
     def log_key(self) -> str: ...
@@ -56,7 +57,7 @@ class LogSource(Protocol):
         ...
 
     def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
-        """Queue this producer's writes (``beat``: its heartbeat too) on ``pipe``:
+        """Queue this reply's writes (``beat``: its heartbeat too) on ``pipe``:
         how many commands, and how many of them are entries; (0, 0) for none."""
         ...
 
@@ -71,12 +72,12 @@ class LogSource(Protocol):
 
 
 class ReplyLogWriter:
-    """Writes the reply logs of every producer in this process (``start`` once, ``aclose`` at the end)."""
+    """Writes the reply logs of every reply in this process (``start`` once, ``aclose`` at the end)."""
 
     def __init__(self, client: redis.Redis, *, flush_ms: int) -> None:
         self._client = client
         self._window_s = flush_ms / 1000
-        # Insertion-ordered sets: the producers writing now, and those with writes pending.
+        # Insertion-ordered sets: the replies writing now, and those with writes pending.
         self._sources: dict[LogSource, None] = {}
         self._dirty: dict[LogSource, None] = {}
         # Those with a write that must not wait: they go out alone, and the others
@@ -95,7 +96,7 @@ class ReplyLogWriter:
         self._task = asyncio.create_task(self._run(), name="coach-reply-log-writer")
 
     async def aclose(self) -> None:
-        # After the drain: every producer has written its `done` or given up.
+        # After the drain: every reply has written its `done` or given up.
         for timer in (self._window, self._beat):
             if timer is not None:
                 timer.cancel()
@@ -113,6 +114,13 @@ class ReplyLogWriter:
         self._sources.pop(source, None)
         self._dirty.pop(source, None)
         self._urgent.pop(source, None)
+
+    def wake(self, source: LogSource, *, urgent: bool) -> None:
+        """``source`` has writes pending; ``urgent``: they must not wait for the window."""
+        if urgent:
+            self.now(source)
+        else:
+            self.soon(source)
 
     def soon(self, source: LogSource) -> None:
         """``source`` has writes pending: they go out by the end of the current window."""
@@ -160,7 +168,7 @@ class ReplyLogWriter:
             try:
                 await self._write(batch, beat=beat)
             except Exception:
-                # Never the end of the writer: a producer's bug must not stop every reply.
+                # Never the end of the writer: one reply's bug must not stop every reply.
                 log.exception("coach_reply_log_writer_crashed")
                 for source in batch:
                     self.soon(source)
@@ -173,44 +181,15 @@ class ReplyLogWriter:
         self.soon(source)
 
     async def _write(self, batch: list[LogSource], *, beat: bool) -> None:
-        checks = [source for source in batch if source.needs_log_check]
-        if checks:
-            # Only after a failed write (rare): a look at each such log's newest id.
-            newest = await self._execute(
-                checks, lambda pipe, source: pipe.xrevrange(source.log_key, count=1)
-            )
-            for source, answer in zip(checks, newest, strict=True):
-                if isinstance(answer, list):
-                    source.checked(answer)
-                else:
-                    batch.remove(source)
-                    self._retry(source, beat=beat)
-        staged: list[tuple[LogSource, int]] = []
-        entries = 0
+        """One window's (or beat's) writes: what landed after a failure, then one pipeline."""
+        await self._check_landed(batch, beat=beat)
         async with self._client.pipeline(transaction=False) as pipe:
-            for source in batch:
-                try:
-                    commands, added = source.stage(pipe, beat=beat)
-                except Exception:
-                    # A bug in one reply: it stops being written (its readers settle it
-                    # once its heartbeat lapses), and the others in the batch go on.
-                    # Nothing of it is on the pipeline: it encodes before it queues.
-                    log.exception("coach_reply_log_stage_failed")
-                    self.remove(source)
-                    continue
-                if commands:
-                    staged.append((source, commands))
-                    entries += added
+            staged, entries = self._stage(pipe, batch, beat=beat)
             if not staged:
                 return
             results = await self._answers(pipe)
         if results is None:
-            REPLY_LOG_WRITE_FAILURES.inc()
-            if not self._failing:
-                self._failing = True
-                log.warning("coach_reply_log_writes_failing", replies=len(staged))
-            for source, _ in staged:
-                self._retry(source, beat=beat)
+            self._failed(staged, beat=beat)
             return
         if self._failing:
             self._failing = False
@@ -227,6 +206,51 @@ class ReplyLogWriter:
                 self._retry(source, beat=beat)
             else:
                 source.landed(answers)
+
+    async def _check_landed(self, batch: list[LogSource], *, beat: bool) -> None:
+        """Only after a failed write (rare): each such log's newest id says what landed;
+        a source whose look failed too leaves the batch and tries again next window."""
+        checks = [source for source in batch if source.needs_log_check]
+        if not checks:
+            return
+        newest = await self._execute(
+            checks, lambda pipe, source: pipe.xrevrange(source.log_key, count=1)
+        )
+        for source, answer in zip(checks, newest, strict=True):
+            if isinstance(answer, list):
+                source.checked(answer)
+            else:
+                batch.remove(source)
+                self._retry(source, beat=beat)
+
+    def _stage(
+        self, pipe: Pipeline, batch: list[LogSource], *, beat: bool
+    ) -> tuple[list[tuple[LogSource, int]], int]:
+        """Each source's commands on ``pipe``: (source, how many commands), and the entries."""
+        staged: list[tuple[LogSource, int]] = []
+        entries = 0
+        for source in batch:
+            try:
+                commands, added = source.stage(pipe, beat=beat)
+            except Exception:
+                # A bug in one reply: it stops being written (its readers settle it
+                # once its heartbeat lapses), and the others in the batch go on.
+                # Nothing of it is on the pipeline: its entries are encoded before.
+                log.exception("coach_reply_log_stage_failed")
+                self.remove(source)
+                continue
+            if commands:
+                staged.append((source, commands))
+                entries += added
+        return staged, entries
+
+    def _failed(self, staged: list[tuple[LogSource, int]], *, beat: bool) -> None:
+        REPLY_LOG_WRITE_FAILURES.inc()
+        if not self._failing:
+            self._failing = True
+            log.warning("coach_reply_log_writes_failing", replies=len(staged))
+        for source, _ in staged:
+            self._retry(source, beat=beat)
 
     async def _execute(
         self, sources: list[LogSource], command: Callable[[Pipeline, LogSource], object]

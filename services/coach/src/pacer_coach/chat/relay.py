@@ -1,21 +1,22 @@
 """Serve a reply's log as SSE: every resume reads it; the POST's own stream is fed by
-its producer in-process (:func:`follow_local`) and falls back to the log.
+its outbox in-process (:func:`follow_local`) and falls back to the log.
 
 Each event carries its log entry's id (``id:``), so a client that reconnects
 with ``Last-Event-ID`` gets exactly what it missed; ``retry:`` is sent once. A
 reader follows the log with XREAD BLOCK until ``done``. If the producer's
 heartbeat is gone and no ``done`` came, the reader settles the reply itself
-from the log (``partial`` with the text so far, ``interrupted``) and logs the
-``error`` and ``done`` for every reader. If the log is gone (expired), the
-stored reply is sent as one delta with ``replace: true``, then ``done``.
+(:mod:`pacer_common.reply_log.settle`: from the log, ``partial`` with the text so
+far, or ``failed``; from the row when the producer died before its log began)
+and logs its ``error`` and ``done`` for every reader. If the log is gone
+(expired), the stored reply is sent as one delta with ``replace: true``, then
+``done``. An id after anything the log holds (a forged one, or the largest
+there is) replays the log from its start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -23,10 +24,12 @@ import redis.asyncio as redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pacer_coach import sse
-from pacer_coach.chat.session import LocalEntry, ReplyProducer
-from pacer_common import redis_names, reply_log
+from pacer_common import redis_names
 from pacer_common.logs import get_logger
 from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
+from pacer_common.reply_log import LoggedReply, entries, reading, settle, writing
+from pacer_common.reply_log.entries import Entry
+from pacer_common.stream_id import START, StreamId
 
 log = get_logger(__name__)
 
@@ -38,20 +41,13 @@ MAX_READ_TIMEOUTS = 3
 _STREAM_LOST: tuple[type[BaseException], ...] = (*OUTAGE_CLASSES, RedisTimeoutError)
 
 
-def _json(payload: dict[str, Any]) -> str:
-    # Compact, as the producer writes it: the log's JSON goes out as it is.
-    return json.dumps(payload, separators=(",", ":"))
+def _event(entry: Entry, *, retry: bool = False) -> bytes:
+    # An entry's data is already its event's JSON: it goes out as it is.
+    return sse.event(entry.kind, entry.data, id=entry.id or None, retry=RETRY_MS if retry else None)
 
 
-def _event(name: str, payload: dict[str, Any], entry_id: str | None = None) -> bytes:
-    return sse.event(name, _json(payload), id=entry_id)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[bytes]:
+async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[bytes] | None:
+    """The stored reply as events; None while its row still says ``streaming``."""
     # A coaching session's reply: is_final, as its `done` had it, is rebuilt as
     # "the session has ended and this is its last message".
     row = await pool.fetchrow(
@@ -68,89 +64,88 @@ async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[bytes]:
     )
     if row is None:
         return []
-    done: dict[str, Any] = {
-        "status": row["status"],
-        "finish_reason": row["error_code"] or "stop",
-        "usage": {"input_tokens": row["input_tokens"], "output_tokens": row["output_tokens"]},
-        "latency_ms": 0,
-    }
-    if row["in_session"]:
-        done["is_final"] = row["is_final"]
-    events = [_event("delta", {"text": row["content"], "replace": True})]
+    if row["status"] not in entries.FINAL_STATUSES:
+        return None
+    ending = [entries.delta(row["content"], 0, replace=True)]
     if row["error_code"]:
-        events.append(
-            _event("error", {"code": row["error_code"], "message": "", "retryable": False})
-        )
-    events.append(_event("done", done))
-    return events
+        ending.append(entries.error(row["error_code"], "", retryable=False))
+    done = entries.done(
+        status=row["status"],
+        finish_reason=row["error_code"] or "stop",
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        latency_ms=0,
+        is_final=row["is_final"] if row["in_session"] else None,
+    )
+    return [_event(entry) for entry in (*ending, done)]
 
 
-async def _settle_interrupted(
-    client: redis.Redis, pool: asyncpg.Pool, message_id: UUID, reply: reply_log.LoggedReply
+async def _settle_dead(
+    client: redis.Redis,
+    pool: asyncpg.Pool,
+    message_id: UUID,
+    reply: LoggedReply | None,
+    log_ttl_s: int,
 ) -> bool:
-    """Settle a dead producer's reply and log its ending; False if another got there first.
+    """Settle a dead producer's reply and log its ending; False if another got there
+    first (or, with no log, its row is too young to be given up on).
 
-    With Postgres unreachable the ending is logged all the same (the client gets its
-    `error` and `done`); the row stays `streaming` and the reaper settles it from
-    the log once Postgres is back.
+    With Postgres unreachable a logged reply's ending is logged all the same (the
+    client gets its `error` and `done`); the row stays `streaming` and the reaper
+    settles it from the log once Postgres is back.
     """
+    # A cancel accepted before the producer died: the reply ends cancelled, as promised.
+    cancelled = await writing.cancel_requested(client, message_id)
+    if reply is None:
+        async with pool.acquire() as conn:
+            ending = await settle.settle_without_log(conn, message_id, cancelled=cancelled)
+        if ending is None:
+            return False
+    else:
+        status = await _settle_logged(pool, message_id, reply, cancelled=cancelled)
+        if status is None:
+            return False
+        ending = settle.interrupted_ending(
+            status, output_tokens=reply.output_tokens, cancelled=cancelled
+        )
+    await writing.append_ending(client, message_id, ending, log_ttl_s)
+    log.warning("coach_reply_interrupted_settled", message_id=str(message_id))
+    return True
+
+
+async def _settle_logged(
+    pool: asyncpg.Pool, message_id: UUID, reply: LoggedReply, *, cancelled: bool
+) -> str | None:
     try:
         async with pool.acquire() as conn:
-            settled = await reply_log.settle_from_log(conn, message_id, reply)
-        if settled is None:
-            return False
-        status = settled.status
+            settled = await settle.settle_from_log(conn, message_id, reply, cancelled=cancelled)
     except OUTAGE_CLASSES as error:
         if not is_dependency_down(error):
             raise
         log.warning("coach_reply_settle_deferred", message_id=str(message_id))
-        status = "partial" if reply.text else "failed"
-    key = redis_names.reply_log_key(message_id)
-    done = {
-        "status": status,
-        "finish_reason": "interrupted",
-        "usage": {"input_tokens": None, "output_tokens": reply.output_tokens},
-        "latency_ms": 0,
-    }
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.xadd(
-            key,
-            {
-                "t": "error",
-                "d": _json(
-                    {
-                        "code": "interrupted",
-                        "message": "The coach stopped mid-reply; this is what it wrote.",
-                        "retryable": True,
-                    }
-                ),
-            },
-        )
-        pipe.xadd(key, {"t": "done", "d": _json(done)})
-        pipe.expire(key, redis_names.DEFAULT_REPLY_LOG_TTL_SECONDS)
-        await pipe.execute()
-    log.warning("coach_reply_interrupted_settled", message_id=str(message_id))
-    return True
+        return "partial" if reply.text else "failed"
+    return settled.status if settled is not None else None
 
 
 async def follow(
     client: redis.Redis,
     pool: asyncpg.Pool,
     message_id: UUID,
-    after: str = reply_log.START,
+    after: StreamId = START,
     *,
+    log_ttl_s: int,
     stopped: Callable[[], bool] = lambda: False,
 ) -> AsyncIterator[bytes]:
     """The log's events after ``after``, live until ``done`` (or until ``stopped()``).
 
-    An entry's ``d`` is already its event's JSON: it goes out as it is, never
-    parsed and encoded again. If Redis (or Postgres, for an expired log) stops
-    answering, the stream ends cleanly with a retryable ``error`` that is not
-    a log entry (no ``id:``), so the client resumes from its last real event:
-    the reply itself goes on, and its producer stores it.
+    If Redis (or Postgres, for an expired log) stops answering, the stream ends
+    cleanly with a retryable ``error`` that is not a log entry (no ``id:``), so
+    the client resumes from its last real event: the reply itself goes on, and
+    its producer stores it.
     """
+    reader = _LogReader(client, pool, message_id, after, log_ttl_s)
     try:
-        async for event in _follow(client, pool, message_id, after, stopped):
+        async for event in reader.events(stopped):
             yield event
     except _STREAM_LOST as error:
         if not (isinstance(error, RedisTimeoutError) or is_dependency_down(error)):
@@ -158,86 +153,113 @@ async def follow(
         log.warning(
             "coach_reply_stream_lost", message_id=str(message_id), error=type(error).__name__
         )
-        yield _event(
+        yield sse.event(
             "error",
-            {
-                "code": "unavailable",
-                "message": "Lost touch with the reply; reconnect to continue it.",
-                "retryable": True,
-            },
+            entries.compact(
+                {
+                    "code": "unavailable",
+                    "message": "Lost touch with the reply; reconnect to continue it.",
+                    "retryable": True,
+                }
+            ),
         )
 
 
 async def follow_local(
-    producer: ReplyProducer,
-    feed: asyncio.Queue[LocalEntry | None],
+    feed: asyncio.Queue[Entry | None],
+    unlisten: Callable[[], None],
     client: redis.Redis,
     pool: asyncpg.Pool,
     message_id: UUID,
+    *,
+    log_ttl_s: int,
 ) -> AsyncIterator[bytes]:
-    """The POST's own stream, fed by its producer in this process: the same events
-    with the same ids as :func:`follow` gives, without an XREAD per event. If the
-    feed ends without ``done`` (Redis refused the last writes), the log takes over
-    from the last id sent."""
-    last = reply_log.START
-    retry_sent = False
+    """The POST's own stream, fed in this process: the same events with the same ids
+    as :func:`follow` gives, without an XREAD per event. If the feed ends without
+    ``done`` (Redis refused the last writes), the log takes over from the last id sent."""
+    last = START
     try:
         while (entry := await feed.get()) is not None:
-            yield sse.event(
-                entry.kind, entry.data, id=entry.id, retry=None if retry_sent else RETRY_MS
-            )
-            retry_sent = True
-            last = entry.id
-            if entry.kind == "done":
+            yield _event(entry, retry=last == START)
+            last = StreamId.parse(entry.id)
+            if entry.kind == entries.Kind.DONE:
                 return
     finally:
-        producer.unlisten(feed)
-    async for event in follow(client, pool, message_id, last):
+        unlisten()
+    async for event in follow(client, pool, message_id, last, log_ttl_s=log_ttl_s):
         yield event
 
 
-async def _follow(
-    client: redis.Redis,
-    pool: asyncpg.Pool,
-    message_id: UUID,
-    after: str,
-    stopped: Callable[[], bool],
-) -> AsyncIterator[bytes]:
-    key = redis_names.reply_log_key(message_id)
-    last = after
-    retry_sent = False
-    timeouts = 0
-    while not stopped():
-        try:
-            found = await client.xread({key: last}, count=500, block=BLOCK_MS)
-        except RedisTimeoutError:
-            # A slow answer on a loaded machine is not a dead Redis: ask again
-            # (from the same id, so nothing is lost or repeated), a few times.
-            timeouts += 1
-            if timeouts >= MAX_READ_TIMEOUTS:
-                raise
-            continue
+class _LogReader:
+    """One reader's place in a log, and what it does when the log goes quiet."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        pool: asyncpg.Pool,
+        message_id: UUID,
+        after: StreamId,
+        log_ttl_s: int,
+    ) -> None:
+        self._client = client
+        self._pool = pool
+        self._message_id = message_id
+        self._key = redis_names.reply_log_key(message_id)
+        self._last = after
+        self._log_ttl_s = log_ttl_s
+        self._retry_sent = False
+        self._place_checked = after == START
+
+    async def events(self, stopped: Callable[[], bool]) -> AsyncIterator[bytes]:
         timeouts = 0
-        if not found:
-            if await reply_log.producer_alive(client, message_id):
+        while not stopped():
+            try:
+                found = await self._client.xread(
+                    {self._key: str(self._last)}, count=500, block=BLOCK_MS
+                )
+            except RedisTimeoutError:
+                # A slow answer on a loaded machine is not a dead Redis: ask again
+                # (from the same id, so nothing is lost or repeated), a few times.
+                timeouts += 1
+                if timeouts >= MAX_READ_TIMEOUTS:
+                    raise
                 continue
-            reply = await reply_log.read_log(client, message_id)
-            if reply is None:
-                for event in await _from_postgres(pool, message_id):
+            timeouts = 0
+            if found:
+                for entry in reading.parse_entries(found[0][1]):
+                    yield self._send(entry)
+                    if entry.kind == entries.Kind.DONE:
+                        return
+                continue
+            ending = await self._quiet()
+            if ending is not None:
+                for event in ending:
                     yield event
                 return
-            if reply.done is not None:
-                continue  # logged between the XREAD and now: the next read has it
-            if not await _settle_interrupted(client, pool, message_id, reply):
-                for event in await _from_postgres(pool, message_id):
-                    yield event
-                return
-            continue
-        for raw_id, fields in found[0][1]:
-            last = _text(raw_id)
-            kind = _text(fields.get("t") or fields.get(b"t") or "")
-            data = _text(fields.get("d") or fields.get(b"d") or "{}")
-            yield sse.event(kind, data, id=last, retry=None if retry_sent else RETRY_MS)
-            retry_sent = True
-            if kind == "done":
-                return
+
+    def _send(self, entry: Entry) -> bytes:
+        self._last = StreamId.parse(entry.id)
+        self._place_checked = True
+        event = _event(entry, retry=not self._retry_sent)
+        self._retry_sent = True
+        return event
+
+    async def _quiet(self) -> list[bytes] | None:
+        """Nothing new for BLOCK_MS: the events that end the stream, or None to read on."""
+        if not self._place_checked:
+            # An id after the log's newest entry follows nothing it holds: read it whole.
+            self._place_checked = True
+            newest = await reading.newest_entry(self._client, self._message_id)
+            if newest is not None and StreamId.parse(newest.id) < self._last:
+                self._last = START
+                return None
+        if await reading.producer_alive(self._client, self._message_id):
+            return None
+        reply = await reading.read_log(self._client, self._message_id)
+        if reply is not None and reply.done is not None:
+            if StreamId.parse(reply.done.id) <= self._last:
+                return [self._send(reply.done)]  # resumed after `done`: it again, to end
+            return None  # logged between the XREAD and now: the next read has it
+        if await _settle_dead(self._client, self._pool, self._message_id, reply, self._log_ttl_s):
+            return None
+        return await _from_postgres(self._pool, self._message_id)

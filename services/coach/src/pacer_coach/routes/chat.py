@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from uuid import UUID
 
 from starlette.requests import Request
 from starlette.routing import Route
 
 from pacer_coach.chat import relay
-from pacer_coach.chat.session import ReplyProducer
+from pacer_coach.chat.producer import ReplyProducer
 from pacer_coach.chat.turn import Attached, close_turn, open_turn
-from pacer_coach.extraction import JobQueue
 from pacer_coach.schemas import ChatIn
 from pacer_coach.settings import CoachSettings
 from pacer_coach.sse import SlotResponse
@@ -68,7 +68,7 @@ async def _wait_for_producer(state: AppState, message_id: UUID) -> None:
     """Until the first request's producer runs, its log exists, or its reply has ended."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ATTACH_WAIT_S
-    client = state["reply_log"]
+    client = state["replies"].redis
     while loop.time() < deadline:
         if await reply_log.producer_alive(client, message_id):
             return
@@ -112,6 +112,7 @@ async def serve_turn(
     settings = state["settings"]
     principal = require_user(request)
     streams = state["streams"]
+    replies = state["replies"]
     # Every refusal above and here comes before the quota is spent or a stream opens;
     # a Postgres error in open_turn propagates to the error handlers the same way.
     slot = streams.reserve(principal.user_id)
@@ -127,52 +128,11 @@ async def serve_turn(
             session_id=session_id,
         )
         if isinstance(turn, Attached):
-            # A reader of the first request's reply, holding a slot like a resume.
-            await _wait_for_producer(state, turn.assistant_message_id)
-            return SlotResponse(
-                relay.follow(state["reply_log"], state["pool"], turn.assistant_message_id),
-                ping=settings.SSE_PING_SECONDS,
-                headers={**_quota_headers(use), "Idempotent-Replayed": "true"},
-                release=lambda: streams.release(slot),
-            )
+            return await _attach(state, turn, use, release=lambda: streams.release(slot))
         # The producer holds the slot until the reply is stored and done, not the
         # response: a client gone away no longer ends the reply.
-        producer = ReplyProducer(
-            turn,
-            llm=state["llm"],
-            pool=state["pool"],
-            redis_client=state["reply_log"],
-            writer=state["reply_writer"],
-            flush_bytes=settings.REPLY_FLUSH_BYTES,
-            log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
-            on_end=lambda: streams.release(slot),
-            jobs=JobQueue(state["arq"], settings),
-        )
-        try:
-            await producer.open()
-        except Exception as error:
-            if not is_dependency_down(error):
-                raise
-            # No log, no resume: refuse rather than stream a reply nobody could get back.
-            await close_turn(
-                state["pool"],
-                turn,
-                content="",
-                status="failed",
-                code="redis_unavailable",
-                model=None,
-                end=None,
-                refund=True,
-            )
-            if key is not None:
-                # Nothing was produced: a retry with the same key must get to run.
-                async with state["pool"].acquire() as conn:
-                    await idempotency.release(conn, principal.user_id, turn.assistant_message_id)
-            raise ServiceUnavailable(
-                "The coach cannot keep replies right now; try again shortly.",
-                code="dependency_unavailable",
-                retry_after_s=5,
-            ) from error
+        producer = ReplyProducer(turn, replies, on_end=lambda: streams.release(slot))
+        await _open_or_refuse(state, producer, key)
         streams.on_shutdown(slot, producer.abort_for_shutdown)
         streams.on_cancel(slot, turn.assistant_message_id, producer.cancel)
         feed = producer.listen()
@@ -182,12 +142,63 @@ async def serve_turn(
         raise
     return SlotResponse(
         relay.follow_local(
-            producer, feed, state["reply_log"], state["pool"], turn.assistant_message_id
+            feed,
+            lambda: producer.unlisten(feed),
+            replies.redis,
+            state["pool"],
+            turn.assistant_message_id,
+            log_ttl_s=replies.log_ttl_s,
         ),
         ping=settings.SSE_PING_SECONDS,
         headers=_quota_headers(use),
         release=lambda: None,
     )
+
+
+async def _attach(
+    state: AppState, turn: Attached, use: QuotaUse, *, release: Callable[[], None]
+) -> SlotResponse:
+    """A reader of the first request's reply, holding a slot like a resume."""
+    await _wait_for_producer(state, turn.assistant_message_id)
+    replies = state["replies"]
+    return SlotResponse(
+        relay.follow(
+            replies.redis, state["pool"], turn.assistant_message_id, log_ttl_s=replies.log_ttl_s
+        ),
+        ping=state["settings"].SSE_PING_SECONDS,
+        headers={**_quota_headers(use), "Idempotent-Replayed": "true"},
+        release=release,
+    )
+
+
+async def _open_or_refuse(state: AppState, producer: ReplyProducer, key: str | None) -> None:
+    """The reply's heartbeat, or 503: with no log there is no resume, so a reply nobody
+    could get back is refused, stored as failed, its quota and its key given back."""
+    try:
+        await producer.open()
+    except Exception as error:
+        if not is_dependency_down(error):
+            raise
+        turn = producer.turn
+        await close_turn(
+            state["pool"],
+            turn,
+            content="",
+            status="failed",
+            code="unavailable",
+            model=None,
+            end=None,
+            refund=True,
+        )
+        if key is not None:
+            # Nothing was produced: a retry with the same key must get to run.
+            async with state["pool"].acquire() as conn:
+                await idempotency.release(conn, turn.user_id, turn.assistant_message_id)
+        raise ServiceUnavailable(
+            "The coach cannot keep replies right now; try again shortly.",
+            code="unavailable",
+            retry_after_s=5,
+        ) from error
 
 
 ROUTES = [Route("/v1/coach/chat", chat, methods=["POST"])]

@@ -1,7 +1,16 @@
-"""The user's own conversations, and one with its messages."""
+"""The user's own conversations, and one with its messages.
+
+A reply whose row still says ``streaming`` while its log already has ``done``
+(it ended while Postgres was away; its coach stores it as soon as Postgres is
+back, :mod:`pacer_coach.chat.late_store`) is shown as its log says, never as
+still streaming.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis.asyncio as redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -11,6 +20,8 @@ from pacer_coach.state import app_state
 from pacer_coach.store import conversations
 from pacer_common.auth import require_account, require_user
 from pacer_common.errors import NotFound
+from pacer_common.outages import is_dependency_down
+from pacer_common.reply_log import read_log
 from pacer_common.web.json_body import parse_query, path_uuid
 
 
@@ -38,7 +49,25 @@ async def get_conversation(request: Request) -> JSONResponse:
     if found is None:
         # Someone else's conversation looks exactly like a missing one.
         raise NotFound("No such conversation.")
+    await _as_logged(state["replies"].redis, found["messages"])
     return JSONResponse(found)
+
+
+async def _as_logged(client: redis.Redis, messages: list[dict[str, Any]]) -> None:
+    for message in messages:
+        if message["role"] != "assistant" or message["status"] != "streaming":
+            continue
+        try:
+            reply = await read_log(client, message["id"])
+        except Exception as error:
+            if not is_dependency_down(error):
+                raise
+            return  # Redis away: the rows as they are
+        if reply is not None and reply.done is not None:
+            error_entry = reply.error
+            message["status"] = reply.done.payload["status"]
+            message["content"] = reply.text
+            message["error_code"] = error_entry.payload["code"] if error_entry else None
 
 
 ROUTES = [

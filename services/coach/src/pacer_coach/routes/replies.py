@@ -2,9 +2,12 @@
 
 ``GET /v1/coach/messages/{id}/stream`` replays the reply's log after the
 standard ``Last-Event-ID`` (none: from the start) and follows it until
-``done`` (:mod:`pacer_coach.chat.relay`). ``POST .../cancel`` sets the
-reply's cancel key, which its producer, on whichever coach, reads at its
-next flush: within ``REPLY_FLUSH_MS`` while text flows, about a second when idle.
+``done`` (:mod:`pacer_coach.chat.relay`); an id is checked by value (a 64-bit
+stream id, else 400). ``POST .../cancel`` sets the reply's cancel key, which its
+producer, on whichever coach, reads with its heartbeat (about once a second; at
+once if it runs in this process). A cancel that comes after the reply ended is
+409 ``reply_finished``, even in the moment between its end and its storage
+(:mod:`pacer_common.reply_log.writing`): a 202 means the reply is stored cancelled.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from starlette.routing import Route
 from pacer_coach.chat import relay
 from pacer_coach.sse import SlotResponse
 from pacer_coach.state import app_state
-from pacer_common import redis_names, reply_log
 from pacer_common.auth import Principal, require_account, require_user
 from pacer_common.errors import BadRequest, Conflict, NotFound
+from pacer_common.reply_log import writing
+from pacer_common.stream_id import START, StreamId
 
 
 def _message_id(request: Request) -> UUID:
@@ -46,15 +50,23 @@ async def _owned_status(pool: asyncpg.Pool, message_id: UUID, principal: Princip
     return status
 
 
+def _last_event_id(request: Request) -> StreamId:
+    raw = request.headers.get("last-event-id", "").strip()
+    if not raw:
+        return START
+    try:
+        return StreamId.parse(raw)
+    except ValueError:
+        raise BadRequest(
+            "Last-Event-ID: not an event id of this stream.", code="invalid_last_event_id"
+        ) from None
+
+
 async def resume(request: Request) -> SlotResponse:
     state = app_state(request)
     principal = require_user(request)
     message_id = _message_id(request)
-    after = request.headers.get("last-event-id", "").strip() or reply_log.START
-    if not reply_log.ENTRY_ID.match(after):
-        raise BadRequest(
-            "Last-Event-ID: not an event id of this stream.", code="invalid_last_event_id"
-        )
+    after = _last_event_id(request)
     await _owned_status(state["pool"], message_id, principal)
     streams = state["streams"]
     slot = streams.reserve(principal.user_id)
@@ -68,7 +80,12 @@ async def resume(request: Request) -> SlotResponse:
     streams.on_shutdown(slot, stop)
     return SlotResponse(
         relay.follow(
-            state["reply_log"], state["pool"], message_id, after, stopped=lambda: stopping
+            state["replies"].redis,
+            state["pool"],
+            message_id,
+            after,
+            log_ttl_s=state["replies"].log_ttl_s,
+            stopped=lambda: stopping,
         ),
         ping=state["settings"].SSE_PING_SECONDS,
         release=lambda: streams.release(slot),
@@ -82,11 +99,10 @@ async def cancel(request: Request) -> JSONResponse:
     status = await _owned_status(state["pool"], message_id, principal)
     if status != "streaming":
         raise Conflict(f"This reply has already ended ({status}).", code="reply_finished")
-    # For the producer wherever it runs (it reads the key with its heartbeat,
-    # about once a second), and at once if it runs in this process.
-    await state["reply_log"].set(
-        redis_names.reply_cancel_key(message_id), "1", ex=redis_names.REPLY_CANCEL_TTL_SECONDS
-    )
+    # For the producer wherever it runs, unless the reply's end came first (its row
+    # may not say so yet: Postgres was away, or it is being stored right now).
+    if not await writing.request_cancel(state["replies"].redis, message_id):
+        raise Conflict("This reply has already ended.", code="reply_finished")
     state["streams"].cancel_here(message_id)
     return JSONResponse({"message_id": str(message_id), "status": "cancelling"}, status_code=202)
 

@@ -8,6 +8,10 @@ from uuid import UUID
 
 import asyncpg
 
+from pacer_common.tables.chat_quota import give_back_one, month_window
+
+__all__ = ["QuotaUse", "give_back_one", "month_window", "peek", "take_one"]
+
 
 @dataclass(frozen=True, slots=True)
 class QuotaUse:
@@ -19,14 +23,6 @@ class QuotaUse:
     @property
     def remaining(self) -> int:
         return max(0, self.limit - self.used)
-
-
-def month_window(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
-    """(first day of this UTC month, start of the next one)."""
-    now = now.astimezone(dt.UTC)
-    month = now.date().replace(day=1)
-    following = (month + dt.timedelta(days=32)).replace(day=1)
-    return month, dt.datetime.combine(following, dt.time(), tzinfo=dt.UTC)
 
 
 async def take_one(
@@ -62,13 +58,3 @@ async def peek(conn: asyncpg.Connection, user_id: UUID, limit: int, now: dt.date
         "SELECT used FROM chat_quota WHERE user_id = $1 AND month = $2", user_id, month
     )
     return QuotaUse(True, int(used or 0), limit, resets_at)
-
-
-async def give_back_one(conn: asyncpg.Connection, user_id: UUID, now: dt.datetime) -> None:
-    """Refund a message whose reply failed before any text: not the athlete's fault."""
-    month, _ = month_window(now)
-    await conn.execute(
-        "UPDATE chat_quota SET used = used - 1 WHERE user_id = $1 AND month = $2 AND used > 0",
-        user_id,
-        month,
-    )

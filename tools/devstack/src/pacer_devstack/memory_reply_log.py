@@ -1,15 +1,16 @@
-"""``REPLY_LOG_BACKEND=memory``: the reply logs in this process's memory. NOT DURABLE: benchmarks only.
+"""The reply logs in the coach process's memory, for ``make bench-coach`` only. NOT DURABLE.
 
-It exists so that ``make bench-coach`` can measure what the Redis log costs
-(coach CPU per relayed token with the log and without it, in one run). It
-answers the few Redis commands the reply log's producer
-(:mod:`pacer_coach.chat.session`) and readers (:mod:`pacer_coach.chat.relay`,
-the chat, resume and cancel routes, ``reply.done`` publishing) send, with Redis's
-replies (``decode_responses=True``), so the code under measurement is the same
-code that runs in production. A reply lives only in the process that produced
-it: no resume on another coach, nothing survives a restart, and ``reply.done``
-never reaches ``GET /v1/coach/events`` (it is appended here, where that route
-does not read). ENVIRONMENT=production refuses it (settings.py).
+It exists so that the benchmark can measure what the Redis log costs (coach CPU
+per relayed token with the log and without it, in one run): the coach runs with
+this as its reply-log client (:mod:`pacer_devstack.coach_without_log`), which
+answers the few Redis commands the coach's reply log sends
+(:mod:`pacer_common.reply_log.writing`, the log writer, the readers, the cancel
+route, ``reply.done``'s announcement) with Redis's replies
+(``decode_responses=True``), so the code under measurement is the code that
+runs in production. A reply lives only in the process that produced it: no
+resume on another coach, nothing survives a restart, and ``reply.done`` never
+reaches ``GET /v1/coach/events``. It lives here, not in the service: production
+cannot be started with it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, Self
 
+from pacer_common.stream_id import StreamId
+
 # Expired keys are dropped when touched, and all at once every this many writes.
 _PURGE_EVERY_WRITES = 1000
-
-
-def _parse_id(entry_id: str) -> tuple[int, int]:
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
 
 
 class MemoryReplyLog:
@@ -33,7 +31,7 @@ class MemoryReplyLog:
 
     def __init__(self) -> None:
         self._values: dict[str, str] = {}
-        self._streams: dict[str, list[tuple[tuple[int, int], dict[str, str]]]] = {}
+        self._streams: dict[str, list[tuple[StreamId, dict[str, str]]]] = {}
         self._expires_at: dict[str, float] = {}
         self._appended: dict[str, asyncio.Event] = {}
         self._writes = 0
@@ -57,7 +55,11 @@ class MemoryReplyLog:
             for key in [key for key, at in self._expires_at.items() if at <= now]:
                 self._drop(key)
 
-    async def set(self, name: str, value: str, ex: int | None = None) -> bool:
+    async def set(
+        self, name: str, value: str, ex: int | None = None, nx: bool = False
+    ) -> bool | None:
+        if nx and self._alive(name):
+            return None
         self._streams.pop(name, None)
         self._values[name] = str(value)
         if ex is not None:
@@ -66,6 +68,9 @@ class MemoryReplyLog:
             self._expires_at.pop(name, None)
         self._wrote()
         return True
+
+    async def get(self, name: str) -> str | None:
+        return self._values.get(name) if self._alive(name) else None
 
     async def exists(self, *names: str) -> int:
         return sum(1 for name in names if self._alive(name))
@@ -93,13 +98,13 @@ class MemoryReplyLog:
         entries = self._streams.setdefault(name, [])
         milliseconds = int(time.time() * 1000)
         if id != "*":
-            entry_id = _parse_id(id)
+            entry_id = StreamId.parse(id)
             if entries and entry_id <= entries[-1][0]:
                 raise ValueError("The ID specified in XADD is equal or smaller than the top item")
-        elif entries and entries[-1][0][0] >= milliseconds:
-            entry_id = (entries[-1][0][0], entries[-1][0][1] + 1)
+        elif entries and entries[-1][0].ms >= milliseconds:
+            entry_id = StreamId(entries[-1][0].ms, entries[-1][0].seq + 1)
         else:
-            entry_id = (milliseconds, 0)
+            entry_id = StreamId(milliseconds, 0)
         entries.append((entry_id, {str(k): str(v) for k, v in fields.items()}))
         if maxlen is not None and len(entries) > maxlen:
             del entries[: len(entries) - maxlen]
@@ -107,7 +112,7 @@ class MemoryReplyLog:
         if appended is not None:
             appended.set()
         self._wrote()
-        return f"{entry_id[0]}-{entry_id[1]}"
+        return str(entry_id)
 
     async def xrevrange(
         self, name: str, count: int | None = None
@@ -118,17 +123,13 @@ class MemoryReplyLog:
     async def xrange(self, name: str) -> list[tuple[str, dict[str, str]]]:
         if not self._alive(name):
             return []
-        return [(f"{i[0]}-{i[1]}", dict(fields)) for i, fields in self._streams.get(name, [])]
+        return [(str(i), dict(fields)) for i, fields in self._streams.get(name, [])]
 
     def _after(self, name: str, last: str, count: int | None) -> list[tuple[str, dict[str, str]]]:
         if not self._alive(name):
             return []
-        after = _parse_id(last)
-        found = [
-            (f"{i[0]}-{i[1]}", dict(fields))
-            for i, fields in self._streams.get(name, [])
-            if i > after
-        ]
+        after = StreamId.parse(last)
+        found = [(str(i), dict(fields)) for i, fields in self._streams.get(name, []) if i > after]
         return found[:count] if count is not None else found
 
     async def xread(
