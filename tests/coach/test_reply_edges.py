@@ -25,7 +25,6 @@ from coach.test_reply_log import (
     parse,
     post_until,
     resume,
-    stored,
     text_of,
 )
 
@@ -35,6 +34,7 @@ from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import relayed
+from fixtures.waiting import stored
 from pacer_common import redis_names
 
 MAX_ID = f"{2**64 - 1}-{2**64 - 1}"
