@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import redis.asyncio as redis
-from arq.connections import ArqRedis
 from starlette.applications import Starlette
 
 from pacer_coach.chat.late_store import LateStores
@@ -48,24 +47,13 @@ def _redis(
     return client
 
 
-def _arq(settings: CoachSettings) -> ArqRedis:
-    """arq's queue (a session's extraction). Connects lazily, on the first enqueue: a Redis
-    that is down at start-up costs only extractions queued late (the reaper enqueues them)."""
-    client: ArqRedis = ArqRedis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-        socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-    )
-    return client
-
-
 def _reply_services(
     settings: CoachSettings,
     opened: contextlib.AsyncExitStack,
     pool: asyncpg.Pool,
     llm: LLMClient,
     reply_log: redis.Redis,
-    arq: ArqRedis,
+    jobs: JobQueue,
 ) -> ReplyServices:
     # Closed before its client; by then the drain has had every `done` written.
     writer = ReplyLogWriter(reply_log, flush_ms=settings.REPLY_FLUSH_MS)
@@ -78,7 +66,7 @@ def _reply_services(
         pool=pool,
         redis=reply_log,
         writer=writer,
-        jobs=JobQueue(arq, settings),
+        jobs=jobs,
         late_stores=late_stores,
         log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
         flush_bytes=settings.REPLY_FLUSH_BYTES,
@@ -120,11 +108,12 @@ def lifespan_for(
                 max_connections=settings.EVENTS_MAX_CONNECTIONS,
             )
             opened.push_async_callback(events_reader.aclose)
-            arq_client = _arq(settings)
-            opened.push_async_callback(arq_client.aclose)
+            # arq's queue (a session's extraction), its own lazy client: built once.
+            jobs = JobQueue.connect(settings)
+            opened.push_async_callback(jobs.aclose)
             if reply_log is not None:
                 log.warning("coach_reply_log_not_in_redis_not_durable")
-            replies = _reply_services(settings, opened, pool, llm, reply_log or client, arq_client)
+            replies = _reply_services(settings, opened, pool, llm, reply_log or client, jobs)
             await opened.enter_async_context(
                 observability(settings.COACH_METRICS_HOST, settings.COACH_METRICS_PORT)
             )
@@ -139,7 +128,6 @@ def lifespan_for(
                 "streams": streams,
                 "events_reader": events_reader,
                 "events": notify,
-                "arq": arq_client,
             }
 
     return lifespan

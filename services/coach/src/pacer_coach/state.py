@@ -6,7 +6,6 @@ from typing import TypedDict, cast
 
 import asyncpg
 import redis.asyncio as redis
-from arq.connections import ArqRedis
 from starlette.requests import Request
 
 from pacer_coach.chat.services import ReplyServices
@@ -32,9 +31,6 @@ class AppState(TypedDict):
     streams: OpenStreams
     events_reader: redis.Redis
     events: EventStreams
-    # The same Redis, for arq's queue (arq reads bytes; `redis` decodes to str):
-    # a session's extraction job is enqueued here.
-    arq: ArqRedis
 
 
 def app_state(request: Request) -> AppState:

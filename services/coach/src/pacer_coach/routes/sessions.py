@@ -27,7 +27,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pacer_coach import extraction
-from pacer_coach.extraction import JobQueue
 from pacer_coach.metrics import COMPLETE_ANSWERS, SESSIONS_ENDED
 from pacer_coach.prefer import wait_preference
 from pacer_coach.routes.chat import check_message_length, idempotency_key, serve_turn
@@ -130,7 +129,7 @@ async def _close(request: Request, session_id: UUID) -> None:
             closed = await session_lifecycle.close(conn, session, (Move.CLOSE, Move.RETRY))
     if closed is not None:
         SESSIONS_ENDED.labels("complete" if closed.move is Move.CLOSE else "retry").inc()
-        await JobQueue(state["arq"], state["settings"]).enqueue(closed.submitted)
+        await state["replies"].jobs.enqueue(closed.submitted)
 
 
 async def complete(request: Request) -> JSONResponse:
