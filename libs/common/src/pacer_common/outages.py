@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import Any
 
 import asyncpg
+from structlog.typing import FilteringBoundLogger
 
 # The classes to catch (or to register a handler for); ``is_dependency_down``
 # then decides for the broad ones.
@@ -70,3 +72,15 @@ def is_dependency_down(error: BaseException) -> bool:
     if isinstance(error, OSError):
         return error.errno in _NETWORK_ERRNOS or str(error).startswith("Multiple exceptions")
     return isinstance(error, OUTAGE_CLASSES)
+
+
+def warn_failed_open(
+    log: FilteringBoundLogger, event: str, error: BaseException, **fields: Any
+) -> None:
+    """Log a failure that code fails open on: an outage as one line (no traceback: a
+    Redis that is away would otherwise print one on every home view, and rendering
+    it costs the request more than the outage does), anything else with its traceback."""
+    if is_dependency_down(error):
+        log.warning(event, error=f"{type(error).__name__}: {error}", **fields)
+    else:
+        log.warning(event, exc_info=error, **fields)

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from pacer_common.jobs import briefing_cache
 from pacer_common.logs import get_logger
+from pacer_common.outages import warn_failed_open
 from pacer_core_api.briefing import refresh
 from pacer_core_api.briefing.rules import rule_based_text
 from pacer_core_api.state import AppState
@@ -48,11 +49,11 @@ async def current_briefing(
     settings = state["settings"]
     try:
         entry = await briefing_cache.read(state["redis"], athlete_id)
-    except (RedisError, OSError):
+    except (RedisError, OSError) as error:
         # Redis down or slow (its socket timeout bounds this): home still answers.
         # A malformed entry is not this: the cache reads it as missing.
         BRIEFING_CACHE.labels("error").inc()
-        log.warning("briefing_cache_unreadable", exc_info=True)
+        warn_failed_open(log, "briefing_cache_unreadable", error)
         return _rules(summary, "unavailable", now)
 
     freshness = entry.freshness(

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from pacer_common import redis_names
 from pacer_common.jobs import briefing_cache, queue
 from pacer_common.logs import get_logger
-from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
+from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down, warn_failed_open
 from pacer_core_api.state import AppState
 
 log = get_logger(__name__)
@@ -34,16 +34,16 @@ async def request_refresh(
             reason=reason,
             data_changed=data_changed,
         )
-    except RedisError:
+    except RedisError as error:
         # Redis away or refusing writes (full under noeviction): the ledger row
         # waits for the worker, and the save still answers.
-        log.warning("briefing_refresh_not_queued", reason=reason, exc_info=True)
+        warn_failed_open(log, "briefing_refresh_not_queued", error, reason=reason)
         return False
     except OUTAGE_CLASSES as error:
         # Postgres away: the same. Anything else is a bug, and fails the request as one.
         if not is_dependency_down(error):
             raise
-        log.warning("briefing_refresh_not_queued", reason=reason, exc_info=True)
+        warn_failed_open(log, "briefing_refresh_not_queued", error, reason=reason)
         return False
     return True
 
@@ -78,8 +78,8 @@ async def from_home(state: AppState, athlete_id: UUID, *, first: bool = False) -
             log.warning("first_briefing_deferred")
             await state["redis"].delete(redis_names.briefing_requested_key(athlete_id))
             return False
-    except (RedisError, OSError):
+    except (RedisError, OSError) as error:
         # Redis refusing writes (full under noeviction, read-only replica): home still answers.
-        log.warning("briefing_refresh_not_queued", reason="home", exc_info=True)
+        warn_failed_open(log, "briefing_refresh_not_queued", error, reason="home")
         return False
     return await request_refresh(state, athlete_id, reason="home", data_changed=False)
