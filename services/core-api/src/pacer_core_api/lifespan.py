@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import redis.asyncio as redis
 from arq.connections import ArqRedis
@@ -25,6 +26,60 @@ from pacer_core_api.state import AppState
 log = get_logger(__name__)
 
 
+def _redis_clients(settings: CoreApiSettings) -> tuple[redis.Redis, ArqRedis]:
+    """The short commands' client (decoded) and arq's (bytes), each with the readiness
+    check's timeouts: a Redis that hangs costs a request seconds, never minutes."""
+    timeout_s = settings.READY_CHECK_TIMEOUT_SECONDS
+    client = redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        decode_responses=True,
+    )
+    arq_client = ArqRedis.from_url(
+        settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+    )
+    return client, arq_client
+
+
+def _security(settings: CoreApiSettings, redis_client: redis.Redis) -> dict[str, object]:
+    """Password hashing, token issuing and the two throttles, from their settings."""
+    return {
+        "token_issuer": AccessTokenIssuer(
+            load_private_key(settings.JWT_PRIVATE_KEY_FILE),
+            issuer=settings.JWT_ISSUER,
+            audience=settings.JWT_AUDIENCE,
+            ttl_s=settings.ACCESS_TOKEN_TTL_SECONDS,
+        ),
+        "passwords": Passwords(
+            time_cost=settings.ARGON2_TIME_COST,
+            memory_kib=settings.ARGON2_MEMORY_KIB,
+            parallelism=settings.ARGON2_PARALLELISM,
+            concurrency=settings.PASSWORD_HASH_CONCURRENCY,
+            signup_concurrency=settings.REGISTER_HASH_CONCURRENCY,
+        ),
+        "login_throttle": LoginThrottle(
+            redis_client,
+            LoginLimits(
+                max_per_account_and_ip=settings.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP,
+                max_per_ip=settings.LOGIN_MAX_FAILURES_PER_IP,
+                account_slowdown_after=settings.LOGIN_ACCOUNT_SLOWDOWN_AFTER_FAILURES,
+                account_max_delay_s=settings.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
+                window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
+            ),
+        ),
+        "registration_throttle": RegistrationThrottle(
+            redis_client,
+            RegistrationLimits(
+                max_per_ip=settings.REGISTER_MAX_PER_IP,
+                ip_window_s=settings.REGISTER_IP_WINDOW_SECONDS,
+                max_global=settings.REGISTER_MAX_GLOBAL,
+                global_window_s=settings.REGISTER_GLOBAL_WINDOW_SECONDS,
+            ),
+        ),
+    }
+
+
 def lifespan_for(
     settings: CoreApiSettings,
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[AppState]]:
@@ -39,58 +94,20 @@ def lifespan_for(
             if settings.RUN_MIGRATIONS_ON_STARTUP:
                 async with pool.acquire() as conn:
                     await apply_migrations(conn)
-            redis_client = redis.Redis.from_url(
-                settings.REDIS_URL,
-                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-                decode_responses=True,
-            )
+            redis_client, arq_client = _redis_clients(settings)
             opened.push_async_callback(redis_client.aclose)
-            arq_client = ArqRedis.from_url(
-                settings.REDIS_URL,
-                socket_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-                socket_connect_timeout=settings.READY_CHECK_TIMEOUT_SECONDS,
-            )
             opened.push_async_callback(arq_client.aclose)
-            state: AppState = {
-                "settings": settings,
-                "pool": pool,
-                "redis": redis_client,
-                "arq": arq_client,
-                "token_verifier": token_verifier(settings),
-                "token_issuer": AccessTokenIssuer(
-                    load_private_key(settings.JWT_PRIVATE_KEY_FILE),
-                    issuer=settings.JWT_ISSUER,
-                    audience=settings.JWT_AUDIENCE,
-                    ttl_s=settings.ACCESS_TOKEN_TTL_SECONDS,
-                ),
-                "passwords": Passwords(
-                    time_cost=settings.ARGON2_TIME_COST,
-                    memory_kib=settings.ARGON2_MEMORY_KIB,
-                    parallelism=settings.ARGON2_PARALLELISM,
-                    concurrency=settings.PASSWORD_HASH_CONCURRENCY,
-                    signup_concurrency=settings.REGISTER_HASH_CONCURRENCY,
-                ),
-                "login_throttle": LoginThrottle(
-                    redis_client,
-                    LoginLimits(
-                        max_per_account_and_ip=settings.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP,
-                        max_per_ip=settings.LOGIN_MAX_FAILURES_PER_IP,
-                        account_slowdown_after=settings.LOGIN_ACCOUNT_SLOWDOWN_AFTER_FAILURES,
-                        account_max_delay_s=settings.LOGIN_ACCOUNT_MAX_DELAY_SECONDS,
-                        window_s=settings.LOGIN_FAILURE_WINDOW_SECONDS,
-                    ),
-                ),
-                "registration_throttle": RegistrationThrottle(
-                    redis_client,
-                    RegistrationLimits(
-                        max_per_ip=settings.REGISTER_MAX_PER_IP,
-                        ip_window_s=settings.REGISTER_IP_WINDOW_SECONDS,
-                        max_global=settings.REGISTER_MAX_GLOBAL,
-                        global_window_s=settings.REGISTER_GLOBAL_WINDOW_SECONDS,
-                    ),
-                ),
-            }
+            state = cast(
+                AppState,
+                {
+                    "settings": settings,
+                    "pool": pool,
+                    "redis": redis_client,
+                    "arq": arq_client,
+                    "token_verifier": token_verifier(settings),
+                    **_security(settings, redis_client),
+                },
+            )
             await opened.enter_async_context(
                 observability(settings.CORE_API_METRICS_HOST, settings.CORE_API_METRICS_PORT)
             )
