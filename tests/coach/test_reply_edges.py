@@ -12,7 +12,7 @@ import contextlib
 import signal
 import uuid
 from asyncio.subprocess import Process
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -34,7 +34,7 @@ from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import relayed
-from fixtures.waiting import stored
+from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 
 MAX_ID = f"{2**64 - 1}-{2**64 - 1}"
@@ -47,15 +47,6 @@ async def _keyed_post(http: httpx.AsyncClient, athlete: Athlete, key: str) -> li
     ) as response:
         assert response.status_code == 200, await response.aread()
         return parse((await response.aread()).decode())
-
-
-async def _until(within_s: float, check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check()`` until it is true, or fail after ``within_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not await check():
-        assert loop.time() < deadline, what
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -144,7 +135,9 @@ async def test_a_reply_that_ends_while_postgres_is_away_is_stored_once_it_is_bac
                 return bool(status == "complete")
 
             # By the coach that holds it, not the worker's reaper (not running here).
-            await _until(10, is_stored, "the coach did not store the reply once Postgres was back")
+            await poll(
+                is_stored, timeout_s=10, what="the coach to store the reply once Postgres was back"
+            )
     row = await pg_pool.fetchrow("SELECT content FROM messages WHERE id = $1", message_id)
     assert row is not None and row["content"] == text_of(events)
 
@@ -198,7 +191,7 @@ async def test_a_cancel_after_the_reply_ended_is_409_and_a_202_means_cancelled(
                     )
                 )
 
-            await _until(10, store_waits, "the reply's storage never waited on the lock")
+            await poll(store_waits, timeout_s=10, what="the reply's storage to wait on the lock")
             cancel = await coach_client.post(
                 f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers
             )

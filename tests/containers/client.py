@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from fixtures.waiting import poll_sync
 from pacer_devstack.containers import stack as local
 from pacer_devstack.containers.engine import docker
 
@@ -140,7 +141,7 @@ def resume(http: httpx.Client, athlete: Athlete, reply: Reply, deadline_s: float
                     continue
                 read_until(events_of(response), reply)
         except httpx.TransportError:
-            time.sleep(0.5)
+            time.sleep(0.5)  # the same backoff after a cut connection
 
 
 def stored_message(http: httpx.Client, athlete: Athlete, reply: Reply) -> dict[str, Any]:
@@ -155,13 +156,11 @@ def stored_message(http: httpx.Client, athlete: Athlete, reply: Reply) -> dict[s
 def wait_settled(
     http: httpx.Client, athlete: Athlete, reply: Reply, deadline_s: float = 30
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + deadline_s
-    while True:
+    def settled() -> dict[str, Any] | None:
         message = stored_message(http, athlete, reply)
-        if message["status"] != "streaming":
-            return message
-        assert time.monotonic() < deadline, f"still streaming after {deadline_s} s"
-        time.sleep(0.2)
+        return message if message["status"] != "streaming" else None
+
+    return poll_sync(settled, timeout_s=deadline_s, what="the reply to be stored")
 
 
 def sim_mode(running: local.LocalStack, **mode: object) -> None:
@@ -195,13 +194,13 @@ def crash(name: str) -> None:
 
 
 def wait_healthy(name: str, deadline_s: float = 90) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
+    def healthy() -> bool:
         state = inspect(name)["State"]
-        if state["Status"] == "running" and state.get("Health", {}).get("Status") == "healthy":
-            return
-        assert time.monotonic() < deadline, f"{name} not healthy again: {state['Status']}"
-        time.sleep(0.5)
+        return bool(
+            state["Status"] == "running" and state.get("Health", {}).get("Status") == "healthy"
+        )
+
+    poll_sync(healthy, timeout_s=deadline_s, interval_s=0.5, what=f"{name} healthy again")
 
 
 def compose(running: local.LocalStack, *args: str, timeout: float = 120) -> str:

@@ -26,6 +26,7 @@ from containers.client import (
     wait_healthy,
     wait_settled,
 )
+from fixtures.waiting import poll_sync
 from pacer_devstack.containers.stack import LocalStack
 
 pytestmark = pytest.mark.timeout(1800)
@@ -173,15 +174,14 @@ def test_postgres_restarted_answers_503_unavailable_then_recovers_with_no_servic
             assert ready.status_code == 503
         finally:
             compose(containers, "start", "postgres")
-        deadline = time.monotonic() + 60
-        while True:
+
+        def home_answers() -> bool:
             try:
-                if http.get("/v1/home", headers=athlete.headers).status_code == 200:
-                    break
+                return http.get("/v1/home", headers=athlete.headers).status_code == 200
             except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "home did not recover after Postgres came back"
-            time.sleep(0.5)
+                return False
+
+        poll_sync(home_answers, timeout_s=60, interval_s=0.5, what="home after Postgres came back")
         assert http.get("/health/ready").status_code == 200
     after = {name: inspect(name)["State"]["StartedAt"] for name in services}
     assert after == before, "a service was restarted"

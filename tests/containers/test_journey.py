@@ -3,7 +3,6 @@ the coach, the briefing worker, Postgres and Redis as containers (issue 21)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from containers.client import (
     sim_reset,
     stored_message,
 )
+from fixtures.waiting import poll_sync
 from pacer_devstack.containers.stack import LocalStack
 
 # The first test of the folder also waits for the stack (and, cold, its images).
@@ -43,14 +43,14 @@ def test_register_checkin_fresh_briefing_streamed_chat_and_stored_conversation(
         assert athlete.expires_in == 1234
         checkin = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
         assert http.post("/v1/checkins", json=checkin, headers=athlete.headers).status_code == 201
-        briefing: dict[str, Any] = {}
-        deadline = time.monotonic() + 30
-        while briefing.get("status") != "fresh":
-            assert time.monotonic() < deadline, f"no fresh briefing: {briefing}"
+
+        def fresh_briefing() -> dict[str, Any] | None:
             home = http.get("/v1/home", headers=athlete.headers)
             assert home.status_code == 200, home.text
-            briefing = home.json()["briefing"]
-            time.sleep(0.2)
+            found: dict[str, Any] = home.json()["briefing"]
+            return found if found.get("status") == "fresh" else None
+
+        briefing = poll_sync(fresh_briefing, timeout_s=30, what="a fresh briefing")
         assert briefing["source"] == "llm" and briefing["text"]
 
         reply = Reply()
