@@ -146,12 +146,25 @@ class LLMClient:
         user_id: UUID | None,
         purpose: str,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Stream an answer: StreamStarted, TextDelta..., StreamEnd. Raises LLMError.
+        """Stream an answer: StreamStarted, TextDelta..., ToolCall..., StreamEnd. Raises LLMError.
 
         Falls back to another provider only before the first token; after it,
         any failure raises (the caller keeps the text it already has). When the
         consumer stops (its task cancelled, or this generator closed) the SDK
         stream is closed at once and a "cancelled" usage row is written.
+
+        With ``request.tools`` a round may call tools: each ToolCall is yielded
+        once its arguments are complete (after the round's text), and StreamEnd
+        says "tool_use". The round is one attempt under the same clocks: the
+        first token is the first output of the model, a text delta *or the
+        opening of a tool call* (its name, before any argument); from then on
+        the idle gap bounds every wait, argument fragments included, and a
+        failure raises instead of falling back (a fallback would call other
+        tools under other ids). StreamStarted comes right after that first
+        token, so a round that is all tool calls yields it before the calls.
+        One call of ``stream`` is one round: the caller runs the tools and
+        calls again with a ToolCallTurn and a ToolResultTurn appended, under
+        whatever is left of its Deadline.
         """
         call = Call(request, deadline, user_id, purpose, time.monotonic())
         # The attempt's exit records its outcome: "ok", or "cancelled" on
@@ -185,7 +198,10 @@ class LLMClient:
         """A whole answer, not streamed; same deadlines, fallback and usage rows as stream().
 
         ``fallback=False``: only ``request.model`` may answer (a model an admin
-        chose on purpose, whose caller retries on its own).
+        chose on purpose, whose caller retries on its own). With
+        ``request.output_schema`` the Completion's ``structured`` is the parsed
+        answer, or LLMInvalidOutput is raised (missing, cut off at max_tokens,
+        not a JSON object); the caller still validates it against the schema.
         """
         call = Call(request, deadline, user_id, purpose, time.monotonic())
         async with AsyncExitStack() as open_attempt:

@@ -18,14 +18,21 @@ from typing import Any
 import anthropic
 import httpx2
 from anthropic import AsyncAPIResponse
-from anthropic.types import Message, MessageParam, RawMessageStreamEvent
+from anthropic.types import (
+    Message,
+    MessageParam,
+    RawMessageStreamEvent,
+    TextBlockParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
+)
 
 from pacer_common.llm.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUpstreamError
 from pacer_common.llm.providers._http import describe, from_status, from_transport, httpx_timeout
 from pacer_common.llm.providers._sdk import RawEventStream, SdkErrors, SdkProvider, TypedEventStream
 from pacer_common.llm.providers.base import ProviderReply, SdkTimeouts, normalize_finish_reason
 from pacer_common.llm.registry import ModelSpec
-from pacer_common.llm.types import LLMRequest
+from pacer_common.llm.types import LLMRequest, ToolCallTurn, ToolResultTurn
 
 # Error types of an `error` event inside a 200 stream that mean "back off".
 _OVERLOADED_TYPES = frozenset({"overloaded_error", "rate_limit_error"})
@@ -143,8 +150,42 @@ def _messages(request: LLMRequest) -> list[MessageParam]:
     messages: list[MessageParam] = []
     for message in request.messages:
         # Spelled out per role: the SDK's TypedDicts are told apart by their literal role.
-        if message.role == "user":
+        if isinstance(message, ToolCallTurn):
+            messages.append({"role": "assistant", "content": _call_blocks(message)})
+        elif isinstance(message, ToolResultTurn):
+            messages.append({"role": "user", "content": _result_blocks(message)})
+        elif message.role == "user":
             messages.append({"role": "user", "content": message.content})
         else:
             messages.append({"role": "assistant", "content": message.content})
     return messages
+
+
+def _call_blocks(turn: ToolCallTurn) -> list[TextBlockParam | ToolUseBlockParam]:
+    blocks: list[TextBlockParam | ToolUseBlockParam] = []
+    if turn.text:
+        blocks.append({"type": "text", "text": turn.text})
+    for call in turn.calls:
+        # Anthropic's input must be an object: a call whose arguments were not one
+        # goes back as {}, its result (an error the caller wrote) says what was wrong.
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.call_id,
+                "name": call.name,
+                "input": call.arguments or {},
+            }
+        )
+    return blocks
+
+
+def _result_blocks(turn: ToolResultTurn) -> list[ToolResultBlockParam]:
+    return [
+        {
+            "type": "tool_result",
+            "tool_use_id": result.call_id,
+            "content": result.content,
+            "is_error": result.is_error,
+        }
+        for result in turn.results
+    ]

@@ -17,14 +17,20 @@ from typing import Any
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionMessageToolCallParam,
+)
 
 from pacer_common.llm.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUpstreamError
 from pacer_common.llm.providers._http import describe, from_status, from_transport, httpx_timeout
 from pacer_common.llm.providers._sdk import RawEventStream, SdkErrors, SdkProvider, TypedEventStream
 from pacer_common.llm.providers.base import ProviderReply, SdkTimeouts, normalize_finish_reason
 from pacer_common.llm.registry import ModelSpec
-from pacer_common.llm.types import LLMRequest
+from pacer_common.llm.types import LLMRequest, ToolCallTurn, ToolResultTurn
 
 # Codes/types of an in-stream error that mean "back off".
 _OVERLOADED_KINDS = frozenset({"rate_limit_exceeded", "server_overloaded", "overloaded"})
@@ -146,8 +152,32 @@ def _messages(request: LLMRequest) -> list[ChatCompletionMessageParam]:
     if request.system:
         messages.append({"role": "system", "content": request.system})
     for message in request.messages:
-        if message.role == "user":
+        if isinstance(message, ToolCallTurn):
+            messages.append(_call_message(message))
+        elif isinstance(message, ToolResultTurn):
+            # OpenAI has no error flag on a tool message: the content says it.
+            messages.extend(
+                {"role": "tool", "tool_call_id": result.call_id, "content": result.content}
+                for result in message.results
+            )
+        elif message.role == "user":
             messages.append({"role": "user", "content": message.content})
         else:
             messages.append({"role": "assistant", "content": message.content})
     return messages
+
+
+def _call_message(turn: ToolCallTurn) -> ChatCompletionAssistantMessageParam:
+    calls: list[ChatCompletionMessageToolCallParam] = [
+        {
+            "id": call.call_id,
+            "type": "function",
+            # The model's own JSON when it was an object; else {} (its result says what was wrong).
+            "function": {
+                "name": call.name,
+                "arguments": call.arguments_text if call.arguments is not None else "{}",
+            },
+        }
+        for call in turn.calls
+    ]
+    return {"role": "assistant", "content": turn.text or None, "tool_calls": calls}
