@@ -12,11 +12,15 @@ that playback sends on time. In order, the first that applies wins:
    OpenAI's ``response_format``, a call of the forced tool otherwise);
 4. if the newest turn carries tool results: a sentence quoting the start of
    each, then the generated text;
-5. the generated text.
+5. if ``propose_activity`` is offered and the newest user message mentions a
+   run with its duration ("I ran 10k this morning in 52 minutes"): a call of
+   it with the run's arguments (:mod:`pacer_llm_sim.run_mentions`);
+6. the generated text.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +28,8 @@ from typing import Any, Protocol
 
 from pacer_llm_sim.control import SESSION_END_MARKER, Mode, ScriptedToolCall
 from pacer_llm_sim.replies import reply_tokens, split_tokens
+from pacer_llm_sim.run_mentions import TOOL as RUN_TOOL
+from pacer_llm_sim.run_mentions import proposed_activity
 from pacer_llm_sim.schema_instance import instance
 
 # How much of each tool result the answer quotes: enough for a test to recognise it.
@@ -72,6 +78,10 @@ class Prompt(Protocol):
     def structured(self) -> StructuredAsk | None: ...
     @property
     def tool_results(self) -> tuple[ToolResult, ...]: ...
+    @property
+    def tool_names(self) -> frozenset[str]: ...
+    @property
+    def last_user_text(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,8 @@ def plan(
             return Answer(calls=(tool_call(ask.tool, ask.value, new_call_id()),))
         # No session marker: it would make the JSON invalid.
         return _capped(prompt, split_tokens(json.dumps(ask.value, ensure_ascii=False)))
+    if mode.text is None and (run := _run_mentioned(prompt)) is not None:
+        return Answer(calls=(tool_call(RUN_TOOL, run, new_call_id()),))
     if mode.text is not None:
         tokens = split_tokens(mode.text)
     else:
@@ -145,6 +157,13 @@ def plan(
         half = len(SESSION_END_MARKER) // 2
         tokens += [SESSION_END_MARKER[:half], SESSION_END_MARKER[half:]]
     return _capped(prompt, tokens)
+
+
+def _run_mentioned(prompt: Prompt) -> dict[str, Any] | None:
+    """propose_activity's arguments, if the request offers it and the athlete just told of a run."""
+    if RUN_TOOL not in prompt.tool_names or prompt.tool_results:
+        return None
+    return proposed_activity(prompt.last_user_text, dt.datetime.now(dt.UTC))
 
 
 def _quotes(results: tuple[ToolResult, ...]) -> str:
