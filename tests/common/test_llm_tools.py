@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 
 from fixtures.llm_client import MODELS, SHORT_TIMEOUTS, LLMClients, MemorySink, model_of
@@ -27,6 +29,9 @@ from pacer_common.llm import (
     ToolResultTurn,
     ToolSpec,
 )
+from pacer_common.llm.client import ClientConfig
+from pacer_common.llm.clock import AttemptLimits
+from pacer_common.llm.providers.openai import OpenAIProvider
 from pacer_common.llm.registry import Provider
 
 DAYS: dict[str, Any] = {
@@ -62,9 +67,7 @@ def ask(provider: Provider, *more: Any, max_tokens: int = 200) -> LLMRequest:
     )
 
 
-def client_for(
-    sim: LLMSim, llm_clients: LLMClients, raw: bool, fallback: str = ""
-) -> LLMClient:
+def client_for(sim: LLMSim, llm_clients: LLMClients, raw: bool, fallback: str = "") -> LLMClient:
     return llm_clients(
         **sdk_settings(sim.base_url), LLM_FALLBACK_ORDER=fallback, LLM_RAW_STREAM=raw, **TIMEOUTS
     )
@@ -248,3 +251,92 @@ async def test_tool_choice_none_answers_in_words(
     assert not any(isinstance(event, ToolCall) for event in seen)
     sent = (await sim.stats())["last_request"]["tool_choice"]
     assert sent == ({"type": "none"} if provider == "anthropic" else "none")
+
+
+# -- a fake wire: what OpenAI-compatible servers send that the simulator does not --
+
+
+def _chunk(tool_calls: list[dict[str, Any]] | None = None, finish: str | None = None) -> str:
+    delta: dict[str, Any] = {"tool_calls": tool_calls} if tool_calls else {}
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return json.dumps(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [choice],
+        }
+    )
+
+
+def _opening(index: int, call_id: str, name: str) -> dict[str, Any]:
+    function = {"name": name, "arguments": ""}
+    return {"index": index, "id": call_id, "type": "function", "function": function}
+
+
+def _fragment(index: int, text: str) -> dict[str, Any]:
+    return {"index": index, "function": {"arguments": text}}
+
+
+# openai-python #3201: every call under index 0; #3203: indexes that skip (1, 3).
+WIRES = {
+    "repeated_index": [
+        _chunk([_opening(0, "call_a", "recent_activities")]),
+        _chunk([_fragment(0, '{"days":')]),
+        _chunk([_fragment(0, " 28}")]),
+        _chunk([_opening(0, "call_b", "race_goal")]),
+        _chunk([_fragment(0, "{}")]),
+        _chunk(finish="tool_calls"),
+    ],
+    "skipped_index": [
+        _chunk([_opening(1, "call_a", "recent_activities")]),
+        _chunk([_fragment(1, '{"days": 28}')]),
+        _chunk([_opening(3, "call_b", "race_goal"), _fragment(1, "")]),
+        _chunk([_fragment(3, "{}")]),
+        _chunk(finish="tool_calls"),
+    ],
+    "malformed": [
+        _chunk([_opening(0, "call_a", "recent_activities")]),
+        _chunk([_fragment(0, '{"days": 28,}')]),
+        _chunk([_opening(1, "call_b", "race_goal"), _fragment(1, "[1]")]),
+        _chunk(finish="tool_calls"),
+    ],
+}
+EXPECTED = {
+    "repeated_index": [("call_a", {"days": 28}, None), ("call_b", {}, None)],
+    "skipped_index": [("call_a", {"days": 28}, None), ("call_b", {}, None)],
+    "malformed": [("call_a", None, "not valid JSON"), ("call_b", None, "not an object")],
+}
+
+
+@PATHS
+@pytest.mark.parametrize("wire", sorted(WIRES))
+async def test_openai_deltas_are_assembled_by_id_and_index_whatever_the_server_numbers(
+    wire: str, raw: bool
+) -> None:
+    body = "".join(f"data: {chunk}\n\n" for chunk in [*WIRES[wire], "[DONE]"]).encode()
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    provider = OpenAIProvider(
+        openai.AsyncOpenAI(api_key="k", base_url="http://fake/v1", max_retries=0, http_client=http),
+        raw_stream=raw,
+    )
+    model = model_of("openai")
+    limits = AttemptLimits(first_token_s=2, idle_s=2, connect_s=2, sdk_s=5)
+    client = LLMClient({"openai": provider}, ClientConfig(model, model, (), limits))
+
+    seen, error = await events_of(client, ask("openai"))
+    await client.aclose()
+
+    assert error is None
+    calls = [event for event in seen if isinstance(event, ToolCall)]
+    got = [(c.call_id, c.arguments, c.arguments_error) for c in calls]
+    for (call_id, arguments, problem), (want_id, want_arguments, want_problem) in zip(
+        got, EXPECTED[wire], strict=True
+    ):
+        assert (call_id, arguments) == (want_id, want_arguments)
+        assert (problem is None) if want_problem is None else (want_problem in (problem or ""))
