@@ -100,7 +100,8 @@ class ToolCall:
 @dataclass(frozen=True)
 class Answer:
     """Text tokens, or tool calls (never both). Each token or argument fragment is
-    one step of a stream, and one output token."""
+    one step of a stream, and one output token. ``truncated``: cut at max_tokens
+    (a call's arguments included)."""
 
     tokens: tuple[str, ...] = ()
     calls: tuple[ToolCall, ...] = ()
@@ -139,11 +140,13 @@ def plan(
     """The answer to ``prompt`` under ``mode``; ``scripted`` are the mode's tool
     calls when this request is to make them (SimState.take_tool_calls)."""
     if scripted is not None:
-        return Answer(calls=tuple(tool_call(c.name, c.arguments, new_call_id()) for c in scripted))
+        return _capped_calls(
+            prompt, [tool_call(c.name, c.arguments, new_call_id()) for c in scripted]
+        )
     ask = prompt.structured
     if mode.text is None and ask is not None:
         if ask.tool is not None:
-            return Answer(calls=(tool_call(ask.tool, ask.value, new_call_id()),))
+            return _capped_calls(prompt, [tool_call(ask.tool, ask.value, new_call_id())])
         # No session marker: it would make the JSON invalid.
         return _capped(prompt, split_tokens(json.dumps(ask.value, ensure_ascii=False)))
     if mode.text is None and (run := _run_mentioned(prompt)) is not None:
@@ -173,6 +176,24 @@ def _quotes(results: tuple[ToolResult, ...]) -> str:
         f"«{result.content[:QUOTE_CHARS]}» "
         for result in results
     )
+
+
+def _capped_calls(prompt: Prompt, calls: list[ToolCall]) -> Answer:
+    """The calls cut at ``max_tokens`` argument fragments, as a provider cuts them:
+    the call it reached keeps the fragments sent so far (its JSON unfinished,
+    its ``arguments`` {}), the ones after it are never made."""
+    budget = prompt.max_tokens
+    if budget is None or budget >= sum(len(call.fragments) for call in calls):
+        return Answer(calls=tuple(calls))
+    kept: list[ToolCall] = []
+    for call in calls:
+        if budget <= 0:
+            break
+        if len(call.fragments) > budget:
+            call = ToolCall(call.id, call.name, {}, call.fragments[:budget])
+        kept.append(call)
+        budget -= len(call.fragments)
+    return Answer(calls=tuple(kept), truncated=True)
 
 
 def _capped(prompt: Prompt, tokens: list[str]) -> Answer:

@@ -173,9 +173,9 @@ def _call_steps(calls: tuple[ToolCall, ...]) -> list[bytes]:
 
 
 def _stop_reason(answer: Answer) -> str:
-    if answer.calls:
-        return "tool_use"
-    return "max_tokens" if answer.truncated else "end_turn"
+    if answer.truncated:
+        return "max_tokens"
+    return "tool_use" if answer.calls else "end_turn"
 
 
 class AnthropicDialect:

@@ -159,9 +159,9 @@ def _choice(finish_reason: str | None = None, **content: Any) -> dict[str, Any]:
 
 
 def _finish_reason(answer: Answer) -> str:
-    if answer.calls:
-        return "tool_calls"
-    return "length" if answer.truncated else "stop"
+    if answer.truncated:
+        return "length"
+    return "tool_calls" if answer.calls else "stop"
 
 
 class OpenAIDialect:

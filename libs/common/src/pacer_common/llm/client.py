@@ -15,17 +15,14 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 from uuid import UUID
 
-from pacer_common.llm.attempt import (
-    Attempt,
-    AttemptLimits,
-    AttemptServices,
-    Call,
-)
+from pacer_common.llm.attempt import Attempt, AttemptServices, Call
 from pacer_common.llm.background import BackgroundTasks
 from pacer_common.llm.budget import Deadline, to_ms
-from pacer_common.llm.errors import LLMError, LLMUpstreamError
+from pacer_common.llm.clock import AttemptLimits
+from pacer_common.llm.errors import LLMError, LLMInvalidOutput, LLMUpstreamError
 from pacer_common.llm.metrics import count_fallback
 from pacer_common.llm.providers import ProviderClient, SdkTimeouts, build_provider
+from pacer_common.llm.providers.base import ToolProgress
 from pacer_common.llm.registry import MODEL_REGISTRY, ModelSpec, Provider
 from pacer_common.llm.settings import LLMSettings
 from pacer_common.llm.types import (
@@ -171,11 +168,12 @@ class LLMClient:
         # GeneratorExit (closed at a yield) and CancelledError (cancelled in an
         # await), both of which mean the consumer is gone.
         async with AsyncExitStack() as open_attempt:
-            attempt, text = await self._first_answer(call, Attempt.first_text, open_attempt)
+            attempt, first = await self._first_answer(call, Attempt.first_part, open_attempt)
             yield StreamStarted(attempt.model, attempt.fallback)
-            while text is not None:
-                yield TextDelta(text)
-                text = await attempt.next_text()
+            part = await attempt.next_part() if isinstance(first, ToolProgress) else first
+            while part is not None:
+                yield TextDelta(part) if isinstance(part, str) else part
+                part = await attempt.next_part()
         first_token_s = attempt.first_token_s
         yield StreamEnd(
             model=attempt.model,
@@ -208,6 +206,14 @@ class LLMClient:
             attempt, reply = await self._first_answer(
                 call, Attempt.complete, open_attempt, fallback=fallback
             )
+        if request.output_schema is not None and reply.structured is None:
+            # After the attempt: it answered (and was paid for), just not as asked.
+            raise LLMInvalidOutput(
+                model=attempt.model,
+                detail=reply.structured_error or "no structured answer",
+                output=reply.text,
+                finish_reason=reply.finish_reason,
+            )
         return Completion(
             text=reply.text,
             model=attempt.model,
@@ -215,6 +221,8 @@ class LLMClient:
             output_tokens=attempt.output_tokens,
             finish_reason=reply.finish_reason,
             fallback_used=attempt.fallback,
+            structured=reply.structured,
+            tool_calls=reply.tool_calls,
         )
 
     async def _first_answer(
