@@ -45,7 +45,7 @@ def tools(result: ChatResult) -> list[dict[str, Any]]:
 
 
 async def _count(pool: asyncpg.Pool, table: str) -> int:
-    value: int = await pool.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 (a test's own names)
+    value: int = await pool.fetchval(f"SELECT count(*) FROM {table}")
     return value
 
 
