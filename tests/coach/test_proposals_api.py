@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from fixtures.core_api import Athlete
 from pacer_coach.store import proposals
@@ -114,7 +113,8 @@ async def test_plan_and_goal_proposals_save_like_the_athletes_own_put(
     goal = GoalIn(
         race_name="City 10k", race_date=today + dt.timedelta(days=70), distance_m=10_000.0
     )
-    for step, change in enumerate((plan, goal)):
+    changes: tuple[Change, ...] = (plan, goal)
+    for step, change in enumerate(changes):
         proposal = await propose(pg_pool, runner, change, step=step)
         applied = await coach_client.post(
             f"/v1/coach/proposals/{proposal['id']}/apply", headers=runner.headers
