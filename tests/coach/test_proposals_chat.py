@@ -208,3 +208,15 @@ async def test_a_retry_with_the_same_key_attaches_and_creates_nothing(
     assert tools(resumed) == tools(first)
     proposal = json.dumps(tools(first)[1]["proposal"], sort_keys=True)
     assert json.dumps(tools(resumed)[1]["proposal"], sort_keys=True) == proposal
+
+
+async def test_an_upstream_error_before_the_call_runs_nothing(
+    http: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    await sim.set_mode(mode="error", status=500)
+    result = await chat(http, runner, RUN)
+
+    assert tools(result) == []
+    assert [e.event for e in result.events][-2:] == ["error", "done"]
+    assert result.events[-1].data["status"] == "failed"
+    assert await _count(pg_pool, "coach_proposals") == 0

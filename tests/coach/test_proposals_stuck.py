@@ -24,6 +24,7 @@ from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.waiting import poll, stored
+from pacer_coach.metrics import TOOL_TIMEOUTS
 
 RUN = "I ran 10k this morning in 52 minutes"
 
@@ -78,6 +79,7 @@ async def test_a_tool_stuck_on_a_row_lock_hits_its_deadline_and_the_reply_ends(
     start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
 ) -> None:
     await _slow_call(sim)
+    timeouts_before = TOOL_TIMEOUTS.labels("propose_activity")._value.get()
     async with (
         start_coach(FUNCTION_TIMEOUT_SECONDS=1.0) as coach,
         httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
@@ -103,6 +105,8 @@ async def test_a_tool_stuck_on_a_row_lock_hits_its_deadline_and_the_reply_ends(
     assert await pg_pool.fetchval("SELECT count(*) FROM coach_proposals") == 0
     row = await stored(pg_pool, message_id)
     assert row["status"] == "complete"
+    # Counted (the coach runs in this process: its registry is this one).
+    assert TOOL_TIMEOUTS.labels("propose_activity")._value.get() == timeouts_before + 1
 
 
 async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
