@@ -303,7 +303,8 @@ WIRES = {
         _chunk(finish="tool_calls"),
     ],
 }
-EXPECTED = {
+# Each call's (id, arguments, part of its arguments_error).
+EXPECTED: dict[str, list[tuple[str, dict[str, Any] | None, str | None]]] = {
     "repeated_index": [("call_a", {"days": 28}, None), ("call_b", {}, None)],
     "skipped_index": [("call_a", {"days": 28}, None), ("call_b", {}, None)],
     "malformed": [("call_a", None, "not valid JSON"), ("call_b", None, "not an object")],
