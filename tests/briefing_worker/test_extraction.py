@@ -1,8 +1,9 @@
 """A coaching session's extraction job, end to end with the real worker, Postgres,
 Redis and the simulator: valid output completes the session, invalid output is
 retried and ends 'extraction_failed' (raw output kept, owner notified), an admin
-retry completes it, a topic's model change applies to the next extraction, and
-a slow model times out and is retried with its input kept."""
+retry completes it, a topic's model change applies to the next extraction, a
+slow model times out and is retried with its input kept, and the simulator's
+default mode completes it through each provider's structured output."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from pacer_briefing_worker.settings import BriefingWorkerSettings
 from pacer_common import redis_names
 from pacer_common.jobs import ledger, queue
 from pacer_common.jobs.ledger import Job
+from pacer_common.topics import validate_result
 
 ANTHROPIC, OPENAI = "/v1/messages", "/v1/chat/completions"
 
@@ -475,3 +477,41 @@ async def test_the_reaper_fails_a_session_left_extracting_behind_a_failed_job(
     assert [kind for kind, _ in await notifications(redis_client, orphan.user_id)] == [
         "session.extraction_failed"
     ]
+
+
+async def test_the_default_simulator_mode_completes_with_each_provider_s_structured_output(
+    start_worker: StartWorker,
+    job_api: CoreApi,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    arq: ArqRedis,
+    clean_state: None,
+) -> None:
+    """No fixed text: the extraction asks with output_schema, and the simulator answers
+    through the provider's feature (Anthropic a call of the forced tool, OpenAI strict
+    json_schema) with a valid instance of the topic's schema."""
+    async with (
+        httpx.AsyncClient(base_url=job_api.base_url, timeout=10) as client,
+        start_worker() as worker,
+    ):
+        admin: Athlete = await register_and_login(client, email="boss@example.com")
+        first = await queue_extraction(pg_pool, arq, worker.settings)
+        claude = await poll_session(pg_pool, first, "completed", timeout_s=30)
+        sent = (await sim.stats())["last_request"]
+        assert sent["tool_choice"] == {"type": "tool", "name": "onboarding"}
+
+        changed = await client.put(
+            "/v1/admin/topics/onboarding",
+            json={"conversation_config": {"extraction_model_code": "GPT_MINI"}},
+            headers=admin.headers,
+        )
+        assert changed.status_code == 200, changed.text
+        second = await queue_extraction(pg_pool, arq, worker.settings, user_id=first.user_id)
+        gpt = await poll_session(pg_pool, second, "completed", timeout_s=30)
+        sent = (await sim.stats())["last_request"]
+        assert sent["response_format"]["json_schema"]["strict"] is True
+
+    for row in (claude, gpt):
+        assert row["error"] is None and row["raw_output"] is None
+        assert validate_result("onboarding", row["result"]) == row["result"]
+    assert (await sim.stats())["by_endpoint"] == {ANTHROPIC: 1, OPENAI: 1}

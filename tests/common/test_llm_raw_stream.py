@@ -28,8 +28,8 @@ from pacer_common.llm import (
     StreamEnd,
     TextDelta,
 )
-from pacer_common.llm.clock import AttemptLimits
 from pacer_common.llm.client import ClientConfig
+from pacer_common.llm.clock import AttemptLimits
 from pacer_common.llm.providers.anthropic import AnthropicProvider
 from pacer_common.llm.providers.openai import OpenAIProvider
 from pacer_common.llm.registry import Provider

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anthropic
 import httpx2
 import openai
 import pytest
@@ -31,6 +32,7 @@ from pacer_common.llm import (
 )
 from pacer_common.llm.client import ClientConfig
 from pacer_common.llm.clock import AttemptLimits
+from pacer_common.llm.providers.anthropic import AnthropicProvider
 from pacer_common.llm.providers.openai import OpenAIProvider
 from pacer_common.llm.registry import Provider
 
@@ -303,7 +305,8 @@ WIRES = {
         _chunk(finish="tool_calls"),
     ],
 }
-EXPECTED = {
+# Each call's (id, arguments, part of its arguments_error).
+EXPECTED: dict[str, list[tuple[str, dict[str, Any] | None, str | None]]] = {
     "repeated_index": [("call_a", {"days": 28}, None), ("call_b", {}, None)],
     "skipped_index": [("call_a", {"days": 28}, None), ("call_b", {}, None)],
     "malformed": [("call_a", None, "not valid JSON"), ("call_b", None, "not an object")],
@@ -316,18 +319,7 @@ async def test_openai_deltas_are_assembled_by_id_and_index_whatever_the_server_n
     wire: str, raw: bool
 ) -> None:
     body = "".join(f"data: {chunk}\n\n" for chunk in [*WIRES[wire], "[DONE]"]).encode()
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
-
-    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-    provider = OpenAIProvider(
-        openai.AsyncOpenAI(api_key="k", base_url="http://fake/v1", max_retries=0, http_client=http),
-        raw_stream=raw,
-    )
-    model = model_of("openai")
-    limits = AttemptLimits(first_token_s=2, idle_s=2, connect_s=2, sdk_s=5)
-    client = LLMClient({"openai": provider}, ClientConfig(model, model, (), limits))
+    client = _fake_client("openai", body, raw)
 
     seen, error = await events_of(client, ask("openai"))
     await client.aclose()
@@ -340,3 +332,123 @@ async def test_openai_deltas_are_assembled_by_id_and_index_whatever_the_server_n
     ):
         assert (call_id, arguments) == (want_id, want_arguments)
         assert (problem is None) if want_problem is None else (want_problem in (problem or ""))
+
+
+def _fake_client(provider: Provider, body: bytes, raw: bool) -> LLMClient:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    sdk: AnthropicProvider | OpenAIProvider
+    if provider == "anthropic":
+        sdk = AnthropicProvider(
+            anthropic.AsyncAnthropic(
+                api_key="k", base_url="http://fake", max_retries=0, http_client=http
+            ),
+            raw_stream=raw,
+        )
+    else:
+        sdk = OpenAIProvider(
+            openai.AsyncOpenAI(
+                api_key="k", base_url="http://fake/v1", max_retries=0, http_client=http
+            ),
+            raw_stream=raw,
+        )
+    model = model_of(provider)
+    limits = AttemptLimits(first_token_s=2, idle_s=2, connect_s=2, sdk_s=5)
+    return LLMClient({provider: sdk}, ClientConfig(model, model, (), limits))
+
+
+def _anthropic(*events: dict[str, Any]) -> bytes:
+    return b"".join(
+        f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in events
+    )
+
+
+START = {
+    "type": "message_start",
+    "message": {
+        "id": "m",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    },
+}
+TEXT_BLOCK = {
+    "type": "content_block_start",
+    "index": 0,
+    "content_block": {"type": "text", "text": ""},
+}
+TOOL_BLOCK = {
+    "type": "content_block_start",
+    "index": 1,
+    "content_block": {
+        "type": "tool_use",
+        "id": "toolu_1",
+        "name": "recent_activities",
+        "input": {},
+    },
+}
+
+
+def _delta(index: int, **delta: Any) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": index, "delta": delta}
+
+
+def _stop(index: int) -> dict[str, Any]:
+    return {"type": "content_block_stop", "index": index}
+
+
+@PATHS
+async def test_anthropic_text_then_a_tool_call_yields_the_text_then_the_call(raw: bool) -> None:
+    body = _anthropic(
+        START,
+        TEXT_BLOCK,
+        _delta(0, type="text_delta", text="Let me look. "),
+        _stop(0),
+        TOOL_BLOCK,
+        _delta(1, type="input_json_delta", partial_json='{"days"'),
+        _delta(1, type="input_json_delta", partial_json=": 28}"),
+        _stop(1),
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        },
+        {"type": "message_stop"},
+    )
+    client = _fake_client("anthropic", body, raw)
+
+    seen, error = await events_of(client, ask("anthropic"))
+    await client.aclose()
+
+    assert error is None
+    assert [type(event) for event in seen] == [StreamStarted, TextDelta, ToolCall, StreamEnd]
+    call = seen[2]
+    assert isinstance(call, ToolCall)
+    assert (call.call_id, call.name, call.arguments) == (
+        "toolu_1",
+        "recent_activities",
+        {"days": 28},
+    )
+    end = seen[3]
+    assert isinstance(end, StreamEnd) and (end.output_tokens, end.finish_reason) == (9, "tool_use")
+
+
+@PATHS
+async def test_anthropic_error_event_mid_call_raises_and_hands_out_no_call(raw: bool) -> None:
+    error_event = {"type": "error", "error": {"type": "overloaded_error", "message": "x"}}
+    body = _anthropic(
+        START, TOOL_BLOCK, _delta(1, type="input_json_delta", partial_json='{"da'), error_event
+    )
+    client = _fake_client("anthropic", body, raw)
+
+    seen, error = await events_of(client, ask("anthropic"))
+    await client.aclose()
+
+    assert [type(event) for event in seen] == [StreamStarted]
+    assert error is not None and error.code == "overloaded"

@@ -4,7 +4,12 @@ structured result (jobs.kind ``extraction``, subject the session id).
 Each attempt reads the session, its topic and its messages afresh (an admin's
 change of the topic's model applies to the next attempt), asks the topic's
 ``extraction_model_code`` model, and only that one, for a JSON object matching
-the topic's schema, and validates it:
+the topic's schema, and validates it. It asks with the providers' structured
+output (``LLMRequest.output_schema`` = the topic's schema: OpenAI's strict
+``json_schema``, Anthropic's forced tool) and reads the parsed answer; a model
+that answers in words instead (JSON in a code fence, or not JSON at all: the
+LLM layer's LLMInvalidOutput) has its words read as a reply in text always was.
+Either way the result is validated against the topic's model:
 
 - valid: the session is 'completed' with the result; ``session.completed``;
 - invalid (not JSON, or not the schema): the output is kept on the session and
@@ -31,6 +36,7 @@ import datetime as dt
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -47,8 +53,10 @@ from pacer_common.llm import (
     Completion,
     Deadline,
     LLMClient,
+    LLMInvalidOutput,
     LLMRequest,
     ModelSpec,
+    OutputSchema,
 )
 from pacer_common.logs import get_logger
 from pacer_common.tables.session_transcript import SessionForExtraction
@@ -127,6 +135,11 @@ def parse_output(schema: str, text: str) -> dict[str, Any]:
         raise InvalidOutput(f"not JSON: {error}") from None
     if not isinstance(data, dict):
         raise InvalidOutput(f"not a JSON object but {type(data).__name__}")
+    return validated(schema, data)
+
+
+def validated(schema: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` validated against the topic's schema (InvalidOutput saying where not)."""
     try:
         return validate_result(schema, data)
     except ValidationError as error:
@@ -156,33 +169,67 @@ async def extract(
         return {"session_id": str(session_id), "status": "completed", "llm_called": False}
     if session.status != session_lifecycle.EXTRACTING:
         raise PermanentJobError(f"session {session_id} is {session.status}, not ended")
-    model = _extraction_model(session)
-    completion = await llm.complete(
-        LLMRequest(
-            system=instructions(session.result_schema, dt.datetime.now(dt.UTC).date()),
-            messages=[ChatMessage(role="user", content=transcript(session))],
-            max_tokens=max_tokens,
-            model=model,
-        ),
-        deadline=deadline,
-        user_id=session.user_id,
-        purpose=PURPOSE,
-        fallback=False,
-    )
-    result = await _valid_result(pool, session, job_id, completion, max_tokens)
+    answer = await _ask(llm, session, _extraction_model(session), max_tokens, deadline)
+    result = await _valid_result(pool, session, job_id, answer, max_tokens)
     if not await _store_result(pool, session, job_id, result):
         return {"session_id": str(session_id), "status": "completed", "llm_called": True}
     await session_lifecycle.announce_completed(
         notify, session.user_id, session_id, session.topic_slug, result
     )
-    return {
+    outcome: dict[str, Any] = {
         "session_id": str(session_id),
         "status": "completed",
         "llm_called": True,
-        "model": completion.model.code,
-        "input_tokens": completion.input_tokens,
-        "output_tokens": completion.output_tokens,
+        "model": answer.model.code,
     }
+    if answer.completion is not None:
+        outcome["input_tokens"] = answer.completion.input_tokens
+        outcome["output_tokens"] = answer.completion.output_tokens
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What the model answered: its structured object when it used the feature,
+    else its words; ``text`` is what an invalid answer keeps for the admin."""
+
+    text: str
+    structured: dict[str, Any] | None
+    finish_reason: str
+    model: ModelSpec
+    # None when the model answered in words (the counts are in its usage row).
+    completion: Completion | None
+
+
+async def _ask(
+    llm: LLMClient,
+    session: SessionForExtraction,
+    model: ModelSpec,
+    max_tokens: int,
+    deadline: Deadline,
+) -> _Answer:
+    schema = session.result_schema
+    request = LLMRequest(
+        system=instructions(schema, dt.datetime.now(dt.UTC).date()),
+        messages=[ChatMessage(role="user", content=transcript(session))],
+        max_tokens=max_tokens,
+        model=model,
+        output_schema=OutputSchema(schema, RESULT_SCHEMAS[schema].model_json_schema()),
+    )
+    try:
+        completion = await llm.complete(
+            request, deadline=deadline, user_id=session.user_id, purpose=PURPOSE, fallback=False
+        )
+    except LLMInvalidOutput as invalid:
+        # Words instead of the structured answer: read as text (fenced JSON still passes).
+        return _Answer(invalid.output, None, invalid.finish_reason, model, None)
+    return _Answer(
+        completion.text,
+        completion.structured,
+        completion.finish_reason,
+        completion.model,
+        completion,
+    )
 
 
 def _extraction_model(session: SessionForExtraction) -> ModelSpec:
@@ -205,23 +252,25 @@ async def _valid_result(
     pool: asyncpg.Pool,
     session: SessionForExtraction,
     job_id: UUID,
-    completion: Completion,
+    answer: _Answer,
     max_tokens: int,
 ) -> dict[str, Any]:
-    """The completion's result; an invalid one is kept on the session for the
+    """The answer's result; an invalid one is kept on the session for the
     admin and fails the attempt retryably."""
     try:
-        return parse_output(session.result_schema, completion.text)
+        if answer.structured is not None:
+            return validated(session.result_schema, answer.structured)
+        return parse_output(session.result_schema, answer.text)
     except InvalidOutput as invalid:
         reason = str(invalid)
-        if completion.finish_reason == "length":
+        if answer.finish_reason == "length":
             reason += f" (cut at EXTRACTION_MAX_TOKENS={max_tokens})"
         async with pool.acquire() as conn:
             await session_lifecycle.record_invalid_output(
-                conn, session.id, job_id, completion.text, reason
+                conn, session.id, job_id, answer.text, reason
             )
         EXTRACTIONS.labels("invalid").inc()
-        code = completion.model.code
+        code = answer.model.code
         log.warning("extraction_invalid", session_id=str(session.id), model=code, reason=reason)
         raise RetryableJobError(f"invalid extraction from {code}: {reason}") from None
 

@@ -1,9 +1,10 @@
 """The LLM layer: one small interface over the official Anthropic and OpenAI SDKs.
 
-Used by the coach (streamed chat) and the briefing worker (whole answers). No
-code outside :mod:`pacer_common.llm.providers` imports an SDK. See
-:class:`LLMClient` for how to call it and :mod:`pacer_common.llm.errors` for
-what it raises.
+Used by the coach (streamed chat, with tools) and the briefing worker (whole
+answers, structured). No code outside :mod:`pacer_common.llm.providers` imports
+an SDK. See :class:`LLMClient` for how to call it, :mod:`pacer_common.llm.types`
+for what goes in and comes out (tool calls and their results, structured
+output) and :mod:`pacer_common.llm.errors` for what it raises.
 """
 
 from __future__ import annotations

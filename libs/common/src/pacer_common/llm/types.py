@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pacer_common.llm.registry import ModelSpec
@@ -189,4 +189,4 @@ class Completion:
     finish_reason: str
     fallback_used: bool
     structured: dict[str, Any] | None = None
-    tool_calls: tuple[ToolCall, ...] = field(default=())
+    tool_calls: tuple[ToolCall, ...] = ()

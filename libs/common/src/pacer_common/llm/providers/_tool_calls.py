@@ -84,8 +84,11 @@ def _parsed(partial: _Partial, number: int, cut: bool) -> ToolCall:
     return ToolCall(call_id, partial.name, arguments, error, text)
 
 
-def parse_arguments(text: str, *, cut: bool) -> tuple[dict[str, Any] | None, str | None]:
-    """``(object, None)``, or ``(None, why)`` for JSON that is not a whole object.
+def parse_arguments(
+    text: str, *, cut: bool, what: str = "arguments"
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``(object, None)``, or ``(None, why)`` for JSON that is not a whole object;
+    ``what`` names the JSON in the reason (a structured answer is not arguments).
 
     >>> parse_arguments('{"days": 28}', cut=False)
     ({'days': 28}, None)
@@ -96,15 +99,15 @@ def parse_arguments(text: str, *, cut: bool) -> tuple[dict[str, Any] | None, str
     """
     if not text.strip():
         if cut:
-            return None, "arguments cut off at max_tokens before any was sent"
+            return None, f"{what} cut off at max_tokens before any was sent"
         return {}, None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         quoted = text[:_QUOTE_CHARS]
         if cut:
-            return None, f"arguments cut off at max_tokens after {len(text)} characters: {quoted}"
-        return None, f"arguments are not valid JSON ({error.msg} at {error.pos}): {quoted}"
+            return None, f"{what} cut off at max_tokens after {len(text)} characters: {quoted}"
+        return None, f"{what}: not valid JSON ({error.msg} at {error.pos}): {quoted}"
     if not isinstance(value, dict):
-        return None, f"arguments are a JSON {type(value).__name__}, not an object"
+        return None, f"{what}: a JSON {type(value).__name__}, not an object"
     return value, None

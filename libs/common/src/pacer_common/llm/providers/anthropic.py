@@ -89,6 +89,7 @@ class AnthropicStream(TypedEventStream):
             block = event.content_block
             if block.type == "tool_use":
                 self.tool_calls.open(event.index, block.id, block.name)
+                self.tool_calls.add(event.index, _opening_input(block.input))
                 return TOOL_PROGRESS
         elif event.type == "content_block_delta":
             if event.delta.type == "text_delta":
@@ -124,6 +125,7 @@ class AnthropicRawStream(RawEventStream):
             block = event["content_block"]
             if block.get("type") == "tool_use":
                 self.tool_calls.open(event["index"], block.get("id"), block.get("name"))
+                self.tool_calls.add(event["index"], _opening_input(block.get("input")))
                 return TOOL_PROGRESS
         elif name == "message_start":
             self.input_tokens = json.loads(data)["message"]["usage"]["input_tokens"]
@@ -141,6 +143,12 @@ class AnthropicRawStream(RawEventStream):
         if usage.get("input_tokens") is not None:
             self.input_tokens = usage["input_tokens"]
         self.finish_reason = normalize_finish_reason((event.get("delta") or {}).get("stop_reason"))
+
+
+def _opening_input(value: object) -> str:
+    """The input a tool_use block opens with: {} (the API's; the input follows in
+    deltas), or a whole input from a server that sends no deltas, kept as such."""
+    return json.dumps(value, ensure_ascii=False) if value else ""
 
 
 class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):

@@ -179,7 +179,9 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
             if choice.message.refusal:
                 error = "the model refused to answer"
             else:
-                structured, error = parse_arguments(text, cut=finish_reason == "length")
+                structured, error = parse_arguments(
+                    text, cut=finish_reason == "length", what="the structured answer"
+                )
         return ProviderReply(
             text=text,
             input_tokens=usage.prompt_tokens if usage else None,
