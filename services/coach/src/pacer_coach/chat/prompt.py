@@ -44,8 +44,18 @@ def build_messages(history: list[HistoryMessage], message: str) -> list[ChatMess
     return merged
 
 
-def build_system_prompt(context: AthleteContext, today: dt.date) -> str:
-    return f"{INSTRUCTIONS}\n\n{describe_athlete(context, today)}"
+# With tools offered (plain chat): the summary below is short, the tools go further;
+# and a proposal is not a save, which the model must not claim.
+TOOL_INSTRUCTIONS = (
+    "You can look up more of the athlete's data with your tools. When they report a "
+    "workout or ask to change their plan or goal, propose it with a propose_ tool: "
+    "nothing is saved until they apply it, so never say it is logged."
+)
+
+
+def build_system_prompt(context: AthleteContext, today: dt.date, *, tools: bool = False) -> str:
+    instructions = f"{INSTRUCTIONS} {TOOL_INSTRUCTIONS}" if tools else INSTRUCTIONS
+    return f"{instructions}\n\n{describe_athlete(context, today)}"
 
 
 def build_session_prompt(topic_prompt: str, context: AthleteContext, today: dt.date) -> str:

@@ -163,10 +163,12 @@ async def _request(
         before=stored.user_message_id,
         limit=settings.COACH_HISTORY_MAX_MESSAGES,
     )
+    # Plain chat only: a coaching session is an interview that ends in its extraction.
+    tools = tool_catalogue.SPECS if session is None and settings.COACH_MAX_TOOL_STEPS else ()
     if session is not None:
         system = build_session_prompt(session.system_prompt, context, now.date())
     else:
-        system = build_system_prompt(context, now.date())
+        system = build_system_prompt(context, now.date(), tools=bool(tools))
     return LLMRequest(
         system=system,
         messages=build_messages(
@@ -174,8 +176,7 @@ async def _request(
         ),
         max_tokens=settings.COACH_MAX_REPLY_TOKENS,
         model=llm.model_for(principal.tier),
-        # Plain chat only: a coaching session is an interview that ends in its extraction.
-        tools=tool_catalogue.SPECS if session is None and settings.COACH_MAX_TOOL_STEPS else (),
+        tools=tools,
     )
 
 
