@@ -179,3 +179,41 @@ async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
     assert await proposals() == 1  # its key (reply, step): never twice
     row = await stored(pg_pool, message_id)
     assert (row["status"], row["error_code"]) == ("failed", "interrupted")
+
+
+async def test_a_cancel_mid_tool_ends_the_calls_line_and_the_reply(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    await _slow_call(sim)
+    async with (
+        start_coach() as coach,  # FUNCTION_TIMEOUT_SECONDS 30: only the cancel ends the call
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+        http.stream(
+            "POST", "/v1/coach/chat", json={"message": RUN}, headers=runner.headers
+        ) as response,
+    ):
+        events = _Events(response)
+        await events.until(lambda event: event.event == "meta")
+        message_id = events.seen[0].data["message_id"]
+        async with _row_locked(pg_pool, message_id):
+            await poll(
+                lambda: _insert_waiting(pg_pool),
+                timeout_s=10,
+                what="the proposal's INSERT to wait on the lock",
+            )
+            cancelled = await http.post(
+                f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers
+            )
+            assert cancelled.status_code == 202
+            await events.until(
+                lambda event: event.event == "tool" and event.data["status"] != "running"
+            )
+        seen = await events.rest()
+    assert [(e.event, e.data.get("status")) for e in seen[1:]] == [
+        ("tool", "running"),
+        ("tool", "error"),
+        ("error", None),
+        ("done", "failed"),
+    ]
+    assert seen[2].data["error"] == "stopped" and seen[3].data["code"] == "cancelled"
+    assert await pg_pool.fetchval("SELECT count(*) FROM coach_proposals") == 0

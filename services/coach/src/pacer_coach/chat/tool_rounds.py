@@ -14,10 +14,15 @@ The ``tool`` event (:func:`pacer_common.reply_log.entries.tool`)::
     {"call_id", "name", "status": "done", "summary": "proposed an activity to log",
      "proposal": {"id", "kind", "change", "status": "pending", "expires_at", ...}}
     {"call_id", "name", "status": "error", "error": "timed out after 30.0 s"}
+
+A reply stopped mid-call (cancel, shutdown, its deadline) ends the call's line
+with ``"error": "stopped"``; one whose coach died, when it is settled, with
+``"error": "interrupted"`` (:func:`pacer_common.reply_log.settle.interrupted_ending`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -63,7 +68,13 @@ class ToolRunner:
         running = None if isinstance(parsed, str) else parsed[0].running(parsed[1])
         self.outbox.add(entries.tool(call.call_id, call.name, "running", summary=running))
         timeout_s = min(self.limits.timeout_s, self.deadline.remaining())
-        outcome = await run_call(call, parsed, context, timeout_s)
+        try:
+            outcome = await run_call(call, parsed, context, timeout_s)
+        except asyncio.CancelledError:
+            # A cancel, a shutdown or the reply's deadline stopped the reply mid-call:
+            # the call's line ends too (what stopped the reply follows in its `error`).
+            self.outbox.add(entries.tool(call.call_id, call.name, "error", error="stopped"))
+            raise
         answer = outcome.answer
         self.outbox.add(
             entries.tool(
