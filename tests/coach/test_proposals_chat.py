@@ -220,3 +220,16 @@ async def test_an_upstream_error_before_the_call_runs_nothing(
     assert [e.event for e in result.events][-2:] == ["error", "done"]
     assert result.events[-1].data["status"] == "failed"
     assert await _count(pg_pool, "coach_proposals") == 0
+
+
+async def test_a_model_that_hangs_before_its_call_fails_the_reply_in_time(
+    http: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    # Silent past LLM_FIRST_TOKEN_TIMEOUT_SECONDS (2 s in the tests), its calls never made.
+    await sim.set_mode(mode="hang", tool_calls=[{"name": "race_goal", "arguments": {}}])
+    result = await chat(http, runner, RUN)
+
+    assert tools(result) == []
+    assert result.of("error")[0].data["code"] == "timeout"
+    assert result.events[-1].data["status"] == "failed"
+    assert await _count(pg_pool, "coach_proposals") == 0
