@@ -38,7 +38,7 @@ const STEPS = {
   },
   training_plan: () => ["Looking at your training plan…", "Could not look at your training plan"],
   race_goal: () => ["Looking at your race goal…", "Could not look at your race goal"],
-  propose_activity: (a) => [`Drafting a ${sportOf(a ?? {})} for you to log…`, "Could not draft the activity"],
+  propose_activity: () => ["Drafting an activity for you to log…", "Could not draft the activity"],
   propose_plan: () => ["Drafting a training plan…", "Could not draft the training plan"],
   propose_goal: () => ["Drafting a race goal…", "Could not draft the race goal"],
 };
@@ -133,14 +133,16 @@ export function proposalCard(proposal) {
   const apply = h("button", { type: "button" }, "Apply");
   const dismiss = h("button", { type: "button", class: "quiet" }, "Dismiss");
   const decide = async (action) => {
+    // Read before disabling: a focused button that is disabled loses the focus.
+    const hadFocus = card.contains(document.activeElement);
     apply.disabled = dismiss.disabled = true;
     problem.hidden = true;
     try {
-      settle(await api(`/v1/coach/proposals/${proposal.id}/${action}`, { method: "POST" }));
+      settle(await api(`/v1/coach/proposals/${proposal.id}/${action}`, { method: "POST" }), hadFocus);
     } catch (error) {
       if (error.status === 409 || error.status === 404) {
         // Dismissed or expired elsewhere (or gone): why is the result.
-        settle({ ...known, status: "refused", why: error.message });
+        settle({ ...known, status: "refused", why: error.message }, hadFocus);
         return;
       }
       problem.textContent = error.message;
@@ -154,19 +156,18 @@ export function proposalCard(proposal) {
   card.setAttribute("aria-label", title);
   card.append(
     h("p", { class: "proposal-title" }, title),
-    h("dl", {}, facts.filter(Boolean).map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
+    h("dl", {}, facts.filter(Boolean).flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
     h("div", { class: "actions" }, apply, dismiss),
     problem,
   );
   return card;
 }
 
-/** A decision made: every card of this proposal becomes its result. */
-function settle(proposal) {
+/** A decision made: the card becomes its result (and a card drawn again later too). */
+function settle(proposal, hadFocus) {
   decided.set(proposal.id, proposal);
   const card = cards.get(proposal.id);
   if (!card?.isConnected) return;
-  const hadFocus = card.contains(document.activeElement);
   showResult(card, proposal);
   // The button pressed is gone: focus goes to what replaced it.
   if (hadFocus) card.firstChild.focus();
