@@ -164,8 +164,9 @@ export class Reply {
         this._emit({ type: "append", text: data.text });
       }
     } else if (name === "tool") {
-      // A step's `done` or `error` may leave out what its `running` said (its arguments).
-      const step = { ...this.tools.get(data.call_id), ...data };
+      // `running`'s summary is what the step does; `done`'s, what it found.
+      const before = this.tools.get(data.call_id);
+      const step = { ...data, doing: data.status === "running" ? data.summary : before?.doing };
       this.tools.set(data.call_id, step);
       this._emit({ type: "tool", step });
     } else if (name === "error") {

@@ -100,10 +100,11 @@ function bindReply(view, reply, onChange) {
 
 /**
  * createThread({newReply(message) -> Reply, followReply(messageId, lastUser) -> Reply,
- *               onChange(change, reply), empty: "text", extraActions: [buttons]})
+ *               onChange(change, reply), empty: "text", extraActions: [buttons],
+ *               withProposals: chat's replies may hold proposals (sessions' offer no tools)})
  * -> {log, form, input, showMessages(messages, conversationId), setOpen(bool), destroy()}
  */
-export function createThread({ newReply, followReply, onChange = () => {}, empty = "", extraActions = [] }) {
+export function createThread({ newReply, followReply, onChange = () => {}, empty = "", extraActions = [], withProposals = false }) {
   const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
   const input = h("textarea", { id: "message", name: "message", rows: 2, required: true, maxlength: config.messageMaxChars });
   const send = h("button", { type: "submit" }, "Send");
@@ -158,7 +159,6 @@ export function createThread({ newReply, followReply, onChange = () => {}, empty
       }
       const view = bubble("assistant", message.content);
       stored.set(message.id, view);
-      for (const step of message.tools ?? []) showStep(view, step);
       const note = STORED_NOTE[message.status];
       if (note) {
         view.note.textContent = note;
@@ -171,7 +171,7 @@ export function createThread({ newReply, followReply, onChange = () => {}, empty
     if (running && !messages.some((m) => m.id === running.messageId)) showReply(running);
     if (!log.childElementCount && empty) log.append(h("p", { class: "empty" }, empty));
     log.scrollTop = log.scrollHeight;
-    if (stored.size) showStoredProposals((messageId) => stored.get(messageId)?.proposals ?? null);
+    if (withProposals && stored.size) showStoredProposals((messageId) => stored.get(messageId)?.proposals ?? null);
   }
 
   form.addEventListener("submit", (event) => {

@@ -20,42 +20,37 @@ const day = (iso) => new Date(`${iso}T00:00:00Z`).toLocaleDateString("en-GB", {
 });
 const sportOf = (change) => (SPORT[change.sport] ?? change.sport ?? "Activity").toLowerCase();
 
-/** The days a read tool was asked for, if its arguments say. */
-function daysOf(args) {
-  const days = Number(args?.days);
-  return Number.isInteger(days) && days > 0 ? days : null;
-}
-
-/** tool name -> (arguments) -> [what it is doing, what failed]. */
+/**
+ * tool name -> [what it is doing, what failed]: the line's words when the
+ * server's `running` event gave none (arguments that did not validate).
+ */
 const STEPS = {
-  recent_activities: (a) => {
-    const what = daysOf(a) ? `your last ${daysOf(a)} days` : "your recent activities";
-    return [`Looking at ${what}…`, `Could not look at ${what}`];
-  },
-  recent_checkins: (a) => {
-    const what = daysOf(a) ? `your check-ins from the last ${daysOf(a)} days` : "your recent check-ins";
-    return [`Reading ${what}…`, `Could not read ${what}`];
-  },
-  training_plan: () => ["Looking at your training plan…", "Could not look at your training plan"],
-  race_goal: () => ["Looking at your race goal…", "Could not look at your race goal"],
-  propose_activity: () => ["Drafting an activity for you to log…", "Could not draft the activity"],
-  propose_plan: () => ["Drafting a training plan…", "Could not draft the training plan"],
-  propose_goal: () => ["Drafting a race goal…", "Could not draft the race goal"],
+  recent_activities: ["Looking at your recent activities…", "Could not look at your activities"],
+  recent_checkins: ["Looking at your recent check-ins…", "Could not look at your check-ins"],
+  training_plan: ["Looking at your training plan…", "Could not look at your training plan"],
+  race_goal: ["Looking at your race goal…", "Could not look at your race goal"],
+  propose_activity: ["Preparing an activity to log…", "Could not prepare the activity"],
+  propose_plan: ["Preparing a training plan…", "Could not prepare the training plan"],
+  propose_goal: ["Preparing a race goal…", "Could not prepare the race goal"],
 };
 
-function errorText(error) {
-  if (!error) return "";
-  return typeof error === "string" ? error : error.message ?? error.code ?? "";
-}
-
-/** The line's words for a tool step ({call_id, name, status, arguments?, summary?, error?}). */
+/**
+ * The line's words for a tool step: {name, status, doing?, summary?, error?, proposal?},
+ * `doing` being the `running` event's summary ("Looking at your last 28 days…"),
+ * shown while it runs, and `summary` the result's ("12 activities in the last
+ * 28 days"), shown once it is done.
+ */
 export function stepText(step) {
-  const [doing, failed] = (STEPS[step.name] ?? (() => [`Using ${step.name}…`, `${step.name} failed`]))(step.arguments);
+  const [fallback, failed] = STEPS[step.name] ?? [`Using ${step.name}…`, `${step.name} failed`];
+  const doing = step.doing ?? fallback;
   if (step.status === "error") {
-    const why = errorText(step.error);
-    return why ? `${failed}: ${why}` : `${failed}.`;
+    const why = typeof step.error === "string" ? step.error : step.error?.message;
+    if (!step.doing) return why ? `${failed}: ${why}` : `${failed}.`;
+    return why ? `${doing} failed: ${why}` : `${doing} failed.`;
   }
-  return step.status === "done" && step.summary ? `${doing} ${step.summary}` : doing;
+  // Done, the line says what the step found ("12 activities in the last 28 days").
+  if (step.status === "done" && step.summary) return step.summary[0].toUpperCase() + step.summary.slice(1);
+  return doing;
 }
 
 /** A quiet line for a tool step, updated in place as its status changes. */
