@@ -261,6 +261,11 @@ def test_tool_line_and_card_at_both_sizes(page: Page, sim: Sim) -> None:
             {"name": "recent_activities", "arguments": {"days": 28}},
             {"name": "propose_activity", "arguments": A_RUN},
         ],
+        # The round after the tools: words a coach would say (not the results quoted).
+        text=(
+            "Well done: 10 km in 52 minutes is steady work at the end of a heavy week. "
+            "I have put it below for you to log. Keep tomorrow easy."
+        ),
     )
     reply = _ask(page, "I ran 10k this morning in 52 minutes, felt heavy")
     expect(reply).to_have_attribute("data-state", "done")
