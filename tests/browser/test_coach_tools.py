@@ -189,9 +189,7 @@ def test_an_apply_answered_409_says_why(
     assert _activities(web_stack, account) == []
 
 
-def test_a_failing_tool_is_an_error_line_and_the_reply_still_finishes(
-    page: Page, sim: Sim
-) -> None:
+def test_a_failing_tool_is_an_error_line_and_the_reply_still_finishes(page: Page, sim: Sim) -> None:
     sign_up(page)
     # A duration the athlete's own route refuses: a tool error the model answers from.
     bad = {**A_RUN, "duration_s": -5}
