@@ -28,7 +28,7 @@ from pacer_common.llm import (
     StreamEnd,
     TextDelta,
 )
-from pacer_common.llm.attempt import AttemptLimits
+from pacer_common.llm.clock import AttemptLimits
 from pacer_common.llm.client import ClientConfig
 from pacer_common.llm.providers.anthropic import AnthropicProvider
 from pacer_common.llm.providers.openai import OpenAIProvider

@@ -114,6 +114,7 @@ OWN_TABLES = {
         "chat_quota",
         "idempotency_keys",
         "coach_sessions",
+        "coach_proposals",
     },
     "services/briefing-worker": set(),
     # The shared library's own owners: the jobs ledger and the LLM usage sink.

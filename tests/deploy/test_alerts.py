@@ -110,7 +110,7 @@ def _metric_names(expression: str) -> set[str]:
 
 def test_the_metrics_the_rules_use_are_exported() -> None:
     from pacer_briefing_worker.metrics import JOBS_LONG_RUNNING, JOBS_STUCK
-    from pacer_coach.metrics import OPEN_STREAMS, STREAMS_FINISHED
+    from pacer_coach.metrics import OPEN_STREAMS, STREAMS_FINISHED, TOOL_CALLS, TOOL_TIMEOUTS
     from pacer_common.llm.metrics import LLM_COST_USD, LLM_TIME_TO_FIRST_TOKEN
     from pacer_common.metrics import (
         EVENT_LOOP_LAG,
@@ -130,6 +130,8 @@ def test_the_metrics_the_rules_use_are_exported() -> None:
         "llm_time_to_first_token_seconds_bucket": tuple(LLM_TIME_TO_FIRST_TOKEN._labelnames),
         "coach_open_streams": tuple(OPEN_STREAMS._labelnames),
         "coach_streams_total": tuple(STREAMS_FINISHED._labelnames),
+        "coach_tool_calls_total": tuple(TOOL_CALLS._labelnames),
+        "coach_tool_timeouts_total": tuple(TOOL_TIMEOUTS._labelnames),
         "jobs_stuck": tuple(JOBS_STUCK._labelnames),
         "jobs_long_running": tuple(JOBS_LONG_RUNNING._labelnames),
     }

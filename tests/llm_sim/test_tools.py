@@ -473,3 +473,31 @@ async def test_anthropic_sdk_rejection_reaches_the_caller(
         )
 
     assert "not_offered" in str(caught.value.api_message)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_cuts_a_call_inside_its_arguments(sim: LLMSim, stream: bool) -> None:
+    """As a provider does: the call keeps the fragments sent so far, the next is
+    never made, and the stop reason says max_tokens, not tool use."""
+    await sim.set_mode(mode="normal", tool_calls=CALLS, tool_rounds=2)
+    whole = json.dumps(CALLS[0]["arguments"])
+    user = [{"role": "user", "content": "hi"}]
+    async with httpx.AsyncClient(base_url=sim.base_url, timeout=10) as http:
+        anthropic_body = {"model": "m", "max_tokens": 2, "messages": user, "stream": stream}
+        answer = await http.post("/v1/messages", json={**anthropic_body, "tools": ANTHROPIC_TOOLS})
+        openai_body = {"model": "m", "max_completion_tokens": 2, "messages": user, "stream": stream}
+        completion = await http.post(
+            "/v1/chat/completions", json={**openai_body, "tools": OPENAI_TOOLS}
+        )
+    if not stream:
+        message = answer.json()
+        assert message["stop_reason"] == "max_tokens"
+        assert [block["input"] for block in message["content"]] == [{}]
+        [call] = completion.json()["choices"][0]["message"]["tool_calls"]
+        assert completion.json()["choices"][0]["finish_reason"] == "length"
+        cut = call["function"]["arguments"]
+        assert whole.startswith(cut) and cut != whole
+        return
+    assert '"stop_reason":"max_tokens"' in answer.text and "race_goal" not in answer.text
+    assert answer.text.count("input_json_delta") == 2
+    assert '"finish_reason":"length"' in completion.text and "race_goal" not in completion.text

@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
 from pacer_coach.notifications import EventStreams
-from pacer_coach.routes import chat, conversations, events, health, replies, sessions
+from pacer_coach.routes import chat, conversations, events, health, proposals, replies, sessions
 from pacer_coach.settings import CoachSettings
 from pacer_common.web.body_limit import BodyLimitMiddleware
 from pacer_common.web.cors import JsonCORSMiddleware
@@ -58,6 +58,7 @@ def create_app(
             *replies.ROUTES,
             *conversations.ROUTES,
             *sessions.ROUTES,
+            *proposals.ROUTES,
             *events.ROUTES,
         ],
         middleware=[

@@ -21,6 +21,7 @@ from pacer_coach.chat.log_writer import ReplyLogWriter
 from pacer_coach.chat.relay import BLOCK_MS as REPLY_BLOCK_MS
 from pacer_coach.chat.services import ReplyServices
 from pacer_coach.chat.streams import OpenStreams
+from pacer_coach.chat.tool_rounds import ToolLimits
 from pacer_coach.extraction import JobQueue
 from pacer_coach.notifications import BLOCK_MS as EVENTS_BLOCK_MS
 from pacer_coach.notifications import EventStreams
@@ -70,6 +71,11 @@ def _reply_services(
         late_stores=late_stores,
         log_ttl_s=settings.REPLY_LOG_TTL_SECONDS,
         flush_bytes=settings.REPLY_FLUSH_BYTES,
+        tools=ToolLimits(
+            timeout_s=settings.FUNCTION_TIMEOUT_SECONDS,
+            max_steps=settings.COACH_MAX_TOOL_STEPS,
+            proposal_ttl_s=settings.COACH_PROPOSAL_TTL_SECONDS,
+        ),
     )
 
 

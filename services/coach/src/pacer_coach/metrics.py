@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 OPEN_STREAMS = Gauge("coach_open_streams", "Chat streams open in this process.")
 STREAMS_FINISHED = Counter(
@@ -38,4 +38,23 @@ REPLY_LOG_WRITE_FAILURES = Counter(
 REPLY_LOG_ENTRIES = Counter(
     "coach_reply_log_entries_total",
     "Reply log entries written; divided by coach_reply_log_writes_total, the entries a pipeline.",
+)
+# Tools (pacer_coach.tools.runner). `tool` is a catalogue name, or "unknown" for a
+# name the model made up (bounded: the label never takes the model's text).
+TOOL_CALLS = Counter(
+    "coach_tool_calls_total",
+    "Tool calls by tool and outcome: done, invalid_arguments, unknown_tool, timeout, "
+    "unavailable (Postgres away) or failed (a bug).",
+    ["tool", "outcome"],
+)
+TOOL_SECONDS = Histogram(
+    "coach_tool_duration_seconds",
+    "How long a tool call ran, arguments validated to result, by tool (timeouts included).",
+    ["tool"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+TOOL_TIMEOUTS = Counter(
+    "coach_tool_timeouts_total",
+    "Tool calls cut at FUNCTION_TIMEOUT_SECONDS (or at the reply's own deadline), by tool.",
+    ["tool"],
 )

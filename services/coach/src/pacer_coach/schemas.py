@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -40,3 +40,11 @@ class ConversationListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=20, ge=1, le=100)
     before: Annotated[AwareDatetime, AfterValidator(in_utc)] | None = None
+
+
+class ProposalListQuery(BaseModel):
+    """``GET /v1/coach/proposals?status=pending``: the athlete's proposals in one status."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    status: Literal["pending", "applied", "dismissed", "expired"] = "pending"
+    limit: int = Field(default=20, ge=1, le=100)

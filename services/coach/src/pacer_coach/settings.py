@@ -79,6 +79,14 @@ class CoachSettings(ServiceSettings, LLMSettings, JobSettings, MessageLimitSetti
     # capped (409 too_many_active_sessions) so a loop cannot fill the tables.
     COACH_MAX_ACTIVE_SESSIONS: int = Field(default=10, ge=1, le=1000)
 
+    # Tools (pacer_coach.tools): each call's own deadline, inside the reply's one
+    # COACH_STREAM_TIMEOUT_SECONDS (seed 004's name and default); model/tool rounds
+    # per reply (the last round offers no tools, so the reply ends in text); how
+    # long a proposal waits for the athlete's apply or dismiss.
+    FUNCTION_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, le=600)
+    COACH_MAX_TOOL_STEPS: int = Field(default=4, ge=0, le=20)
+    COACH_PROPOSAL_TTL_SECONDS: int = Field(default=7 * 86_400, ge=60, le=90 * 86_400)
+
     @model_validator(mode="after")
     def _warn_below_cap(self) -> CoachSettings:
         if self.SSE_WARN_CONNECTIONS > self.SSE_MAX_CONNECTIONS:

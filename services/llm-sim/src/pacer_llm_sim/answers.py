@@ -12,11 +12,15 @@ that playback sends on time. In order, the first that applies wins:
    OpenAI's ``response_format``, a call of the forced tool otherwise);
 4. if the newest turn carries tool results: a sentence quoting the start of
    each, then the generated text;
-5. the generated text.
+5. if ``propose_activity`` is offered and the newest user message mentions a
+   run with its duration ("I ran 10k this morning in 52 minutes"): a call of
+   it with the run's arguments (:mod:`pacer_llm_sim.run_mentions`);
+6. the generated text.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +28,8 @@ from typing import Any, Protocol
 
 from pacer_llm_sim.control import SESSION_END_MARKER, Mode, ScriptedToolCall
 from pacer_llm_sim.replies import reply_tokens, split_tokens
+from pacer_llm_sim.run_mentions import TOOL as RUN_TOOL
+from pacer_llm_sim.run_mentions import proposed_activity
 from pacer_llm_sim.schema_instance import instance
 
 # How much of each tool result the answer quotes: enough for a test to recognise it.
@@ -72,6 +78,10 @@ class Prompt(Protocol):
     def structured(self) -> StructuredAsk | None: ...
     @property
     def tool_results(self) -> tuple[ToolResult, ...]: ...
+    @property
+    def tool_names(self) -> frozenset[str]: ...
+    @property
+    def last_user_text(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,8 @@ class ToolCall:
 @dataclass(frozen=True)
 class Answer:
     """Text tokens, or tool calls (never both). Each token or argument fragment is
-    one step of a stream, and one output token."""
+    one step of a stream, and one output token. ``truncated``: cut at max_tokens
+    (a call's arguments included)."""
 
     tokens: tuple[str, ...] = ()
     calls: tuple[ToolCall, ...] = ()
@@ -129,13 +140,17 @@ def plan(
     """The answer to ``prompt`` under ``mode``; ``scripted`` are the mode's tool
     calls when this request is to make them (SimState.take_tool_calls)."""
     if scripted is not None:
-        return Answer(calls=tuple(tool_call(c.name, c.arguments, new_call_id()) for c in scripted))
+        return _capped_calls(
+            prompt, [tool_call(c.name, c.arguments, new_call_id()) for c in scripted]
+        )
     ask = prompt.structured
     if mode.text is None and ask is not None:
         if ask.tool is not None:
-            return Answer(calls=(tool_call(ask.tool, ask.value, new_call_id()),))
+            return _capped_calls(prompt, [tool_call(ask.tool, ask.value, new_call_id())])
         # No session marker: it would make the JSON invalid.
         return _capped(prompt, split_tokens(json.dumps(ask.value, ensure_ascii=False)))
+    if mode.text is None and (run := _run_mentioned(prompt)) is not None:
+        return Answer(calls=(tool_call(RUN_TOOL, run, new_call_id()),))
     if mode.text is not None:
         tokens = split_tokens(mode.text)
     else:
@@ -147,6 +162,13 @@ def plan(
     return _capped(prompt, tokens)
 
 
+def _run_mentioned(prompt: Prompt) -> dict[str, Any] | None:
+    """propose_activity's arguments, if the request offers it and the athlete just told of a run."""
+    if RUN_TOOL not in prompt.tool_names or prompt.tool_results:
+        return None
+    return proposed_activity(prompt.last_user_text, dt.datetime.now(dt.UTC))
+
+
 def _quotes(results: tuple[ToolResult, ...]) -> str:
     """One sentence per tool result with the start of its content, verbatim."""
     return "".join(
@@ -154,6 +176,24 @@ def _quotes(results: tuple[ToolResult, ...]) -> str:
         f"«{result.content[:QUOTE_CHARS]}» "
         for result in results
     )
+
+
+def _capped_calls(prompt: Prompt, calls: list[ToolCall]) -> Answer:
+    """The calls cut at ``max_tokens`` argument fragments, as a provider cuts them:
+    the call it reached keeps the fragments sent so far (its JSON unfinished,
+    its ``arguments`` {}), the ones after it are never made."""
+    budget = prompt.max_tokens
+    if budget is None or budget >= sum(len(call.fragments) for call in calls):
+        return Answer(calls=tuple(calls))
+    kept: list[ToolCall] = []
+    for call in calls:
+        if budget <= 0:
+            break
+        if len(call.fragments) > budget:
+            call = ToolCall(call.id, call.name, {}, call.fragments[:budget])
+        kept.append(call)
+        budget -= len(call.fragments)
+    return Answer(calls=tuple(kept), truncated=True)
 
 
 def _capped(prompt: Prompt, tokens: list[str]) -> Answer:

@@ -83,6 +83,10 @@ class AnthropicReply:
     offers_tools: bool = False
     structured: StructuredAsk | None = None
     tool_results: tuple[ToolResult, ...] = ()
+    # The tools the model may call now, and the newest user message's text (the
+    # default mode's propose_activity reads both).
+    tool_names: frozenset[str] = frozenset()
+    last_user_text: str = ""
 
     def new_call_id(self) -> str:
         return f"toolu_sim{uuid.uuid4().hex[:24]}"
@@ -169,9 +173,9 @@ def _call_steps(calls: tuple[ToolCall, ...]) -> list[bytes]:
 
 
 def _stop_reason(answer: Answer) -> str:
-    if answer.calls:
-        return "tool_use"
-    return "max_tokens" if answer.truncated else "end_turn"
+    if answer.truncated:
+        return "max_tokens"
+    return "tool_use" if answer.calls else "end_turn"
 
 
 class AnthropicDialect:
@@ -206,6 +210,7 @@ class AnthropicDialect:
             raise InvalidRequestError("stream: Input should be a valid boolean")
         schemas = _tools(body.get("tools"))
         choice = _tool_choice(body.get("tool_choice"), schemas)
+        offers_tools = bool(schemas) and choice.get("type") != "none"
         structured = None
         if choice.get("type") == "tool":
             structured = StructuredAsk.of(schemas[choice["name"]], tool=choice["name"])
@@ -216,9 +221,11 @@ class AnthropicDialect:
             max_tokens=max_tokens,
             input_tokens=count_words(text for _, text in parts),
             message_id=f"msg_sim{uuid.uuid4().hex[:24]}",
-            offers_tools=bool(schemas) and choice.get("type") != "none",
+            offers_tools=offers_tools,
             structured=structured,
             tool_results=_tool_results(messages),
+            tool_names=frozenset(schemas) if offers_tools else frozenset(),
+            last_user_text=next((text for role, text in reversed(parts) if role == "user"), ""),
         )
 
     def error_body(

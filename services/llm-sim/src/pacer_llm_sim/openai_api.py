@@ -63,6 +63,10 @@ class OpenAIReply:
     offers_tools: bool = False
     structured: StructuredAsk | None = None
     tool_results: tuple[ToolResult, ...] = ()
+    # The tools the model may call now, and the newest user message's text (the
+    # default mode's propose_activity reads both).
+    tool_names: frozenset[str] = frozenset()
+    last_user_text: str = ""
 
     def new_call_id(self) -> str:
         return f"call_sim{uuid.uuid4().hex[:24]}"
@@ -155,9 +159,9 @@ def _choice(finish_reason: str | None = None, **content: Any) -> dict[str, Any]:
 
 
 def _finish_reason(answer: Answer) -> str:
-    if answer.calls:
-        return "tool_calls"
-    return "length" if answer.truncated else "stop"
+    if answer.truncated:
+        return "length"
+    return "tool_calls" if answer.calls else "stop"
 
 
 class OpenAIDialect:
@@ -198,6 +202,7 @@ class OpenAIDialect:
         structured = _response_format(body.get("response_format"))
         if forced is not None:
             structured = StructuredAsk.of(functions[forced], tool=forced)
+        offers_tools = bool(functions) and body.get("tool_choice") != "none"
         return OpenAIReply(
             model=model,
             stream=stream,
@@ -207,9 +212,11 @@ class OpenAIDialect:
             include_usage=stream and options.get("include_usage") is True,
             completion_id=f"chatcmpl-sim{uuid.uuid4().hex[:24]}",
             created=int(time.time()),
-            offers_tools=bool(functions) and body.get("tool_choice") != "none",
+            offers_tools=offers_tools,
             structured=structured,
             tool_results=_tool_results(messages),
+            tool_names=frozenset(functions) if offers_tools else frozenset(),
+            last_user_text=next((text for role, text in reversed(parts) if role == "user"), ""),
         )
 
     def error_body(

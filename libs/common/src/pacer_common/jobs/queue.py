@@ -13,9 +13,14 @@ from uuid import UUID
 
 import asyncpg
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 from pacer_common.jobs import ledger
 from pacer_common.jobs.settings import JobSettings
+from pacer_common.logs import get_logger
+from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down, warn_failed_open
+
+log = get_logger(__name__)
 
 # The job kinds, named here only. The kind of a job is the name of the arq
 # function that runs it (the worker registers each under its kind).
@@ -74,3 +79,38 @@ async def request_briefing_refresh(
     if submitted.created:
         await enqueue_attempt(arq, settings, submitted, delay)
     return submitted
+
+
+async def refresh_after_save(
+    pool: asyncpg.Pool,
+    arq: ArqRedis,
+    settings: JobSettings,
+    athlete_id: UUID,
+    *,
+    reason: str,
+    data_changed: bool = True,
+) -> bool:
+    """The briefing refresh after a save (core-api's routes, the coach's applied
+    proposals); True if one is now queued or running for the athlete.
+
+    Never fails the save because Postgres or Redis is away: the athlete's data is
+    already committed, and a refresh that could not be queued is picked up when the
+    worker reconnects, by the reaper (a ledger row without its queue entry) or by
+    the next trigger, home view or cron run.
+    """
+    try:
+        await request_briefing_refresh(
+            pool, arq, settings, athlete_id, reason=reason, data_changed=data_changed
+        )
+    except RedisError as error:
+        # Redis away or refusing writes (full under noeviction): the ledger row
+        # waits for the worker, and the save still answers.
+        warn_failed_open(log, "briefing_refresh_not_queued", error, reason=reason)
+        return False
+    except OUTAGE_CLASSES as error:
+        # Postgres away: the same. Anything else is a bug, and fails the request as one.
+        if not is_dependency_down(error):
+            raise
+        warn_failed_open(log, "briefing_refresh_not_queued", error, reason=reason)
+        return False
+    return True

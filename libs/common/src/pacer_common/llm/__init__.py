@@ -10,17 +10,30 @@ from __future__ import annotations
 
 from pacer_common.llm.budget import Deadline
 from pacer_common.llm.client import ClientConfig, LLMClient
-from pacer_common.llm.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUpstreamError
+from pacer_common.llm.errors import (
+    LLMError,
+    LLMInvalidOutput,
+    LLMOverloaded,
+    LLMTimeout,
+    LLMUpstreamError,
+)
 from pacer_common.llm.registry import MODEL_REGISTRY, ModelSpec, Provider
 from pacer_common.llm.settings import LLMSettings
 from pacer_common.llm.types import (
     ChatMessage,
     Completion,
     LLMRequest,
+    Message,
+    OutputSchema,
     StreamEnd,
     StreamEvent,
     StreamStarted,
     TextDelta,
+    ToolCall,
+    ToolCallTurn,
+    ToolResult,
+    ToolResultTurn,
+    ToolSpec,
 )
 from pacer_common.llm.usage import Outcome, UsageRecord, UsageSink
 
@@ -32,18 +45,26 @@ __all__ = [
     "Deadline",
     "LLMClient",
     "LLMError",
+    "LLMInvalidOutput",
     "LLMOverloaded",
     "LLMRequest",
     "LLMSettings",
     "LLMTimeout",
     "LLMUpstreamError",
+    "Message",
     "ModelSpec",
     "Outcome",
+    "OutputSchema",
     "Provider",
     "StreamEnd",
     "StreamEvent",
     "StreamStarted",
     "TextDelta",
+    "ToolCall",
+    "ToolCallTurn",
+    "ToolResult",
+    "ToolResultTurn",
+    "ToolSpec",
     "UsageRecord",
     "UsageSink",
 ]

@@ -15,17 +15,14 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 from uuid import UUID
 
-from pacer_common.llm.attempt import (
-    Attempt,
-    AttemptLimits,
-    AttemptServices,
-    Call,
-)
+from pacer_common.llm.attempt import Attempt, AttemptServices, Call
 from pacer_common.llm.background import BackgroundTasks
 from pacer_common.llm.budget import Deadline, to_ms
-from pacer_common.llm.errors import LLMError, LLMUpstreamError
+from pacer_common.llm.clock import AttemptLimits
+from pacer_common.llm.errors import LLMError, LLMInvalidOutput, LLMUpstreamError
 from pacer_common.llm.metrics import count_fallback
 from pacer_common.llm.providers import ProviderClient, SdkTimeouts, build_provider
+from pacer_common.llm.providers.base import ToolProgress
 from pacer_common.llm.registry import MODEL_REGISTRY, ModelSpec, Provider
 from pacer_common.llm.settings import LLMSettings
 from pacer_common.llm.types import (
@@ -146,23 +143,37 @@ class LLMClient:
         user_id: UUID | None,
         purpose: str,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Stream an answer: StreamStarted, TextDelta..., StreamEnd. Raises LLMError.
+        """Stream an answer: StreamStarted, TextDelta..., ToolCall..., StreamEnd. Raises LLMError.
 
         Falls back to another provider only before the first token; after it,
         any failure raises (the caller keeps the text it already has). When the
         consumer stops (its task cancelled, or this generator closed) the SDK
         stream is closed at once and a "cancelled" usage row is written.
+
+        With ``request.tools`` a round may call tools: each ToolCall is yielded
+        once its arguments are complete (after the round's text), and StreamEnd
+        says "tool_use". The round is one attempt under the same clocks: the
+        first token is the first output of the model, a text delta *or the
+        opening of a tool call* (its name, before any argument); from then on
+        the idle gap bounds every wait, argument fragments included, and a
+        failure raises instead of falling back (a fallback would call other
+        tools under other ids). StreamStarted comes right after that first
+        token, so a round that is all tool calls yields it before the calls.
+        One call of ``stream`` is one round: the caller runs the tools and
+        calls again with a ToolCallTurn and a ToolResultTurn appended, under
+        whatever is left of its Deadline.
         """
         call = Call(request, deadline, user_id, purpose, time.monotonic())
         # The attempt's exit records its outcome: "ok", or "cancelled" on
         # GeneratorExit (closed at a yield) and CancelledError (cancelled in an
         # await), both of which mean the consumer is gone.
         async with AsyncExitStack() as open_attempt:
-            attempt, text = await self._first_answer(call, Attempt.first_text, open_attempt)
+            attempt, first = await self._first_answer(call, Attempt.first_part, open_attempt)
             yield StreamStarted(attempt.model, attempt.fallback)
-            while text is not None:
-                yield TextDelta(text)
-                text = await attempt.next_text()
+            part = await attempt.next_part() if isinstance(first, ToolProgress) else first
+            while part is not None:
+                yield TextDelta(part) if isinstance(part, str) else part
+                part = await attempt.next_part()
         first_token_s = attempt.first_token_s
         yield StreamEnd(
             model=attempt.model,
@@ -185,12 +196,23 @@ class LLMClient:
         """A whole answer, not streamed; same deadlines, fallback and usage rows as stream().
 
         ``fallback=False``: only ``request.model`` may answer (a model an admin
-        chose on purpose, whose caller retries on its own).
+        chose on purpose, whose caller retries on its own). With
+        ``request.output_schema`` the Completion's ``structured`` is the parsed
+        answer, or LLMInvalidOutput is raised (missing, cut off at max_tokens,
+        not a JSON object); the caller still validates it against the schema.
         """
         call = Call(request, deadline, user_id, purpose, time.monotonic())
         async with AsyncExitStack() as open_attempt:
             attempt, reply = await self._first_answer(
                 call, Attempt.complete, open_attempt, fallback=fallback
+            )
+        if request.output_schema is not None and reply.structured is None:
+            # After the attempt: it answered (and was paid for), just not as asked.
+            raise LLMInvalidOutput(
+                model=attempt.model,
+                detail=reply.structured_error or "no structured answer",
+                output=reply.text,
+                finish_reason=reply.finish_reason,
             )
         return Completion(
             text=reply.text,
@@ -199,6 +221,8 @@ class LLMClient:
             output_tokens=attempt.output_tokens,
             finish_reason=reply.finish_reason,
             fallback_used=attempt.fallback,
+            structured=reply.structured,
+            tool_calls=reply.tool_calls,
         )
 
     async def _first_answer(

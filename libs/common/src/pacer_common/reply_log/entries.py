@@ -28,6 +28,7 @@ class Kind(StrEnum):
     DELTA = "delta"
     ERROR = "error"
     DONE = "done"
+    TOOL = "tool"
 
 
 def compact(payload: dict[str, Any]) -> str:
@@ -120,6 +121,32 @@ def delta(text: str, tokens: int, *, replace: bool = False) -> Entry:
 def delta_data(text: str) -> str:
     """A delta's ``d`` alone, for text joined as it is written (the producer's hot path)."""
     return compact({"text": text})
+
+
+# A tool call's states in its ``tool`` entries: ``running`` when it starts, then
+# one of the other two with its result.
+TOOL_STATUSES = frozenset({"running", "done", "error"})
+
+
+def tool(
+    call_id: str,
+    name: str,
+    status: str,
+    *,
+    summary: str | None = None,
+    error: str | None = None,
+    proposal: dict[str, Any] | None = None,
+) -> Entry:
+    """A tool call of the reply (``running``) or its result (``done`` / ``error``):
+    ``summary`` a line for the athlete, ``error`` what went wrong, ``proposal`` the
+    pending change a proposal tool stored (its ``id`` and what it would change)."""
+    if status not in TOOL_STATUSES:
+        raise ValueError(f"a tool entry's status is running, done or error, not {status!r}")
+    data: dict[str, Any] = {"call_id": call_id, "name": name, "status": status}
+    for key, value in (("summary", summary), ("error", error), ("proposal", proposal)):
+        if value is not None:
+            data[key] = value
+    return Entry(Kind.TOOL, compact(data))
 
 
 def error(code: str, message: str, *, retryable: bool) -> Entry:

@@ -67,6 +67,20 @@ class LoggedReply:
     def error(self) -> Entry | None:
         return self._first(Kind.ERROR)
 
+    @property
+    def unfinished_tools(self) -> list[tuple[str, str]]:
+        """(call_id, name) of each tool call logged as running with no result after it:
+        the calls its producer was in when it died."""
+        running: dict[str, str] = {}
+        for entry in self.entries:
+            if entry.kind == Kind.TOOL:
+                payload = entry.payload
+                if payload.get("status") == "running":
+                    running[str(payload["call_id"])] = str(payload["name"])
+                else:
+                    running.pop(str(payload.get("call_id")), None)
+        return list(running.items())
+
 
 async def read_log(client: redis.Redis, message_id: UUID | str) -> LoggedReply | None:
     """The whole log, or None if there is none (never written, or expired)."""

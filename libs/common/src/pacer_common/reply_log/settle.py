@@ -175,11 +175,21 @@ def _row_ending(message_id: UUID, row: asyncpg.Record, *, cancelled: bool) -> li
 
 
 def interrupted_ending(
-    status: str, *, output_tokens: int | None, cancelled: bool = False
+    status: str,
+    *,
+    output_tokens: int | None,
+    cancelled: bool = False,
+    unfinished_tools: list[tuple[str, str]] | None = None,
 ) -> list[Entry]:
-    """The ``error`` and ``done`` a settled reply's log ends with."""
+    """The ``error`` and ``done`` a settled reply's log ends with; first, a tool
+    ``error`` for each call its producer died in (``unfinished_tools``), so that no
+    tool line is left running."""
     error = entries.cancelled() if cancelled else entries.interrupted()
     return [
+        *(
+            entries.tool(call_id, name, "error", error="interrupted")
+            for call_id, name in unfinished_tools or ()
+        ),
         error,
         entries.done(
             status=status,

@@ -8,8 +8,9 @@ that the owner can find, in one folder, everything that depends on its schema.
     table             owner       outside readers / writers (the module here)
     users             core-api    the coach, the worker: does an account exist (users)
     checkins          core-api    the coach, the worker: an athlete's recent data (athlete_context);
-    activities                    the worker: who was active lately (athlete_context)
-    plans, goals
+    activities                    the worker: who was active lately (athlete_context);
+    plans, goals                  core-api's own routes and the coach's tools and applied
+                                  proposals: the reads and saves both run (athlete_data)
     refresh_families  core-api    -
     refresh_tokens    core-api    -
     conversations     coach       -
@@ -20,4 +21,5 @@ that the owner can find, in one folder, everything that depends on its schema.
     topics            core-api    the coach: a session's prompt, title and max_turns (topic_prompts);
                                   the worker: a session's topic, read for each extraction (sessions)
     coach_sessions    coach       the worker: the extraction job's reads and outcome (sessions)
+    coach_proposals   coach       -
 """

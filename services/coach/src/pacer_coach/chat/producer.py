@@ -28,6 +28,7 @@ from pacer_coach.chat.llm_call import CANCELLED, SHUTDOWN, TIMEOUT, CallOutcome,
 from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.chat.outbox import ReplyOutbox
 from pacer_coach.chat.services import ReplyServices
+from pacer_coach.chat.tool_rounds import ToolRunner
 from pacer_coach.chat.turn import ChatTurn
 from pacer_common.reply_log import writing
 from pacer_common.reply_log.entries import Entry
@@ -114,11 +115,31 @@ class ReplyProducer:
             with anyio.CancelScope(shield=True):
                 await ending.run(self._on_end)
 
+    def _tool_runner(self) -> ToolRunner | None:
+        """The reply's tool calls, if its request offers tools (plain chat, steps above 0)."""
+        if not self.turn.request.tools:
+            return None
+        return ToolRunner(
+            self._services.pool,
+            self.turn.user_id,
+            self.turn.assistant_message_id,
+            self._services.tools,
+            self.turn.deadline,
+            self._outbox,
+        )
+
     async def _call_until_stopped(self) -> None:
         """The call, until it ends, a cancel is seen in Redis, or its deadline passes."""
         services = self._services
         self._call = asyncio.create_task(
-            run_llm_call(services.llm, self.turn, self._outbox, self._outcome, self._marker),
+            run_llm_call(
+                services.llm,
+                self.turn,
+                self._outbox,
+                self._outcome,
+                self._marker,
+                self._tool_runner(),
+            ),
             name="coach-llm",
         )
         cancel_seen = asyncio.create_task(self._outbox.cancel_seen.wait())

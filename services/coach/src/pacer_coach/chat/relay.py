@@ -106,7 +106,10 @@ async def _settle_dead(
         if status is None:
             return False
         ending = settle.interrupted_ending(
-            status, output_tokens=reply.output_tokens, cancelled=cancelled
+            status,
+            output_tokens=reply.output_tokens,
+            cancelled=cancelled,
+            unfinished_tools=reply.unfinished_tools,
         )
     await writing.append_ending(client, message_id, ending, log_ttl_s)
     log.warning("coach_reply_interrupted_settled", message_id=str(message_id))

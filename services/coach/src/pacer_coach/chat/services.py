@@ -9,6 +9,7 @@ import redis.asyncio as redis
 
 from pacer_coach.chat.late_store import LateStores
 from pacer_coach.chat.log_writer import ReplyLogWriter
+from pacer_coach.chat.tool_rounds import ToolLimits
 from pacer_coach.extraction import JobQueue
 from pacer_common.llm import LLMClient
 
@@ -25,3 +26,4 @@ class ReplyServices:
     late_stores: LateStores
     log_ttl_s: int  # REPLY_LOG_TTL_SECONDS: how long a log is kept after its `done`
     flush_bytes: int  # REPLY_FLUSH_BYTES: a delta entry is cut at this size
+    tools: ToolLimits

@@ -37,6 +37,7 @@ from pacer_coach.chat.prompt import (
 from pacer_coach.schemas import ChatIn
 from pacer_coach.settings import CoachSettings
 from pacer_coach.store import conversations, idempotency, quota
+from pacer_coach.tools import catalogue as tool_catalogue
 from pacer_common import session_lifecycle
 from pacer_common.auth import Principal, require_account
 from pacer_common.errors import NotFound, TooManyRequests, ValidationFailed
@@ -173,6 +174,8 @@ async def _request(
         ),
         max_tokens=settings.COACH_MAX_REPLY_TOKENS,
         model=llm.model_for(principal.tier),
+        # Plain chat only: a coaching session is an interview that ends in its extraction.
+        tools=tool_catalogue.SPECS if session is None and settings.COACH_MAX_TOOL_STEPS else (),
     )
 
 

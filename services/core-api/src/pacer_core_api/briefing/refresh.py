@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from pacer_common import redis_names
 from pacer_common.jobs import briefing_cache, queue
 from pacer_common.logs import get_logger
-from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down, warn_failed_open
+from pacer_common.outages import warn_failed_open
 from pacer_core_api.state import AppState
 
 log = get_logger(__name__)
@@ -24,28 +24,15 @@ log = get_logger(__name__)
 async def request_refresh(
     state: AppState, athlete_id: UUID, *, reason: str, data_changed: bool
 ) -> bool:
-    """True if a refresh is now queued or running for the athlete."""
-    try:
-        await queue.request_briefing_refresh(
-            state["pool"],
-            state["arq"],
-            state["settings"],
-            athlete_id,
-            reason=reason,
-            data_changed=data_changed,
-        )
-    except RedisError as error:
-        # Redis away or refusing writes (full under noeviction): the ledger row
-        # waits for the worker, and the save still answers.
-        warn_failed_open(log, "briefing_refresh_not_queued", error, reason=reason)
-        return False
-    except OUTAGE_CLASSES as error:
-        # Postgres away: the same. Anything else is a bug, and fails the request as one.
-        if not is_dependency_down(error):
-            raise
-        warn_failed_open(log, "briefing_refresh_not_queued", error, reason=reason)
-        return False
-    return True
+    """True if a refresh is now queued or running for the athlete (never raises for an outage)."""
+    return await queue.refresh_after_save(
+        state["pool"],
+        state["arq"],
+        state["settings"],
+        athlete_id,
+        reason=reason,
+        data_changed=data_changed,
+    )
 
 
 async def after_data_saved(state: AppState, athlete_id: UUID, what: str) -> None:

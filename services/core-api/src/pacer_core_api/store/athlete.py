@@ -2,44 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from pacer_common.errors import AccountGone
-from pacer_core_api.schemas import ActivityIn, CheckinIn, GoalIn, PlanIn
+from pacer_common.tables.athlete_data import (
+    ACTIVITY_COLUMNS,
+    CHECKIN_COLUMNS,
+    get_goal,
+    get_plan,
+    insert_activity,
+    json_ready,
+    owner_must_exist,
+    put_goal,
+    put_plan,
+)
+from pacer_core_api.schemas import ActivityIn, CheckinIn
 
-
-def _json_ready(row: asyncpg.Record) -> dict[str, Any]:
-    """A row as JSON-ready values: dates in ISO 8601, numerics as floats."""
-    out: dict[str, Any] = {}
-    for key, value in dict(row).items():
-        if key == "user_id":
-            continue
-        if isinstance(value, dt.date | dt.datetime):
-            value = value.isoformat()
-        elif isinstance(value, UUID):
-            value = str(value)
-        elif value is not None and not isinstance(value, int | float | str | bool):
-            value = float(value)  # Decimal from numeric columns
-        out[key] = value
-    return out
-
-
-@contextlib.asynccontextmanager
-async def _owner_must_exist() -> AsyncIterator[None]:
-    """A token outlives a deleted account by up to its TTL: its writes get 401, not 500."""
-    try:
-        yield
-    except asyncpg.ForeignKeyViolationError:
-        raise AccountGone() from None
-
-
-_CHECKIN_COLUMNS = "id, day AS date, sleep_hours, soreness, mood, note, created_at, updated_at"
+# The saves of an activity, plan and goal are shared with the coach's applied proposals.
+__all__ = ["get_goal", "get_plan", "insert_activity", "put_goal", "put_plan"]
 
 
 async def upsert_checkin(
@@ -47,14 +30,14 @@ async def upsert_checkin(
 ) -> tuple[dict[str, Any], bool]:
     """Save the day's check-in, replacing an earlier one; return (checkin, created)."""
     day = checkin.date or dt.datetime.now(dt.UTC).date()
-    async with _owner_must_exist():
+    async with owner_must_exist():
         row = await conn.fetchrow(
             f"""INSERT INTO checkins (user_id, day, sleep_hours, soreness, mood, note)
                 VALUES ($1, $2, $3, $4, $5, $6)
                 ON CONFLICT (user_id, day) DO UPDATE SET
                     sleep_hours = EXCLUDED.sleep_hours, soreness = EXCLUDED.soreness,
                     mood = EXCLUDED.mood, note = EXCLUDED.note, updated_at = now()
-                RETURNING {_CHECKIN_COLUMNS}, (xmax = 0) AS created""",
+                RETURNING {CHECKIN_COLUMNS}, (xmax = 0) AS created""",
             user_id,
             day,
             checkin.sleep_hours,
@@ -63,7 +46,7 @@ async def upsert_checkin(
             checkin.note,
         )
     assert row is not None
-    body = _json_ready(row)
+    body = json_ready(row)
     created = bool(body.pop("created"))
     return body, created
 
@@ -72,36 +55,14 @@ async def list_checkins(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.date | None
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"""SELECT {_CHECKIN_COLUMNS} FROM checkins
+        f"""SELECT {CHECKIN_COLUMNS} FROM checkins
             WHERE user_id = $1 AND ($2::date IS NULL OR day < $2)
             ORDER BY day DESC LIMIT $3""",
         user_id,
         before,
         limit,
     )
-    return [_json_ready(row) for row in rows]
-
-
-_ACTIVITY_COLUMNS = "id, sport, started_at, duration_s, distance_m, avg_hr, note, created_at"
-
-
-async def insert_activity(
-    conn: asyncpg.Connection, user_id: UUID, activity: ActivityIn
-) -> dict[str, Any]:
-    async with _owner_must_exist():
-        row = await conn.fetchrow(
-            f"""INSERT INTO activities (user_id, sport, started_at, duration_s, distance_m, avg_hr, note)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ACTIVITY_COLUMNS}""",
-            user_id,
-            activity.sport,
-            activity.started_at,
-            activity.duration_s,
-            activity.distance_m,
-            activity.avg_hr,
-            activity.note,
-        )
-    assert row is not None
-    return _json_ready(row)
+    return [json_ready(row) for row in rows]
 
 
 async def update_activity(
@@ -111,7 +72,7 @@ async def update_activity(
     row = await conn.fetchrow(
         f"""UPDATE activities SET sport = $3, started_at = $4, duration_s = $5,
                 distance_m = $6, avg_hr = $7, note = $8
-            WHERE id = $1 AND user_id = $2 RETURNING {_ACTIVITY_COLUMNS}""",
+            WHERE id = $1 AND user_id = $2 RETURNING {ACTIVITY_COLUMNS}""",
         activity_id,
         user_id,
         activity.sport,
@@ -121,7 +82,7 @@ async def update_activity(
         activity.avg_hr,
         activity.note,
     )
-    return None if row is None else _json_ready(row)
+    return None if row is None else json_ready(row)
 
 
 async def delete_activity(conn: asyncpg.Connection, user_id: UUID, activity_id: UUID) -> bool:
@@ -138,68 +99,11 @@ async def list_activities(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"""SELECT {_ACTIVITY_COLUMNS} FROM activities
+        f"""SELECT {ACTIVITY_COLUMNS} FROM activities
             WHERE user_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
             ORDER BY started_at DESC LIMIT $3""",
         user_id,
         before,
         limit,
     )
-    return [_json_ready(row) for row in rows]
-
-
-_PLAN_COLUMNS = "name, start_date, end_date, sessions_per_week, weekly_distance_m, updated_at"
-
-
-async def put_plan(conn: asyncpg.Connection, user_id: UUID, plan: PlanIn) -> dict[str, Any]:
-    async with _owner_must_exist():
-        row = await conn.fetchrow(
-            f"""INSERT INTO plans (user_id, name, start_date, end_date, sessions_per_week, weekly_distance_m)
-                VALUES ($1, $2, $3, $4, $5, $6)
-                ON CONFLICT (user_id) DO UPDATE SET
-                    name = EXCLUDED.name, start_date = EXCLUDED.start_date,
-                    end_date = EXCLUDED.end_date, sessions_per_week = EXCLUDED.sessions_per_week,
-                    weekly_distance_m = EXCLUDED.weekly_distance_m, updated_at = now()
-                RETURNING {_PLAN_COLUMNS}""",
-            user_id,
-            plan.name,
-            plan.start_date,
-            plan.end_date,
-            plan.sessions_per_week,
-            plan.weekly_distance_m,
-        )
-    assert row is not None
-    return _json_ready(row)
-
-
-async def get_plan(conn: asyncpg.Connection, user_id: UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE user_id = $1", user_id)
-    return _json_ready(row) if row is not None else None
-
-
-_GOAL_COLUMNS = "race_name, race_date, distance_m, target_time_s, updated_at"
-
-
-async def put_goal(conn: asyncpg.Connection, user_id: UUID, goal: GoalIn) -> dict[str, Any]:
-    async with _owner_must_exist():
-        row = await conn.fetchrow(
-            f"""INSERT INTO goals (user_id, race_name, race_date, distance_m, target_time_s)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (user_id) DO UPDATE SET
-                    race_name = EXCLUDED.race_name, race_date = EXCLUDED.race_date,
-                    distance_m = EXCLUDED.distance_m, target_time_s = EXCLUDED.target_time_s,
-                    updated_at = now()
-                RETURNING {_GOAL_COLUMNS}""",
-            user_id,
-            goal.race_name,
-            goal.race_date,
-            goal.distance_m,
-            goal.target_time_s,
-        )
-    assert row is not None
-    return _json_ready(row)
-
-
-async def get_goal(conn: asyncpg.Connection, user_id: UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_GOAL_COLUMNS} FROM goals WHERE user_id = $1", user_id)
-    return _json_ready(row) if row is not None else None
+    return [json_ready(row) for row in rows]

@@ -18,11 +18,18 @@ A stream is :class:`TypedEventStream` (the SDK's event objects) or, with
 same events read from the SDK's raw response, decoded by :mod:`._sse` and
 ``json.loads`` instead of typed objects, with the same errors. Each provider's
 pair implements ``on_event`` and says when its answer has ended.
+
+``on_event`` returns the event's text, or TOOL_PROGRESS for a tool call's
+opening or argument fragment (which it hands to ``self.tool_calls``, a
+:class:`._tool_calls.ToolCallAssembler`). Once the events end with the
+provider's end marker, the assembled calls are handed out one by one; a stream
+cut short hands out none.
 """
 
 from __future__ import annotations
 
 import abc
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
@@ -32,9 +39,16 @@ import httpx2
 from pacer_common.llm.errors import LLMError, LLMUpstreamError
 from pacer_common.llm.providers._http import describe, from_transport, httpx_timeout
 from pacer_common.llm.providers._sse import SSEReader
-from pacer_common.llm.providers.base import ProviderReply, ProviderStream, SdkTimeouts
+from pacer_common.llm.providers._tool_calls import ToolCallAssembler
+from pacer_common.llm.providers.base import (
+    ProviderReply,
+    ProviderStream,
+    SdkTimeouts,
+    StreamPart,
+    ToolProgress,
+)
 from pacer_common.llm.registry import ModelSpec, Provider
-from pacer_common.llm.types import LLMRequest
+from pacer_common.llm.types import LLMRequest, ToolCall
 
 
 @dataclass(frozen=True)
@@ -107,7 +121,7 @@ class SdkProvider(abc.ABC, Generic[ClientT]):
             answer = await self.endpoint().create(**arguments)
         except self.sdk_errors.types as error:
             raise self.sdk_errors.translate(error, model) from error
-        return self.reply(answer, model)
+        return self.reply(answer, request, model)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -125,8 +139,8 @@ class SdkProvider(abc.ABC, Generic[ClientT]):
         """The endpoint's keyword arguments for ``request``."""
 
     @abc.abstractmethod
-    def reply(self, answer: Any, model: ModelSpec) -> ProviderReply:
-        """A whole answer read."""
+    def reply(self, answer: Any, request: LLMRequest, model: ModelSpec) -> ProviderReply:
+        """A whole answer read (its structured answer, if ``request`` asked for one)."""
 
 
 class _EventStream(abc.ABC):
@@ -142,10 +156,18 @@ class _EventStream(abc.ABC):
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.finish_reason: str | None = None
+        self.tool_calls = ToolCallAssembler()
+        self._ready: deque[ToolCall] = deque()
+        self._finished = False
 
-    def _end_of_events(self) -> None:
+    def _end_of_events(self) -> ToolCall | None:
+        """The events are over: the first of the answer's tool calls, or None."""
         if not self.ended:
             raise LLMUpstreamError(model=self._model, detail=self.unfinished)
+        if not self._finished:
+            self._finished = True
+            self._ready.extend(self.tool_calls.finish(self.finish_reason))
+        return self._ready.popleft() if self._ready else None
 
 
 _END = object()
@@ -161,8 +183,10 @@ class TypedEventStream(_EventStream):
         super().__init__(model)
         self._events = events
 
-    async def next_text(self) -> str | None:
+    async def next_part(self) -> StreamPart | None:
         while True:
+            if self._finished:
+                return self._end_of_events()
             try:
                 # __anext__, not `async for`: each `async for` over an SDK stream
                 # makes a new wrapper generator that would be left unclosed.
@@ -172,15 +196,14 @@ class TypedEventStream(_EventStream):
             except self.sdk_errors.types as error:
                 raise self.sdk_errors.translate(error, self._model) from error
             if event is _END:
-                self._end_of_events()
-                return None
-            text = self.on_event(event)
-            if text:
-                return text
+                return self._end_of_events()
+            part = self.on_event(event)
+            if part:
+                return part
 
     @abc.abstractmethod
-    def on_event(self, event: Any) -> str | None:
-        """Take in one event; its text, if it carries any."""
+    def on_event(self, event: Any) -> str | ToolProgress | None:
+        """Take in one event; its text, or TOOL_PROGRESS for a tool call's."""
 
     async def close(self) -> None:
         await self._events.close()
@@ -196,7 +219,7 @@ class RawEventStream(_EventStream):
         self._events = SSEReader(response.http_response.aiter_bytes())
         self._done = False
 
-    async def next_text(self) -> str | None:
+    async def next_part(self) -> StreamPart | None:
         while True:
             try:
                 item = None if self._done else await self._events.next()
@@ -204,18 +227,17 @@ class RawEventStream(_EventStream):
                 raise from_transport(error, self._model, describe(error)) from error
             if item is None or self.is_done_marker(item[1]):
                 self._done = True
-                self._end_of_events()
-                return None
+                return self._end_of_events()
             name, data = item
             try:
-                text = self.on_event(name, data)
+                part = self.on_event(name, data)
             except (ValueError, KeyError, TypeError, AttributeError) as error:
                 raise LLMUpstreamError(
                     model=self._model,
                     detail=f"malformed {self.what(name)}: {type(error).__name__}",
                 ) from error
-            if text:
-                return text
+            if part:
+                return part
 
     def is_done_marker(self, data: str) -> bool:
         """A data line that ends the stream without being an event (OpenAI's ``[DONE]``)."""
@@ -226,8 +248,8 @@ class RawEventStream(_EventStream):
         return f"{name} event"
 
     @abc.abstractmethod
-    def on_event(self, name: str, data: str) -> str | None:
-        """Take in one SSE event; its text, if it carries any."""
+    def on_event(self, name: str, data: str) -> str | ToolProgress | None:
+        """Take in one SSE event; its text, or TOOL_PROGRESS for a tool call's."""
 
     async def close(self) -> None:
         await self._response.close()

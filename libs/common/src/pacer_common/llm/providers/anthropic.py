@@ -18,18 +18,35 @@ from typing import Any
 import anthropic
 import httpx2
 from anthropic import AsyncAPIResponse
-from anthropic.types import Message, MessageParam, RawMessageStreamEvent
+from anthropic.types import (
+    Message,
+    MessageParam,
+    RawMessageStreamEvent,
+    TextBlockParam,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
+)
 
 from pacer_common.llm.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUpstreamError
 from pacer_common.llm.providers._http import describe, from_status, from_transport, httpx_timeout
 from pacer_common.llm.providers._sdk import RawEventStream, SdkErrors, SdkProvider, TypedEventStream
-from pacer_common.llm.providers.base import ProviderReply, SdkTimeouts, normalize_finish_reason
+from pacer_common.llm.providers._tool_calls import ToolCallAssembler
+from pacer_common.llm.providers.base import (
+    TOOL_PROGRESS,
+    ProviderReply,
+    SdkTimeouts,
+    ToolProgress,
+    normalize_finish_reason,
+)
 from pacer_common.llm.registry import ModelSpec
-from pacer_common.llm.types import LLMRequest
+from pacer_common.llm.types import LLMRequest, ToolCall, ToolCallTurn, ToolResultTurn, ToolSpec
 
 # Error types of an `error` event inside a 200 stream that mean "back off".
 _OVERLOADED_TYPES = frozenset({"overloaded_error", "rate_limit_error"})
 _UNFINISHED = "stream ended before message_stop"
+# The description of the forced tool that carries a structured answer.
+_SCHEMA_TOOL = "Give your answer as this tool's input: one object that matches its schema."
 
 
 def _stream_error(body: Any, model: ModelSpec, response: AsyncAPIResponse[Any]) -> LLMError:
@@ -65,12 +82,20 @@ class AnthropicStream(TypedEventStream):
     sdk_errors = _ERRORS
     unfinished = _UNFINISHED
 
-    def on_event(self, event: RawMessageStreamEvent) -> str | None:
+    def on_event(self, event: RawMessageStreamEvent) -> str | ToolProgress | None:
         if event.type == "message_start":
             self.input_tokens = event.message.usage.input_tokens
+        elif event.type == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                self.tool_calls.open(event.index, block.id, block.name)
+                return TOOL_PROGRESS
         elif event.type == "content_block_delta":
             if event.delta.type == "text_delta":
                 return event.delta.text
+            if event.delta.type == "input_json_delta":
+                self.tool_calls.add(event.index, event.delta.partial_json)
+                return TOOL_PROGRESS
         elif event.type == "message_delta":
             # Only message_delta's count: message_start's is a placeholder, not a total.
             self.output_tokens = event.usage.output_tokens
@@ -85,27 +110,37 @@ class AnthropicStream(TypedEventStream):
 class AnthropicRawStream(RawEventStream):
     unfinished = _UNFINISHED
 
-    def on_event(self, name: str, data: str) -> str | None:
+    def on_event(self, name: str, data: str) -> str | ToolProgress | None:
         if name == "content_block_delta":
-            delta = json.loads(data)["delta"]
+            event = json.loads(data)
+            delta = event["delta"]
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return str(delta["text"])
+            if delta.get("type") == "input_json_delta":
+                self.tool_calls.add(event["index"], str(delta.get("partial_json") or ""))
+                return TOOL_PROGRESS
+        elif name == "content_block_start":
+            event = json.loads(data)
+            block = event["content_block"]
+            if block.get("type") == "tool_use":
+                self.tool_calls.open(event["index"], block.get("id"), block.get("name"))
+                return TOOL_PROGRESS
         elif name == "message_start":
             self.input_tokens = json.loads(data)["message"]["usage"]["input_tokens"]
         elif name == "message_delta":
-            event = json.loads(data)
-            usage = event.get("usage") or {}
-            self.output_tokens = usage.get("output_tokens")
-            if usage.get("input_tokens") is not None:
-                self.input_tokens = usage["input_tokens"]
-            self.finish_reason = normalize_finish_reason(
-                (event.get("delta") or {}).get("stop_reason")
-            )
+            self._message_delta(json.loads(data))
         elif name == "message_stop":
             self.ended = True
         elif name == "error":
             raise _stream_error(json.loads(data), self._model, self._response)
         return None
+
+    def _message_delta(self, event: dict[str, Any]) -> None:
+        usage = event.get("usage") or {}
+        self.output_tokens = usage.get("output_tokens")
+        if usage.get("input_tokens") is not None:
+            self.input_tokens = usage["input_tokens"]
+        self.finish_reason = normalize_finish_reason((event.get("delta") or {}).get("stop_reason"))
 
 
 class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
@@ -128,23 +163,114 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
             "max_tokens": request.max_tokens,
             "timeout": httpx_timeout(timeouts),
         }
+        tools: list[ToolParam] = [_tool(tool) for tool in request.tools]
+        if request.tools:
+            arguments["tool_choice"] = {"type": request.tool_choice}
+        schema = request.output_schema
+        if schema is not None:
+            # Anthropic's structured answer: a tool it must call, whose input is the answer.
+            tools.append(
+                {
+                    "name": schema.name,
+                    "description": _SCHEMA_TOOL,
+                    "input_schema": dict(schema.schema),
+                }
+            )
+            arguments["tool_choice"] = {"type": "tool", "name": schema.name}
+        if tools:
+            arguments["tools"] = tools
         return {**arguments, "stream": True} if stream else arguments
 
-    def reply(self, answer: Message, model: ModelSpec) -> ProviderReply:
+    def reply(self, answer: Message, request: LLMRequest, model: ModelSpec) -> ProviderReply:
+        finish_reason = normalize_finish_reason(answer.stop_reason)
+        text = "".join(block.text for block in answer.content if block.type == "text")
+        assembler = ToolCallAssembler()
+        for index, block in enumerate(answer.content):
+            if block.type == "tool_use":
+                assembler.open(index, block.id, block.name)
+                assembler.add(index, json.dumps(block.input, ensure_ascii=False))
+        calls = tuple(assembler.finish(finish_reason))
+        structured, error = None, None
+        if request.output_schema is not None:
+            text, structured, error = _structured(
+                calls, request.output_schema.name, text, cut=finish_reason == "length"
+            )
+            calls = ()
         return ProviderReply(
-            text="".join(block.text for block in answer.content if block.type == "text"),
+            text=text,
             input_tokens=answer.usage.input_tokens,
             output_tokens=answer.usage.output_tokens,
-            finish_reason=normalize_finish_reason(answer.stop_reason),
+            finish_reason=finish_reason,
+            tool_calls=calls,
+            structured=structured,
+            structured_error=error,
         )
+
+
+def _structured(
+    calls: tuple[ToolCall, ...], name: str, text: str, *, cut: bool
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    """(its JSON text, the object or None, why not) of the forced tool's call.
+
+    A whole answer cut off at max_tokens is refused even when its input parsed:
+    the API hands back what it had of the input, an object that may well be {}.
+    """
+    call = next((call for call in calls if call.name == name), None)
+    if call is None:
+        return text, None, f"no call of the forced tool {name}"
+    if cut:
+        return call.arguments_text, None, "the answer was cut off at max_tokens"
+    return call.arguments_text, call.arguments, call.arguments_error
+
+
+def _tool(tool: ToolSpec) -> ToolParam:
+    return {
+        "name": tool.name,
+        "description": tool.description,
+        "input_schema": dict(tool.input_schema),
+    }
 
 
 def _messages(request: LLMRequest) -> list[MessageParam]:
     messages: list[MessageParam] = []
     for message in request.messages:
         # Spelled out per role: the SDK's TypedDicts are told apart by their literal role.
-        if message.role == "user":
+        if isinstance(message, ToolCallTurn):
+            messages.append({"role": "assistant", "content": _call_blocks(message)})
+        elif isinstance(message, ToolResultTurn):
+            messages.append({"role": "user", "content": _result_blocks(message)})
+        elif message.role == "user":
             messages.append({"role": "user", "content": message.content})
         else:
             messages.append({"role": "assistant", "content": message.content})
     return messages
+
+
+def _call_blocks(turn: ToolCallTurn) -> list[TextBlockParam | ToolUseBlockParam]:
+    blocks: list[TextBlockParam | ToolUseBlockParam] = []
+    if turn.text:
+        blocks.append({"type": "text", "text": turn.text})
+    for call in turn.calls:
+        # Anthropic's input must be an object: a call whose arguments were not one
+        # goes back as {}, its result (an error the caller wrote) says what was wrong.
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.call_id,
+                "name": call.name,
+                "input": call.arguments or {},
+            }
+        )
+    return blocks
+
+
+def _result_blocks(turn: ToolResultTurn) -> list[ToolResultBlockParam]:
+    return [
+        {
+            "type": "tool_result",
+            "tool_use_id": result.call_id,
+            "content": result.content,
+            "is_error": result.is_error,
+        }
+        for result in turn.results
+    ]

@@ -8,10 +8,10 @@ translates what comes back (events, usage, errors) into these shapes and into
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 from pacer_common.llm.registry import ModelSpec, Provider
-from pacer_common.llm.types import LLMRequest
+from pacer_common.llm.types import LLMRequest, ToolCall
 
 # Provider stop reasons in one vocabulary, so a caller need not know who answered.
 _FINISH_REASONS = {
@@ -44,6 +44,21 @@ class SdkTimeouts:
     other_s: float
 
 
+class ToolProgress:
+    """A tool call's opening or one of its argument fragments: output of the model
+    (it starts and keeps the token clocks), but no event yet: the ToolCall comes
+    whole once the answer is complete."""
+
+    def __repr__(self) -> str:
+        return "TOOL_PROGRESS"
+
+
+TOOL_PROGRESS: Final = ToolProgress()
+
+# What a stream hands the attempt: a text delta, tool-call progress, or a complete call.
+StreamPart = str | ToolProgress | ToolCall
+
+
 class ProviderStream(Protocol):
     """An open streamed answer. Counts are None until the provider has sent them."""
 
@@ -54,11 +69,13 @@ class ProviderStream(Protocol):
     @property
     def finish_reason(self) -> str | None: ...
 
-    async def next_text(self) -> str | None:
-        """The next non-empty text delta, or None when the answer is complete.
+    async def next_part(self) -> StreamPart | None:
+        """The next non-empty text delta or TOOL_PROGRESS as they stream, then
+        the answer's ToolCalls once it is complete, then None.
 
         Raises LLMError; a stream that ends without the provider's end marker is
-        a dropped stream (LLMUpstreamError), not a short answer.
+        a dropped stream (LLMUpstreamError), not a short answer (and its tool
+        calls, unfinished, are never handed out).
         """
 
     async def close(self) -> None:
@@ -67,10 +84,16 @@ class ProviderStream(Protocol):
 
 @dataclass(frozen=True)
 class ProviderReply:
+    """A whole answer. With an output schema, ``text`` is the structured answer's
+    JSON text, and ``structured`` its object or None with ``structured_error``."""
+
     text: str
     input_tokens: int | None
     output_tokens: int | None
     finish_reason: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    structured: dict[str, Any] | None = None
+    structured_error: str | None = None
 
 
 class ProviderClient(Protocol):
