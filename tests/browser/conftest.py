@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
-from fixtures.browser import DESKTOP, PageErrors, Sim
+from fixtures.browser import DESKTOP, TOOL_TIMEOUT_S, PageErrors, Sim
 from fixtures.stack import Stack, start_stack
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -61,6 +61,7 @@ def web_stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "CLIENT_STREAM_IDLE_TIMEOUT_SECONDS": str(IDLE_TIMEOUT_S),
             # The streaming-performance test's reply is 2,000 tokens (800 by default).
             "COACH_MAX_REPLY_TOKENS": "2000",
+            "FUNCTION_TIMEOUT_SECONDS": str(TOOL_TIMEOUT_S),
             # A failed extraction's retries (3 attempts) take seconds, not minutes.
             "JOB_RETRY_BACKOFF_SECONDS": "1",
             "JOB_RETRY_BACKOFF_MAX_SECONDS": "2",

@@ -36,6 +36,7 @@ export class Reply {
     this.conversationId = conversationId;
     this.messageId = messageId;
     this.text = text;
+    this.tools = new Map(); // call_id -> the newest `tool` event of that step
     this.key = newKey();
     this.lastEventId = "";
     this.state = "sending"; // sending | streaming | reconnecting | done | stalled | failed
@@ -111,6 +112,7 @@ export class Reply {
     this.isFinal = false;
     this.stopRequested = false;
     this._replace("");
+    this._clearTools();
     return this._run("post");
   }
 
@@ -134,6 +136,12 @@ export class Reply {
     this._emit({ type: "replace", text });
   }
 
+  _clearTools() {
+    if (!this.tools.size) return;
+    this.tools.clear();
+    this._emit({ type: "tools-cleared" });
+  }
+
   _onEvent({ name, data }) {
     if (name === "meta") {
       this.messageId = data.message_id;
@@ -144,6 +152,7 @@ export class Reply {
       activeReplies.set(this.conversationId, this);
       // `meta` is the log's first entry: whatever came before is replayed after it.
       if (this.text) this._replace("");
+      this._clearTools();
       this._setState("streaming");
       if (this.stopRequested) this._cancel();
     } else if (name === "delta") {
@@ -154,6 +163,12 @@ export class Reply {
         this.text += data.text;
         this._emit({ type: "append", text: data.text });
       }
+    } else if (name === "tool") {
+      // `running`'s summary is what the step does; `done`'s, what it found.
+      const before = this.tools.get(data.call_id);
+      const step = { ...data, doing: data.status === "running" ? data.summary : before?.doing };
+      this.tools.set(data.call_id, step);
+      this._emit({ type: "tool", step });
     } else if (name === "error") {
       this.error = data;
     } else if (name === "done") {

@@ -5,6 +5,7 @@
 import { h, retryText } from "./dom.js";
 import { activeReplies } from "./reply.js";
 import { config } from "./store.js";
+import { proposalCard, showStoredProposals, stepLine } from "./tools.js";
 
 const STORED_NOTE = {
   partial: "This reply was cut short.",
@@ -41,14 +42,30 @@ function quotaText(error) {
   return `You have used this month's messages (${error.body?.limit ?? "all"}). They reset on ${when}.`;
 }
 
-/** A stored message, or a live reply bound to its Reply. */
+/**
+ * A stored message, or a live reply bound to its Reply: the tool steps' lines
+ * above the text (they come first), the proposals' cards below it.
+ */
 function bubble(role, text) {
   const body = document.createTextNode(text);
   const note = h("p", { class: "note", hidden: true });
   const actions = h("div", { class: "bubble-actions" });
+  const steps = h("ul", { class: "steps" });
+  const proposals = h("div", { class: "proposals" });
   const el = h("article", { class: `msg ${role}`, "aria-label": role === "user" ? "You" : "Coach" },
-    h("p", { class: "text" }, body), note, actions);
-  return { el, body, note, actions };
+    steps, h("p", { class: "text" }, body), proposals, note, actions);
+  return { el, body, note, actions, steps, proposals };
+}
+
+/** A tool event shown: its line (one per call, updated in place) and its proposal's card. */
+function showStep(view, step) {
+  const line = view.steps.querySelector(`[data-call="${CSS.escape(step.call_id)}"]`);
+  if (line) stepLine(step, line);
+  else view.steps.append(stepLine(step, h("li", { "data-call": step.call_id })));
+  const proposal = step.proposal;
+  if (proposal?.id && !view.proposals.querySelector(`[data-proposal="${CSS.escape(proposal.id)}"]`)) {
+    view.proposals.append(proposalCard(proposal));
+  }
 }
 
 function bindReply(view, reply, onChange) {
@@ -67,21 +84,27 @@ function bindReply(view, reply, onChange) {
     );
   };
   view.body.data = reply.text;
+  for (const step of reply.tools.values()) showStep(view, step);
   render();
   return reply.subscribe((change) => {
     if (change.type === "append") view.body.appendData(change.text);
     else if (change.type === "replace") view.body.data = change.text;
-    else render();
+    else if (change.type === "tool") showStep(view, change.step);
+    else if (change.type === "tools-cleared") {
+      view.steps.replaceChildren();
+      view.proposals.replaceChildren();
+    } else render();
     onChange(change);
   });
 }
 
 /**
  * createThread({newReply(message) -> Reply, followReply(messageId, lastUser) -> Reply,
- *               onChange(change, reply), empty: "text", extraActions: [buttons]})
+ *               onChange(change, reply), empty: "text", extraActions: [buttons],
+ *               withProposals: chat's replies may hold proposals (sessions' offer no tools)})
  * -> {log, form, input, showMessages(messages, conversationId), setOpen(bool), destroy()}
  */
-export function createThread({ newReply, followReply, onChange = () => {}, empty = "", extraActions = [] }) {
+export function createThread({ newReply, followReply, onChange = () => {}, empty = "", extraActions = [], withProposals = false }) {
   const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
   const input = h("textarea", { id: "message", name: "message", rows: 2, required: true, maxlength: config.messageMaxChars });
   const send = h("button", { type: "submit" }, "Send");
@@ -119,6 +142,7 @@ export function createThread({ newReply, followReply, onChange = () => {}, empty
     log.replaceChildren();
     const running = conversationId ? activeReplies.get(conversationId) : null;
     let lastUser = "";
+    const stored = new Map(); // message id -> its view, for its proposals
     for (const message of messages) {
       if (message.role === "user") {
         lastUser = message.content;
@@ -134,6 +158,7 @@ export function createThread({ newReply, followReply, onChange = () => {}, empty
         continue;
       }
       const view = bubble("assistant", message.content);
+      stored.set(message.id, view);
       const note = STORED_NOTE[message.status];
       if (note) {
         view.note.textContent = note;
@@ -146,6 +171,7 @@ export function createThread({ newReply, followReply, onChange = () => {}, empty
     if (running && !messages.some((m) => m.id === running.messageId)) showReply(running);
     if (!log.childElementCount && empty) log.append(h("p", { class: "empty" }, empty));
     log.scrollTop = log.scrollHeight;
+    if (withProposals && stored.size) showStoredProposals((messageId) => stored.get(messageId)?.proposals ?? null);
   }
 
   form.addEventListener("submit", (event) => {

@@ -12,6 +12,7 @@ export function chat(main, { params }) {
   const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const thread = createThread({
     empty: "Ask your coach anything about your training.",
+    withProposals: true,
     newReply: (message) => new Reply({ message, conversationId }),
     followReply: (messageId, lastUser) => Reply.follow(conversationId, messageId, lastUser),
     onChange(change, reply) {
