@@ -29,7 +29,7 @@ from pacer_coach.chat.llm_call import CANCELLED, CallOutcome, Failure, meta_entr
 from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.chat.outbox import ReplyOutbox
 from pacer_coach.chat.services import ReplyServices
-from pacer_coach.chat.turn import STORE_RETRY_DELAYS_S, ChatTurn, close_turn
+from pacer_coach.chat.turn import GAVE_UP_ON_OUTAGE, ChatTurn, TurnClosed, close_turn
 from pacer_coach.metrics import SESSIONS_ENDED, STREAMS_FINISHED
 from pacer_common import notifications
 from pacer_common.jobs import ledger
@@ -163,16 +163,15 @@ class ReplyEnd:
         )
 
     async def _store(self, ending: Ending, is_final: bool) -> tuple[ledger.Submitted | None, bool]:
-        """The row, and whether Postgres may not have taken it: close_turn retries an
-        outage after STORE_RETRY_DELAYS_S[0] at the soonest, so one that came back
-        sooner stored the reply (or hit a bug, which is the reaper's)."""
+        """The session's job if this reply ended it, and whether the row may lack the
+        reply: Postgres stayed down through close_turn's retries, or storing outlasted
+        STORE_TIMEOUT_S (a bug leaves the row to the reaper, as close_turn says)."""
         outcome = self._outcome
-        started_s = time.monotonic()
-        submitted = None
+        closed: TurnClosed | None = None
         # Storing may retry for seconds on a Postgres blip: the writer beats the
         # reply all that time, so a reader does not take it for dead and settle the row.
         with anyio.move_on_after(STORE_TIMEOUT_S):
-            submitted = await close_turn(
+            closed = await close_turn(
                 self._services.pool,
                 self._turn,
                 content="".join(outcome.text),
@@ -183,7 +182,9 @@ class ReplyEnd:
                 refund=ending.refund,
                 end_session=is_final,
             )
-        return submitted, time.monotonic() - started_s >= STORE_RETRY_DELAYS_S[0]
+        if closed is None:
+            return None, True
+        return closed.submitted, closed.result == GAVE_UP_ON_OUTAGE
 
     def _log_ending(self, ending: Ending, is_final: bool) -> LoggedReply:
         """``meta`` if the call never logged it, ``error``?, ``done``: the whole reply
