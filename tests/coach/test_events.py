@@ -20,6 +20,7 @@ import redis.asyncio as redis
 
 from fixtures.coach import Coach, StartCoach, chat, register_through
 from fixtures.core_api import Athlete, CoreApi
+from fixtures.waiting import poll
 from fixtures.worker import CHECKIN, StartWorker
 from pacer_common import notifications, redis_names
 from pacer_common.jobs import events as job_events
@@ -352,12 +353,14 @@ async def test_caps_are_their_own_and_chat_slots_are_untouched(
                 assert result.status_code == 200, result.body
                 assert result.of("done")
         # Closed streams give their slots back (the server notices the close soon after).
-        deadline = time.monotonic() + 5
         statuses: list[int] = []
-        while 200 not in statuses and time.monotonic() < deadline:
+
+        async def reopened() -> bool:
             async with http.stream("GET", EVENTS, headers=one.headers) as again:
                 statuses.append(again.status_code)
-            await asyncio.sleep(0.05)
+            return statuses[-1] == 200
+
+        await poll(reopened, timeout_s=5, what="a slot given back")
         assert statuses[-1] == 200, statuses
 
 

@@ -19,6 +19,7 @@ from fixtures.coach import StartCoach, chat
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import relayed
+from fixtures.waiting import elapse
 from pacer_common.reply_log import settle_dead_producers
 
 
@@ -63,7 +64,7 @@ async def test_a_postgres_blip_as_the_reply_ends_still_stores_it(
                 async def blip() -> None:
                     await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
                     await relay.cut()
-                    await asyncio.sleep(0.6)
+                    await elapse(0.6, why="the outage's length")
                     await relay.restore()
 
                 blipping = asyncio.create_task(blip())

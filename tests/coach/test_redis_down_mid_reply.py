@@ -10,7 +10,6 @@ event id once Redis is back gets exactly the rest.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -22,7 +21,7 @@ from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import TcpRelay, relayed
-from fixtures.waiting import stored
+from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 
 
@@ -107,10 +106,11 @@ async def _stored_once(pg_pool: asyncpg.Pool, events: list[Event]) -> None:
 
 async def _until_logged_beyond(client: redis.Redis, key: str, count: int) -> None:
     """Until Redis has applied an entry the coach has not heard back about."""
-    deadline = asyncio.get_running_loop().time() + 10
-    while await client.xlen(key) <= count:
-        assert asyncio.get_running_loop().time() < deadline, "nothing was written"
-        await asyncio.sleep(0.01)
+
+    async def beyond() -> bool:
+        return bool(await client.xlen(key) > count)
+
+    await poll(beyond, timeout_s=10, interval_s=0.01, what="an entry beyond those heard back")
 
 
 def _entry_order(entry_id: str | None) -> tuple[int, int]:
@@ -175,10 +175,9 @@ async def _first_deltas(http: httpx.AsyncClient, runner: Athlete, deltas: int) -
 async def _resume_when_redis_answers(
     http: httpx.AsyncClient, runner: Athlete, message_id: str, last_id: str
 ) -> list[Event]:
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
+
+    async def resumed() -> list[Event] | None:
         status, events, _ = await resume(http, runner, message_id, last_id)
-        if status == 200 and events and events[-1].event == "done":
-            return events
-        assert asyncio.get_running_loop().time() < deadline, (status, events)
-        await asyncio.sleep(0.2)
+        return events if status == 200 and events and events[-1].event == "done" else None
+
+    return await poll(resumed, timeout_s=10, interval_s=0.2, what="a resume that ends in done")

@@ -23,7 +23,7 @@ from fixtures.coach_process import coach_env, ready_coach_process
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
-from fixtures.waiting import stored
+from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 from pacer_common.reply_log import settle_dead_producers
 
@@ -282,10 +282,13 @@ async def test_the_reaper_settles_a_killed_coachs_reply_from_its_log(
     before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
     message_id = before[0].data["message_id"]
     heartbeat = redis_names.reply_heartbeat_key(message_id)
-    deadline = asyncio.get_running_loop().time() + 10
-    while await redis_client.exists(heartbeat):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.1)
+
+    async def heartbeat_gone() -> bool:
+        return not await redis_client.exists(heartbeat)
+
+    await poll(
+        heartbeat_gone, timeout_s=10, interval_s=0.1, what="the killed reply's heartbeat to lapse"
+    )
     # The worker's reaper uses an arq (bytes) client: the same kind here.
     raw = redis.Redis.from_url(redis_url)
     try:
