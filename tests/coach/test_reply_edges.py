@@ -8,11 +8,8 @@ Postgres and the simulator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import uuid
-from asyncio.subprocess import Process
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -29,7 +26,7 @@ from coach.test_reply_log import (
 )
 
 from fixtures.coach import StartCoach
-from fixtures.coach_process import coach_env, ready_coach_process
+from fixtures.coach_process import coach_env, running_coach
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
@@ -49,21 +46,6 @@ async def _keyed_post(http: httpx.AsyncClient, athlete: Athlete, key: str) -> li
         return parse((await response.aread()).decode())
 
 
-@contextlib.asynccontextmanager
-async def _coach_process(env: dict[str, str]) -> AsyncIterator[tuple[Process, httpx.AsyncClient]]:
-    """A real coach process and a client of it; stopped (SIGTERM) unless the test killed it."""
-    process = await ready_coach_process(env)
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{env['COACH_PORT']}", timeout=30
-        ) as http:
-            yield process, http
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), timeout=10)
-
-
 async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_gets_back(
     migrated_postgres: str,
     jwt_key_files: tuple[Path, Path],
@@ -76,7 +58,7 @@ async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_ge
     await sim.set_mode(mode="slow", first_token_ms=20_000, token_ms=10, tokens=5)
     key = str(uuid.uuid4())
     env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
-    async with _coach_process(env) as (process, http):
+    async with running_coach(env, stop="terminate") as (process, http):
         headers = {**runner.headers, "Idempotency-Key": key}
         async with http.stream(
             "POST", "/v1/coach/chat", json={"message": "Are you there?"}, headers=headers
@@ -86,7 +68,7 @@ async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_ge
             process.send_signal(signal.SIGKILL)
             await asyncio.wait_for(process.wait(), timeout=5)
     env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
-    async with _coach_process(env) as (_, http):
+    async with running_coach(env, stop="terminate") as (_, http):
         retried = await _keyed_post(http, runner, key)
         message_id = retried[0].data.get("message_id")
         status, resumed, _ = await resume(http, runner, str(message_id), None)

@@ -19,7 +19,7 @@ import httpx
 import redis.asyncio as redis
 
 from fixtures.coach import StartCoach
-from fixtures.coach_process import coach_env, ready_coach_process
+from fixtures.coach_process import coach_env, running_coach
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
@@ -217,19 +217,11 @@ async def _killed_mid_reply(
 ) -> list[Event]:
     """A real coach process SIGKILLed after the client saw two deltas: what the client saw."""
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=1000)
-    port = free_port()
-    process = await ready_coach_process(
-        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            before = await post_until(http, runner, deltas=2)
+    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    async with running_coach(env) as (process, http):
+        before = await post_until(http, runner, deltas=2)
         process.send_signal(signal.SIGKILL)
         await asyncio.wait_for(process.wait(), timeout=5)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     return before
 
 
@@ -243,18 +235,11 @@ async def test_a_killed_coach_is_resumed_on_a_new_one_with_the_text_seen_then_in
 ) -> None:
     before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
     message_id = before[0].data["message_id"]
-    port = free_port()
-    again = await ready_coach_process(
-        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            started = asyncio.get_running_loop().time()
-            status, after, _ = await resume(http, runner, message_id, before[-1].id)
-            took = asyncio.get_running_loop().time() - started
-    finally:
-        again.terminate()
-        await asyncio.wait_for(again.wait(), timeout=10)
+    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    async with running_coach(env, stop="terminate") as (_, http):
+        started = asyncio.get_running_loop().time()
+        status, after, _ = await resume(http, runner, message_id, before[-1].id)
+        took = asyncio.get_running_loop().time() - started
     assert status == 200
     assert [e.event for e in after][-2:] == ["error", "done"]
     assert after[-2].data["code"] == "interrupted"
