@@ -8,10 +8,9 @@ import asyncio
 import json
 import signal
 import sys
-from pathlib import Path
 
 from fixtures.coach import chat
-from fixtures.coach_process import coach_env, running_coach
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
@@ -30,14 +29,11 @@ async def _prestop(*args: str) -> tuple[dict[str, object], float]:
 
 
 async def test_the_hook_waits_for_open_replies_so_sigterm_cuts_none(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
-    redis_url: str,
 ) -> None:
-    port = free_port()
-    env = coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    env = coach_process_env()
     metrics = f"--metrics-url=http://127.0.0.1:{env['COACH_METRICS_PORT']}/metrics"
     async with running_coach(env) as (process, http):
         # Each reply runs about 2 s: longer than the hook's minimum wait.
@@ -60,14 +56,11 @@ async def test_the_hook_waits_for_open_replies_so_sigterm_cuts_none(
 
 
 async def test_the_hook_gives_up_at_its_maximum(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
-    redis_url: str,
 ) -> None:
-    port = free_port()
-    env = coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    env = coach_process_env()
     metrics = f"--metrics-url=http://127.0.0.1:{env['COACH_METRICS_PORT']}/metrics"
     async with running_coach(env) as (process, http):
         await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)

@@ -6,27 +6,22 @@ import asyncio
 import os
 import signal
 import sys
-from pathlib import Path
 
 import asyncpg
 import httpx
 
 from fixtures.coach import ChatResult, chat, parse_sse
-from fixtures.coach_process import coach_env, running_coach
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 
 
 async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
-    redis_url: str,
 ) -> None:
-    port = free_port()
-    env = coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    env = coach_process_env()
     async with running_coach(env) as (process, http):
         await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)
         streams = [asyncio.create_task(chat(http, runner)) for _ in range(3)]
@@ -71,23 +66,13 @@ async def _chat_seen(
 
 
 async def test_sigterm_stores_every_open_reply_with_the_text_its_client_saw(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
     streams = 10
-    port = free_port()
-    env = coach_env(
-        migrated_postgres,
-        jwt_key_files,
-        sim,
-        port,
-        redis_url,
-        SSE_MAX_STREAMS_PER_USER=str(streams),
-    )
+    env = coach_process_env(SSE_MAX_STREAMS_PER_USER=str(streams))
     async with running_coach(env) as (process, http):
         await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=10_000)
         seen = [asyncio.Event() for _ in range(streams)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -26,9 +25,8 @@ from coach.test_reply_log import (
 )
 
 from fixtures.coach import StartCoach
-from fixtures.coach_process import coach_env, running_coach
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.tcp_relay import relayed
 from fixtures.waiting import poll, stored
@@ -47,17 +45,15 @@ async def _keyed_post(http: httpx.AsyncClient, athlete: Athlete, key: str) -> li
 
 
 async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_gets_back(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
     # The LLM is silent for 20 s: the client holds only its Idempotency-Key.
     await sim.set_mode(mode="slow", first_token_ms=20_000, token_ms=10, tokens=5)
     key = str(uuid.uuid4())
-    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    env = coach_process_env()
     async with running_coach(env, stop="terminate") as (process, http):
         headers = {**runner.headers, "Idempotency-Key": key}
         async with http.stream(
@@ -67,7 +63,7 @@ async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_ge
             await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
             process.send_signal(signal.SIGKILL)
             await asyncio.wait_for(process.wait(), timeout=5)
-    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    env = coach_process_env()
     async with running_coach(env, stop="terminate") as (_, http):
         retried = await _keyed_post(http, runner, key)
         message_id = retried[0].data.get("message_id")
@@ -192,15 +188,13 @@ async def test_a_cancel_after_the_reply_ended_is_409_and_a_202_means_cancelled(
 
 
 async def test_a_cancel_accepted_for_a_reply_whose_coach_died_ends_it_cancelled(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     start_coach: StartCoach,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
-    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    before = await _killed_mid_reply(coach_process_env, sim, runner)
     message_id = before[0].data["message_id"]
     async with (
         start_coach() as coach,

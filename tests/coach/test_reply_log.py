@@ -11,7 +11,6 @@ import json
 import signal
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,9 +18,8 @@ import httpx
 import redis.asyncio as redis
 
 from fixtures.coach import StartCoach
-from fixtures.coach_process import coach_env, running_coach
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.waiting import poll, stored
 from pacer_common import redis_names
@@ -209,15 +207,11 @@ async def test_an_expired_log_is_served_from_postgres_as_one_replacing_event(
 
 
 async def _killed_mid_reply(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
-    sim: LLMSim,
-    redis_url: str,
-    runner: Athlete,
+    coach_process_env: CoachProcessEnv, sim: LLMSim, runner: Athlete
 ) -> list[Event]:
     """A real coach process SIGKILLed after the client saw two deltas: what the client saw."""
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=1000)
-    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    env = coach_process_env()
     async with running_coach(env) as (process, http):
         before = await post_until(http, runner, deltas=2)
         process.send_signal(signal.SIGKILL)
@@ -226,16 +220,14 @@ async def _killed_mid_reply(
 
 
 async def test_a_killed_coach_is_resumed_on_a_new_one_with_the_text_seen_then_interrupted(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
-    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    before = await _killed_mid_reply(coach_process_env, sim, runner)
     message_id = before[0].data["message_id"]
-    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    env = coach_process_env()
     async with running_coach(env, stop="terminate") as (_, http):
         started = asyncio.get_running_loop().time()
         status, after, _ = await resume(http, runner, message_id, before[-1].id)
@@ -256,15 +248,14 @@ async def test_a_killed_coach_is_resumed_on_a_new_one_with_the_text_seen_then_in
 
 
 async def test_the_reaper_settles_a_killed_coachs_reply_from_its_log(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
     redis_url: str,
     redis_client: redis.Redis,
 ) -> None:
-    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    before = await _killed_mid_reply(coach_process_env, sim, runner)
     message_id = before[0].data["message_id"]
     heartbeat = redis_names.reply_heartbeat_key(message_id)
 
