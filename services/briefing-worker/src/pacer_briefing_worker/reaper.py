@@ -1,4 +1,12 @@
-"""The reaper: every REAPER_INTERVAL_SECONDS, settle jobs whose worker died or froze.
+"""The reaper: every REAPER_INTERVAL_SECONDS, settle what a dead or frozen process left.
+
+One pass (:meth:`Reaper.reap_once`): jobs past their deadline are timed out (and
+retried or failed by :mod:`~pacer_briefing_worker.outcomes`), ledger jobs lost from
+arq's queue are enqueued again, coach replies left ``streaming`` by a killed coach
+are settled (from their reply log while it is kept, else as abandoned), sessions left
+``extracting`` behind a failed job move to ``extraction_failed``, and the gauges
+(stuck, long-running, queue depth) are sampled. :meth:`Reaper.enqueue_waiting` runs
+once at start-up.
 
 Safe to run in every worker at once: the ledger's reap() locks rows with
 SKIP LOCKED, so each overdue job is handled by exactly one reaper.
