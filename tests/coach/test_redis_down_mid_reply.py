@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import httpx
 import redis.asyncio as redis
-from coach.test_reply_log import Event, parse, resume, text_of
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.replies import Event, parse, post_until, resume, text_of
 from fixtures.tcp_relay import TcpRelay, relayed
 from fixtures.waiting import poll, stored
 from pacer_common import redis_names
@@ -126,7 +126,7 @@ async def test_a_resume_that_loses_redis_ends_cleanly_and_a_later_one_gets_the_r
     async with relayed(redis_url) as (relay, url):
         async with start_coach(REDIS_URL=url) as coach:
             async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
-                first = await _first_deltas(http, runner, 1)
+                first = await post_until(http, runner, deltas=1)
                 message_id = first[0].data["message_id"]
                 raw = ""
                 async with http.stream(
@@ -157,19 +157,6 @@ async def test_a_resume_that_loses_redis_ends_cleanly_and_a_later_one_gets_the_r
                 rest = await _resume_when_redis_answers(http, runner, message_id, last_id)
     assert [e.event for e in rest].count("done") == 1
     assert text_of(seen) + text_of(rest) == row["content"]
-
-
-async def _first_deltas(http: httpx.AsyncClient, runner: Athlete, deltas: int) -> list[Event]:
-    raw = ""
-    async with http.stream(
-        "POST", "/v1/coach/chat", json={"message": "Long answer, please"}, headers=runner.headers
-    ) as response:
-        async for chunk in response.aiter_text():
-            raw += chunk
-            complete = raw.rsplit("\n\n", 1)[0] + "\n\n"
-            if sum(e.event == "delta" for e in parse(complete)) >= deltas:
-                return parse(complete)
-    raise AssertionError(raw)
 
 
 async def _resume_when_redis_answers(

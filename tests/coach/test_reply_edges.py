@@ -15,20 +15,13 @@ import asyncpg
 import httpx
 import redis.asyncio as redis
 from coach.test_events import EVENTS, open_events, publish
-from coach.test_reply_log import (
-    Event,
-    _killed_mid_reply,
-    parse,
-    post_until,
-    resume,
-    text_of,
-)
+from coach.test_reply_log import _killed_mid_reply
 
-from fixtures.coach import StartCoach
+from fixtures.coach import StartCoach, coach_with_relayed_postgres
 from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
-from fixtures.tcp_relay import relayed
+from fixtures.replies import Event, parse, post_until, resume, text_of
 from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 
@@ -86,36 +79,30 @@ async def test_a_reply_that_ends_while_postgres_is_away_is_stored_once_it_is_bac
     pg_pool: asyncpg.Pool,
 ) -> None:
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
-    async with relayed(migrated_postgres) as (relay, url):
-        async with (
-            start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach,
-            httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
-        ):
+    async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
 
-            async def cut_when_streaming() -> None:
-                await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-                await relay.cut()
+        async def cut_when_streaming() -> None:
+            await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
+            await relay.cut()
 
-            cutting = asyncio.create_task(cut_when_streaming())
-            async with http.stream(
-                "POST", "/v1/coach/chat", json={"message": "Go on"}, headers=runner.headers
-            ) as response:
-                events = parse((await response.aread()).decode())
-            await cutting
-            assert events[-1].event == "done" and events[-1].data["status"] == "complete"
-            message_id = uuid.UUID(events[0].data["message_id"])
-            await relay.restore()
+        cutting = asyncio.create_task(cut_when_streaming())
+        async with http.stream(
+            "POST", "/v1/coach/chat", json={"message": "Go on"}, headers=runner.headers
+        ) as response:
+            events = parse((await response.aread()).decode())
+        await cutting
+        assert events[-1].event == "done" and events[-1].data["status"] == "complete"
+        message_id = uuid.UUID(events[0].data["message_id"])
+        await relay.restore()
 
-            async def is_stored() -> bool:
-                status = await pg_pool.fetchval(
-                    "SELECT status FROM messages WHERE id = $1", message_id
-                )
-                return bool(status == "complete")
+        async def is_stored() -> bool:
+            status = await pg_pool.fetchval("SELECT status FROM messages WHERE id = $1", message_id)
+            return bool(status == "complete")
 
-            # By the coach that holds it, not the worker's reaper (not running here).
-            await poll(
-                is_stored, timeout_s=10, what="the coach to store the reply once Postgres was back"
-            )
+        # By the coach that holds it, not the worker's reaper (not running here).
+        await poll(
+            is_stored, timeout_s=10, what="the coach to store the reply once Postgres was back"
+        )
     row = await pg_pool.fetchrow("SELECT content FROM messages WHERE id = $1", message_id)
     assert row is not None and row["content"] == text_of(events)
 

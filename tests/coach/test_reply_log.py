@@ -7,10 +7,8 @@ processes (``python -m pacer_coach``) where one is SIGKILLed.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -21,69 +19,10 @@ from fixtures.coach import StartCoach
 from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.replies import Event, parse, post_until, resume, text_of
 from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 from pacer_common.reply_log import settle_dead_producers
-
-
-@dataclass
-class Event:
-    event: str
-    id: str | None
-    data: dict[str, Any]
-    retry: int | None = None
-
-
-def parse(raw: str) -> list[Event]:
-    events = []
-    for block in raw.replace("\r\n", "\n").split("\n\n"):
-        name, entry_id, retry, data = "message", None, None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("id:"):
-                entry_id = line[3:].strip()
-            elif line.startswith("retry:"):
-                retry = int(line[6:].strip())
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
-        if data:
-            events.append(Event(name, entry_id, json.loads("\n".join(data)), retry))
-    return events
-
-
-def text_of(events: list[Event]) -> str:
-    return "".join(e.data["text"] for e in events if e.event == "delta")
-
-
-async def post_until(http: httpx.AsyncClient, athlete: Athlete, deltas: int) -> list[Event]:
-    """POST a chat, read until ``deltas`` whole delta events arrived, then drop the connection."""
-    raw = ""
-    async with http.stream(
-        "POST", "/v1/coach/chat", json={"message": "Long answer, please"}, headers=athlete.headers
-    ) as response:
-        assert response.status_code == 200
-        async for chunk in response.aiter_text():
-            raw += chunk
-            complete = raw.rsplit("\n\n", 1)[0] + "\n\n"
-            if sum(e.event == "delta" for e in parse(complete)) >= deltas:
-                return parse(complete)
-    raise AssertionError(f"the reply ended before {deltas} deltas: {raw}")
-
-
-async def resume(
-    http: httpx.AsyncClient, athlete: Athlete, message_id: str, last_id: str | None
-) -> tuple[int, list[Event], Any]:
-    headers = dict(athlete.headers)
-    if last_id is not None:
-        headers["Last-Event-ID"] = last_id
-    async with http.stream(
-        "GET", f"/v1/coach/messages/{message_id}/stream", headers=headers
-    ) as response:
-        raw = (await response.aread()).decode()
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        return response.status_code, parse(raw), None
-    return response.status_code, [], json.loads(raw)
 
 
 async def test_drop_after_n_deltas_and_resume_gives_the_text_exactly_once(

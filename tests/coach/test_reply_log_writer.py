@@ -20,12 +20,12 @@ from typing import Any
 import asyncpg
 import httpx
 import redis.asyncio as redis
-from coach.test_reply_log import Event, parse, text_of
 from redis.asyncio.client import Pipeline
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.replies import Event, parse, text_of
 from fixtures.tcp_relay import relayed
 from fixtures.waiting import elapse, poll, stored
 from pacer_coach.chat.log_writer import HEARTBEAT_EVERY_S, ReplyLogWriter
