@@ -14,10 +14,9 @@ import uuid
 import asyncpg
 import redis.asyncio as redis
 
-from fixtures.coach import StartCoach, chat, coach_with_relayed_postgres
+from fixtures.coach import StartCoach, chat, coach_with_relayed_postgres, cut_once_streaming
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
-from fixtures.waiting import elapse
 from pacer_common.reply_log import settle_dead_producers
 
 
@@ -54,14 +53,7 @@ async def test_a_postgres_blip_as_the_reply_ends_still_stores_it(
     # storing the reply is retried, so the text the client saw is not lost.
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
     async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
-
-        async def blip() -> None:
-            await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-            await relay.cut()
-            await elapse(0.6, why="the outage's length")
-            await relay.restore()
-
-        blipping = asyncio.create_task(blip())
+        blipping = asyncio.create_task(cut_once_streaming(sim, relay, restore_after_s=0.6))
         result = await chat(http, runner)
         await blipping
     assert result.status_code == 200
@@ -85,12 +77,7 @@ async def test_postgres_down_as_the_reply_ends_loses_nothing_the_log_is_settled_
     # the reaper's pass stores it with its status and a usage row once Postgres is back.
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
     async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
-
-        async def cut_when_streaming() -> None:
-            await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-            await relay.cut()
-
-        cutting = asyncio.create_task(cut_when_streaming())
+        cutting = asyncio.create_task(cut_once_streaming(sim, relay))
         result = await chat(http, runner)
         await cutting
         # Back once the coach has stopped: a running coach stores the reply itself

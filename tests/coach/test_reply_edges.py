@@ -17,7 +17,7 @@ import redis.asyncio as redis
 from coach.test_events import EVENTS, open_events, publish
 from coach.test_reply_log import _killed_mid_reply
 
-from fixtures.coach import StartCoach, coach_with_relayed_postgres
+from fixtures.coach import StartCoach, coach_with_relayed_postgres, cut_once_streaming
 from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
@@ -80,12 +80,7 @@ async def test_a_reply_that_ends_while_postgres_is_away_is_stored_once_it_is_bac
 ) -> None:
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
     async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
-
-        async def cut_when_streaming() -> None:
-            await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-            await relay.cut()
-
-        cutting = asyncio.create_task(cut_when_streaming())
+        cutting = asyncio.create_task(cut_once_streaming(sim, relay))
         async with http.stream(
             "POST", "/v1/coach/chat", json={"message": "Go on"}, headers=runner.headers
         ) as response:
