@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fixtures.coach import StartCoach, chat
 from fixtures.coach_sessions import complete, create_session, say
 from fixtures.core_api import Athlete
+from fixtures.errors import assert_error
 from fixtures.llm_sim import LLMSim
 from fixtures.tokens import access_claims, sign
 
@@ -35,17 +36,6 @@ async def _counts(pool: asyncpg.Pool, *, with_usage: bool = True) -> tuple[int, 
     )
     assert row is not None
     return (row[0], row[1], row[2], row[3]) if with_usage else (row[0], row[1], row[2])
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """A 4xx in the JSON error shape, with a message (and ``code`` when given)."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error: dict[str, Any] = response.json()["error"]
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
 
 
 BODIES: list[tuple[str, Any, int]] = [

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.errors import assert_error
 from fixtures.waiting import poll_sync
 from pacer_common.settings import DEFAULT_MAX_REQUEST_BODY_BYTES
 from pacer_devstack.harness import free_ports
@@ -266,10 +267,9 @@ def running_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningP
 
 
 def _assert_error_shape(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status
+    error = assert_error(response, status, code)
+    # Through Caddy: exactly JSON, and the request id the proxy put on the answer.
     assert response.headers["content-type"] == "application/json"
-    error = response.json()["error"]
-    assert error["code"] == code and error["message"]
     assert error["request_id"] == response.headers["x-request-id"]
 
 
