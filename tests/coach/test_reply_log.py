@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from fixtures.coach import StartCoach
 from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
+from fixtures.errors import assert_error
 from fixtures.llm_sim import LLMSim
 from fixtures.replies import Event, parse, post_until, resume, text_of
 from fixtures.waiting import poll, stored
@@ -227,9 +228,7 @@ async def test_redis_down_when_a_chat_starts_is_a_503_and_spends_nothing(
             response = await http.post(
                 "/v1/coach/chat", json={"message": "Hello?"}, headers=runner.headers
             )
-    assert response.status_code == 503, response.text
-    assert response.json()["error"]["code"] == "unavailable"
-    assert int(response.headers["Retry-After"]) > 0
+    assert_error(response, 503, "unavailable", retry_after=True)
     assert await pg_pool.fetchval("SELECT coalesce(sum(used), 0) FROM chat_quota") == 0
     row = await pg_pool.fetchrow("SELECT status, error_code FROM messages WHERE role = 'assistant'")
     assert row is not None and (row["status"], row["error_code"]) == ("failed", "unavailable")

@@ -124,6 +124,11 @@ class Bad:
     field: str | None = None
 
 
+def _case(endpoint: Endpoint, what: str, status: int, code: str, **request: Any) -> Bad:
+    name = f"{endpoint.name}-{what}"
+    return Bad(name, endpoint.method, endpoint.path, endpoint.authed, status, code, **request)
+
+
 def body_case(
     endpoint: Endpoint,
     what: str,
@@ -133,16 +138,7 @@ def body_case(
     code: str = "validation_error",
     field: str | None = None,
 ) -> Bad:
-    return Bad(
-        f"{endpoint.name}-{what}",
-        endpoint.method,
-        endpoint.path,
-        endpoint.authed,
-        status,
-        code,
-        json=body,
-        field=field,
-    )
+    return _case(endpoint, what, status, code, json=body, field=field)
 
 
 def raw_case(
@@ -154,16 +150,7 @@ def raw_case(
     code: str = "malformed_json",
     content_type: str | None = "application/json",
 ) -> Bad:
-    return Bad(
-        f"{endpoint.name}-{what}",
-        endpoint.method,
-        endpoint.path,
-        endpoint.authed,
-        status,
-        code,
-        content=content,
-        content_type=content_type,
-    )
+    return _case(endpoint, what, status, code, content=content, content_type=content_type)
 
 
 def with_field(endpoint: Endpoint, name: str, value: Any) -> dict[str, Any]:
