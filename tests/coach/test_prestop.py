@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 
 from fixtures.coach import chat
 from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
+from fixtures.infra import free_port, python_module
 from fixtures.llm_sim import LLMSim
 
 
@@ -20,9 +19,7 @@ async def _prestop(*args: str) -> tuple[dict[str, object], float]:
     """Run the hook; its JSON line and how long it took."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    hook = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pacer_coach.prestop", *args, stderr=asyncio.subprocess.PIPE
-    )
+    hook = await python_module("pacer_coach.prestop", *args, stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(hook.communicate(), timeout=60)
     assert hook.returncode == 0, stderr
     return json.loads(stderr.decode().strip().splitlines()[-1]), loop.time() - started

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 
 import asyncpg
 import httpx
@@ -13,6 +12,7 @@ import httpx
 from fixtures.coach import ChatResult, chat, parse_sse
 from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
+from fixtures.infra import python_module
 from fixtures.llm_sim import LLMSim
 
 
@@ -40,9 +40,7 @@ async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
 
 async def test_a_missing_setting_stops_the_coach_with_a_clear_message() -> None:
     clean = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME"}}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pacer_coach", env=clean, stderr=asyncio.subprocess.PIPE
-    )
+    process = await python_module("pacer_coach", env=clean, stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 2
     assert b"DATABASE_URL: required but not set" in stderr

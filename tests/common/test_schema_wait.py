@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from fixtures.infra import free_port, scratch_database
+from fixtures.infra import free_port, python_module, scratch_database
 from pacer_common.migrations import (
     apply_migrations,
     current_schema_version,
@@ -60,9 +59,7 @@ async def test_the_command_fails_loudly_when_postgres_never_comes() -> None:
         "SCHEMA_WAIT_SECONDS": "0.5",
         "SCHEMA_POLL_SECONDS": "0.1",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    process = await python_module(
         "pacer_common.migrations.wait",
         env=env,
         stdout=asyncio.subprocess.PIPE,
