@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
@@ -177,32 +178,30 @@ async def follow_local(
         yield event
 
 
+@dataclass(eq=False)
 class _LogReader:
     """One reader's place in a log, and what it does when the log goes quiet."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        pool: asyncpg.Pool,
-        message_id: UUID,
-        after: StreamId,
-        log_ttl_s: int,
-    ) -> None:
-        self._client = client
-        self._pool = pool
-        self._message_id = message_id
-        self._key = redis_names.reply_log_key(message_id)
-        self._last = after
-        self._log_ttl_s = log_ttl_s
-        self._retry_sent = False
-        self._place_checked = after == START
+    client: redis.Redis
+    pool: asyncpg.Pool
+    message_id: UUID
+    # The last entry sent: the client's Last-Event-ID (or START) at first.
+    last: StreamId
+    log_ttl_s: int
+    _key: str = field(init=False)
+    _retry_sent: bool = field(init=False, default=False)
+    _place_checked: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._key = redis_names.reply_log_key(self.message_id)
+        self._place_checked = self.last == START
 
     async def events(self, stopped: Callable[[], bool]) -> AsyncIterator[bytes]:
         timeouts = 0
         while not stopped():
             try:
-                found = await self._client.xread(
-                    {self._key: str(self._last)}, count=500, block=BLOCK_MS
+                found = await self.client.xread(
+                    {self._key: str(self.last)}, count=500, block=BLOCK_MS
                 )
             except RedisTimeoutError:
                 # A slow answer on a loaded machine is not a dead Redis: ask again
@@ -225,7 +224,7 @@ class _LogReader:
                 return
 
     def _send(self, entry: Entry) -> bytes:
-        self._last = StreamId.parse(entry.id)
+        self.last = StreamId.parse(entry.id)
         self._place_checked = True
         event = _event(entry, retry=not self._retry_sent)
         self._retry_sent = True
@@ -236,17 +235,17 @@ class _LogReader:
         if not self._place_checked:
             # An id after the log's newest entry follows nothing it holds: read it whole.
             self._place_checked = True
-            newest = await reading.newest_entry(self._client, self._message_id)
-            if newest is not None and StreamId.parse(newest.id) < self._last:
-                self._last = START
+            newest = await reading.newest_entry(self.client, self.message_id)
+            if newest is not None and StreamId.parse(newest.id) < self.last:
+                self.last = START
                 return None
-        if await reading.producer_alive(self._client, self._message_id):
+        if await reading.producer_alive(self.client, self.message_id):
             return None
-        reply = await reading.read_log(self._client, self._message_id)
+        reply = await reading.read_log(self.client, self.message_id)
         if reply is not None and reply.done is not None:
-            if StreamId.parse(reply.done.id) <= self._last:
+            if StreamId.parse(reply.done.id) <= self.last:
                 return [self._send(reply.done)]  # resumed after `done`: it again, to end
             return None  # logged between the XREAD and now: the next read has it
-        if await _settle_dead(self._client, self._pool, self._message_id, reply, self._log_ttl_s):
+        if await _settle_dead(self.client, self.pool, self.message_id, reply, self.log_ttl_s):
             return None
-        return await _from_postgres(self._pool, self._message_id)
+        return await _from_postgres(self.pool, self.message_id)
