@@ -35,6 +35,10 @@ The coach owns ``coach_sessions``; the worker is an outside writer of
 ``extraction_job_id`` and ``completed_at``. Every worker write names the status
 it expects and the job that owns the session (``extraction_job_id``), so it
 never overwrites a state the coach, or another attempt, moved on.
+
+One read lives here too, because it answers a lifecycle question:
+:func:`stored_reply`, a stored reply with whether its session had ended with it
+(``is_final``), for a reader that rebuilds the reply's ``done`` from Postgres.
 """
 
 from __future__ import annotations

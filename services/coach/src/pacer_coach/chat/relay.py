@@ -9,7 +9,8 @@ heartbeat is gone and no ``done`` came, the reader settles the reply itself
 far, or ``failed``; from the row when the producer died before its log began)
 and logs its ``error`` and ``done`` for every reader. If the log is gone
 (expired), the stored reply is sent as one delta with ``replace: true``, then
-``done``. An id after anything the log holds (a forged one, or the largest
+``done`` (the row as :func:`pacer_common.session_lifecycle.stored_reply` reads it,
+with the session's view of whether it was the last). An id after anything the log holds (a forged one, or the largest
 there is) replays the log from its start.
 """
 
