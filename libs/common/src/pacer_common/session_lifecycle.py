@@ -419,26 +419,18 @@ async def stored_reply(pool: asyncpg.Pool, message_id: UUID) -> StoredReply | No
     """The message's row with the session's view of it; None if there is no such message."""
     row = await pool.fetchrow(
         """SELECT m.content, m.status, m.error_code, m.input_tokens, m.output_tokens,
-                  s.id IS NOT NULL AS in_session,
-                  s.status IS DISTINCT FROM 'active' AND NOT EXISTS (
-                      SELECT 1 FROM messages later
-                      WHERE later.conversation_id = m.conversation_id
-                        AND later.created_at > m.created_at
-                  ) AS is_final
+                  CASE WHEN s.id IS NULL THEN NULL
+                       ELSE s.status IS DISTINCT FROM 'active' AND NOT EXISTS (
+                           SELECT 1 FROM messages later
+                           WHERE later.conversation_id = m.conversation_id
+                             AND later.created_at > m.created_at
+                       )
+                  END AS is_final
            FROM messages m LEFT JOIN coach_sessions s ON s.conversation_id = m.conversation_id
            WHERE m.id = $1""",
         message_id,
     )
-    if row is None:
-        return None
-    return StoredReply(
-        content=row["content"],
-        status=row["status"],
-        error_code=row["error_code"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        is_final=row["is_final"] if row["in_session"] else None,
-    )
+    return None if row is None else StoredReply(**dict(row))
 
 
 async def _announce(
