@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import uuid
 
 import asyncpg
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, CoreApi, register_and_login
+from fixtures.infra import python_module
 from fixtures.processes import run_module
 from fixtures.worker import Webhook, insert_overdue_jobs
 from pacer_common.jobs import ledger
@@ -218,9 +218,7 @@ async def test_cli_reap_execute_alerts_like_the_reaper(
 ) -> None:
     await insert_overdue_jobs(pg_pool, 2, attempts=3)  # last attempts: they fail
     async with Webhook() as hook:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
+        process = await python_module(
             "pacer_briefing_worker.cli",
             "reap",
             "--execute",

@@ -6,8 +6,14 @@ import httpx
 import pytest
 
 from fixtures.core_api import PASSWORD, register_and_login
+from fixtures.errors import assert_error
 
 COOKIE_MODE = {"X-Pacer-Refresh-Cookie": "1"}
+
+
+def _cookie_mode(cookie: str | None) -> dict[str, str]:
+    """Cookie-mode headers, with a ``Cookie`` header when there is one."""
+    return COOKIE_MODE if cookie is None else {**COOKIE_MODE, "Cookie": cookie}
 
 
 def _refresh_cookie(response: httpx.Response) -> tuple[str, str]:
@@ -114,14 +120,8 @@ async def test_the_cookie_is_not_read_without_the_opt_in_header(
 async def test_refresh_without_a_usable_cookie_is_401_in_the_error_shape(
     client: httpx.AsyncClient, cookie: str | None
 ) -> None:
-    headers = dict(COOKIE_MODE)
-    if cookie is not None:
-        headers["Cookie"] = cookie
-    response = await client.post("/v1/auth/refresh", headers=headers)
-    assert response.status_code == 401, response.text
-    error = response.json()["error"]
-    assert error["code"] == "invalid_refresh_token"
-    assert error["message"]
+    response = await client.post("/v1/auth/refresh", headers=_cookie_mode(cookie))
+    assert_error(response, 401, "invalid_refresh_token")
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -146,10 +146,7 @@ async def test_logout_in_cookie_mode_ends_the_session_and_clears_the_cookie(
 async def test_logout_in_cookie_mode_without_a_live_cookie_is_still_204(
     client: httpx.AsyncClient, cookie: str | None
 ) -> None:
-    headers = dict(COOKIE_MODE)
-    if cookie is not None:
-        headers["Cookie"] = cookie
-    response = await client.post("/v1/auth/logout", headers=headers)
+    response = await client.post("/v1/auth/logout", headers=_cookie_mode(cookie))
     assert response.status_code == 204
 
 

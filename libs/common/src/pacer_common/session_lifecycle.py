@@ -35,6 +35,10 @@ The coach owns ``coach_sessions``; the worker is an outside writer of
 ``extraction_job_id`` and ``completed_at``. Every worker write names the status
 it expects and the job that owns the session (``extraction_job_id``), so it
 never overwrites a state the coach, or another attempt, moved on.
+
+One read lives here too, because it answers a lifecycle question:
+:func:`stored_reply`, a stored reply with whether its session had ended with it
+(``is_final``), for a reader that rebuilds the reply's ``done`` from Postgres.
 """
 
 from __future__ import annotations
@@ -395,6 +399,38 @@ async def fail_orphaned(conn: asyncpg.Connection, *, limit: int = 100) -> list[F
 
 
 # ---- What the owner hears ----
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """A stored assistant message as a reply reader rebuilds its ending from it."""
+
+    content: str
+    status: str
+    error_code: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    # For a coaching session's reply, "the session has ended and this is its last
+    # message" (what its `done` said as is_final); None outside a session.
+    is_final: bool | None
+
+
+async def stored_reply(pool: asyncpg.Pool, message_id: UUID) -> StoredReply | None:
+    """The message's row with the session's view of it; None if there is no such message."""
+    row = await pool.fetchrow(
+        """SELECT m.content, m.status, m.error_code, m.input_tokens, m.output_tokens,
+                  CASE WHEN s.id IS NULL THEN NULL
+                       ELSE s.status IS DISTINCT FROM 'active' AND NOT EXISTS (
+                           SELECT 1 FROM messages later
+                           WHERE later.conversation_id = m.conversation_id
+                             AND later.created_at > m.created_at
+                       )
+                  END AS is_final
+           FROM messages m LEFT JOIN coach_sessions s ON s.conversation_id = m.conversation_id
+           WHERE m.id = $1""",
+        message_id,
+    )
+    return None if row is None else StoredReply(**dict(row))
 
 
 async def _announce(

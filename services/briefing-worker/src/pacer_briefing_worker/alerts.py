@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,21 +20,19 @@ from pacer_common.logs import get_logger
 log = get_logger(__name__)
 
 
+@dataclass(eq=False)
 class Alerts:
-    def __init__(
-        self,
-        redis_client: redis.Redis,
-        *,
-        webhook_url: str | None,
-        webhook_timeout_s: float,
-        repeat_s: float,
-    ) -> None:
-        self._redis = redis_client
-        self._webhook_url = webhook_url
-        self._repeat_s = repeat_s
-        self._http = httpx.AsyncClient(timeout=webhook_timeout_s)
-        self._background = BackgroundTasks()
-        self._last_long_running_alert = -float("inf")
+    redis: redis.Redis
+    webhook_url: str | None = field(kw_only=True)
+    webhook_timeout_s: float = field(kw_only=True)
+    # The long-running-jobs alert is sent at most once in this many seconds.
+    repeat_s: float = field(kw_only=True)
+    _http: httpx.AsyncClient = field(init=False)
+    _background: BackgroundTasks = field(init=False, default_factory=BackgroundTasks)
+    _last_long_running_alert: float = field(init=False, default=-float("inf"))
+
+    def __post_init__(self) -> None:
+        self._http = httpx.AsyncClient(timeout=self.webhook_timeout_s)
 
     async def aclose(self) -> None:
         await self._background.drain(timeout_s=2.0)
@@ -53,14 +52,14 @@ class Alerts:
         )
         try:
             if user_id is not None:
-                await events.publish(self._redis, user_id, event)
+                await events.publish(self.redis, user_id, event)
         except Exception as error:  # Redis down: the ledger still has it all.
             log.warning("job_event_not_published", job_id=str(job.id), error=str(error))
         self.webhook(f"Pacer job {event['type']}: {job.kind} {job.id}: {job.error}", event)
 
     def too_many_long_running(self, long_running: int, threshold: int, warning_s: float) -> None:
         now = time.monotonic()
-        if now - self._last_long_running_alert < self._repeat_s:
+        if now - self._last_long_running_alert < self.repeat_s:
             return
         self._last_long_running_alert = now
         log.warning("jobs_long_running", count=long_running, threshold=threshold)
@@ -71,14 +70,14 @@ class Alerts:
 
     def webhook(self, text: str, details: dict[str, Any]) -> None:
         """Fire and forget, bounded by the webhook timeout."""
-        if self._webhook_url is None:
+        if self.webhook_url is None:
             return
         self._background.spawn(self._post({"text": text, **details}), name="alert-webhook")
 
     async def _post(self, body: dict[str, Any]) -> None:
-        assert self._webhook_url is not None
+        assert self.webhook_url is not None
         try:
-            response = await self._http.post(self._webhook_url, json=body)
+            response = await self._http.post(self.webhook_url, json=body)
             response.raise_for_status()
             ALERTS.labels("sent").inc()
         except httpx.HTTPError as error:

@@ -9,7 +9,8 @@ heartbeat is gone and no ``done`` came, the reader settles the reply itself
 far, or ``failed``; from the row when the producer died before its log began)
 and logs its ``error`` and ``done`` for every reader. If the log is gone
 (expired), the stored reply is sent as one delta with ``replace: true``, then
-``done``. An id after anything the log holds (a forged one, or the largest
+``done`` (the row as :func:`pacer_common.session_lifecycle.stored_reply` reads it,
+with the session's view of whether it was the last). An id after anything the log holds (a forged one, or the largest
 there is) replays the log from its start.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
@@ -24,7 +26,7 @@ import redis.asyncio as redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pacer_coach import sse
-from pacer_common import redis_names
+from pacer_common import redis_names, session_lifecycle
 from pacer_common.logs import get_logger
 from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
 from pacer_common.reply_log import LoggedReply, entries, reading, settle, writing
@@ -48,34 +50,21 @@ def _event(entry: Entry, *, retry: bool = False) -> bytes:
 
 async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[bytes] | None:
     """The stored reply as events; None while its row still says ``streaming``."""
-    # A coaching session's reply: is_final, as its `done` had it, is rebuilt as
-    # "the session has ended and this is its last message".
-    row = await pool.fetchrow(
-        """SELECT m.content, m.status, m.error_code, m.input_tokens, m.output_tokens,
-                  s.id IS NOT NULL AS in_session,
-                  s.status IS DISTINCT FROM 'active' AND NOT EXISTS (
-                      SELECT 1 FROM messages later
-                      WHERE later.conversation_id = m.conversation_id
-                        AND later.created_at > m.created_at
-                  ) AS is_final
-           FROM messages m LEFT JOIN coach_sessions s ON s.conversation_id = m.conversation_id
-           WHERE m.id = $1""",
-        message_id,
-    )
+    row = await session_lifecycle.stored_reply(pool, message_id)
     if row is None:
         return []
-    if row["status"] not in entries.FINAL_STATUSES:
+    if row.status not in entries.FINAL_STATUSES:
         return None
-    ending = [entries.delta(row["content"], 0, replace=True)]
-    if row["error_code"]:
-        ending.append(entries.error(row["error_code"], "", retryable=False))
+    ending = [entries.delta(row.content, 0, replace=True)]
+    if row.error_code:
+        ending.append(entries.error(row.error_code, "", retryable=False))
     done = entries.done(
-        status=row["status"],
-        finish_reason=row["error_code"] or "stop",
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
+        status=row.status,
+        finish_reason=row.error_code or "stop",
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
         latency_ms=0,
-        is_final=row["is_final"] if row["in_session"] else None,
+        is_final=row.is_final,
     )
     return [_event(entry) for entry in (*ending, done)]
 
@@ -193,32 +182,30 @@ async def follow_local(
         yield event
 
 
+@dataclass(eq=False)
 class _LogReader:
     """One reader's place in a log, and what it does when the log goes quiet."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        pool: asyncpg.Pool,
-        message_id: UUID,
-        after: StreamId,
-        log_ttl_s: int,
-    ) -> None:
-        self._client = client
-        self._pool = pool
-        self._message_id = message_id
-        self._key = redis_names.reply_log_key(message_id)
-        self._last = after
-        self._log_ttl_s = log_ttl_s
-        self._retry_sent = False
-        self._place_checked = after == START
+    client: redis.Redis
+    pool: asyncpg.Pool
+    message_id: UUID
+    # The last entry sent: the client's Last-Event-ID (or START) at first.
+    last: StreamId
+    log_ttl_s: int
+    _key: str = field(init=False)
+    _retry_sent: bool = field(init=False, default=False)
+    _place_checked: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._key = redis_names.reply_log_key(self.message_id)
+        self._place_checked = self.last == START
 
     async def events(self, stopped: Callable[[], bool]) -> AsyncIterator[bytes]:
         timeouts = 0
         while not stopped():
             try:
-                found = await self._client.xread(
-                    {self._key: str(self._last)}, count=500, block=BLOCK_MS
+                found = await self.client.xread(
+                    {self._key: str(self.last)}, count=500, block=BLOCK_MS
                 )
             except RedisTimeoutError:
                 # A slow answer on a loaded machine is not a dead Redis: ask again
@@ -241,7 +228,7 @@ class _LogReader:
                 return
 
     def _send(self, entry: Entry) -> bytes:
-        self._last = StreamId.parse(entry.id)
+        self.last = StreamId.parse(entry.id)
         self._place_checked = True
         event = _event(entry, retry=not self._retry_sent)
         self._retry_sent = True
@@ -252,17 +239,17 @@ class _LogReader:
         if not self._place_checked:
             # An id after the log's newest entry follows nothing it holds: read it whole.
             self._place_checked = True
-            newest = await reading.newest_entry(self._client, self._message_id)
-            if newest is not None and StreamId.parse(newest.id) < self._last:
-                self._last = START
+            newest = await reading.newest_entry(self.client, self.message_id)
+            if newest is not None and StreamId.parse(newest.id) < self.last:
+                self.last = START
                 return None
-        if await reading.producer_alive(self._client, self._message_id):
+        if await reading.producer_alive(self.client, self.message_id):
             return None
-        reply = await reading.read_log(self._client, self._message_id)
+        reply = await reading.read_log(self.client, self.message_id)
         if reply is not None and reply.done is not None:
-            if StreamId.parse(reply.done.id) <= self._last:
+            if StreamId.parse(reply.done.id) <= self.last:
                 return [self._send(reply.done)]  # resumed after `done`: it again, to end
             return None  # logged between the XREAD and now: the next read has it
-        if await _settle_dead(self._client, self._pool, self._message_id, reply, self._log_ttl_s):
+        if await _settle_dead(self.client, self.pool, self.message_id, reply, self.log_ttl_s):
             return None
-        return await _from_postgres(self._pool, self._message_id)
+        return await _from_postgres(self.pool, self.message_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -54,15 +54,9 @@ async def upsert_checkin(
 async def list_checkins(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.date | None
 ) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"""SELECT {CHECKIN_COLUMNS} FROM checkins
-            WHERE user_id = $1 AND ($2::date IS NULL OR day < $2)
-            ORDER BY day DESC LIMIT $3""",
-        user_id,
-        before,
-        limit,
+    return await _newest_first(
+        conn, "checkins", CHECKIN_COLUMNS, ("day", "date"), user_id, limit=limit, before=before
     )
-    return [json_ready(row) for row in rows]
 
 
 async def update_activity(
@@ -98,10 +92,34 @@ async def delete_activity(conn: asyncpg.Connection, user_id: UUID, activity_id: 
 async def list_activities(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
 ) -> list[dict[str, Any]]:
+    return await _newest_first(
+        conn,
+        "activities",
+        ACTIVITY_COLUMNS,
+        ("started_at", "timestamptz"),
+        user_id,
+        limit=limit,
+        before=before,
+    )
+
+
+async def _newest_first(
+    conn: asyncpg.Connection,
+    table: Literal["checkins", "activities"],
+    columns: str,
+    key: tuple[str, str],
+    user_id: UUID,
+    *,
+    limit: int,
+    before: object,
+) -> list[dict[str, Any]]:
+    """One page of the athlete's rows, newest first by ``key`` (column, SQL type), those
+    before ``before`` when it is given."""
+    column, sql_type = key
     rows = await conn.fetch(
-        f"""SELECT {ACTIVITY_COLUMNS} FROM activities
-            WHERE user_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
-            ORDER BY started_at DESC LIMIT $3""",
+        f"""SELECT {columns} FROM {table}
+            WHERE user_id = $1 AND ($2::{sql_type} IS NULL OR {column} < $2)
+            ORDER BY {column} DESC LIMIT $3""",
         user_id,
         before,
         limit,
