@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_FUNCTION_LINES = 60
 MAX_CLASS_LINES = 250
 
+
 def _sources() -> list[Path]:
     found: list[Path] = []
     for top in ("services", "libs"):
