@@ -30,6 +30,9 @@ REPLY_CANCEL = "/v1/coach/messages/{message_id}/cancel"
 SESSION = "/v1/coach/sessions/{session_id}"
 SESSION_MESSAGES = "/v1/coach/sessions/{session_id}/messages"
 SESSION_COMPLETE = "/v1/coach/sessions/{session_id}/complete"
+PROPOSALS = "/v1/coach/proposals"
+PROPOSAL_APPLY = "/v1/coach/proposals/{proposal_id}/apply"
+PROPOSAL_DISMISS = "/v1/coach/proposals/{proposal_id}/dismiss"
 ROUTES = {
     ("GET", REPLY_STREAM),
     ("POST", REPLY_CANCEL),
@@ -44,6 +47,9 @@ ROUTES = {
     ("GET", SESSION),
     ("POST", SESSION_MESSAGES),
     ("POST", SESSION_COMPLETE),
+    ("GET", PROPOSALS),
+    ("POST", PROPOSAL_APPLY),
+    ("POST", PROPOSAL_DISMISS),
 }
 HOSTILE_IDS = ["0", "-1", "9" * 40, "00000000-0000-0000-0000-00000000000g", "%00", "..%2f..%2fetc"]
 
@@ -152,6 +158,23 @@ async def test_hostile_session_ids_never_500(http: httpx.AsyncClient, someone: A
             assert_not_500(response, f"{method} {path} {value}")
 
 
+async def test_hostile_proposal_ids_and_queries_never_500(
+    http: httpx.AsyncClient, someone: Athlete
+) -> None:
+    for value in HOSTILE_IDS:
+        for path in (PROPOSAL_APPLY, PROPOSAL_DISMISS):
+            response = await http.post(path.format(proposal_id=value), headers=someone.headers)
+            assert 400 <= response.status_code < 500, f"{path} {value}: {response.text}"
+            assert_not_500(response, f"{path} {value}")
+    for status in ["", "PENDING", "pending\n", "x" * 10_000, "\u0000", "applied,pending"]:
+        response = await http.get(PROPOSALS, params={"status": status}, headers=someone.headers)
+        assert 400 <= response.status_code < 500, f"status={status!r}: {response.text}"
+        assert_not_500(response, f"{PROPOSALS} status={status!r}")
+    for value in QUERY_NUMBERS:
+        response = await http.get(PROPOSALS, params={"limit": value}, headers=someone.headers)
+        assert_not_500(response, f"{PROPOSALS} limit={value}")
+
+
 @pytest.mark.parametrize("message", INVISIBLE)
 async def test_a_session_message_with_no_visible_character_is_422(
     http: httpx.AsyncClient, someone: Athlete, message: str
@@ -220,6 +243,9 @@ async def test_a_deleted_account_gets_401_on_every_authenticated_route(
         ("GET", SESSION.format(session_id=uuid.uuid4()), None),
         ("POST", SESSION_MESSAGES.format(session_id=uuid.uuid4()), {"message": "Still there?"}),
         ("POST", SESSION_COMPLETE.format(session_id=uuid.uuid4()), None),
+        ("GET", PROPOSALS, None),
+        ("POST", PROPOSAL_APPLY.format(proposal_id=uuid.uuid4()), None),
+        ("POST", PROPOSAL_DISMISS.format(proposal_id=uuid.uuid4()), None),
     ]:
         response = await http.request(method, path, json=body, headers=ghost.headers)
         assert response.status_code == 401, f"{method} {path}: {response.text}"
