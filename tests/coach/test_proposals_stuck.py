@@ -4,6 +4,8 @@ The lock: the test holds the reply's own ``messages`` row ``FOR UPDATE``; the
 proposal's INSERT checks its foreign key to that row (``FOR KEY SHARE``) and
 waits. The simulator streams the call's arguments slowly (300 ms a fragment),
 so the lock is held from the reply's ``meta`` on, well before the call is whole.
+Each case runs in both dialects; a killed coach's reply is settled by the keyed
+retry (Anthropic) or by the reaper before it (OpenAI), its tool line closed either way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
+import redis.asyncio as redis
 
 from fixtures.coach import SseEvent, StartCoach, parse_sse, read_result
 from fixtures.coach_process import coach_env, ready_coach_process
@@ -25,6 +29,8 @@ from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.waiting import poll, stored
 from pacer_coach.metrics import TOOL_TIMEOUTS
+from pacer_common import redis_names
+from pacer_common.reply_log import settle_dead_producers
 
 RUN = "I ran 10k this morning in 52 minutes"
 
@@ -75,13 +81,14 @@ async def _slow_call(sim: LLMSim) -> None:
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=300, tokens=3)
 
 
+@pytest.mark.parametrize("model", ["CLAUDE_HAIKU", "GPT_MINI"])
 async def test_a_tool_stuck_on_a_row_lock_hits_its_deadline_and_the_reply_ends(
-    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, model: str
 ) -> None:
     await _slow_call(sim)
     timeouts_before = TOOL_TIMEOUTS.labels("propose_activity")._value.get()
     async with (
-        start_coach(FUNCTION_TIMEOUT_SECONDS=1.0) as coach,
+        start_coach(FUNCTION_TIMEOUT_SECONDS=1.0, DEFAULT_MODEL=model) as coach,
         httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
         http.stream(
             "POST", "/v1/coach/chat", json={"message": RUN}, headers=runner.headers
@@ -109,6 +116,31 @@ async def test_a_tool_stuck_on_a_row_lock_hits_its_deadline_and_the_reply_ends(
     assert TOOL_TIMEOUTS.labels("propose_activity")._value.get() == timeouts_before + 1
 
 
+async def _reap(pool: asyncpg.Pool, redis_url: str, message_id: str) -> None:
+    """The briefing worker's reaper, one pass, once the dead coach's heartbeat is gone."""
+    raw = redis.Redis.from_url(redis_url)  # the worker's arq client reads bytes: the same here
+    try:
+        heartbeat = redis_names.reply_heartbeat_key(message_id)
+        await poll(
+            lambda: _gone(raw, heartbeat), timeout_s=10, what="the dead coach's heartbeat to expire"
+        )
+        async with pool.acquire() as conn:
+            assert await settle_dead_producers(conn, raw, older_than_s=0) == 1
+    finally:
+        await raw.aclose()
+
+
+async def _gone(client: redis.Redis, key: str) -> bool:
+    return not await client.exists(key)
+
+
+# Who settles the dead reply: the keyed retry itself, or the reaper before it (the
+# retry then only reads the log's ending); one of each dialect.
+@pytest.mark.parametrize(
+    ("model", "settled_by"),
+    [("CLAUDE_HAIKU", "retry"), ("GPT_MINI", "reaper")],
+    ids=["anthropic-retry-settles", "openai-reaper-settles"],
+)
 async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
     migrated_postgres: str,
     jwt_key_files: tuple[Path, Path],
@@ -116,10 +148,14 @@ async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
     redis_url: str,
+    model: str,
+    settled_by: str,
 ) -> None:
     await _slow_call(sim)
     headers = {**runner.headers, "Idempotency-Key": str(uuid.uuid4())}
-    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    env = coach_env(
+        migrated_postgres, jwt_key_files, sim, free_port(), redis_url, DEFAULT_MODEL=model
+    )
     process = await ready_coach_process(env)
     try:
         async with (
@@ -152,8 +188,12 @@ async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
         return count
 
     await poll(proposals, timeout_s=10, what="the dead coach's INSERT to end")
+    if settled_by == "reaper":
+        await _reap(pg_pool, redis_url, message_id)
 
-    restarted = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
+    restarted = coach_env(
+        migrated_postgres, jwt_key_files, sim, free_port(), redis_url, DEFAULT_MODEL=model
+    )
     process = await ready_coach_process(restarted)
     try:
         async with httpx.AsyncClient(
@@ -181,12 +221,14 @@ async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
     assert (row["status"], row["error_code"]) == ("failed", "interrupted")
 
 
+@pytest.mark.parametrize("model", ["CLAUDE_HAIKU", "GPT_MINI"])
 async def test_a_cancel_mid_tool_ends_the_calls_line_and_the_reply(
-    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, model: str
 ) -> None:
     await _slow_call(sim)
     async with (
-        start_coach() as coach,  # FUNCTION_TIMEOUT_SECONDS 30: only the cancel ends the call
+        # FUNCTION_TIMEOUT_SECONDS 30: only the cancel ends the call.
+        start_coach(DEFAULT_MODEL=model) as coach,
         httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
         http.stream(
             "POST", "/v1/coach/chat", json={"message": RUN}, headers=runner.headers
