@@ -28,7 +28,7 @@ from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 from fixtures.waiting import poll, stored
-from pacer_coach.metrics import TOOL_TIMEOUTS
+from pacer_coach.metrics import TOOL_CALLS, TOOL_TIMEOUTS
 from pacer_common import redis_names
 from pacer_common.reply_log import settle_dead_producers
 
@@ -226,6 +226,8 @@ async def test_a_cancel_mid_tool_ends_the_calls_line_and_the_reply(
     start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, model: str
 ) -> None:
     await _slow_call(sim)
+    stopped = TOOL_CALLS.labels("propose_activity", "stopped")
+    stopped_before = stopped._value.get()
     async with (
         # FUNCTION_TIMEOUT_SECONDS 30: only the cancel ends the call.
         start_coach(DEFAULT_MODEL=model) as coach,
@@ -259,3 +261,4 @@ async def test_a_cancel_mid_tool_ends_the_calls_line_and_the_reply(
     ]
     assert seen[2].data["error"] == "stopped" and seen[3].data["code"] == "cancelled"
     assert await pg_pool.fetchval("SELECT count(*) FROM coach_proposals") == 0
+    assert stopped._value.get() == stopped_before + 1  # counted, with its own outcome
