@@ -262,3 +262,98 @@ async def test_a_cancel_mid_tool_ends_the_calls_line_and_the_reply(
     assert seen[2].data["error"] == "stopped" and seen[3].data["code"] == "cancelled"
     assert await pg_pool.fetchval("SELECT count(*) FROM coach_proposals") == 0
     assert stopped._value.get() == stopped_before + 1  # counted, with its own outcome
+
+
+@contextlib.asynccontextmanager
+async def _held_mid_tool(
+    http: httpx.AsyncClient, runner: Athlete, pool: asyncpg.Pool
+) -> AsyncIterator[tuple[_Events, str]]:
+    """A chat whose proposal's INSERT waits on the row lock, held until the block ends."""
+    async with http.stream(
+        "POST", "/v1/coach/chat", json={"message": RUN}, headers=runner.headers
+    ) as response:
+        events = _Events(response)
+        await events.until(lambda event: event.event == "meta")
+        message_id = events.seen[0].data["message_id"]
+        async with _row_locked(pool, message_id):
+            await poll(
+                lambda: _insert_waiting(pool),
+                timeout_s=10,
+                what="the proposal's INSERT to wait on the lock",
+            )
+            yield events, message_id
+        await events.rest()
+
+
+@pytest.mark.parametrize("model", ["CLAUDE_HAIKU", "GPT_MINI"])
+async def test_an_error_in_the_round_after_a_proposal_keeps_the_proposal(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, model: str
+) -> None:
+    await _slow_call(sim)
+    async with (
+        start_coach(DEFAULT_MODEL=model) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        async with _held_mid_tool(http, runner, pg_pool) as (events, _):
+            # The model's next round (after the proposal is stored) fails upstream.
+            await sim.set_mode(mode="error", status=500)
+        listed = await http.get("/v1/coach/proposals?status=pending", headers=runner.headers)
+    tool_events = [event.data for event in events.seen if event.event == "tool"]
+    assert [t["status"] for t in tool_events] == ["running", "done"]
+    assert [e.event for e in events.seen][-2:] == ["error", "done"]
+    assert events.seen[-1].data["status"] == "failed"
+    # The proposal the first round made stands: pending, listed, the athlete's to decide.
+    proposal = tool_events[1]["proposal"]
+    assert [item["id"] for item in listed.json()["items"]] == [proposal["id"]]
+    assert listed.json()["items"][0]["status"] == "pending"
+
+
+async def test_a_stuck_tool_is_cut_at_what_is_left_of_the_replys_budget(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    await _slow_call(sim)
+    async with (
+        # The reply's budget (4 s) ends long before the call's own 30 s.
+        start_coach(COACH_STREAM_TIMEOUT_SECONDS=4.0, FUNCTION_TIMEOUT_SECONDS=30.0) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        started = asyncio.get_running_loop().time()
+        async with _held_mid_tool(http, runner, pg_pool) as (events, _):
+            await events.until(
+                lambda event: event.event == "tool" and event.data["status"] != "running"
+            )
+        took = asyncio.get_running_loop().time() - started
+    tool_events = [event.data for event in events.seen if event.event == "tool"]
+    assert tool_events[-1]["status"] == "error"
+    # Its timeout was what the reply had left (under 4 s), not FUNCTION_TIMEOUT_SECONDS.
+    error = tool_events[-1]["error"]
+    assert error.startswith("timed out after ") and float(error.split()[3]) < 4.0, error
+    assert took < 8, "cut at the reply's budget, not at FUNCTION_TIMEOUT_SECONDS"
+    # Nothing left for another round: the reply ends on its deadline.
+    assert events.seen[-2].data["code"] == "timeout"
+    assert events.seen[-1].event == "done" and events.seen[-1].data["status"] == "failed"
+    assert await pg_pool.fetchval("SELECT count(*) FROM coach_proposals") == 0
+
+
+async def test_a_shutdown_mid_tool_stops_the_call_then_the_reply(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    await _slow_call(sim)
+    async with (
+        start_coach() as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        async with _held_mid_tool(http, runner, pg_pool) as (events, _):
+            coach.stop.set()  # as SIGTERM does: the drain stops the reply mid-call
+            await events.until(
+                lambda event: event.event == "tool" and event.data["status"] != "running"
+            )
+    assert [(e.event, e.data.get("status")) for e in events.seen[1:]] == [
+        ("tool", "running"),
+        ("tool", "error"),
+        ("error", None),
+        ("done", "failed"),
+    ]
+    assert events.seen[2].data["error"] == "stopped"
+    assert events.seen[3].data["code"] == "shutdown"
+    assert await pg_pool.fetchval("SELECT count(*) FROM coach_proposals") == 0
