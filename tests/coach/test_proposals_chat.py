@@ -3,8 +3,10 @@
 A run the athlete mentions becomes a proposal card (the simulator's default
 mode calls propose_activity), applied once however often Apply is pressed;
 scripted read tools reach the model; bad arguments, unknown tools, a fault in
-the middle of a tool call, the step limit and a retry with the same
-Idempotency-Key each end in ``done``, with nothing created twice.
+the middle of a tool call, a stall inside one, arguments cut at max_tokens,
+the step limit and a retry with the same Idempotency-Key each end in ``done``,
+with nothing created twice. Each dialect's stream is read both ways
+(LLM_RAW_STREAM true, the default, and false: the SDK's own parser).
 """
 
 from __future__ import annotations
@@ -321,3 +323,51 @@ async def test_a_model_that_hangs_before_its_call_fails_the_reply_in_time(
     assert result.of("error")[0].data["code"] == "timeout"
     assert result.events[-1].data["status"] == "failed"
     assert await _count(pg_pool, "coach_proposals") == 0
+
+
+async def test_a_stall_inside_a_calls_arguments_runs_nothing_and_ends_the_reply(
+    http: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    # The call's first fragment at once, the next after LLM_IDLE_TIMEOUT_SECONDS (2 s).
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=3000)
+    result = await chat(http, runner, RUN)
+
+    assert tools(result) == []  # never whole, never run
+    assert result.of("error")[0].data["code"] == "timeout"
+    assert result.events[-1].event == "done" and result.events[-1].data["status"] == "failed"
+    assert await _count(pg_pool, "coach_proposals") == 0
+
+
+@pytest.mark.parametrize("model", ["CLAUDE_HAIKU", "GPT_MINI"])
+async def test_arguments_cut_at_max_tokens_are_a_tool_error_not_an_empty_call(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, model: str
+) -> None:
+    # Two output tokens: the default mode's propose_activity is cut inside its arguments.
+    async with (
+        start_coach(DEFAULT_MODEL=model, COACH_MAX_REPLY_TOKENS=2) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        result = await chat(http, runner, RUN)
+
+    failed = tools(result)[-1]
+    assert failed["name"] == "propose_activity" and failed["status"] == "error", failed
+    assert failed["error"].startswith("invalid arguments: "), failed
+    assert "cut off at max_tokens" in failed["error"], failed
+    assert result.events[-1].event == "done"
+    assert await _count(pg_pool, "coach_proposals") == 0
+
+
+async def test_no_tool_steps_offers_no_tools(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim
+) -> None:
+    async with (
+        start_coach(COACH_MAX_TOOL_STEPS=0) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+    ):
+        result = await chat(http, runner, RUN)
+
+    assert tools(result) == [] and result.text
+    assert result.events[-1].data["status"] == "complete"
+    request = (await sim.stats())["last_request"]
+    assert "tools" not in request and "tool_choice" not in request
+    assert (await sim.stats())["requests"] == 1
