@@ -26,6 +26,8 @@ from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
 
 RUN = "I ran 10k this morning in 52 minutes, felt heavy"
+# Not the 7-day default: the proposal's expiry must come from the setting.
+PROPOSAL_TTL_S = 3600
 
 
 @pytest.fixture(
@@ -45,7 +47,10 @@ async def dialect_coach(
     (LLM_RAW_STREAM, the default) or through the SDK's own stream parser."""
     model, raw = request.param
     async with start_coach(
-        DEFAULT_MODEL=model, COACH_MAX_TOOL_STEPS=2, LLM_RAW_STREAM=raw
+        DEFAULT_MODEL=model,
+        COACH_MAX_TOOL_STEPS=2,
+        LLM_RAW_STREAM=raw,
+        COACH_PROPOSAL_TTL_SECONDS=PROPOSAL_TTL_S,
     ) as coach:
         yield coach.base_url
 
@@ -96,6 +101,10 @@ async def test_a_mentioned_run_is_a_proposal_applied_once(
     assert f'Result of propose_activity: «{{"proposal_id":"{proposal["id"]}"' in result.text
     assert result.events[-1].data["status"] == "complete"
     assert await _count(pg_pool, "activities") == 0  # a proposal changes nothing
+    lifetime = await pg_pool.fetchval(
+        "SELECT extract(epoch FROM expires_at - created_at) FROM coach_proposals"
+    )
+    assert abs(float(lifetime) - PROPOSAL_TTL_S) < 5
 
     url = f"/v1/coach/proposals/{proposal['id']}/apply"
     first = await http.post(url, headers=runner.headers)
