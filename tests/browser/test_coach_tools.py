@@ -120,6 +120,18 @@ def _table_locked(stack: Stack, table: str) -> Iterator[None]:
     assert not failed, failed
 
 
+def test_a_run_told_in_the_simulators_default_mode_gets_a_card(page: Page, sim: Sim) -> None:
+    # No tool_calls scripted: the simulator reads the run from the sentence, as in `make run`.
+    sign_up(page)
+    sim.mode(mode="normal")
+    reply = _ask(page, "I ran 10k this morning in 52 minutes")
+    expect(reply).to_have_attribute("data-state", "done")
+    card = _card(reply)
+    for shown in ("10.0 km", "52 min"):
+        expect(card).to_contain_text(shown)
+    expect(card.get_by_role("button", name="Apply", exact=True)).to_be_visible()
+
+
 def test_a_read_tool_is_a_quiet_line_and_the_reply_finishes(page: Page, sim: Sim) -> None:
     sign_up(page)
     sim.mode(mode="normal", tool_calls=[{"name": "recent_activities", "arguments": {"days": 28}}])
