@@ -204,6 +204,11 @@ async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
                 "POST", "/v1/coach/chat", json={"message": RUN}, headers=headers
             ) as response:
                 retried = await read_result(response)
+            # A resume (a reload, another tab) reads the same ending from the log.
+            async with http.stream(
+                "GET", f"/v1/coach/messages/{message_id}/stream", headers=runner.headers
+            ) as response:
+                resumed = await read_result(response)
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=10)
@@ -214,6 +219,7 @@ async def test_a_coach_killed_mid_tool_settles_the_reply_and_proposes_once(
         ("error", None),
         ("done", "failed"),
     ]
+    assert [e.data for e in resumed.events] == [e.data for e in retried.events]
     assert retried.events[2].data["error"] == "interrupted"
     assert retried.events[3].data["code"] == "interrupted"
     assert await proposals() == 1  # its key (reply, step): never twice
