@@ -120,6 +120,18 @@ def _table_locked(stack: Stack, table: str) -> Iterator[None]:
     assert not failed, failed
 
 
+def test_a_run_told_in_the_simulators_default_mode_gets_a_card(page: Page, sim: Sim) -> None:
+    # No tool_calls scripted: the simulator reads the run from the sentence, as in `make run`.
+    sign_up(page)
+    sim.mode(mode="normal")
+    reply = _ask(page, "I ran 10k this morning in 52 minutes")
+    expect(reply).to_have_attribute("data-state", "done")
+    card = _card(reply)
+    for shown in ("10.0 km", "52 min"):
+        expect(card).to_contain_text(shown)
+    expect(card.get_by_role("button", name="Apply", exact=True)).to_be_visible()
+
+
 def test_a_read_tool_is_a_quiet_line_and_the_reply_finishes(page: Page, sim: Sim) -> None:
     sign_up(page)
     sim.mode(mode="normal", tool_calls=[{"name": "recent_activities", "arguments": {"days": 28}}])
@@ -280,3 +292,26 @@ def test_tool_line_and_card_at_both_sizes(page: Page, sim: Sim) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.set_viewport_size(DESKTOP)
+
+
+CLOSE_ON_DONE = """async () => {
+  const { Reply } = await import("/js/reply.js");
+  const reply = new Reply({ message: "hi" });
+  const shown = [];
+  reply.subscribe((change) => { if (change.type === "tool") shown.push(change.step); });
+  const tool = { call_id: "c1", name: "recent_activities", summary: "Looking at your last 28 days…" };
+  reply._onEvent({ name: "tool", data: { ...tool, status: "running" } });
+  // A log that ends with no result for the call (settled from its row, an older coach).
+  reply._onEvent({ name: "error", data: { code: "interrupted", message: "", retryable: false } });
+  reply._onEvent({ name: "done", data: { status: "failed" } });
+  return { step: reply.tools.get("c1"), shown };
+}"""
+
+
+def test_a_step_still_running_when_the_reply_ends_is_closed(page: Page) -> None:
+    page.goto("/signin")
+    result: dict[str, Any] = page.evaluate(CLOSE_ON_DONE)
+    assert result["step"]["status"] == "error" and result["step"]["error"] == "interrupted"
+    # The line says what it was doing, and that it failed.
+    assert result["step"]["doing"] == "Looking at your last 28 days…"
+    assert [step["status"] for step in result["shown"]] == ["running", "error"]

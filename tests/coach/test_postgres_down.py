@@ -1,5 +1,6 @@
 """Postgres down under a running coach: chats are a quick 503 in the error shape, never a 500
-or a stream that breaks, and they work again when Postgres is back, with no restart.
+or a stream that breaks, and they work again when Postgres is back, with no restart; away
+during a tool call, the call is a tool error and the reply still ends.
 
 Postgres is reached through a TCP relay that the test cuts: every connection is
 reset and new ones are refused, as when Postgres is stopped, while the session's
@@ -98,3 +99,41 @@ async def test_postgres_down_as_the_reply_ends_loses_nothing_the_log_is_settled_
     assert (row["content"], row["status"]) == (result.text, "complete")
     usage = await pg_pool.fetchrow("SELECT outcome, output_tokens FROM llm_usage")
     assert usage is not None and usage["outcome"] == "recovered" and usage["output_tokens"] == 15
+
+
+async def test_postgres_away_during_a_tool_is_a_tool_error_and_the_reply_ends(
+    start_coach: StartCoach,
+    migrated_postgres: str,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    # The call's arguments arrive slowly: Postgres goes away before the call is whole.
+    await sim.set_mode(
+        mode="slow",
+        first_token_ms=0,
+        token_ms=300,
+        tokens=3,
+        tool_calls=[{"name": "recent_activities", "arguments": {"days": 7}}],
+    )
+    async with relayed(migrated_postgres) as (relay, url):
+        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
+            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+
+                async def away_for_the_tool() -> None:
+                    await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
+                    await relay.cut()
+                    # Back once the model's next round is asked: the tool has failed by then.
+                    await sim.wait_for_stats(lambda stats: stats["requests"] >= 2)
+                    await relay.restore()
+
+                away = asyncio.create_task(away_for_the_tool())
+                result = await chat(http, runner, "How was my week?")
+                await away
+    tool_events = [event.data for event in result.of("tool")]
+    assert [t["status"] for t in tool_events] == ["running", "error"]
+    assert tool_events[1]["error"] == "the athlete's data is unavailable"
+    # The model answered from the error; the reply ends like any other.
+    assert "«error: the athlete's data is unavailable" in result.text
+    assert result.events[-1].event == "done"
+    assert result.events[-1].data["status"] == "complete"

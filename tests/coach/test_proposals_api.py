@@ -116,16 +116,45 @@ async def test_plan_and_goal_proposals_save_like_the_athletes_own_put(
     changes: tuple[Change, ...] = (plan, goal)
     for step, change in enumerate(changes):
         proposal = await propose(pg_pool, runner, change, step=step)
+        await pg_pool.execute("DELETE FROM jobs WHERE subject = $1", runner.id)
         applied = await coach_client.post(
             f"/v1/coach/proposals/{proposal['id']}/apply", headers=runner.headers
         )
         assert applied.status_code == 200, applied.text
+        # Each save asks for a briefing refresh, as the athlete's own PUT does.
+        refreshes = await pg_pool.fetchval(
+            "SELECT count(*) FROM jobs WHERE kind = 'refresh_briefing' AND subject = $1",
+            runner.id,
+        )
+        assert refreshes == 1, type(change).__name__
     row = await pg_pool.fetchrow(
         """SELECT p.sessions_per_week, g.race_name FROM plans p JOIN goals g USING (user_id)
            WHERE user_id = $1""",
         uuid.UUID(runner.id),
     )
     assert row is not None and tuple(row) == (4, "City 10k")
+
+
+async def test_a_stored_change_that_no_longer_validates_is_a_422(
+    coach_client: httpx.AsyncClient, runner: Athlete, pg_pool: asyncpg.Pool
+) -> None:
+    proposal = await propose(pg_pool, runner)
+    # Stored valid, no longer so (a rule tightened since, or a row edited by hand).
+    await pg_pool.execute(
+        "UPDATE coach_proposals SET change = jsonb_set(change, '{duration_s}', '0') WHERE id = $1",
+        uuid.UUID(proposal["id"]),
+    )
+    applied = await coach_client.post(
+        f"/v1/coach/proposals/{proposal['id']}/apply", headers=runner.headers
+    )
+    assert applied.status_code == 422, applied.text
+    error = applied.json()["error"]
+    assert isinstance(error["code"], str) and "duration_s" in error["message"], error
+    assert await _activities(pg_pool, runner) == 0
+    status = await pg_pool.fetchval(
+        "SELECT status FROM coach_proposals WHERE id = $1", uuid.UUID(proposal["id"])
+    )
+    assert status == "pending"
 
 
 async def test_one_proposal_per_reply_and_step(runner: Athlete, pg_pool: asyncpg.Pool) -> None:

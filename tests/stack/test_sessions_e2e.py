@@ -349,6 +349,23 @@ async def test_a_fast_extraction_answers_200_inline(http: httpx.AsyncClient, sim
     assert inline.headers["preference-applied"] == "wait=10"
 
 
+async def test_an_extraction_in_the_simulators_default_mode_completes_the_session(
+    http: httpx.AsyncClient, sim: Sim
+) -> None:
+    # No scripted text: the simulator answers the extraction's structured ask itself,
+    # as it does in `make run` (its default mode), and that answer validates.
+    athlete = await login(http)
+    session = await athlete.create()
+    last = await closing_turn(athlete, sim, session["id"], {"mode": "normal"})
+    assert last.done["is_final"] is True
+    completed = await athlete.complete(session["id"], "wait=10")
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["status"] == "completed", completed.json()
+    result = completed.json()["result"]
+    assert isinstance(result, dict) and result, result
+    assert completed.json()["error"] is None
+
+
 async def test_a_dropped_closing_message_retried_with_its_key_gets_the_same_reply(
     http: httpx.AsyncClient, sim: Sim
 ) -> None:

@@ -172,6 +172,15 @@ export class Reply {
     } else if (name === "error") {
       this.error = data;
     } else if (name === "done") {
+      // A reply that ended is doing nothing: a step line its log never closed (an
+      // older coach, a log settled from its row) is not left "running".
+      for (const step of this.tools.values()) {
+        if (step.status === "running") {
+          const closed = { ...step, status: "error", error: "interrupted", summary: undefined };
+          this.tools.set(step.call_id, closed);
+          this._emit({ type: "tool", step: closed });
+        }
+      }
       this.finished = true;
       this.status = data.status;
       this.isFinal = data.is_final === true;

@@ -44,7 +44,8 @@ REPLY_LOG_ENTRIES = Counter(
 TOOL_CALLS = Counter(
     "coach_tool_calls_total",
     "Tool calls by tool and outcome: done, invalid_arguments, unknown_tool, timeout, "
-    "unavailable (Postgres away) or failed (a bug).",
+    "unavailable (Postgres away), failed (a bug) or stopped (the reply was cancelled, "
+    "shut down or out of time mid-call).",
     ["tool", "outcome"],
 )
 TOOL_SECONDS = Histogram(

@@ -150,7 +150,8 @@ def plan(
         # No session marker: it would make the JSON invalid.
         return _capped(prompt, split_tokens(json.dumps(ask.value, ensure_ascii=False)))
     if mode.text is None and (run := _run_mentioned(prompt)) is not None:
-        return Answer(calls=(tool_call(RUN_TOOL, run, new_call_id()),))
+        # Cut at max_tokens like any call: a provider does not spare the default one.
+        return _capped_calls(prompt, [tool_call(RUN_TOOL, run, new_call_id())])
     if mode.text is not None:
         tokens = split_tokens(mode.text)
     else:

@@ -1,19 +1,21 @@
 """A chat reply's log in Redis (``pacer:reply:<message id>``, a Stream): the one home of its format.
 
 The coach that runs a reply's LLM call (its producer) appends ``meta``,
-coalesced ``delta`` entries, an optional ``error`` and one ``done``; any coach
+coalesced ``delta`` entries, a ``tool`` entry as each tool call starts and
+ends, an optional ``error`` and one ``done``; any coach
 replays it to a client that reconnects (``Last-Event-ID``); a dead producer's
 reply is settled from it, so the text a client saw is never lost with the
 process that produced it. Every writer and reader goes through this package:
 
 - :mod:`~pacer_common.reply_log.entries`: the entry kinds, their fields, and the
-  builders of ``meta``/``delta``/``error``/``done`` (a ``done`` is always final);
+  builders of ``meta``/``delta``/``tool``/``error``/``done`` (a ``done`` is always final);
 - :mod:`~pacer_common.reply_log.reading`: a log read back (:class:`LoggedReply`),
-  the producer's heartbeat;
+  the producer's heartbeat, the tool calls a dead producer left running;
 - :mod:`~pacer_common.reply_log.writing`: the commands a writer sends, with the
   log's TTLs, and the cancel/end arbiter;
 - :mod:`~pacer_common.reply_log.settle`: settling a reply whose producer is gone
-  (from its log, or from its row when it has none), and the reaper's pass.
+  (from its log, or from its row when it has none; each tool call still
+  ``running`` closed with ``error: "interrupted"``), and the reaper's pass.
 
 Entry ids are Redis Stream ids, parsed by :mod:`pacer_common.stream_id`; the
 keys and TTLs are in :mod:`pacer_common.redis_names`. A package rather than one

@@ -209,7 +209,8 @@ async def settle_dead_producers(
 ) -> int:
     """The reaper's pass: every ``streaming`` reply older than ``older_than_s`` whose
     producer's heartbeat is gone is settled, from its log if Redis keeps one, else from
-    its row (and given a log that says so, kept ``log_ttl_s``)."""
+    its row; either way its log is ended (``error``, ``done``, kept ``log_ttl_s``)
+    so that a resume or a keyed retry reads the ending, tool lines closed."""
     rows = await conn.fetch(
         """SELECT id FROM messages WHERE status = 'streaming' AND role = 'assistant'
              AND created_at < now() - make_interval(secs => $1)""",
@@ -223,9 +224,7 @@ async def settle_dead_producers(
         reply = await read_log(client, message_id)
         cancelled = await cancel_requested(client, message_id)
         if reply is not None:
-            settled += (
-                await settle_from_log(conn, message_id, reply, cancelled=cancelled) is not None
-            )
+            settled += await _settle_logged(conn, client, message_id, reply, cancelled, log_ttl_s)
             continue
         ending = await settle_without_log(
             conn, message_id, older_than_s=older_than_s, cancelled=cancelled
@@ -234,3 +233,28 @@ async def settle_dead_producers(
             await append_ending(client, message_id, ending, log_ttl_s)
             settled += 1
     return settled
+
+
+async def _settle_logged(
+    conn: asyncpg.Connection,
+    client: redis.Redis,
+    message_id: UUID,
+    reply: LoggedReply,
+    cancelled: bool,
+    log_ttl_s: int,
+) -> bool:
+    """Settle a logged reply and, unless its log already ends in ``done``, end its log
+    as a resume would have (each open tool line closed with ``error: "interrupted"``);
+    the row's conditional update makes this pass the log's one writer."""
+    settled = await settle_from_log(conn, message_id, reply, cancelled=cancelled)
+    if settled is None:
+        return False
+    if reply.done is None:
+        ending = interrupted_ending(
+            settled.status,
+            output_tokens=reply.output_tokens,
+            cancelled=cancelled,
+            unfinished_tools=reply.unfinished_tools,
+        )
+        await append_ending(client, message_id, ending, log_ttl_s)
+    return True

@@ -84,6 +84,10 @@ async def run_call(
     try:
         async with asyncio.timeout(timeout_s):
             answer = await tool.run(context, arguments)
+    except asyncio.CancelledError:
+        # The reply was stopped (cancel, shutdown, its deadline): counted, then re-raised.
+        _finish(call.name, "stopped", started_s)
+        raise
     except TimeoutError:
         _finish(call.name, "timeout", started_s)
         log.warning("coach_tool_timeout", tool=call.name, timeout_s=round(timeout_s, 3))
