@@ -116,20 +116,18 @@ async def test_postgres_away_during_a_tool_is_a_tool_error_and_the_reply_ends(
         tokens=3,
         tool_calls=[{"name": "recent_activities", "arguments": {"days": 7}}],
     )
-    async with relayed(migrated_postgres) as (relay, url):
-        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
-            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+    async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
 
-                async def away_for_the_tool() -> None:
-                    await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-                    await relay.cut()
-                    # Back once the model's next round is asked: the tool has failed by then.
-                    await sim.wait_for_stats(lambda stats: stats["requests"] >= 2)
-                    await relay.restore()
+        async def away_for_the_tool() -> None:
+            await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
+            await relay.cut()
+            # Back once the model's next round is asked: the tool has failed by then.
+            await sim.wait_for_stats(lambda stats: stats["requests"] >= 2)
+            await relay.restore()
 
-                away = asyncio.create_task(away_for_the_tool())
-                result = await chat(http, runner, "How was my week?")
-                await away
+        away = asyncio.create_task(away_for_the_tool())
+        result = await chat(http, runner, "How was my week?")
+        await away
     tool_events = [event.data for event in result.of("tool")]
     assert [t["status"] for t in tool_events] == ["running", "error"]
     assert tool_events[1]["error"] == "the athlete's data is unavailable"
