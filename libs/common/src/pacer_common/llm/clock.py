@@ -35,6 +35,9 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
+# How long after the asyncio bound the SDK's own read timeout may fire (see sdk_timeouts).
+SDK_BACKSTOP_MARGIN_S = 0.25
+
 
 @dataclass(frozen=True)
 class AttemptLimits:
@@ -88,11 +91,14 @@ class AttemptClock:
         """The SDK's own per-phase timeouts: a backstop behind the asyncio bound,
         each capped by what is left of the deadline."""
         limits, left = self._limits, self._deadline.remaining()
-        # A read may legitimately wait for the first token, so never less than that.
-        read_s = max(limits.idle_s, limits.first_token_s)
+        # A read may legitimately wait for the first token, so never less than that. It
+        # stays a backstop: with the bound's own length the SDK's read timeout could win the
+        # race (aiohttp's fires to the millisecond) and a stall would read "ReadTimeout"
+        # instead of naming its limit, so the backstop comes a little after the bound.
+        read_s = min(max(limits.idle_s, limits.first_token_s), left) + SDK_BACKSTOP_MARGIN_S
         return SdkTimeouts(
             connect_s=min(limits.connect_s, limits.sdk_s, left),
-            read_s=min(read_s, left),
+            read_s=read_s,
             other_s=min(limits.sdk_s, left),
         )
 
