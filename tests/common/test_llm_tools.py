@@ -55,6 +55,8 @@ TIMEOUTS = {
     "LLM_IDLE_TIMEOUT_SECONDS": 0.8,
 }
 RESULT = json.dumps({"activities": [{"sport": "run", "distance_m": 10000, "duration_s": 3120}]})
+# Both providers, so a round that fails on the first is tried on the other.
+FALLBACK = "CLAUDE_HAIKU,GPT_MINI"
 PATHS = pytest.mark.parametrize("raw", [True, False], ids=["raw", "typed"])
 PROVIDERS = pytest.mark.parametrize("provider", sorted(MODELS))
 
@@ -89,15 +91,28 @@ async def events_of(
     return seen, None
 
 
+async def tool_round(
+    sim: LLMSim,
+    llm_clients: LLMClients,
+    provider: Provider,
+    raw: bool,
+    *,
+    fallback: str = "",
+    max_tokens: int = 200,
+    **mode: Any,
+) -> tuple[list[StreamEvent], LLMError | None]:
+    """One round offering TOOLS against the simulator in ``mode`` (which plays CALLS)."""
+    await sim.set_mode(**mode, tool_calls=CALLS)
+    client = client_for(sim, llm_clients, raw, fallback)
+    return await events_of(client, ask(provider, max_tokens=max_tokens))
+
+
 @PATHS
 @PROVIDERS
 async def test_a_tool_round_yields_each_call_whole_then_the_end(
     sim: LLMSim, llm_clients: LLMClients, sink: MemorySink, provider: Provider, raw: bool
 ) -> None:
-    await sim.set_mode(mode="normal", tool_calls=CALLS)
-    client = client_for(sim, llm_clients, raw)
-
-    seen, error = await events_of(client, ask(provider))
+    seen, error = await tool_round(sim, llm_clients, provider, raw, mode="normal")
 
     assert error is None
     assert isinstance(seen[0], StreamStarted) and not seen[0].fallback_used
@@ -151,10 +166,7 @@ async def test_the_results_reach_the_model(
 async def test_truncated_arguments_are_an_error_never_an_empty_object(
     sim: LLMSim, llm_clients: LLMClients, provider: Provider, raw: bool
 ) -> None:
-    await sim.set_mode(mode="normal", tool_calls=CALLS)
-    client = client_for(sim, llm_clients, raw)
-
-    seen, error = await events_of(client, ask(provider, max_tokens=2))
+    seen, error = await tool_round(sim, llm_clients, provider, raw, mode="normal", max_tokens=2)
 
     assert error is None
     [call] = [event for event in seen if isinstance(event, ToolCall)]
@@ -171,10 +183,16 @@ async def test_a_stall_mid_call_is_an_idle_timeout_and_no_fallback(
     sim: LLMSim, llm_clients: LLMClients, sink: MemorySink, provider: Provider, raw: bool
 ) -> None:
     """The call's opening was the first token: a fallback would call tools anew."""
-    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=1500, tool_calls=CALLS)
-    client = client_for(sim, llm_clients, raw, fallback="CLAUDE_HAIKU,GPT_MINI")
-
-    seen, error = await events_of(client, ask(provider))
+    seen, error = await tool_round(
+        sim,
+        llm_clients,
+        provider,
+        raw,
+        fallback=FALLBACK,
+        mode="slow",
+        first_token_ms=0,
+        token_ms=1500,
+    )
 
     assert error is not None and error.code == "timeout" and "idle" in error.detail
     assert [type(event) for event in seen] == [StreamStarted]
@@ -188,10 +206,7 @@ async def test_a_stall_mid_call_is_an_idle_timeout_and_no_fallback(
 async def test_a_stream_dropped_mid_call_raises_and_hands_out_no_call(
     sim: LLMSim, llm_clients: LLMClients, provider: Provider, raw: bool
 ) -> None:
-    await sim.set_mode(mode="drop", tool_calls=CALLS)
-    client = client_for(sim, llm_clients, raw, fallback="CLAUDE_HAIKU,GPT_MINI")
-
-    seen, error = await events_of(client, ask(provider))
+    seen, error = await tool_round(sim, llm_clients, provider, raw, fallback=FALLBACK, mode="drop")
 
     assert error is not None and error.code == "upstream_error"
     assert [type(event) for event in seen] == [StreamStarted]
@@ -205,10 +220,9 @@ async def test_an_error_before_the_call_falls_back_like_any_round(
 ) -> None:
     """Overloaded before any output: nothing was called yet, so another provider may answer
     (the simulator plays the error to both: the fallback's error is what is raised)."""
-    await sim.set_mode(mode="error", status=529, tool_calls=CALLS)
-    client = client_for(sim, llm_clients, raw, fallback="CLAUDE_HAIKU,GPT_MINI")
-
-    seen, error = await events_of(client, ask(provider))
+    seen, error = await tool_round(
+        sim, llm_clients, provider, raw, fallback=FALLBACK, mode="error", status=529
+    )
 
     assert seen == [] and error is not None and error.code == "overloaded"
     stats = await sim.stats()
@@ -221,10 +235,7 @@ async def test_an_error_before_the_call_falls_back_like_any_round(
 async def test_a_hang_before_the_call_is_a_first_token_timeout(
     sim: LLMSim, llm_clients: LLMClients, provider: Provider, raw: bool
 ) -> None:
-    await sim.set_mode(mode="hang", tool_calls=CALLS)
-    client = client_for(sim, llm_clients, raw)
-
-    seen, error = await events_of(client, ask(provider))
+    seen, error = await tool_round(sim, llm_clients, provider, raw, mode="hang")
 
     assert seen == [] and error is not None and error.code == "timeout"
     assert "first_token" in error.detail
@@ -319,10 +330,7 @@ async def test_openai_deltas_are_assembled_by_id_and_index_whatever_the_server_n
     wire: str, raw: bool
 ) -> None:
     body = "".join(f"data: {chunk}\n\n" for chunk in [*WIRES[wire], "[DONE]"]).encode()
-    client = _fake_client("openai", body, raw)
-
-    seen, error = await events_of(client, ask("openai"))
-    await client.aclose()
+    seen, error = await fake_round("openai", body, raw)
 
     assert error is None
     calls = [event for event in seen if isinstance(event, ToolCall)]
@@ -332,6 +340,17 @@ async def test_openai_deltas_are_assembled_by_id_and_index_whatever_the_server_n
     ):
         assert (call_id, arguments) == (want_id, want_arguments)
         assert (problem is None) if want_problem is None else (want_problem in (problem or ""))
+
+
+async def fake_round(
+    provider: Provider, body: bytes, raw: bool
+) -> tuple[list[StreamEvent], LLMError | None]:
+    """One round against a server that sends ``body``, whatever is asked."""
+    client = _fake_client(provider, body, raw)
+    try:
+        return await events_of(client, ask(provider))
+    finally:
+        await client.aclose()
 
 
 def _fake_client(provider: Provider, body: bytes, raw: bool) -> LLMClient:
@@ -421,10 +440,7 @@ async def test_anthropic_text_then_a_tool_call_yields_the_text_then_the_call(raw
         },
         {"type": "message_stop"},
     )
-    client = _fake_client("anthropic", body, raw)
-
-    seen, error = await events_of(client, ask("anthropic"))
-    await client.aclose()
+    seen, error = await fake_round("anthropic", body, raw)
 
     assert error is None
     assert [type(event) for event in seen] == [StreamStarted, TextDelta, ToolCall, StreamEnd]
@@ -445,10 +461,7 @@ async def test_anthropic_error_event_mid_call_raises_and_hands_out_no_call(raw: 
     body = _anthropic(
         START, TOOL_BLOCK, _delta(1, type="input_json_delta", partial_json='{"da'), error_event
     )
-    client = _fake_client("anthropic", body, raw)
-
-    seen, error = await events_of(client, ask("anthropic"))
-    await client.aclose()
+    seen, error = await fake_round("anthropic", body, raw)
 
     assert [type(event) for event in seen] == [StreamStarted]
     assert error is not None and error.code == "overloaded"
