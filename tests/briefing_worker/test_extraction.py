@@ -36,7 +36,7 @@ from fixtures.llm_client import sample
 from fixtures.llm_sim import LLMSim
 from fixtures.processes import run_module
 from fixtures.waiting import poll
-from fixtures.worker import StartWorker, jobs_for, reaper_for, worker_values
+from fixtures.worker import StartWorker, jobs_for, reap
 from pacer_briefing_worker.settings import BriefingWorkerSettings
 from pacer_common import redis_names
 from pacer_common.jobs import ledger, queue
@@ -68,6 +68,24 @@ async def poll_session(
 
     row: dict[str, Any] = await poll(check, timeout_s=timeout_s, what=f"session {status}")
     return row
+
+
+async def extract_with(client: httpx.AsyncClient, admin: Athlete, model_code: str) -> None:
+    """The admin sets the onboarding topic's extraction model (no restart needed)."""
+    changed = await client.put(
+        "/v1/admin/topics/onboarding",
+        json={"conversation_config": {"extraction_model_code": model_code}},
+        headers=admin.headers,
+    )
+    assert changed.status_code == 200, changed.text
+
+
+async def extraction_usage(pool: asyncpg.Pool, column: str) -> list[Any]:
+    """One column of the extractions' llm_usage rows, oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {column} FROM llm_usage WHERE purpose = 'extraction' ORDER BY id"
+    )
+    return [row[column] for row in rows]
 
 
 def finished(outcome: str) -> float:
@@ -235,22 +253,14 @@ async def test_an_admin_model_change_applies_to_the_next_extraction_without_a_re
         await poll_session(pg_pool, first, "completed", timeout_s=30)
         assert (await sim.stats())["by_endpoint"] == {ANTHROPIC: 1, OPENAI: 0}
 
-        changed = await client.put(
-            "/v1/admin/topics/onboarding",
-            json={"conversation_config": {"extraction_model_code": "GPT_MINI"}},
-            headers=admin.headers,
-        )
-        assert changed.status_code == 200, changed.text
+        await extract_with(client, admin, "GPT_MINI")
         second = await queue_extraction(pg_pool, arq, worker.settings, user_id=first.user_id)
         await poll_session(pg_pool, second, "completed", timeout_s=30)
 
     stats = await sim.stats()
     assert stats["by_endpoint"] == {ANTHROPIC: 1, OPENAI: 1}
     assert stats["by_model"] == {"claude-haiku-4-5": 1, "gpt-4o-mini": 1}
-    models = await pg_pool.fetch(
-        "SELECT model_code FROM llm_usage WHERE purpose = 'extraction' ORDER BY id"
-    )
-    assert [row["model_code"] for row in models] == ["CLAUDE_HAIKU", "GPT_MINI"]
+    assert await extraction_usage(pg_pool, "model_code") == ["CLAUDE_HAIKU", "GPT_MINI"]
 
 
 async def test_a_slow_model_times_out_and_the_retry_completes_with_the_kept_input(
@@ -286,10 +296,7 @@ async def test_a_slow_model_times_out_and_the_retry_completes_with_the_kept_inpu
     )
     kinds = [kind for kind, _ in await notifications(redis_client, session.user_id)]
     assert kinds == ["job.timed_out", "session.completed"]
-    outcomes = await pg_pool.fetch(
-        "SELECT outcome FROM llm_usage WHERE purpose = 'extraction' ORDER BY id"
-    )
-    assert [row["outcome"] for row in outcomes] == ["timeout", "ok"]
+    assert await extraction_usage(pg_pool, "outcome") == ["timeout", "ok"]
 
 
 async def test_an_extraction_waits_for_a_reply_still_streaming_and_reads_its_text(
@@ -372,9 +379,7 @@ async def test_a_job_reaped_for_the_last_time_fails_its_session_and_tells_the_ow
     pg_pool: asyncpg.Pool,
     redis_client: redis.Redis,
     arq: ArqRedis,
-    migrated_postgres: str,
-    redis_url: str,
-    sim: LLMSim,
+    worker_settings: BriefingWorkerSettings,
     clean_state: None,
 ) -> None:
     session = await insert_ended_session(pg_pool)
@@ -385,12 +390,7 @@ async def test_a_job_reaped_for_the_last_time_fails_its_session_and_tells_the_ow
            WHERE id = $1""",
         session.job_id,
     )
-    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
-    reaper, alerts = reaper_for(pg_pool, arq, settings)
-    try:
-        result = await reaper.reap_once()
-    finally:
-        await alerts.aclose()
+    result = await reap(pg_pool, arq, worker_settings)
     assert [job.status for job in result.reaped] == ["failed"]
     row = await session_row(pg_pool, session.id)
     assert row["status"] == "extraction_failed"
@@ -416,8 +416,7 @@ async def test_the_jobs_cli_shows_and_retries_an_extraction_job(
     start_worker: StartWorker,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    migrated_postgres: str,
-    redis_url: str,
+    worker_settings: BriefingWorkerSettings,
     clean_state: None,
 ) -> None:
     session = await insert_ended_session(pg_pool)
@@ -429,10 +428,9 @@ async def test_the_jobs_cli_shows_and_retries_an_extraction_job(
     await pg_pool.execute(
         "UPDATE coach_sessions SET status = 'extraction_failed' WHERE id = $1", session.id
     )
-    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
-    health = _cli(settings, "health")
+    health = _cli(worker_settings, "health")
     assert "failed" in health.stdout
-    retried = _cli(settings, "retry", str(session.job_id))
+    retried = _cli(worker_settings, "retry", str(session.job_id))
     assert retried.returncode == 0, retried.stdout + retried.stderr
 
     await sim.set_mode(mode="normal", text=json.dumps(VALID_ONBOARDING))
@@ -446,9 +444,7 @@ async def test_the_reaper_fails_a_session_left_extracting_behind_a_failed_job(
     pg_pool: asyncpg.Pool,
     redis_client: redis.Redis,
     arq: ArqRedis,
-    migrated_postgres: str,
-    redis_url: str,
-    sim: LLMSim,
+    worker_settings: BriefingWorkerSettings,
     clean_state: None,
 ) -> None:
     """The failure's own session write was lost (Postgres away just then): the
@@ -464,13 +460,7 @@ async def test_the_reaper_fails_a_session_left_extracting_behind_a_failed_job(
             conn, "extraction", str(retried.id), {}, run_after_s=60, rerun_if_running=False
         )
     assert successor.created
-    settings = BriefingWorkerSettings(**worker_values(migrated_postgres, redis_url, sim.base_url))
-    reaper, alerts = reaper_for(pg_pool, arq, settings)
-    try:
-        await reaper.reap_once()
-        await reaper.reap_once()  # once only
-    finally:
-        await alerts.aclose()
+    await reap(pg_pool, arq, worker_settings, rounds=2)  # once only
     row = await session_row(pg_pool, orphan.id)
     assert (row["status"], row["error"]) == ("extraction_failed", "boom")
     assert (await session_row(pg_pool, retried.id))["status"] == "extracting"
@@ -500,12 +490,7 @@ async def test_the_default_simulator_mode_completes_with_each_provider_s_structu
         sent = (await sim.stats())["last_request"]
         assert sent["tool_choice"] == {"type": "tool", "name": "onboarding"}
 
-        changed = await client.put(
-            "/v1/admin/topics/onboarding",
-            json={"conversation_config": {"extraction_model_code": "GPT_MINI"}},
-            headers=admin.headers,
-        )
-        assert changed.status_code == 200, changed.text
+        await extract_with(client, admin, "GPT_MINI")
         second = await queue_extraction(pg_pool, arq, worker.settings, user_id=first.user_id)
         gpt = await poll_session(pg_pool, second, "completed", timeout_s=30)
         sent = (await sim.stats())["last_request"]
