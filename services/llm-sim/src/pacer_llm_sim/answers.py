@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, Self
 
 from pacer_llm_sim.control import SESSION_END_MARKER, Mode, ScriptedToolCall
-from pacer_llm_sim.replies import reply_tokens, split_tokens
+from pacer_llm_sim.replies import count_words, prompt_key, reply_tokens, split_tokens
 from pacer_llm_sim.run_mentions import TOOL as RUN_TOOL
 from pacer_llm_sim.run_mentions import proposed_activity
 from pacer_llm_sim.schema_instance import instance
+
+Ending = Literal["max_tokens", "tool_calls", "done"]
 
 # How much of each tool result the answer quotes: enough for a test to recognise it.
 QUOTE_CHARS = 80
@@ -84,6 +86,46 @@ class Prompt(Protocol):
     def last_user_text(self) -> str: ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class Asked:
+    """A Prompt as both dialects read it; each dialect's reply adds its own ids."""
+
+    model: str
+    stream: bool
+    prompt_key: bytes
+    max_tokens: int | None
+    input_tokens: int
+    offers_tools: bool = False
+    structured: StructuredAsk | None = None
+    tool_results: tuple[ToolResult, ...] = ()
+    # The tools the model may call now, and the newest user message's text (the
+    # default mode's propose_activity reads both).
+    tool_names: frozenset[str] = frozenset()
+    last_user_text: str = ""
+
+    @classmethod
+    def read(
+        cls,
+        model: str,
+        parts: Sequence[tuple[str, str]],
+        *,
+        tools: Iterable[str],
+        offers_tools: bool,
+        **fields: Any,
+    ) -> Self:
+        """The reply to a request for ``model`` of these (role, text) ``parts``,
+        offering ``tools`` (or not: ``offers_tools``); ``fields`` are the rest."""
+        return cls(
+            model=model,
+            prompt_key=prompt_key(model, parts),
+            input_tokens=count_words(text for _, text in parts),
+            offers_tools=offers_tools,
+            tool_names=frozenset(tools) if offers_tools else frozenset(),
+            last_user_text=next((text for role, text in reversed(parts) if role == "user"), ""),
+            **fields,
+        )
+
+
 @dataclass(frozen=True)
 class ToolCall:
     id: str
@@ -114,6 +156,13 @@ class Answer:
     @property
     def steps(self) -> int:
         return len(self.tokens) + sum(len(call.fragments) for call in self.calls)
+
+    @property
+    def ending(self) -> Ending:
+        """How the answer ends; each dialect names it in its own words."""
+        if self.truncated:
+            return "max_tokens"
+        return "tool_calls" if self.calls else "done"
 
 
 @dataclass(frozen=True)

@@ -12,20 +12,25 @@ how Anthropic gives structured output: its ``input_schema`` is the schema.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pacer_llm_sim.answers import Answer, Script, StructuredAsk, ToolCall, ToolResult
-from pacer_llm_sim.exceptions import InvalidRequestError
-from pacer_llm_sim.replies import count_words, escaped_template, prompt_key
+from pacer_llm_sim.answers import Answer, Asked, Ending, Script, StructuredAsk, ToolCall, ToolResult
+from pacer_llm_sim.exceptions import InvalidRequestError, json_object
+from pacer_llm_sim.replies import escaped_template, sse, texts_of, wire_json
 
 ENDPOINT = "/v1/messages"
 
 _T = TypeVar("_T")
 
+# The ways an answer ends, in the Messages API's words.
+_STOP_REASONS: dict[Ending, str] = {
+    "max_tokens": "max_tokens",
+    "tool_calls": "tool_use",
+    "done": "end_turn",
+}
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -46,12 +51,8 @@ _ERROR_MESSAGES = {
 }
 
 
-def _json(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
 def _event(name: str, data: Mapping[str, Any]) -> bytes:
-    return f"event: {name}\ndata: {_json(data)}\n\n".encode()
+    return sse(data, event=name)
 
 
 # A text token's event, pre-encoded but for the token's own JSON string.
@@ -72,21 +73,9 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class AnthropicReply:
-    model: str
-    stream: bool
-    prompt_key: bytes
-    max_tokens: int | None
-    input_tokens: int
+@dataclass(frozen=True, kw_only=True)
+class AnthropicReply(Asked):
     message_id: str
-    offers_tools: bool = False
-    structured: StructuredAsk | None = None
-    tool_results: tuple[ToolResult, ...] = ()
-    # The tools the model may call now, and the newest user message's text (the
-    # default mode's propose_activity reads both).
-    tool_names: frozenset[str] = frozenset()
-    last_user_text: str = ""
 
     def new_call_id(self) -> str:
         return f"toolu_sim{uuid.uuid4().hex[:24]}"
@@ -124,7 +113,10 @@ class AnthropicReply:
                     "message_delta",
                     {
                         "type": "message_delta",
-                        "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
+                        "delta": {
+                            "stop_reason": _STOP_REASONS[answer.ending],
+                            "stop_sequence": None,
+                        },
                         "usage": {"output_tokens": answer.steps},
                     },
                 ),
@@ -139,7 +131,7 @@ class AnthropicReply:
             content = [{**_tool_block(call), "input": call.arguments} for call in answer.calls]
         else:
             content = [{"type": "text", "text": answer.text}]
-        return _json(self._message(content, _stop_reason(answer), answer.steps)).encode()
+        return wire_json(self._message(content, _STOP_REASONS[answer.ending], answer.steps))
 
 
 def _block_start(index: int, block: Mapping[str, Any]) -> bytes:
@@ -172,19 +164,12 @@ def _call_steps(calls: tuple[ToolCall, ...]) -> list[bytes]:
     return steps
 
 
-def _stop_reason(answer: Answer) -> str:
-    if answer.truncated:
-        return "max_tokens"
-    return "tool_use" if answer.calls else "end_turn"
-
-
 class AnthropicDialect:
     endpoint = ENDPOINT
     request_id_header = "request-id"
 
     def parse(self, body: object) -> AnthropicReply:
-        if not isinstance(body, dict):
-            raise InvalidRequestError("request body must be a JSON object")
+        body = json_object(body)
         model = _require(body, "model", str)
         if not model:
             raise InvalidRequestError("model: String should have at least 1 character")
@@ -214,18 +199,16 @@ class AnthropicDialect:
         structured = None
         if choice.get("type") == "tool":
             structured = StructuredAsk.of(schemas[choice["name"]], tool=choice["name"])
-        return AnthropicReply(
-            model=model,
-            stream=stream,
-            prompt_key=prompt_key(model, parts),
-            max_tokens=max_tokens,
-            input_tokens=count_words(text for _, text in parts),
-            message_id=f"msg_sim{uuid.uuid4().hex[:24]}",
+        return AnthropicReply.read(
+            model,
+            parts,
+            tools=schemas,
             offers_tools=offers_tools,
+            stream=stream,
+            max_tokens=max_tokens,
             structured=structured,
             tool_results=_tool_results(messages),
-            tool_names=frozenset(schemas) if offers_tools else frozenset(),
-            last_user_text=next((text for role, text in reversed(parts) if role == "user"), ""),
+            message_id=f"msg_sim{uuid.uuid4().hex[:24]}",
         )
 
     def error_body(
@@ -235,7 +218,7 @@ class AnthropicDialect:
             "api_error" if status >= 500 else "invalid_request_error"
         )
         text = message or _ERROR_MESSAGES.get(status) or f"Simulated {kind} ({status})"
-        return _json({"type": "error", "error": {"type": kind, "message": text}}).encode()
+        return wire_json({"type": "error", "error": {"type": kind, "message": text}})
 
 
 def _tools(raw: object) -> dict[str, Mapping[str, Any]]:
@@ -304,20 +287,12 @@ def _require(body: Mapping[str, Any], name: str, kind: type[_T]) -> _T:
 
 
 def _texts(content: object, where: str) -> list[str]:
-    """The text of a string or of a list of content blocks; other blocks carry no words."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [
-            block["text"]
-            for block in content
-            if isinstance(block, dict)
-            and block.get("type") == "text"
-            and isinstance(block.get("text"), str)
-        ]
-    raise InvalidRequestError(f"{where}: Input should be a valid string or list of content blocks")
+    texts = texts_of(content)
+    if texts is None:
+        raise InvalidRequestError(
+            f"{where}: Input should be a valid string or list of content blocks"
+        )
+    return texts
 
 
 DIALECT = AnthropicDialect()

@@ -13,6 +13,8 @@ provider it imitates, which only that provider's dialect knows how to write.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SimError(Exception):
     """Base class of every error the simulator raises deliberately."""
@@ -36,3 +38,10 @@ class InvalidRequestError(SimError):
         super().__init__(message)
         self.message = message
         self.param = param
+
+
+def json_object(body: object) -> dict[str, Any]:
+    """``body`` if it is a JSON object; else the request's 400, as both dialects word it."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("request body must be a JSON object")
+    return body

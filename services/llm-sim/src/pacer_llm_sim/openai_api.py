@@ -12,20 +12,25 @@ output is ``response_format`` ``json_schema`` (or a forced function).
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pacer_llm_sim.answers import Answer, Script, StructuredAsk, ToolCall, ToolResult
-from pacer_llm_sim.exceptions import InvalidRequestError
-from pacer_llm_sim.replies import count_words, escaped_template, prompt_key
+from pacer_llm_sim.answers import Answer, Asked, Ending, Script, StructuredAsk, ToolCall, ToolResult
+from pacer_llm_sim.exceptions import InvalidRequestError, json_object
+from pacer_llm_sim.replies import escaped_template, sse, texts_of, wire_json
 
 ENDPOINT = "/v1/chat/completions"
 _FINGERPRINT = "fp_pacer_sim"
 
+# The ways an answer ends, in the Chat Completions API's words.
+_FINISH_REASONS: dict[Ending, str] = {
+    "max_tokens": "length",
+    "tool_calls": "tool_calls",
+    "done": "stop",
+}
 # (type, code) per status, as the real API reports them.
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -42,31 +47,11 @@ _ERROR_MESSAGES = {
 }
 
 
-def _json(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
-def _data(payload: Mapping[str, Any]) -> bytes:
-    return f"data: {_json(payload)}\n\n".encode()
-
-
-@dataclass(frozen=True)
-class OpenAIReply:
-    model: str
-    stream: bool
-    prompt_key: bytes
-    max_tokens: int | None
-    input_tokens: int
+@dataclass(frozen=True, kw_only=True)
+class OpenAIReply(Asked):
     include_usage: bool
     completion_id: str
     created: int
-    offers_tools: bool = False
-    structured: StructuredAsk | None = None
-    tool_results: tuple[ToolResult, ...] = ()
-    # The tools the model may call now, and the newest user message's text (the
-    # default mode's propose_activity reads both).
-    tool_names: frozenset[str] = frozenset()
-    last_user_text: str = ""
 
     def new_call_id(self) -> str:
         return f"call_sim{uuid.uuid4().hex[:24]}"
@@ -83,7 +68,7 @@ class OpenAIReply:
         if self.include_usage:
             chunk["usage"] = None  # the real API marks every chunk but the last this way
         chunk.update(extra)
-        return _data(chunk)
+        return sse(chunk)
 
     def _usage(self, output_tokens: int) -> dict[str, int]:
         return {
@@ -106,7 +91,7 @@ class OpenAIReply:
             # One encoding of the chunk around a token per reply (its id and time are its own).
             token = escaped_template(lambda text: self._chunk([_choice(delta={"content": text})]))
             steps = [token(text) for text in answer.tokens]
-        parts = [self._chunk([_choice(delta={}, finish_reason=_finish_reason(answer))])]
+        parts = [self._chunk([_choice(delta={}, finish_reason=_FINISH_REASONS[answer.ending])])]
         if self.include_usage:
             parts.append(self._chunk([], usage=self._usage(answer.steps)))
         parts.append(b"data: [DONE]\n\n")
@@ -143,10 +128,10 @@ class OpenAIReply:
             "created": self.created,
             "model": self.model,
             "system_fingerprint": _FINGERPRINT,
-            "choices": [_choice(message=message, finish_reason=_finish_reason(answer))],
+            "choices": [_choice(message=message, finish_reason=_FINISH_REASONS[answer.ending])],
             "usage": self._usage(answer.steps),
         }
-        return _json(completion).encode()
+        return wire_json(completion)
 
 
 def _opening(index: int, call: ToolCall) -> dict[str, Any]:
@@ -158,19 +143,12 @@ def _choice(finish_reason: str | None = None, **content: Any) -> dict[str, Any]:
     return {"index": 0, **content, "logprobs": None, "finish_reason": finish_reason}
 
 
-def _finish_reason(answer: Answer) -> str:
-    if answer.truncated:
-        return "length"
-    return "tool_calls" if answer.calls else "stop"
-
-
 class OpenAIDialect:
     endpoint = ENDPOINT
     request_id_header = "x-request-id"
 
     def parse(self, body: object) -> OpenAIReply:
-        if not isinstance(body, dict):
-            raise InvalidRequestError("request body must be a JSON object")
+        body = json_object(body)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise InvalidRequestError("you must provide a model parameter", param="model")
@@ -203,20 +181,18 @@ class OpenAIDialect:
         if forced is not None:
             structured = StructuredAsk.of(functions[forced], tool=forced)
         offers_tools = bool(functions) and body.get("tool_choice") != "none"
-        return OpenAIReply(
-            model=model,
+        return OpenAIReply.read(
+            model,
+            parts,
+            tools=functions,
+            offers_tools=offers_tools,
             stream=stream,
-            prompt_key=prompt_key(model, parts),
             max_tokens=_max_tokens(body),
-            input_tokens=count_words(text for _, text in parts),
+            structured=structured,
+            tool_results=_tool_results(messages),
             include_usage=stream and options.get("include_usage") is True,
             completion_id=f"chatcmpl-sim{uuid.uuid4().hex[:24]}",
             created=int(time.time()),
-            offers_tools=offers_tools,
-            structured=structured,
-            tool_results=_tool_results(messages),
-            tool_names=frozenset(functions) if offers_tools else frozenset(),
-            last_user_text=next((text for role, text in reversed(parts) if role == "user"), ""),
         )
 
     def error_body(
@@ -226,9 +202,7 @@ class OpenAIDialect:
             ("server_error", None) if status >= 500 else ("invalid_request_error", None)
         )
         text = message or _ERROR_MESSAGES.get(status) or f"Simulated {kind} ({status})"
-        return _json(
-            {"error": {"message": text, "type": kind, "param": param, "code": code}}
-        ).encode()
+        return wire_json({"error": {"message": text, "type": kind, "param": param, "code": code}})
 
 
 # A function offered without parameters takes none.
@@ -342,23 +316,13 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
 
 
 def _texts(content: object, index: int) -> list[str]:
-    """The text of a string or of a list of content parts; other parts carry no words."""
-    if content is None:
-        return []  # an assistant message that only carries tool calls
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [
-            part["text"]
-            for part in content
-            if isinstance(part, dict)
-            and part.get("type") == "text"
-            and isinstance(part.get("text"), str)
-        ]
-    raise InvalidRequestError(
-        f"Invalid type for 'messages[{index}].content': expected a string or an array.",
-        param=f"messages.[{index}].content",
-    )
+    texts = texts_of(content)
+    if texts is None:
+        raise InvalidRequestError(
+            f"Invalid type for 'messages[{index}].content': expected a string or an array.",
+            param=f"messages.[{index}].content",
+        )
+    return texts
 
 
 DIALECT = OpenAIDialect()

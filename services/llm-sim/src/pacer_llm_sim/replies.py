@@ -12,8 +12,9 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 _SUBJECTS = (
     "Your legs",
@@ -115,3 +116,33 @@ def escaped_template(render: Callable[[str], bytes]) -> Callable[[str], bytes]:
 def _escaped(text: str) -> bytes:
     # The generated replies draw on a vocabulary of a few hundred words.
     return json.dumps(text, ensure_ascii=False).encode()
+
+
+def wire_json(data: Mapping[str, Any]) -> bytes:
+    """JSON as the providers send it: compact, UTF-8 unescaped."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sse(data: Mapping[str, Any], event: str | None = None) -> bytes:
+    """One server-sent event carrying ``data`` (Anthropic names its events, OpenAI not)."""
+    named = f"event: {event}\n" if event else ""
+    return named.encode() + b"data: " + wire_json(data) + b"\n\n"
+
+
+def texts_of(content: object) -> list[str] | None:
+    """The text of a message's content: a string, or a list of content blocks (other
+    blocks than text carry no words); none is no text. None for any other content,
+    which each dialect refuses in its own words."""
+    if content is None:
+        return []  # e.g. an assistant message that only carries tool calls
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [
+            block["text"]
+            for block in content
+            if isinstance(block, dict)
+            and block.get("type") == "text"
+            and isinstance(block.get("text"), str)
+        ]
+    return None
