@@ -238,27 +238,16 @@ async def test_a_cancel_mid_tool_ends_the_calls_line_and_the_reply(
         # FUNCTION_TIMEOUT_SECONDS 30: only the cancel ends the call.
         start_coach(DEFAULT_MODEL=model) as coach,
         httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
-        http.stream(
-            "POST", "/v1/coach/chat", json={"message": RUN}, headers=runner.headers
-        ) as response,
+        _held_mid_tool(http, runner, pg_pool) as (events, message_id),
     ):
-        events = _Events(response)
-        await events.until(lambda event: event.event == "meta")
-        message_id = events.seen[0].data["message_id"]
-        async with _row_locked(pg_pool, message_id):
-            await poll(
-                lambda: _insert_waiting(pg_pool),
-                timeout_s=10,
-                what="the proposal's INSERT to wait on the lock",
-            )
-            cancelled = await http.post(
-                f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers
-            )
-            assert cancelled.status_code == 202
-            await events.until(
-                lambda event: event.event == "tool" and event.data["status"] != "running"
-            )
-        seen = await events.rest()
+        cancelled = await http.post(
+            f"/v1/coach/messages/{message_id}/cancel", headers=runner.headers
+        )
+        assert cancelled.status_code == 202
+        await events.until(
+            lambda event: event.event == "tool" and event.data["status"] != "running"
+        )
+    seen = events.seen
     assert [(e.event, e.data.get("status")) for e in seen[1:]] == [
         ("tool", "running"),
         ("tool", "error"),

@@ -4,6 +4,7 @@ results quoted back; truncated arguments never passed off as {}."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -248,15 +249,7 @@ async def test_tool_choice_none_answers_in_words(
     """A caller at its step limit keeps offering the tools but forbids them."""
     await sim.set_mode(mode="normal", tool_calls=CALLS)
     client = client_for(sim, llm_clients, raw=True)
-    request = ask(provider)
-    request = LLMRequest(
-        system=request.system,
-        messages=request.messages,
-        max_tokens=request.max_tokens,
-        model=request.model,
-        tools=TOOLS,
-        tool_choice="none",
-    )
+    request = dataclasses.replace(ask(provider), tool_choice="none")
 
     seen, error = await events_of(client, request)
 

@@ -51,6 +51,19 @@ CHECKIN_COLUMNS = "id, day AS date, sleep_hours, soreness, mood, note, created_a
 ACTIVITY_COLUMNS = "id, sport, started_at, duration_s, distance_m, avg_hr, note, created_at"
 
 
+def activity_values(activity: ActivityIn) -> tuple[object, ...]:
+    """The activity's fields in the order its INSERT and UPDATE name the columns:
+    sport, started_at, duration_s, distance_m, avg_hr, note."""
+    return (
+        activity.sport,
+        activity.started_at,
+        activity.duration_s,
+        activity.distance_m,
+        activity.avg_hr,
+        activity.note,
+    )
+
+
 async def insert_activity(
     conn: asyncpg.Connection, user_id: UUID, activity: ActivityIn
 ) -> dict[str, Any]:
@@ -59,59 +72,43 @@ async def insert_activity(
             f"""INSERT INTO activities (user_id, sport, started_at, duration_s, distance_m, avg_hr, note)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ACTIVITY_COLUMNS}""",
             user_id,
-            activity.sport,
-            activity.started_at,
-            activity.duration_s,
-            activity.distance_m,
-            activity.avg_hr,
-            activity.note,
+            *activity_values(activity),
         )
     assert row is not None
     return json_ready(row)
 
 
 PLAN_COLUMNS = "name, start_date, end_date, sessions_per_week, weekly_distance_m, updated_at"
-
-
-async def put_plan(conn: asyncpg.Connection, user_id: UUID, plan: PlanIn) -> dict[str, Any]:
-    async with owner_must_exist():
-        row = await conn.fetchrow(
-            f"""INSERT INTO plans (user_id, name, start_date, end_date, sessions_per_week, weekly_distance_m)
-                VALUES ($1, $2, $3, $4, $5, $6)
-                ON CONFLICT (user_id) DO UPDATE SET
-                    name = EXCLUDED.name, start_date = EXCLUDED.start_date,
-                    end_date = EXCLUDED.end_date, sessions_per_week = EXCLUDED.sessions_per_week,
-                    weekly_distance_m = EXCLUDED.weekly_distance_m, updated_at = now()
-                RETURNING {PLAN_COLUMNS}""",
-            user_id,
-            plan.name,
-            plan.start_date,
-            plan.end_date,
-            plan.sessions_per_week,
-            plan.weekly_distance_m,
-        )
-    assert row is not None
-    return json_ready(row)
-
-
 GOAL_COLUMNS = "race_name, race_date, distance_m, target_time_s, updated_at"
 
 
+async def put_plan(conn: asyncpg.Connection, user_id: UUID, plan: PlanIn) -> dict[str, Any]:
+    return await _put_own_row(conn, user_id, "plans", dict(plan), PLAN_COLUMNS)
+
+
 async def put_goal(conn: asyncpg.Connection, user_id: UUID, goal: GoalIn) -> dict[str, Any]:
+    return await _put_own_row(conn, user_id, "goals", dict(goal), GOAL_COLUMNS)
+
+
+async def _put_own_row(
+    conn: asyncpg.Connection,
+    user_id: UUID,
+    table: Literal["plans", "goals"],
+    fields: dict[str, Any],
+    returning: str,
+) -> dict[str, Any]:
+    """Create or replace the athlete's one row of ``table`` (a plan, a goal): each of
+    ``fields`` (the body's, named as its columns) set, updated_at now."""
+    names = list(fields)
+    values = ", ".join(f"${number}" for number in range(2, len(names) + 2))
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
     async with owner_must_exist():
         row = await conn.fetchrow(
-            f"""INSERT INTO goals (user_id, race_name, race_date, distance_m, target_time_s)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (user_id) DO UPDATE SET
-                    race_name = EXCLUDED.race_name, race_date = EXCLUDED.race_date,
-                    distance_m = EXCLUDED.distance_m, target_time_s = EXCLUDED.target_time_s,
-                    updated_at = now()
-                RETURNING {GOAL_COLUMNS}""",
+            f"""INSERT INTO {table} (user_id, {", ".join(names)}) VALUES ($1, {values})
+                ON CONFLICT (user_id) DO UPDATE SET {updates}, updated_at = now()
+                RETURNING {returning}""",
             user_id,
-            goal.race_name,
-            goal.race_date,
-            goal.distance_m,
-            goal.target_time_s,
+            *fields.values(),
         )
     assert row is not None
     return json_ready(row)

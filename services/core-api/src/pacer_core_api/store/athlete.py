@@ -11,6 +11,7 @@ import asyncpg
 from pacer_common.tables.athlete_data import (
     ACTIVITY_COLUMNS,
     CHECKIN_COLUMNS,
+    activity_values,
     get_goal,
     get_plan,
     insert_activity,
@@ -69,12 +70,7 @@ async def update_activity(
             WHERE id = $1 AND user_id = $2 RETURNING {ACTIVITY_COLUMNS}""",
         activity_id,
         user_id,
-        activity.sport,
-        activity.started_at,
-        activity.duration_s,
-        activity.distance_m,
-        activity.avg_hr,
-        activity.note,
+        *activity_values(activity),
     )
     return None if row is None else json_ready(row)
 
