@@ -9,6 +9,11 @@ saved, and both answers are the same proposal (:mod:`pacer_coach.store.proposals
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from uuid import UUID
+
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -16,9 +21,11 @@ from starlette.routing import Route
 from pacer_coach.schemas import ProposalListQuery
 from pacer_coach.state import app_state
 from pacer_coach.store import proposals
-from pacer_common.auth import require_account, require_user
+from pacer_common.auth import Principal, require_account, require_user
 from pacer_common.jobs.queue import refresh_after_save
 from pacer_common.web.json_body import parse_query, path_uuid
+
+_T = TypeVar("_T")
 
 
 async def list_proposals(request: Request) -> JSONResponse:
@@ -34,11 +41,7 @@ async def list_proposals(request: Request) -> JSONResponse:
 async def apply_proposal(request: Request) -> JSONResponse:
     state = app_state(request)
     principal = require_user(request)
-    proposal_id = path_uuid(request, "proposal_id", "proposal id")
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
-        async with conn.transaction():
-            proposal, saved = await proposals.apply(conn, principal.user_id, proposal_id)
+    proposal, saved = await _decide(request, principal, proposals.apply)
     if saved:
         # After the commit, as after the athlete's own save: the worker reads saved data.
         jobs = state["replies"].jobs
@@ -49,14 +52,20 @@ async def apply_proposal(request: Request) -> JSONResponse:
 
 
 async def dismiss_proposal(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
+    return JSONResponse(await _decide(request, require_user(request), proposals.dismiss))
+
+
+async def _decide(
+    request: Request,
+    principal: Principal,
+    decision: Callable[[asyncpg.Connection, UUID, UUID], Awaitable[_T]],
+) -> _T:
+    """The athlete's ``decision`` on the proposal the path names, in one transaction."""
     proposal_id = path_uuid(request, "proposal_id", "proposal id")
-    async with state["pool"].acquire() as conn:
+    async with app_state(request)["pool"].acquire() as conn:
         await require_account(conn, principal)
         async with conn.transaction():
-            proposal = await proposals.dismiss(conn, principal.user_id, proposal_id)
-    return JSONResponse(proposal)
+            return await decision(conn, principal.user_id, proposal_id)
 
 
 ROUTES = [
