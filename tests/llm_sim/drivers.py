@@ -117,6 +117,14 @@ class AnthropicDriver(Driver):
         finally:
             await events.close()
 
+    async def message(self, request: dict[str, Any], *, stream: bool) -> anthropic.types.Message:
+        """The whole answer to ``request``: the stream's final message, or the one body."""
+        if not stream:
+            message: anthropic.types.Message = await self.client.messages.create(**request)
+            return message
+        async with self.client.messages.stream(**request) as events:
+            return await events.get_final_message()
+
     async def ask_without_model(self) -> None:
         # The typed method insists on `model`; the client's raw post lets a bug through.
         await self.client.post(
@@ -202,6 +210,18 @@ class OpenAIDriver(Driver):
                         yield choice.delta.content
         finally:
             await chunks.close()
+
+    async def completion(
+        self, request: dict[str, Any], *, stream: bool
+    ) -> openai.types.chat.ChatCompletion:
+        """The whole answer to ``request``: the stream's final completion, or the one body."""
+        if not stream:
+            whole: openai.types.chat.ChatCompletion = await self.client.chat.completions.create(
+                **request
+            )
+            return whole
+        async with self.client.chat.completions.stream(**request) as chunks:
+            return await chunks.get_final_completion()
 
     async def ask_without_model(self) -> None:
         await self.client.post(

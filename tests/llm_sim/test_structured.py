@@ -41,11 +41,7 @@ async def _openai_structured(driver: OpenAIDriver, schema: dict[str, Any], strea
         "messages": [{"role": "user", "content": "Extract the result"}],
         "response_format": response_format,
     }
-    if stream:
-        async with driver.client.chat.completions.stream(**request) as chunks:
-            completion = await chunks.get_final_completion()
-    else:
-        completion = await driver.client.chat.completions.create(**request)
+    completion = await driver.completion(request, stream=stream)
     return completion.choices[0].message.content or ""
 
 
@@ -60,11 +56,7 @@ async def _anthropic_forced(
         "tools": [{"name": "record", "description": "Record the result", "input_schema": schema}],
         "tool_choice": {"type": "tool", "name": "record"},
     }
-    if stream:
-        async with driver.client.messages.stream(**request) as events:
-            message = await events.get_final_message()
-    else:
-        message = await driver.client.messages.create(**request)
+    message = await driver.message(request, stream=stream)
     assert message.stop_reason == (
         "tool_use" if message.content[0].type == "tool_use" else "end_turn"
     )

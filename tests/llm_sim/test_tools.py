@@ -239,10 +239,7 @@ async def _answer_to_results(
             "tools": ANTHROPIC_TOOLS,
             "messages": _anthropic_round_trip(results),
         }
-        if stream:
-            async with driver.client.messages.stream(**request) as events:
-                return await events.get_final_text()
-        message = await driver.client.messages.create(**request)
+        message = await driver.message(request, stream=stream)
         return "".join(block.text for block in message.content if block.type == "text")
     assert isinstance(driver, OpenAIDriver)
     options: dict[str, Any] = {
@@ -250,11 +247,7 @@ async def _answer_to_results(
         "tools": OPENAI_TOOLS,
         "messages": _openai_round_trip(results),
     }
-    if stream:
-        async with driver.client.chat.completions.stream(**options) as chunks:
-            completion = await chunks.get_final_completion()
-    else:
-        completion = await driver.client.chat.completions.create(**options)
+    completion = await driver.completion(options, stream=stream)
     return completion.choices[0].message.content or ""
 
 
