@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, CoreApi, register_and_login
+from fixtures.errors import assert_error
 from fixtures.infra import python_module
 from fixtures.processes import run_module
 from fixtures.worker import Webhook, insert_overdue_jobs
@@ -36,11 +37,9 @@ async def test_admin_job_routes_need_a_token_and_the_admin_role(
     client: httpx.AsyncClient, athlete: Athlete, method: str, path: str
 ) -> None:
     anonymous = await client.request(method, path)
-    assert anonymous.status_code == 401
-    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert_error(anonymous, 401, "unauthorized")
     athlete_call = await client.request(method, path, headers=athlete.headers)
-    assert athlete_call.status_code == 403
-    assert athlete_call.json()["error"]["code"] == "forbidden"
+    assert_error(athlete_call, 403, "forbidden")
 
 
 async def test_jobs_health_counts_and_status(
@@ -115,8 +114,7 @@ async def test_retry_queues_a_failed_job_again(
 
     # Now queued: retrying again is refused, and nothing changes.
     again = await client.post(f"/v1/admin/jobs/{job_id}/retry", headers=admin.headers)
-    assert again.status_code == 409
-    assert again.json()["error"]["code"] == "job_not_retryable"
+    assert_error(again, 409, "job_not_retryable")
 
 
 async def test_retry_refuses_when_the_subject_already_has_a_live_job(
@@ -131,8 +129,7 @@ async def test_retry_refuses_when_the_subject_already_has_a_live_job(
             "INSERT INTO jobs (kind, subject, status) VALUES ('refresh_briefing', 's', 'queued')"
         )
     response = await client.post(f"/v1/admin/jobs/{failed_id}/retry", headers=admin.headers)
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "job_subject_busy"
+    assert_error(response, 409, "job_subject_busy")
     async with pg_pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM jobs WHERE id = $1", failed_id) == "failed"
 

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 
 from fixtures.core_api import Athlete
+from fixtures.errors import assert_error
 from pacer_coach.store import proposals
 from pacer_common.athlete_schemas import ActivityIn, GoalIn, PlanIn
 from pacer_common.tables.athlete_data import Change
@@ -61,6 +62,17 @@ async def _activities(pool: asyncpg.Pool, athlete: Athlete) -> int:
         "SELECT count(*) FROM activities WHERE user_id = $1", uuid.UUID(athlete.id)
     )
     return count
+
+
+async def _apply_and_dismiss(
+    client: httpx.AsyncClient, proposal: dict[str, Any], athlete: Athlete
+) -> list[httpx.Response]:
+    """The athlete's answers to applying the proposal, then to dismissing it."""
+    url = f"/v1/coach/proposals/{proposal['id']}"
+    return [
+        await client.post(f"{url}/{action}", headers=athlete.headers)
+        for action in ("apply", "dismiss")
+    ]
 
 
 async def test_pending_listed_then_applied_once_with_the_same_answer_twice(
@@ -178,8 +190,7 @@ async def test_dismissed_then_apply_is_409_and_dismiss_again_the_same(
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json() and first.json()["status"] == "dismissed"
     applied = await coach_client.post(f"{url}/apply", headers=runner.headers)
-    assert applied.status_code == 409
-    assert applied.json()["error"]["code"] == "proposal_dismissed"
+    assert_error(applied, 409, "proposal_dismissed")
     assert await _activities(pg_pool, runner) == 0
 
 
@@ -190,20 +201,15 @@ async def test_applied_cannot_be_dismissed(
     url = f"/v1/coach/proposals/{proposal['id']}"
     assert (await coach_client.post(f"{url}/apply", headers=runner.headers)).status_code == 200
     dismissed = await coach_client.post(f"{url}/dismiss", headers=runner.headers)
-    assert dismissed.status_code == 409
-    assert dismissed.json()["error"]["code"] == "proposal_applied"
+    assert_error(dismissed, 409, "proposal_applied")
 
 
 async def test_expired_is_409_and_listed_as_expired(
     coach_client: httpx.AsyncClient, runner: Athlete, pg_pool: asyncpg.Pool
 ) -> None:
     proposal = await propose(pg_pool, runner, ttl_s=0)
-    for action in ("apply", "dismiss"):
-        answer = await coach_client.post(
-            f"/v1/coach/proposals/{proposal['id']}/{action}", headers=runner.headers
-        )
-        assert answer.status_code == 409
-        assert answer.json()["error"]["code"] == "proposal_expired"
+    for answer in await _apply_and_dismiss(coach_client, proposal, runner):
+        assert_error(answer, 409, "proposal_expired")
     pending = await coach_client.get("/v1/coach/proposals", headers=runner.headers)
     assert pending.json()["items"] == []
     expired = await coach_client.get("/v1/coach/proposals?status=expired", headers=runner.headers)
@@ -218,12 +224,8 @@ async def test_someone_elses_proposal_is_404(
     pg_pool: asyncpg.Pool,
 ) -> None:
     proposal = await propose(pg_pool, runner)
-    for action in ("apply", "dismiss"):
-        answer = await coach_client.post(
-            f"/v1/coach/proposals/{proposal['id']}/{action}", headers=other_runner.headers
-        )
-        assert answer.status_code == 404
-        assert answer.json()["error"]["code"] == "not_found"
+    for answer in await _apply_and_dismiss(coach_client, proposal, other_runner):
+        assert_error(answer, 404, "not_found")
     theirs = await coach_client.get("/v1/coach/proposals", headers=other_runner.headers)
     assert theirs.json()["items"] == []
     assert await _activities(pg_pool, runner) == 0

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete
+from fixtures.errors import assert_error
 
 QUERIES: list[tuple[str, str]] = [
     ("unknown status", "status=maybe"),
@@ -24,8 +25,7 @@ async def test_bad_list_queries_are_422(
     coach_client: httpx.AsyncClient, runner: Athlete, query: str
 ) -> None:
     answer = await coach_client.get(f"/v1/coach/proposals?{query}", headers=runner.headers)
-    assert answer.status_code == 422
-    assert answer.json()["error"]["code"] == "validation_error"
+    assert_error(answer, 422, "validation_error")
 
 
 @pytest.mark.parametrize("action", ["apply", "dismiss"])
@@ -56,8 +56,7 @@ async def test_without_a_token_401(
     coach_client: httpx.AsyncClient, clean_state: None, method: str, path: str
 ) -> None:
     answer = await coach_client.request(method, path)
-    assert answer.status_code == 401
-    assert answer.json()["error"]["code"] == "unauthorized"
+    assert_error(answer, 401, "unauthorized")
 
 
 async def test_wrong_method_is_405(coach_client: httpx.AsyncClient, runner: Athlete) -> None:
