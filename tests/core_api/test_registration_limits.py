@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 
 from fixtures.core_api import PASSWORD, StartCoreApi, register_and_login
+from fixtures.errors import assert_error
 
 SLOW_HASH = {"ARGON2_TIME_COST": 2, "ARGON2_MEMORY_KIB": 32 * 1024, "ARGON2_PARALLELISM": 1}
 
@@ -27,21 +28,29 @@ async def _users(pool: asyncpg.Pool) -> int:
     return count
 
 
+async def _three_then_refused(
+    http: httpx.AsyncClient, name: str, addresses: list[str], refused_from: str
+) -> int:
+    """Three sign-ups, one from each of ``addresses``, each through; then a fourth,
+    from ``refused_from``, refused as rate limited. Its Retry-After."""
+    for index, address in enumerate(addresses):
+        created = await _register(http, f"{name}{index}@example.com", address)
+        assert created.status_code == 201, created.text
+    refused = await _register(http, f"{name}9@example.com", refused_from)
+    assert_error(refused, 429, "rate_limited", retry_after=True)
+    return int(refused.headers["Retry-After"])
+
+
 async def test_sign_ups_from_one_address_are_limited(
     start_core_api: StartCoreApi, clean_state: None, pg_pool: asyncpg.Pool
 ) -> None:
     async with start_core_api(REGISTER_MAX_PER_IP=3) as api:
         async with httpx.AsyncClient(base_url=api.base_url, timeout=30) as http:
-            for index in range(3):
-                created = await _register(http, f"farm{index}@example.com", "203.0.113.7")
-                assert created.status_code == 201, created.text
-            before = await _users(pg_pool)
-            refused = await _register(http, "farm9@example.com", "203.0.113.7")
-            assert refused.status_code == 429
-            assert refused.json()["error"]["code"] == "rate_limited"
-            retry_after = int(refused.headers["Retry-After"])
+            retry_after = await _three_then_refused(
+                http, "farm", ["203.0.113.7"] * 3, "203.0.113.7"
+            )
             assert 0 < retry_after <= api.settings.REGISTER_IP_WINDOW_SECONDS
-            assert await _users(pg_pool) == before
+            assert await _users(pg_pool) == 3
             # Another address is not affected.
             elsewhere = await _register(http, "farm9@example.com", "198.51.100.7")
             assert elsewhere.status_code == 201
@@ -52,14 +61,9 @@ async def test_sign_ups_from_everywhere_together_are_limited(
 ) -> None:
     async with start_core_api(REGISTER_MAX_GLOBAL=3) as api:
         async with httpx.AsyncClient(base_url=api.base_url, timeout=30) as http:
-            for index in range(3):
-                created = await _register(http, f"bot{index}@example.com", f"198.18.1.{index}")
-                assert created.status_code == 201, created.text
-            refused = await _register(http, "bot9@example.com", "198.18.1.99")
-            assert refused.status_code == 429
-            assert (
-                int(refused.headers["Retry-After"]) <= api.settings.REGISTER_GLOBAL_WINDOW_SECONDS
-            )
+            addresses = [f"198.18.1.{index}" for index in range(3)]
+            retry_after = await _three_then_refused(http, "bot", addresses, "198.18.1.99")
+            assert retry_after <= api.settings.REGISTER_GLOBAL_WINDOW_SECONDS
             assert await _users(pg_pool) == 3
 
 
