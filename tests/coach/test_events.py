@@ -106,6 +106,19 @@ async def open_events(
         yield reader
 
 
+@contextlib.asynccontextmanager
+async def events_on_a_coach(
+    start_coach: StartCoach, athlete: Athlete, **settings: Any
+) -> AsyncIterator[tuple[Coach, Reader]]:
+    """The athlete's event stream, open on a coach of its own with these settings."""
+    async with (
+        start_coach(**settings) as coach,
+        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
+        open_events(http, athlete) as reader,
+    ):
+        yield coach, reader
+
+
 @pytest.fixture
 async def http(coach: Coach, clean_state: None) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as client:
@@ -388,10 +401,9 @@ async def test_readiness_reports_redis_when_it_is_up(http: httpx.AsyncClient) ->
 async def test_sigterm_ends_open_event_streams_at_once(
     start_coach: StartCoach, runner: Athlete
 ) -> None:
-    async with (
-        start_coach(COACH_GRACEFUL_TIMEOUT_SECONDS=5.0) as coach,
-        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
-        open_events(http, runner) as reader,
+    async with events_on_a_coach(start_coach, runner, COACH_GRACEFUL_TIMEOUT_SECONDS=5.0) as (
+        coach,
+        reader,
     ):
         coach.stop.set()
         started = time.monotonic()
@@ -418,11 +430,7 @@ async def test_job_events_from_the_worker_are_on_the_user_s_stream(
 async def test_an_idle_stream_gets_a_keep_alive_comment(
     start_coach: StartCoach, runner: Athlete
 ) -> None:
-    async with (
-        start_coach(SSE_PING_SECONDS=0.2) as coach,
-        httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
-        open_events(http, runner) as reader,
-    ):
+    async with events_on_a_coach(start_coach, runner, SSE_PING_SECONDS=0.2) as (_, reader):
         # Comments alone never make a block: read for a second, keep what came.
         with contextlib.suppress(TimeoutError):
             await reader.block(timeout_s=1.0)
