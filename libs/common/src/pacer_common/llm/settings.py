@@ -11,6 +11,8 @@ with a message naming the field instead of failing the first user's chat.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
@@ -57,6 +59,9 @@ class LLMSettings(BaseSettings):
     # Read streamed answers from the SDK's raw response (SSE bytes, json.loads) rather
     # than its typed event objects: the same requests, errors and retries, less CPU per token.
     LLM_RAW_STREAM: bool = True
+    # The HTTP client under both SDKs: httpx2 (the SDKs' own) or aiohttp (their
+    # DefaultAioHttpClient, cheaper per read of a streamed answer).
+    LLM_HTTP_CLIENT: Literal["httpx", "aiohttp"] = "httpx"
 
     @field_validator(
         "ANTHROPIC_API_KEY",

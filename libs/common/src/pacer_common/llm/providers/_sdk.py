@@ -23,9 +23,10 @@ pair implements ``on_event`` and says when its answer has ended.
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
 import httpx2
 
@@ -35,6 +36,17 @@ from pacer_common.llm.providers._sse import SSEReader
 from pacer_common.llm.providers.base import ProviderReply, ProviderStream, SdkTimeouts
 from pacer_common.llm.registry import ModelSpec, Provider
 from pacer_common.llm.types import LLMRequest
+
+# The HTTP client under the SDK: its own httpx2 one, or the SDK's DefaultAioHttpClient
+# (httpx2's interface over an aiohttp transport; the SDKs' `aiohttp` extra).
+HttpClientKind = Literal["httpx", "aiohttp"]
+
+
+def _aiohttp_client(sdk_client: Callable[..., Any]) -> Any:
+    """The SDK's DefaultAioHttpClient: both SDKs export one from their top-level package,
+    with their own connection limits and redirect policy (as their httpx2 client has)."""
+    package = importlib.import_module(sdk_client.__module__.split(".", 1)[0])
+    return package.DefaultAioHttpClient()
 
 
 @dataclass(frozen=True)
@@ -77,12 +89,17 @@ class SdkProvider(abc.ABC, Generic[ClientT]):
         max_retries: int,
         timeouts: SdkTimeouts,
         raw_stream: bool = True,
+        http_client: HttpClientKind = "httpx",
     ) -> Self:
+        # The timeouts go to the SDK either way: it passes them with each request, and
+        # the aiohttp transport maps them onto aiohttp's (connect, read per socket read).
+        extra = {"http_client": _aiohttp_client(cls.sdk_client)} if http_client == "aiohttp" else {}
         client = cls.sdk_client(
             api_key=api_key,
             base_url=base_url,
             max_retries=max_retries,
             timeout=httpx_timeout(timeouts),
+            **extra,
         )
         return cls(client, raw_stream=raw_stream)
 
