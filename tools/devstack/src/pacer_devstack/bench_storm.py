@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -49,7 +50,8 @@ from pacer_devstack.bench_reply_log import (
     write_tokens,
 )
 from pacer_devstack.bench_worker import register_athletes, trigger_refreshes
-from pacer_devstack.containers.bench_target import ContainerStack, start_containers
+from pacer_devstack.containers import stack as local
+from pacer_devstack.containers.bench_target import ContainerStack, MemorySampler, start_containers
 from pacer_devstack.harness import Stack, start_stack
 
 # The dev stack (processes under supervisord) or the production containers.
@@ -323,14 +325,20 @@ def _sim_mode_slow(stack: Target, rate: float, reply_tokens: int) -> None:
 
 
 def active_phase(
-    stack: Target, token: str, tokens_file: Path, rate: float, args: argparse.Namespace
+    stack: Target,
+    token: str,
+    tokens_file: Path,
+    rate: float,
+    args: argparse.Namespace,
+    streams: int | None = None,
 ) -> Phase:
-    phase = Phase(f"{rate:g} tok/s")
+    streams = streams or args.streams
+    phase = Phase(f"{streams} @ {rate:g}" if args.sweep else f"{rate:g} tok/s")
     # Long enough replies that every stream flows through the ramp and the whole probe window.
     reply_tokens = min(int(rate * (args.seconds + SETTLE_DEADLINE_S)), MAX_REPLY_TOKENS)
     _sim_mode_slow(stack, rate, reply_tokens)
-    load = sse_load.spawn(_sse_target(stack), tokens_file, args.streams, retry_shed=True)
-    flowing = _ramp(stack, load, args.streams)
+    load = sse_load.spawn(_sse_target(stack), tokens_file, streams, retry_shed=True)
+    flowing = _ramp(stack, load, streams)
     time.sleep(2 * sse_load.SAMPLE_EVERY_S)  # past the first tokens' burst
     coach_before = {pid: cpu for pid, (role, cpu) in cpu_by_role(stack).items() if role == "coach"}
     load_before = sse_load.cpu_seconds(load.pid)
@@ -347,10 +355,10 @@ def active_phase(
     answer = sse_load.result(load, timeout_s=SETTLE_DEADLINE_S)
     window = phase.ended_at - phase.started_at
     events, tokens = _delivered_in(answer["samples"], phase.started_at, phase.ended_at)
-    expected = args.streams * rate * window
+    expected = streams * rate * window
     sim_tokens = sim_after["stream_tokens"] - sim_before["stream_tokens"]
     phase.delivered = {
-        "streams": args.streams,
+        "streams": streams,
         "flowing_streams": flowing,
         "rate_tokens_per_s": rate,
         "events_per_s": events / window,
@@ -463,7 +471,16 @@ def draw(phases: list[Phase], path: Path) -> None:
     plt.close(figure)
 
 
-def main() -> None:
+# Within this of the idle phase's home p99, with this share of the simulator's tokens
+# delivered and every stream flowing, a sweep's step holds (issue 24's goal).
+HOLD_P99_RATIO = 1.5
+HOLD_DELIVERED = 0.95
+# The 1-vCPU droplet on this 2-core machine: every container of the stack on CPU 0,
+# the simulator (another machine) and the probes and load generator on CPU 1.
+SMALL_DROPLET_SERVICES = ("caddy", "core-api", "coach", "briefing-worker", "postgres", "redis")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -490,18 +507,32 @@ def main() -> None:
     parser.add_argument(
         "--coach-replicas", type=int, default=1, help="coach containers (--target containers)"
     )
+    parser.add_argument(
+        "--droplet",
+        choices=("2vcpu-4gb", "1vcpu-2gb"),
+        default="2vcpu-4gb",
+        help="--target containers: 1vcpu-2gb adds docker-compose.small.yml and pins every "
+        "container of the stack to CPU 0, the simulator, probes and load generator to CPU 1",
+    )
+    parser.add_argument(
+        "--sweep",
+        default="",
+        help="capacity: instead of the hung and flowing phases, for each --rates, these "
+        "stream counts (comma-separated, ascending) until one fails home p99 <= "
+        f"{HOLD_P99_RATIO:g}x idle, >= {HOLD_DELIVERED:.0%} delivered, every stream flowing",
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--no-png", action="store_true")
-    args = parser.parse_args()
-    if args.streams > MAX_STREAMS_PER_USER:
-        parser.error(f"--streams: at most {MAX_STREAMS_PER_USER} (one athlete holds them)")
-    stop_on_sigterm()
+    return parser
+
+
+def _stack_env(args: argparse.Namespace, streams: int) -> dict[str, str]:
     long_s = "600"
-    env = {
+    return {
         # 200 streams of one athlete: the caps raised for the bench.
-        "SSE_MAX_CONNECTIONS": str(args.streams + 100),
-        "SSE_WARN_CONNECTIONS": str(args.streams + 50),
-        "SSE_MAX_STREAMS_PER_USER": str(min(args.streams + 100, MAX_STREAMS_PER_USER)),
+        "SSE_MAX_CONNECTIONS": str(streams + 100),
+        "SSE_WARN_CONNECTIONS": str(streams + 50),
+        "SSE_MAX_STREAMS_PER_USER": str(min(streams + 100, MAX_STREAMS_PER_USER)),
         "RATE_LIMIT_FREE": "1000000",
         "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": long_s,
         "LLM_IDLE_TIMEOUT_SECONDS": long_s,
@@ -514,7 +545,90 @@ def main() -> None:
         "JOB_TIMEOUT_SECONDS": long_s,
         "BRIEFING_DEBOUNCE_SECONDS": "0.2",
     }
-    rates = [float(rate) for rate in args.rates.split(",")]
+
+
+def _small_droplet(folder: Path) -> None:
+    """The 1-vCPU droplet's Compose files and CPU pinning, for start_containers."""
+    pinning = folder / "docker-compose.pinned.yml"
+    lines = ["services:"]
+    for service in SMALL_DROPLET_SERVICES:
+        lines += [f"  {service}:", '    cpuset: "0"']
+    lines += ["  llm-sim:", '    cpuset: "1"']
+    pinning.write_text("\n".join(lines) + "\n")
+    small = local.DEPLOY / "docker-compose.small.yml"
+    os.environ[local.EXTRA_FILES_ENV] = os.pathsep.join((str(small), str(pinning)))
+    os.environ[probe.OUTSIDE_CPUS_ENV] = "1"
+
+
+def _holds(idle: Phase, phase: Phase, streams: int) -> bool:
+    ratio = phase.figure("/v1/home", "p99") / idle.figure("/v1/home", "p99")
+    share = phase.delivered.get("share_of_sim_rate") or 0.0
+    flowing = phase.delivered.get("flowing_streams", 0)
+    return ratio <= HOLD_P99_RATIO and share >= HOLD_DELIVERED and flowing >= streams
+
+
+def sweep(
+    stack: Target, token: str, tokens_file: Path, args: argparse.Namespace, phases: list[Phase]
+) -> dict[str, int]:
+    """For each rate, the most streams (of --sweep's counts) that hold: {rate: streams}."""
+    counts = [int(n) for n in args.sweep.split(",")]
+    held: dict[str, int] = {}
+    for rate in [float(rate) for rate in args.rates.split(",")]:
+        held[f"{rate:g}"] = 0
+        for streams in counts:
+            phase = active_phase(stack, token, tokens_file, rate, args, streams)
+            phases.append(phase)
+            holds = _holds(phases[0], phase, streams)
+            print(f"  {streams} streams at {rate:g} tok/s: {'holds' if holds else 'does not'}")
+            if not holds:
+                break
+            held[f"{rate:g}"] = streams
+    return held
+
+
+def _run(
+    stack: Target, folder: Path, args: argparse.Namespace, phases: list[Phase]
+) -> dict[str, int]:
+    token = athlete_token(stack.url)
+    tokens_file = write_tokens(folder, [token])
+    job_tokens = register_athletes(stack, args.jobs) if args.jobs and not args.sweep else []
+    phases.append(Phase("idle"))
+    probe_phase(stack, token, phases[0], args)
+    print("  idle done", flush=True)
+    try:
+        if args.sweep:
+            return sweep(stack, token, tokens_file, args, phases)
+        phases.append(hung_phase(stack, token, tokens_file, job_tokens, args))
+        print("  hung done", flush=True)
+        for rate in [float(rate) for rate in args.rates.split(",")]:
+            phases.append(active_phase(stack, token, tokens_file, rate, args))
+            print(f"  {rate:g} tok/s done", flush=True)
+    except RuntimeError as error:
+        # Report the phases that ran: a long run is not thrown away for the last one.
+        print(f"  phase failed, reporting those before it: {error}", flush=True)
+    return {}
+
+
+def _memory_peaks(sampler: MemorySampler | None, services: dict[str, str]) -> dict[str, float]:
+    """Each Compose service's peak MiB over the run (the largest of its replicas)."""
+    if sampler is None:
+        return {}
+    peaks: dict[str, float] = {}
+    for name, peak in sampler.peaks.items():
+        service = services[name]
+        peaks[service] = max(peaks.get(service, 0.0), peak / 2**20)
+    return peaks
+
+
+def main() -> None:
+    parser = _parser()
+    args = parser.parse_args()
+    most = max([args.streams, *(int(n) for n in args.sweep.split(",") if n)])
+    if most > MAX_STREAMS_PER_USER:
+        parser.error(f"--streams: at most {MAX_STREAMS_PER_USER} (one athlete holds them)")
+    if args.droplet != "2vcpu-4gb" and args.target != "containers":
+        parser.error("--droplet: with --target containers")
+    stop_on_sigterm()
     print(
         f"bench-storm: {args.seconds:g} s a phase, {args.streams} streams, {args.jobs} hung jobs, "
         f"rates {args.rates} tokens/s; probes: {probe.tool(args.probe_rate)}, {args.clients} connections, "
@@ -522,36 +636,52 @@ def main() -> None:
         "at nice 19 (they stand in for other machines)",
         flush=True,
     )
+    phases: list[Phase] = []
+    sampler: MemorySampler | None = None
+    services: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="pacer-bench-storm-") as folder:
+        if args.droplet == "1vcpu-2gb":
+            _small_droplet(Path(folder))
+        env = _stack_env(args, most)
         stack: Target = (
             start_containers(env, args.coach_replicas)
             if args.target == "containers"
             else start_stack(Path(folder) / "data", env)
         )
         try:
-            token = athlete_token(stack.url)
-            tokens_file = write_tokens(Path(folder), [token])
-            job_tokens = register_athletes(stack, args.jobs) if args.jobs else []
-            phases = [Phase("idle")]
-            probe_phase(stack, token, phases[0], args)
-            print("  idle done", flush=True)
-            try:
-                phases.append(hung_phase(stack, token, tokens_file, job_tokens, args))
-                print("  hung done", flush=True)
-                for rate in rates:
-                    phases.append(active_phase(stack, token, tokens_file, rate, args))
-                    print(f"  {rate:g} tok/s done", flush=True)
-            except RuntimeError as error:
-                # Report the phases that ran: a long run is not thrown away for the last one.
-                print(f"  phase failed, reporting those before it: {error}", flush=True)
+            if isinstance(stack, ContainerStack):
+                found = stack.container_ids()
+                services = {name: service for name, (_, service) in found.items()}
+                sampler = MemorySampler({name: cid for name, (cid, _) in found.items()})
+                sampler.start()
+            held = _run(stack, Path(folder), args, phases)
         finally:
+            if sampler is not None:
+                sampler.stop.set()
             stack.stop()
+    peaks = _memory_peaks(sampler, services)
+    report(args, phases, held, peaks)
+
+
+def report(
+    args: argparse.Namespace, phases: list[Phase], held: dict[str, int], peaks: dict[str, float]
+) -> None:
     print_table(phases)
+    if held:
+        print("\n  streams that hold (home p99 within 1.5x idle, >= 95 % delivered), by rate:")
+        print("  " + ", ".join(f"{rate} tok/s: {n}" for rate, n in held.items()))
+    if peaks:
+        print(
+            "\n  peak memory, MiB: " + ", ".join(f"{s} {v:.0f}" for s, v in sorted(peaks.items()))
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     figures = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "probe": probe.tool(args.probe_rate),
         "target": args.target,
+        "droplet": args.droplet,
+        "holds": held,
+        "memory_peak_mib": peaks,
         "phases": [
             {
                 "name": phase.name,
@@ -570,9 +700,13 @@ def main() -> None:
         ],
     }
     name = "bench-storm" if args.target == "dev" else "bench-storm-containers"
+    if args.droplet != "2vcpu-4gb":
+        name += f"-{args.droplet}"
+    if args.sweep:
+        name += "-sweep"
     (args.out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     written = [str(args.out / f"{name}.json")]
-    if not args.no_png:
+    if not args.no_png and phases:
         draw(phases, args.out / f"{name}.png")
         written.append(str(args.out / f"{name}.png"))
     print(f"\nwritten: {', '.join(written)} (a shared machine: noisy figures)")

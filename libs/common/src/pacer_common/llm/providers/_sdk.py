@@ -23,7 +23,6 @@ pair implements ``on_event`` and says when its answer has ended.
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
@@ -42,11 +41,18 @@ from pacer_common.llm.types import LLMRequest
 HttpClientKind = Literal["httpx", "aiohttp"]
 
 
-def _aiohttp_client(sdk_client: Callable[..., Any]) -> Any:
-    """The SDK's DefaultAioHttpClient: both SDKs export one from their top-level package,
-    with their own connection limits and redirect policy (as their httpx2 client has)."""
-    package = importlib.import_module(sdk_client.__module__.split(".", 1)[0])
-    return package.DefaultAioHttpClient()
+def _aiohttp_client() -> Any:
+    """The Anthropic SDK's DefaultAioHttpClient, for both SDKs.
+
+    Both SDKs vendor the same transport (httpx-aiohttp 0.2.0, httpx2 variant) with
+    the same connection limits, but the OpenAI SDK's copy maps every aiohttp
+    connection error to ``httpx2.ConnectTimeout``: a refused connection would read
+    as a timeout (LLMTimeout, not LLMUpstreamError). The Anthropic SDK's copy maps
+    it to ``ConnectError`` (its NOTICE.md lists the fix), as httpx2 itself does.
+    """
+    import anthropic
+
+    return anthropic.DefaultAioHttpClient()
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,7 @@ class SdkProvider(abc.ABC, Generic[ClientT]):
     ) -> Self:
         # The timeouts go to the SDK either way: it passes them with each request, and
         # the aiohttp transport maps them onto aiohttp's (connect, read per socket read).
-        extra = {"http_client": _aiohttp_client(cls.sdk_client)} if http_client == "aiohttp" else {}
+        extra = {"http_client": _aiohttp_client()} if http_client == "aiohttp" else {}
         client = cls.sdk_client(
             api_key=api_key,
             base_url=base_url,
