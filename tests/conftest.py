@@ -6,6 +6,7 @@ pytest_plugins = [
     "fixtures.llm_client",
     "fixtures.core_api",
     "fixtures.coach",
+    "fixtures.coach_process",
     "fixtures.coach_sessions",
     "fixtures.worker",
     "fixtures.stack",

@@ -1,8 +1,12 @@
-"""Bad input to the coach: a clear 4xx in the error shape, and nothing written.
+"""Bad input to the coach's routes, case by case: a clear 4xx in the error shape, and
+nothing written.
 
-Chat first, then every coaching-session route (nothing spent or queued there
-either): malformed session ids are 422 (``session id: must be a UUID``), as on
+Chat first; then the inputs an adversarial probe found (issue 9: dates and numbers out
+of the driver's range, ids that are not ids, a token that outlives its account, messages
+with no visible character); then every coaching-session route (nothing spent or queued
+there either): malformed session ids are 422 (``session id: must be a UUID``), as on
 /v1/coach/conversations/{id}; someone else's session is the 404 of a missing one.
+Every route swept with every class of hostile input is test_input_sweep.py.
 """
 
 from __future__ import annotations
@@ -16,20 +20,22 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fixtures.coach import StartCoach
+from fixtures.coach import StartCoach, chat
 from fixtures.coach_sessions import complete, create_session, say
 from fixtures.core_api import Athlete
+from fixtures.errors import assert_error
 from fixtures.llm_sim import LLMSim
 from fixtures.tokens import access_claims, sign
 
 
-async def _counts(pool: asyncpg.Pool) -> tuple[int, int, int, int]:
+async def _counts(pool: asyncpg.Pool, *, with_usage: bool = True) -> tuple[int, ...]:
+    """Conversations, messages, quota used and (``with_usage``) LLM usage rows."""
     row = await pool.fetchrow(
         """SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages),
                   (SELECT coalesce(sum(used), 0) FROM chat_quota), (SELECT count(*) FROM llm_usage)"""
     )
     assert row is not None
-    return row[0], row[1], row[2], row[3]
+    return (row[0], row[1], row[2], row[3]) if with_usage else (row[0], row[1], row[2])
 
 
 BODIES: list[tuple[str, Any, int]] = [
@@ -167,17 +173,185 @@ async def test_someone_elses_conversation_is_not_found(
     assert bad_query.status_code == 422
 
 
+# --- dates and numbers out of the driver's range ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        # In range as written, out of range once converted to UTC (year 10000, year 0).
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+23:59",
+        "9999-12-31T23:59:59.999999-00:01",
+    ],
+)
+async def test_a_before_outside_the_utc_range_is_422(
+    coach_client: httpx.AsyncClient, runner: Athlete, before: str
+) -> None:
+    response = await coach_client.get(
+        "/v1/coach/conversations", params={"before": before}, headers=runner.headers
+    )
+    error = assert_error(response, 422, "validation_error")
+    assert error["details"][0]["field"] == "before"
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+00:00", "2026-11-23T10:00:00+14:00"],
+)
+async def test_the_edges_of_the_range_still_work(
+    coach_client: httpx.AsyncClient, runner: Athlete, before: str
+) -> None:
+    response = await coach_client.get(
+        "/v1/coach/conversations", params={"before": before}, headers=runner.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"items": []}
+
+
+SweepCase = tuple[str, str, str, dict[str, Any] | None, int]
+
+
+def _get(label: str, path: str, status: int = 422) -> SweepCase:
+    return label, "GET", path, None, status
+
+
+def _chat(label: str, body: dict[str, Any], status: int = 422) -> SweepCase:
+    return label, "POST", "/v1/coach/chat", body, status
+
+
+# Every coach route with the classes of bad input the probe used: out-of-range dates and
+# numbers, ids that are not ids, invisible text. Each must be a 4xx in the error shape.
+SWEEP: list[SweepCase] = [
+    _get("before year 10000", "/v1/coach/conversations?before=9999-12-31T23:59:59-23:59"),
+    _get("before year 0", "/v1/coach/conversations?before=0001-01-01T00:00:00%2B23:59"),
+    _get("before naive", "/v1/coach/conversations?before=2026-11-23T10:00:00"),
+    _get("before empty", "/v1/coach/conversations?before="),
+    _get("before garbage", "/v1/coach/conversations?before=yesterday"),
+    _get("before offset 24h", "/v1/coach/conversations?before=2026-01-01T00:00:00%2B24:00"),
+    _get("limit zero", "/v1/coach/conversations?limit=0"),
+    _get("limit negative", "/v1/coach/conversations?limit=-1"),
+    _get("limit too big", "/v1/coach/conversations?limit=101"),
+    _get("limit huge", "/v1/coach/conversations?limit=99999999999999999999999"),
+    _get("limit float", "/v1/coach/conversations?limit=1e2"),
+    _get("limit text", "/v1/coach/conversations?limit=ten"),
+    _get("unknown query key", "/v1/coach/conversations?offset=3"),
+    _get("id not a uuid", "/v1/coach/conversations/42"),
+    _get("id with NUL", "/v1/coach/conversations/%00"),
+    _get("id nil uuid", f"/v1/coach/conversations/{uuid.UUID(int=0)}", 404),
+    _get("id max uuid", f"/v1/coach/conversations/{uuid.UUID(int=2**128 - 1)}", 404),
+    _chat("chat id nil uuid", {"message": "hi", "conversation_id": str(uuid.UUID(int=0))}, 404),
+    _chat("chat id number", {"message": "hi", "conversation_id": 42}),
+    _chat("chat id huge text", {"message": "hi", "conversation_id": "9" * 5000}),
+    _chat("chat zero-width space", {"message": "\u200b"}),
+    _chat("chat message a number", {"message": 1e308}),
+    _chat("chat message null", {"message": None}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"), [s[1:] for s in SWEEP], ids=[s[0] for s in SWEEP]
+)
+async def test_every_route_refuses_bad_input_with_a_4xx(
+    coach_client: httpx.AsyncClient,
+    runner: Athlete,
+    pg_pool: asyncpg.Pool,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+) -> None:
+    before = await _counts(pg_pool, with_usage=False)
+    response = await coach_client.request(method, path, json=body, headers=runner.headers)
+    assert_error(response, status)
+    assert await _counts(pg_pool, with_usage=False) == before
+
+
+# --- a token that outlives its account ------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_conversation", [False, True], ids=["new", "existing"])
+async def test_a_deleted_users_chat_is_401_and_writes_nothing(
+    coach_client: httpx.AsyncClient,
+    runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+    with_conversation: bool,
+) -> None:
+    body: dict[str, Any] = {}
+    if with_conversation:
+        first = await chat(coach_client, runner)
+        body["conversation_id"] = first.events[0].data["conversation_id"]
+    await pg_pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(runner.id))
+    before = await _counts(pg_pool, with_usage=False)
+    response = await coach_client.post(
+        "/v1/coach/chat", json={"message": "hi", **body}, headers=runner.headers
+    )
+    assert_error(response, 401, "invalid_token")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert await _counts(pg_pool, with_usage=False) == before
+    assert await pg_pool.fetchval("SELECT count(*) FROM llm_usage") == (
+        1 if with_conversation else 0
+    )
+
+
+async def test_a_deleted_users_reads_are_401(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool
+) -> None:
+    first = await chat(coach_client, runner)
+    conversation_id = first.events[0].data["conversation_id"]
+    await pg_pool.execute("DELETE FROM users WHERE id = $1", uuid.UUID(runner.id))
+    for path in ["/v1/coach/conversations", f"/v1/coach/conversations/{conversation_id}"]:
+        response = await coach_client.get(path, headers=runner.headers)
+        assert_error(response, 401, "invalid_token")
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+# --- invisible messages -----------------------------------------------------------------------
+
+INVISIBLE = {
+    "zero-width space": "\u200b",
+    "zero-width joiners and BOM": "\u200c\u200d\ufeff\u2060",
+    "bidi controls": "\u200e\u200f\u202a\u202e\u2066\u2069",
+    "soft hyphen and word joiner": "\u00ad\u2060",
+    "no-break and ideographic spaces": "\u00a0\u3000\u2007 \t\n",
+    "hangul fillers": "\u3164\u115f\u1160\uffa0",
+    "braille blank": "\u2800",
+    "lone combining marks": "\u0301\u20dd",
+    "variation selectors": "\ufe0f\U000e0100",
+    "tag characters": "\U000e0041\U000e007f",
+    "line and paragraph separators": "\u2028\u2029",
+    "mixed": " \u200b\u00a0\u2060\u3164 ",
+}
+
+
+@pytest.mark.parametrize("message", list(INVISIBLE.values()), ids=list(INVISIBLE))
+async def test_a_message_with_no_visible_character_is_422_before_quota(
+    coach_client: httpx.AsyncClient, runner: Athlete, pg_pool: asyncpg.Pool, message: str
+) -> None:
+    before = await _counts(pg_pool, with_usage=False)
+    response = await coach_client.post(
+        "/v1/coach/chat", json={"message": message}, headers=runner.headers
+    )
+    error = assert_error(response, 422, "validation_error")
+    assert error["details"][0]["field"] == "message"
+    assert await _counts(pg_pool, with_usage=False) == before
+
+
+@pytest.mark.parametrize(
+    "message", ["\u200bhi", "👍", "\u0915\u094d\u0937", "e\u0301", "٣", "?", "\u00a0ok\u200d"]
+)
+async def test_a_message_with_a_visible_character_is_accepted(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, message: str
+) -> None:
+    result = await chat(coach_client, runner, message)
+    assert result.status_code == 200, result.body
+    assert result.events[-1].data["status"] == "complete"
+
+
 # ---- Coaching sessions ----
 
 SESSION_TOPICS = pytest.mark.usefixtures("session_topics")
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
 
 
 async def spent(pool: asyncpg.Pool, athlete: Athlete) -> tuple[int, int, int]:

@@ -9,9 +9,10 @@ import asyncpg
 import httpx
 import pytest
 
-from fixtures.coach import Coach, StartCoach, chat, parse_sse
+from fixtures.coach import Coach, StartCoach, chat
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim, start_llm_sim
+from fixtures.replies import post_until, text_of
 from fixtures.waiting import stored
 
 
@@ -132,20 +133,12 @@ async def test_a_disconnect_no_longer_stops_the_reply_which_is_stored_whole(
     # cancel the upstream call any more, so that it can resume; the cancel route
     # does (tests/coach/test_reply_log.py keeps the old cancellation checks).
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=20, tokens=100)
-    seen = ""
-    async with coach_client.stream(
-        "POST", "/v1/coach/chat", json={"message": "Plan my week"}, headers=runner.headers
-    ) as response:
-        async for chunk in response.aiter_text():
-            seen += chunk
-            if seen.count("event: delta") >= 2:
-                break
-
-    events, _ = parse_sse(seen.rsplit("\n\n", 1)[0] + "\n\n")
+    # The client drops after two deltas.
+    events = await post_until(coach_client, runner, deltas=2, message="Plan my week")
     row = await stored(pg_pool, events[0].data["message_id"])
     assert row["status"] == "complete"
     assert row["error_code"] is None
-    assert row["content"].startswith("".join(e.data["text"] for e in events if e.event == "delta"))
+    assert row["content"].startswith(text_of(events))
     assert (await sim.stats())["disconnected"] == 0
     usage = await pg_pool.fetchval("SELECT outcome FROM llm_usage ORDER BY id DESC LIMIT 1")
     assert usage == "ok"

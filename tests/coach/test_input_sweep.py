@@ -4,7 +4,7 @@ Out-of-range dates and numbers in every query parameter, text with no visible
 character in the chat message, hostile path ids, and a valid token whose account
 was deleted on every authenticated route: below 500 always, the JSON error shape
 on a 4xx, 401 for the deleted account, and no quota spent by a refused message.
-The exact answers to the probe's own cases are in test_hardening.py.
+The exact answers to the probe's own cases are in test_bad_input.py.
 """
 
 from __future__ import annotations

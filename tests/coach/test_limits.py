@@ -1,4 +1,5 @@
-"""Monthly quotas, the connection cap and the graceful drain on shutdown."""
+"""Monthly quotas, the connection cap, the per-user stream cap and the graceful drain on
+shutdown."""
 
 from __future__ import annotations
 
@@ -119,3 +120,60 @@ async def test_shutdown_drains_every_open_stream(
     }
     assert len(statuses) == 3
     await sim.wait_for_stats(lambda stats: stats["active"] == 0)
+
+
+async def _stored_and_spent(pool: asyncpg.Pool) -> tuple[int, int, int]:
+    row = await pool.fetchrow(
+        """SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages),
+                  (SELECT coalesce(sum(used), 0) FROM chat_quota)"""
+    )
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+# --- one user cannot take every stream slot -----------------------------------------------------
+
+
+async def test_one_user_over_the_per_user_stream_cap_gets_429_before_any_stream(
+    start_coach: StartCoach,
+    runner: Athlete,
+    other_runner: Athlete,
+    sim: LLMSim,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    await sim.set_mode(mode="hang")
+    async with start_coach(SSE_MAX_STREAMS_PER_USER=2, LLM_FIRST_TOKEN_TIMEOUT_SECONDS=20) as coach:
+        async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+            held = [asyncio.create_task(chat(http, runner)) for _ in range(2)]
+            await sim.wait_for_stats(lambda stats: stats["active"] >= 2)
+            before = await _stored_and_spent(pg_pool)
+            refused = await chat(http, runner)
+            assert refused.status_code == 429
+            assert refused.body is not None
+            assert refused.body["error"]["code"] == "too_many_streams"
+            assert refused.body["error"]["message"]
+            assert int(refused.headers["Retry-After"]) > 0
+            # Nothing was stored and no quota was spent for the refused chat.
+            assert await _stored_and_spent(pg_pool) == before
+            # Someone else still gets a stream.
+            others = asyncio.create_task(chat(http, other_runner))
+            await sim.wait_for_stats(lambda stats: stats["active"] >= 3)
+            coach.stop.set()  # the drain ends the held streams
+            ended = await asyncio.gather(*held, others)
+    assert [result.status_code for result in ended] == [200, 200, 200]
+    assert all(result.events[-1].event == "done" for result in ended)
+
+
+async def test_a_closed_stream_gives_its_slot_back(
+    start_coach: StartCoach, runner: Athlete, sim: LLMSim, clean_state: None
+) -> None:
+    async with start_coach(SSE_MAX_STREAMS_PER_USER=1) as coach:
+        async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
+            results = [await chat(http, runner) for _ in range(3)]
+            refused = await http.post(
+                "/v1/coach/chat", json={"message": "\u200b"}, headers=runner.headers
+            )
+            after_refusal = await chat(http, runner)
+    assert [result.status_code for result in results] == [200, 200, 200]
+    assert refused.status_code == 422
+    assert after_refusal.status_code == 200

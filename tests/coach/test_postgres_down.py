@@ -12,13 +12,11 @@ import asyncio
 import uuid
 
 import asyncpg
-import httpx
 import redis.asyncio as redis
 
-from fixtures.coach import StartCoach, chat
+from fixtures.coach import StartCoach, chat, coach_with_relayed_postgres, cut_once_streaming
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
-from fixtures.tcp_relay import relayed
 from pacer_common.reply_log import settle_dead_producers
 
 
@@ -28,20 +26,18 @@ async def test_postgres_down_makes_a_chat_503_then_it_recovers(
     runner: Athlete,
     sim: LLMSim,
 ) -> None:
-    async with relayed(migrated_postgres) as (relay, url):
-        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
-            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
-                assert (await chat(http, runner)).status_code == 200
-                await relay.cut()
-                for _ in range(3):  # idle pooled connections, then new ones refused
-                    down = await chat(http, runner)
-                    assert down.status_code == 503, down.body
-                    assert down.body is not None
-                    assert down.body["error"]["code"] == "unavailable"
-                    assert down.body["error"]["message"]
-                    assert int(down.headers["Retry-After"]) > 0
-                await relay.restore()
-                back = await chat(http, runner)
+    async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
+        assert (await chat(http, runner)).status_code == 200
+        await relay.cut()
+        for _ in range(3):  # idle pooled connections, then new ones refused
+            down = await chat(http, runner)
+            assert down.status_code == 503, down.body
+            assert down.body is not None
+            assert down.body["error"]["code"] == "unavailable"
+            assert down.body["error"]["message"]
+            assert int(down.headers["Retry-After"]) > 0
+        await relay.restore()
+        back = await chat(http, runner)
     assert back.status_code == 200
     assert back.events[-1].data["status"] == "complete"
 
@@ -56,19 +52,10 @@ async def test_a_postgres_blip_as_the_reply_ends_still_stores_it(
     # Postgres goes away while the reply streams and is back ~0.6 s later:
     # storing the reply is retried, so the text the client saw is not lost.
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
-    async with relayed(migrated_postgres) as (relay, url):
-        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
-            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
-
-                async def blip() -> None:
-                    await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-                    await relay.cut()
-                    await asyncio.sleep(0.6)
-                    await relay.restore()
-
-                blipping = asyncio.create_task(blip())
-                result = await chat(http, runner)
-                await blipping
+    async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
+        blipping = asyncio.create_task(cut_once_streaming(sim, relay, restore_after_s=0.6))
+        result = await chat(http, runner)
+        await blipping
     assert result.status_code == 200
     assert result.events[-1].event == "done"
     message_id = uuid.UUID(result.of("meta")[0].data["message_id"])
@@ -89,17 +76,10 @@ async def test_postgres_down_as_the_reply_ends_loses_nothing_the_log_is_settled_
     # Down past the storage retries: the reply is only in its log (issue 11, point 4);
     # the reaper's pass stores it with its status and a usage row once Postgres is back.
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
-    async with relayed(migrated_postgres) as (relay, url):
-        async with start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach:
-            async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
-
-                async def cut_when_streaming() -> None:
-                    await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-                    await relay.cut()
-
-                cutting = asyncio.create_task(cut_when_streaming())
-                result = await chat(http, runner)
-                await cutting
+    async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
+        cutting = asyncio.create_task(cut_once_streaming(sim, relay))
+        result = await chat(http, runner)
+        await cutting
         # Back once the coach has stopped: a running coach stores the reply itself
         # (issue 19, point 8; test_reply_edges.py), this is the reaper's part.
         await relay.restore()

@@ -8,12 +8,9 @@ import asyncio
 import json
 import signal
 import sys
-from pathlib import Path
-
-import httpx
 
 from fixtures.coach import chat
-from fixtures.coach_process import coach_env, start_coach_process, wait_until_ready
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
 from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
@@ -32,33 +29,23 @@ async def _prestop(*args: str) -> tuple[dict[str, object], float]:
 
 
 async def test_the_hook_waits_for_open_replies_so_sigterm_cuts_none(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
-    redis_url: str,
 ) -> None:
-    port = free_port()
-    env = coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    env = coach_process_env()
     metrics = f"--metrics-url=http://127.0.0.1:{env['COACH_METRICS_PORT']}/metrics"
-    process = await start_coach_process(env)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await wait_until_ready(http)
-            # Each reply runs about 2 s: longer than the hook's minimum wait.
-            await sim.set_mode(mode="slow", first_token_ms=0, token_ms=100, tokens=20)
-            chats = [asyncio.create_task(chat(http, runner)) for _ in range(2)]
-            await sim.wait_for_stats(lambda stats: stats["active"] >= 2)
-            ended, took = await _prestop("--min-seconds=0.2", "--max-seconds=30", metrics)
-            # The hook returned only once both replies had ended on their own.
-            assert all(task.done() for task in chats)
-            process.send_signal(signal.SIGTERM)
-            results = await asyncio.gather(*chats)
-            code = await asyncio.wait_for(process.wait(), timeout=5)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    async with running_coach(env) as (process, http):
+        # Each reply runs about 2 s: longer than the hook's minimum wait.
+        await sim.set_mode(mode="slow", first_token_ms=0, token_ms=100, tokens=20)
+        chats = [asyncio.create_task(chat(http, runner)) for _ in range(2)]
+        await sim.wait_for_stats(lambda stats: stats["active"] >= 2)
+        ended, took = await _prestop("--min-seconds=0.2", "--max-seconds=30", metrics)
+        # The hook returned only once both replies had ended on their own.
+        assert all(task.done() for task in chats)
+        process.send_signal(signal.SIGTERM)
+        results = await asyncio.gather(*chats)
+        code = await asyncio.wait_for(process.wait(), timeout=5)
     assert ended["reason"] == "no_open_replies"
     assert took < 30
     assert code == 0
@@ -69,32 +56,22 @@ async def test_the_hook_waits_for_open_replies_so_sigterm_cuts_none(
 
 
 async def test_the_hook_gives_up_at_its_maximum(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
-    redis_url: str,
 ) -> None:
-    port = free_port()
-    env = coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
+    env = coach_process_env()
     metrics = f"--metrics-url=http://127.0.0.1:{env['COACH_METRICS_PORT']}/metrics"
-    process = await start_coach_process(env)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await wait_until_ready(http)
-            await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)
-            reply = asyncio.create_task(chat(http, runner))
-            await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-            ended, took = await _prestop("--min-seconds=0.1", "--max-seconds=1.5", metrics)
-            assert not reply.done()
-            # What follows the hook is the drain, as before: stored and ended.
-            process.send_signal(signal.SIGTERM)
-            result = await reply
-            await asyncio.wait_for(process.wait(), timeout=5)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    async with running_coach(env) as (process, http):
+        await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)
+        reply = asyncio.create_task(chat(http, runner))
+        await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
+        ended, took = await _prestop("--min-seconds=0.1", "--max-seconds=1.5", metrics)
+        assert not reply.done()
+        # What follows the hook is the drain, as before: stored and ended.
+        process.send_signal(signal.SIGTERM)
+        result = await reply
+        await asyncio.wait_for(process.wait(), timeout=5)
     assert ended["reason"] == "max_wait"
     assert 1.5 <= took < 10
     assert result.of("error")[0].data["code"] == "shutdown"

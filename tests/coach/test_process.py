@@ -6,43 +6,31 @@ import asyncio
 import os
 import signal
 import sys
-from pathlib import Path
 
 import asyncpg
 import httpx
 
 from fixtures.coach import ChatResult, chat, parse_sse
-from fixtures.coach_process import coach_env, start_coach_process, wait_until_ready
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
 
 
 async def test_sigterm_ends_every_stream_and_exits_within_5_seconds(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
-    redis_url: str,
 ) -> None:
-    port = free_port()
-    env = coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    process = await start_coach_process(env)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await wait_until_ready(http)
-            await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)
-            streams = [asyncio.create_task(chat(http, runner)) for _ in range(3)]
-            await sim.wait_for_stats(lambda stats: stats["active"] >= 3)
-            started = asyncio.get_running_loop().time()
-            process.send_signal(signal.SIGTERM)
-            results = await asyncio.gather(*streams)
-            code = await asyncio.wait_for(process.wait(), timeout=5)
-            took = asyncio.get_running_loop().time() - started
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    env = coach_process_env()
+    async with running_coach(env) as (process, http):
+        await sim.set_mode(mode="slow", first_token_ms=0, token_ms=200, tokens=1000)
+        streams = [asyncio.create_task(chat(http, runner)) for _ in range(3)]
+        await sim.wait_for_stats(lambda stats: stats["active"] >= 3)
+        started = asyncio.get_running_loop().time()
+        process.send_signal(signal.SIGTERM)
+        results = await asyncio.gather(*streams)
+        code = await asyncio.wait_for(process.wait(), timeout=5)
+        took = asyncio.get_running_loop().time() - started
     assert code == 0
     assert took < 5
     for result in results:
@@ -78,39 +66,22 @@ async def _chat_seen(
 
 
 async def test_sigterm_stores_every_open_reply_with_the_text_its_client_saw(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
     streams = 10
-    port = free_port()
-    env = coach_env(
-        migrated_postgres,
-        jwt_key_files,
-        sim,
-        port,
-        redis_url,
-        SSE_MAX_STREAMS_PER_USER=str(streams),
-    )
-    process = await start_coach_process(env)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await wait_until_ready(http)
-            await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=10_000)
-            seen = [asyncio.Event() for _ in range(streams)]
-            chats = [asyncio.create_task(_chat_seen(http, runner, event)) for event in seen]
-            async with asyncio.timeout(20):
-                await asyncio.gather(*(event.wait() for event in seen))
-            process.send_signal(signal.SIGTERM)
-            results = await asyncio.gather(*chats)
-            code = await asyncio.wait_for(process.wait(), timeout=5)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    env = coach_process_env(SSE_MAX_STREAMS_PER_USER=str(streams))
+    async with running_coach(env) as (process, http):
+        await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=10_000)
+        seen = [asyncio.Event() for _ in range(streams)]
+        chats = [asyncio.create_task(_chat_seen(http, runner, event)) for event in seen]
+        async with asyncio.timeout(20):
+            await asyncio.gather(*(event.wait() for event in seen))
+        process.send_signal(signal.SIGTERM)
+        results = await asyncio.gather(*chats)
+        code = await asyncio.wait_for(process.wait(), timeout=5)
     assert code == 0
     rows = {
         str(row["id"]): row

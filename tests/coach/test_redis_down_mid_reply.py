@@ -10,19 +10,18 @@ event id once Redis is back gets exactly the rest.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
 import redis.asyncio as redis
-from coach.test_reply_log import Event, parse, resume, text_of
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.replies import Event, parse, post_until, resume, text_of
 from fixtures.tcp_relay import TcpRelay, relayed
-from fixtures.waiting import stored
+from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 
 
@@ -107,10 +106,11 @@ async def _stored_once(pg_pool: asyncpg.Pool, events: list[Event]) -> None:
 
 async def _until_logged_beyond(client: redis.Redis, key: str, count: int) -> None:
     """Until Redis has applied an entry the coach has not heard back about."""
-    deadline = asyncio.get_running_loop().time() + 10
-    while await client.xlen(key) <= count:
-        assert asyncio.get_running_loop().time() < deadline, "nothing was written"
-        await asyncio.sleep(0.01)
+
+    async def beyond() -> bool:
+        return bool(await client.xlen(key) > count)
+
+    await poll(beyond, timeout_s=10, interval_s=0.01, what="an entry beyond those heard back")
 
 
 def _entry_order(entry_id: str | None) -> tuple[int, int]:
@@ -126,7 +126,7 @@ async def test_a_resume_that_loses_redis_ends_cleanly_and_a_later_one_gets_the_r
     async with relayed(redis_url) as (relay, url):
         async with start_coach(REDIS_URL=url) as coach:
             async with httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http:
-                first = await _first_deltas(http, runner, 1)
+                first = await post_until(http, runner, deltas=1)
                 message_id = first[0].data["message_id"]
                 raw = ""
                 async with http.stream(
@@ -159,26 +159,12 @@ async def test_a_resume_that_loses_redis_ends_cleanly_and_a_later_one_gets_the_r
     assert text_of(seen) + text_of(rest) == row["content"]
 
 
-async def _first_deltas(http: httpx.AsyncClient, runner: Athlete, deltas: int) -> list[Event]:
-    raw = ""
-    async with http.stream(
-        "POST", "/v1/coach/chat", json={"message": "Long answer, please"}, headers=runner.headers
-    ) as response:
-        async for chunk in response.aiter_text():
-            raw += chunk
-            complete = raw.rsplit("\n\n", 1)[0] + "\n\n"
-            if sum(e.event == "delta" for e in parse(complete)) >= deltas:
-                return parse(complete)
-    raise AssertionError(raw)
-
-
 async def _resume_when_redis_answers(
     http: httpx.AsyncClient, runner: Athlete, message_id: str, last_id: str
 ) -> list[Event]:
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
+
+    async def resumed() -> list[Event] | None:
         status, events, _ = await resume(http, runner, message_id, last_id)
-        if status == 200 and events and events[-1].event == "done":
-            return events
-        assert asyncio.get_running_loop().time() < deadline, (status, events)
-        await asyncio.sleep(0.2)
+        return events if status == 200 and events and events[-1].event == "done" else None
+
+    return await poll(resumed, timeout_s=10, interval_s=0.2, what="a resume that ends in done")

@@ -8,32 +8,20 @@ Postgres and the simulator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import uuid
-from asyncio.subprocess import Process
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import httpx
 import redis.asyncio as redis
 from coach.test_events import EVENTS, open_events, publish
-from coach.test_reply_log import (
-    Event,
-    _killed_mid_reply,
-    parse,
-    post_until,
-    resume,
-    text_of,
-)
+from coach.test_reply_log import _killed_mid_reply
 
-from fixtures.coach import StartCoach
-from fixtures.coach_process import coach_env, ready_coach_process
+from fixtures.coach import StartCoach, coach_with_relayed_postgres, cut_once_streaming
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
 from fixtures.llm_sim import LLMSim
-from fixtures.tcp_relay import relayed
+from fixtures.replies import Event, parse, post_until, resume, text_of
 from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 
@@ -49,34 +37,17 @@ async def _keyed_post(http: httpx.AsyncClient, athlete: Athlete, key: str) -> li
         return parse((await response.aread()).decode())
 
 
-@contextlib.asynccontextmanager
-async def _coach_process(env: dict[str, str]) -> AsyncIterator[tuple[Process, httpx.AsyncClient]]:
-    """A real coach process and a client of it; stopped (SIGTERM) unless the test killed it."""
-    process = await ready_coach_process(env)
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{env['COACH_PORT']}", timeout=30
-        ) as http:
-            yield process, http
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), timeout=10)
-
-
 async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_gets_back(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
     # The LLM is silent for 20 s: the client holds only its Idempotency-Key.
     await sim.set_mode(mode="slow", first_token_ms=20_000, token_ms=10, tokens=5)
     key = str(uuid.uuid4())
-    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
-    async with _coach_process(env) as (process, http):
+    env = coach_process_env()
+    async with running_coach(env, stop="terminate") as (process, http):
         headers = {**runner.headers, "Idempotency-Key": key}
         async with http.stream(
             "POST", "/v1/coach/chat", json={"message": "Are you there?"}, headers=headers
@@ -85,8 +56,8 @@ async def test_a_coach_killed_before_the_first_token_leaves_a_reply_the_retry_ge
             await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
             process.send_signal(signal.SIGKILL)
             await asyncio.wait_for(process.wait(), timeout=5)
-    env = coach_env(migrated_postgres, jwt_key_files, sim, free_port(), redis_url)
-    async with _coach_process(env) as (_, http):
+    env = coach_process_env()
+    async with running_coach(env, stop="terminate") as (_, http):
         retried = await _keyed_post(http, runner, key)
         message_id = retried[0].data.get("message_id")
         status, resumed, _ = await resume(http, runner, str(message_id), None)
@@ -108,36 +79,25 @@ async def test_a_reply_that_ends_while_postgres_is_away_is_stored_once_it_is_bac
     pg_pool: asyncpg.Pool,
 ) -> None:
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=40, tokens=15)
-    async with relayed(migrated_postgres) as (relay, url):
-        async with (
-            start_coach(DATABASE_URL=url, DB_POOL_MAX_SIZE=2) as coach,
-            httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
-        ):
+    async with coach_with_relayed_postgres(start_coach, migrated_postgres) as (relay, http):
+        cutting = asyncio.create_task(cut_once_streaming(sim, relay))
+        async with http.stream(
+            "POST", "/v1/coach/chat", json={"message": "Go on"}, headers=runner.headers
+        ) as response:
+            events = parse((await response.aread()).decode())
+        await cutting
+        assert events[-1].event == "done" and events[-1].data["status"] == "complete"
+        message_id = uuid.UUID(events[0].data["message_id"])
+        await relay.restore()
 
-            async def cut_when_streaming() -> None:
-                await sim.wait_for_stats(lambda stats: stats["active"] >= 1)
-                await relay.cut()
+        async def is_stored() -> bool:
+            status = await pg_pool.fetchval("SELECT status FROM messages WHERE id = $1", message_id)
+            return bool(status == "complete")
 
-            cutting = asyncio.create_task(cut_when_streaming())
-            async with http.stream(
-                "POST", "/v1/coach/chat", json={"message": "Go on"}, headers=runner.headers
-            ) as response:
-                events = parse((await response.aread()).decode())
-            await cutting
-            assert events[-1].event == "done" and events[-1].data["status"] == "complete"
-            message_id = uuid.UUID(events[0].data["message_id"])
-            await relay.restore()
-
-            async def is_stored() -> bool:
-                status = await pg_pool.fetchval(
-                    "SELECT status FROM messages WHERE id = $1", message_id
-                )
-                return bool(status == "complete")
-
-            # By the coach that holds it, not the worker's reaper (not running here).
-            await poll(
-                is_stored, timeout_s=10, what="the coach to store the reply once Postgres was back"
-            )
+        # By the coach that holds it, not the worker's reaper (not running here).
+        await poll(
+            is_stored, timeout_s=10, what="the coach to store the reply once Postgres was back"
+        )
     row = await pg_pool.fetchrow("SELECT content FROM messages WHERE id = $1", message_id)
     assert row is not None and row["content"] == text_of(events)
 
@@ -210,15 +170,13 @@ async def test_a_cancel_after_the_reply_ended_is_409_and_a_202_means_cancelled(
 
 
 async def test_a_cancel_accepted_for_a_reply_whose_coach_died_ends_it_cancelled(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     start_coach: StartCoach,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
-    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    before = await _killed_mid_reply(coach_process_env, sim, runner)
     message_id = before[0].data["message_id"]
     async with (
         start_coach() as coach,

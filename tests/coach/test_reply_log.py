@@ -7,11 +7,8 @@ processes (``python -m pacer_coach``) where one is SIGKILLed.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,73 +16,14 @@ import httpx
 import redis.asyncio as redis
 
 from fixtures.coach import StartCoach
-from fixtures.coach_process import coach_env, ready_coach_process
+from fixtures.coach_process import CoachProcessEnv, running_coach
 from fixtures.core_api import Athlete
-from fixtures.infra import free_port
+from fixtures.errors import assert_error
 from fixtures.llm_sim import LLMSim
-from fixtures.waiting import stored
+from fixtures.replies import Event, parse, post_until, resume, text_of
+from fixtures.waiting import poll, stored
 from pacer_common import redis_names
 from pacer_common.reply_log import settle_dead_producers
-
-
-@dataclass
-class Event:
-    event: str
-    id: str | None
-    data: dict[str, Any]
-    retry: int | None = None
-
-
-def parse(raw: str) -> list[Event]:
-    events = []
-    for block in raw.replace("\r\n", "\n").split("\n\n"):
-        name, entry_id, retry, data = "message", None, None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("id:"):
-                entry_id = line[3:].strip()
-            elif line.startswith("retry:"):
-                retry = int(line[6:].strip())
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
-        if data:
-            events.append(Event(name, entry_id, json.loads("\n".join(data)), retry))
-    return events
-
-
-def text_of(events: list[Event]) -> str:
-    return "".join(e.data["text"] for e in events if e.event == "delta")
-
-
-async def post_until(http: httpx.AsyncClient, athlete: Athlete, deltas: int) -> list[Event]:
-    """POST a chat, read until ``deltas`` whole delta events arrived, then drop the connection."""
-    raw = ""
-    async with http.stream(
-        "POST", "/v1/coach/chat", json={"message": "Long answer, please"}, headers=athlete.headers
-    ) as response:
-        assert response.status_code == 200
-        async for chunk in response.aiter_text():
-            raw += chunk
-            complete = raw.rsplit("\n\n", 1)[0] + "\n\n"
-            if sum(e.event == "delta" for e in parse(complete)) >= deltas:
-                return parse(complete)
-    raise AssertionError(f"the reply ended before {deltas} deltas: {raw}")
-
-
-async def resume(
-    http: httpx.AsyncClient, athlete: Athlete, message_id: str, last_id: str | None
-) -> tuple[int, list[Event], Any]:
-    headers = dict(athlete.headers)
-    if last_id is not None:
-        headers["Last-Event-ID"] = last_id
-    async with http.stream(
-        "GET", f"/v1/coach/messages/{message_id}/stream", headers=headers
-    ) as response:
-        raw = (await response.aread()).decode()
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        return response.status_code, parse(raw), None
-    return response.status_code, [], json.loads(raw)
 
 
 async def test_drop_after_n_deltas_and_resume_gives_the_text_exactly_once(
@@ -226,52 +164,31 @@ async def test_an_expired_log_is_served_from_postgres_as_one_replacing_event(
 
 
 async def _killed_mid_reply(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
-    sim: LLMSim,
-    redis_url: str,
-    runner: Athlete,
+    coach_process_env: CoachProcessEnv, sim: LLMSim, runner: Athlete
 ) -> list[Event]:
     """A real coach process SIGKILLed after the client saw two deltas: what the client saw."""
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=1000)
-    port = free_port()
-    process = await ready_coach_process(
-        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            before = await post_until(http, runner, deltas=2)
+    env = coach_process_env()
+    async with running_coach(env) as (process, http):
+        before = await post_until(http, runner, deltas=2)
         process.send_signal(signal.SIGKILL)
         await asyncio.wait_for(process.wait(), timeout=5)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     return before
 
 
 async def test_a_killed_coach_is_resumed_on_a_new_one_with_the_text_seen_then_interrupted(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
-    redis_url: str,
 ) -> None:
-    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    before = await _killed_mid_reply(coach_process_env, sim, runner)
     message_id = before[0].data["message_id"]
-    port = free_port()
-    again = await ready_coach_process(
-        coach_env(migrated_postgres, jwt_key_files, sim, port, redis_url)
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            started = asyncio.get_running_loop().time()
-            status, after, _ = await resume(http, runner, message_id, before[-1].id)
-            took = asyncio.get_running_loop().time() - started
-    finally:
-        again.terminate()
-        await asyncio.wait_for(again.wait(), timeout=10)
+    env = coach_process_env()
+    async with running_coach(env, stop="terminate") as (_, http):
+        started = asyncio.get_running_loop().time()
+        status, after, _ = await resume(http, runner, message_id, before[-1].id)
+        took = asyncio.get_running_loop().time() - started
     assert status == 200
     assert [e.event for e in after][-2:] == ["error", "done"]
     assert after[-2].data["code"] == "interrupted"
@@ -288,21 +205,23 @@ async def test_a_killed_coach_is_resumed_on_a_new_one_with_the_text_seen_then_in
 
 
 async def test_the_reaper_settles_a_killed_coachs_reply_from_its_log(
-    migrated_postgres: str,
-    jwt_key_files: tuple[Path, Path],
+    coach_process_env: CoachProcessEnv,
     runner: Athlete,
     sim: LLMSim,
     pg_pool: asyncpg.Pool,
     redis_url: str,
     redis_client: redis.Redis,
 ) -> None:
-    before = await _killed_mid_reply(migrated_postgres, jwt_key_files, sim, redis_url, runner)
+    before = await _killed_mid_reply(coach_process_env, sim, runner)
     message_id = before[0].data["message_id"]
     heartbeat = redis_names.reply_heartbeat_key(message_id)
-    deadline = asyncio.get_running_loop().time() + 10
-    while await redis_client.exists(heartbeat):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.1)
+
+    async def heartbeat_gone() -> bool:
+        return not await redis_client.exists(heartbeat)
+
+    await poll(
+        heartbeat_gone, timeout_s=10, interval_s=0.1, what="the killed reply's heartbeat to lapse"
+    )
     # The worker's reaper uses an arq (bytes) client: the same kind here.
     raw = redis.Redis.from_url(redis_url)
     try:
@@ -326,9 +245,7 @@ async def test_redis_down_when_a_chat_starts_is_a_503_and_spends_nothing(
             response = await http.post(
                 "/v1/coach/chat", json={"message": "Hello?"}, headers=runner.headers
             )
-    assert response.status_code == 503, response.text
-    assert response.json()["error"]["code"] == "unavailable"
-    assert int(response.headers["Retry-After"]) > 0
+    assert_error(response, 503, "unavailable", retry_after=True)
     assert await pg_pool.fetchval("SELECT coalesce(sum(used), 0) FROM chat_quota") == 0
     row = await pg_pool.fetchrow("SELECT status, error_code FROM messages WHERE role = 'assistant'")
     assert row is not None and (row["status"], row["error_code"]) == ("failed", "unavailable")

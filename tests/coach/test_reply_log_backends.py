@@ -10,7 +10,6 @@ has no way to run without the durable log.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,31 +21,11 @@ import redis.asyncio as redis
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.replies import parse, post_until, resume, text_of
 from fixtures.waiting import stored
 from pacer_coach.settings import CoachSettings
 from pacer_common import redis_names
 from pacer_devstack.memory_reply_log import MemoryReplyLog
-
-
-def parse(raw: str) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """(event, id, data) of every SSE event."""
-    events = []
-    for block in raw.replace("\r\n", "\n").split("\n\n"):
-        name, entry_id, data = "message", None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("id:"):
-                entry_id = line[3:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
-        if data:
-            events.append((name, entry_id, json.loads("\n".join(data))))
-    return events
-
-
-def text_of(events: list[tuple[str, str | None, dict[str, Any]]]) -> str:
-    return "".join(data["text"] for name, _, data in events if name == "delta")
 
 
 async def test_the_memory_backend_streams_and_resumes_without_touching_redis(
@@ -61,24 +40,12 @@ async def test_the_memory_backend_streams_and_resumes_without_touching_redis(
         start_coach(reply_log=cast(redis.Redis, MemoryReplyLog())) as coach,
         httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
     ):
-        raw = ""
-        async with http.stream(
-            "POST", "/v1/coach/chat", json={"message": "Long, please"}, headers=runner.headers
-        ) as response:
-            async for chunk in response.aiter_text():
-                raw += chunk
-                before = parse(raw.rsplit("\n\n", 1)[0] + "\n\n")
-                if sum(name == "delta" for name, _, _ in before) >= 2:
-                    break  # the client drops here
-        message_id = before[0][2]["message_id"]
-        async with http.stream(
-            "GET",
-            f"/v1/coach/messages/{message_id}/stream",
-            headers={**runner.headers, "Last-Event-ID": str(before[-1][1])},
-        ) as response:
-            assert response.status_code == 200
-            after = parse((await response.aread()).decode())
-        assert [name for name, _, _ in after].count("done") == 1 and after[-1][0] == "done"
+        # The client drops after two deltas, then resumes from the last one it saw.
+        before = await post_until(http, runner, deltas=2, message="Long, please")
+        message_id = before[0].data["message_id"]
+        status, after, _ = await resume(http, runner, message_id, str(before[-1].id))
+        assert status == 200
+        assert [e.event for e in after].count("done") == 1 and after[-1].event == "done"
         row = await stored(pg_pool, message_id)
         assert row["status"] == "complete"
         assert text_of(before) + text_of(after) == row["content"]
@@ -99,8 +66,8 @@ async def test_flush_bytes_1_sends_one_event_per_token(
         ) as response,
     ):
         events = parse((await response.aread()).decode())
-    assert events[-1][0] == "done" and events[-1][2]["status"] == "complete"
-    assert sum(name == "delta" for name, _, _ in events) == 50
+    assert events[-1].event == "done" and events[-1].data["status"] == "complete"
+    assert sum(e.event == "delta" for e in events) == 50
 
 
 def test_production_refuses_the_memory_backend(tmp_path: Path) -> None:

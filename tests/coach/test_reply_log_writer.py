@@ -20,14 +20,14 @@ from typing import Any
 import asyncpg
 import httpx
 import redis.asyncio as redis
-from coach.test_reply_log import Event, parse, text_of
 from redis.asyncio.client import Pipeline
 
 from fixtures.coach import StartCoach
 from fixtures.core_api import Athlete
 from fixtures.llm_sim import LLMSim
+from fixtures.replies import Event, parse, text_of
 from fixtures.tcp_relay import relayed
-from fixtures.waiting import stored
+from fixtures.waiting import elapse, poll, stored
 from pacer_coach.chat.log_writer import HEARTBEAT_EVERY_S, ReplyLogWriter
 from pacer_common import redis_names
 
@@ -135,7 +135,7 @@ async def test_replies_that_start_during_a_beat_do_not_add_beats(redis_client: r
         long_lived = BeatOnly(on_beat=lambda: writer.add(BeatOnly()))
         writer.add(long_lived)
         # A span of time, not a condition: how many beats fall in it is the assertion.
-        await asyncio.sleep(3.5 * HEARTBEAT_EVERY_S)
+        await elapse(3.5 * HEARTBEAT_EVERY_S, why="the span whose beats are counted")
     finally:
         await writer.aclose()
     beats = long_lived.beats
@@ -165,28 +165,34 @@ async def test_a_heartbeat_whose_write_failed_is_sent_again_within_a_window(
             alive = await _until_one(redis_client, redis_names.reply_heartbeat_key("*"))
             failures = _failures((await http.get(coach.metrics_url)).text)
             await relay.cut()
-            deadline = time.monotonic() + 3 * HEARTBEAT_EVERY_S
-            while _failures((await http.get(coach.metrics_url)).text) == failures:
-                assert time.monotonic() < deadline, "no beat was written while Redis was cut"
-                await asyncio.sleep(0.01)
+
+            async def beat_failed() -> bool:
+                return _failures((await http.get(coach.metrics_url)).text) != failures
+
+            await poll(
+                beat_failed,
+                timeout_s=3 * HEARTBEAT_EVERY_S,
+                interval_s=0.01,
+                what="a beat written while Redis was cut",
+            )
             await relay.restore()
+
+            async def beat_again() -> bool:
+                fresh = 1000 * (redis_names.REPLY_HEARTBEAT_TTL_SECONDS - 0.4)
+                return bool(await redis_client.pttl(alive) >= fresh)
+
             # Owed, it goes with the next window's write, not with the next beat a second later.
-            deadline = time.monotonic() + 0.5
-            while await redis_client.pttl(alive) < 1000 * (
-                redis_names.REPLY_HEARTBEAT_TTL_SECONDS - 0.4
-            ):
-                assert time.monotonic() < deadline, "the failed heartbeat was not sent again"
-                await asyncio.sleep(0.01)
+            await poll(
+                beat_again, timeout_s=0.5, interval_s=0.01, what="the failed heartbeat sent again"
+            )
         finally:
             chat.cancel()
 
 
 async def _until_one(client: redis.Redis, pattern: str) -> str:
-    deadline = time.monotonic() + 10
-    while True:
-        found = [key async for key in client.scan_iter(match=pattern)]
-        if found:
-            assert len(found) == 1, found
-            return str(found[0])
-        assert time.monotonic() < deadline, f"no key matches {pattern}"
-        await asyncio.sleep(0.01)
+    async def matching() -> list[str]:
+        return [str(key) async for key in client.scan_iter(match=pattern)]
+
+    found = await poll(matching, timeout_s=10, interval_s=0.01, what=f"a key matching {pattern}")
+    assert len(found) == 1, found
+    return found[0]

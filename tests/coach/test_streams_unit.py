@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from fixtures.waiting import poll
 from pacer_coach.chat.ending import Ending, final_status
 from pacer_coach.chat.streams import OpenStreams
 from pacer_common.errors import ServiceUnavailable, TooManyRequests
@@ -49,10 +50,12 @@ async def test_a_stream_registered_after_the_drain_began_is_told_at_once() -> No
     told: list[int] = []
     streams.on_shutdown(early, lambda: told.append(early))
     draining = asyncio.create_task(streams.drain(5.0))
-    deadline = asyncio.get_running_loop().time() + 5
-    while not told:  # the drain tells the streams it knows as soon as it runs
-        assert asyncio.get_running_loop().time() < deadline, "the drain told no stream"
-        await asyncio.sleep(0.001)
+
+    async def any_told() -> bool:
+        return bool(told)
+
+    # The drain tells the streams it knows as soon as it runs.
+    await poll(any_told, timeout_s=5, interval_s=0.001, what="the drain to tell a stream")
     assert told == [early]
     # `late` was still being stored when the drain began: it is told as it registers.
     streams.on_shutdown(late, lambda: told.append(late))

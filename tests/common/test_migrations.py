@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from fixtures.infra import scratch_database
 from pacer_common.migrations import (
     apply_migrations,
     available_migrations,
@@ -20,14 +21,8 @@ MIGRATIONS_DIR = Path(__file__).parents[2] / "libs/common/src/pacer_common/migra
 
 @pytest.fixture
 async def empty_database(migrated_postgres: str) -> AsyncIterator[str]:
-    admin = await asyncpg.connect(migrated_postgres)
-    await admin.execute("DROP DATABASE IF EXISTS migrations_probe WITH (FORCE)")
-    await admin.execute("CREATE DATABASE migrations_probe")
-    try:
-        yield migrated_postgres.rsplit("/", 1)[0] + "/migrations_probe"
-    finally:
-        await admin.execute("DROP DATABASE IF EXISTS migrations_probe WITH (FORCE)")
-        await admin.close()
+    async with scratch_database(migrated_postgres, "migrations_probe") as url:
+        yield url
 
 
 def test_migration_files_are_numbered_without_gaps() -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from fixtures.infra import free_port
+from fixtures.infra import free_port, scratch_database
 from pacer_common.migrations import (
     apply_migrations,
     current_schema_version,
@@ -22,14 +22,8 @@ from pacer_common.migrations.wait import SchemaNotReady, wait_for_schema
 
 @pytest.fixture
 async def empty_database(migrated_postgres: str) -> AsyncIterator[str]:
-    admin = await asyncpg.connect(migrated_postgres)
-    await admin.execute("DROP DATABASE IF EXISTS schema_wait_probe WITH (FORCE)")
-    await admin.execute("CREATE DATABASE schema_wait_probe")
-    try:
-        yield migrated_postgres.rsplit("/", 1)[0] + "/schema_wait_probe"
-    finally:
-        await admin.execute("DROP DATABASE IF EXISTS schema_wait_probe WITH (FORCE)")
-        await admin.close()
+    async with scratch_database(migrated_postgres, "schema_wait_probe") as url:
+        yield url
 
 
 async def test_a_migrated_database_passes_at_once(migrated_postgres: str) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, register_and_login
+from fixtures.errors import assert_error
 
 ACTIVITY = {
     "sport": "run",
@@ -47,12 +48,6 @@ async def _refreshes_queued(pool: asyncpg.Pool, who: Athlete) -> list[str]:
     return [row["reason"] for row in rows]
 
 
-def _assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code and error["message"].strip()
-
-
 async def test_put_replaces_every_field(
     client: httpx.AsyncClient, athlete: Athlete, pg_pool: asyncpg.Pool
 ) -> None:
@@ -81,11 +76,11 @@ async def test_delete_removes_it_once(client: httpx.AsyncClient, athlete: Athlet
     listed = (await client.get("/v1/activities", headers=athlete.headers)).json()["items"]
     assert [item["id"] for item in listed] == [kept["id"]]
     again = await client.delete(f"/v1/activities/{gone['id']}", headers=athlete.headers)
-    _assert_error(again, 404, "not_found")
+    assert_error(again, 404, "not_found")
     edit_gone = await client.put(
         f"/v1/activities/{gone['id']}", json=EDITED, headers=athlete.headers
     )
-    _assert_error(edit_gone, 404, "not_found")
+    assert_error(edit_gone, 404, "not_found")
 
 
 async def test_put_and_delete_ask_for_a_briefing_refresh_as_a_save_does(
@@ -110,8 +105,8 @@ async def test_someone_else_s_activity_is_not_found_and_stays_as_it_was(
     intruder = await register_and_login(client)
     await pg_pool.execute("DELETE FROM jobs")
     path = f"/v1/activities/{theirs['id']}"
-    _assert_error(await client.put(path, json=EDITED, headers=intruder.headers), 404, "not_found")
-    _assert_error(await client.delete(path, headers=intruder.headers), 404, "not_found")
+    assert_error(await client.put(path, json=EDITED, headers=intruder.headers), 404, "not_found")
+    assert_error(await client.delete(path, headers=intruder.headers), 404, "not_found")
     assert await _stored(pg_pool, theirs["id"]) == before
     # A refused request asks for nothing.
     assert await pg_pool.fetchval("SELECT count(*) FROM jobs") == 0
@@ -128,7 +123,7 @@ async def test_a_bad_id_is_422(
     response = await client.request(
         method, f"/v1/activities/{activity_id}", json=body, headers=athlete.headers
     )
-    _assert_error(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
@@ -139,7 +134,7 @@ async def test_an_unknown_id_is_404(
     response = await client.request(
         method, f"/v1/activities/{uuid.uuid4()}", json=body, headers=athlete.headers
     )
-    _assert_error(response, 404, "not_found")
+    assert_error(response, 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -163,7 +158,7 @@ async def test_an_invalid_edit_is_422_and_changes_nothing(
     response = await client.put(
         f"/v1/activities/{created['id']}", json={**ACTIVITY, **change}, headers=athlete.headers
     )
-    _assert_error(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
     assert response.json()["error"]["details"][0]["field"] == next(iter(change))
     assert await _stored(pg_pool, created["id"]) == before
 
@@ -171,5 +166,5 @@ async def test_an_invalid_edit_is_422_and_changes_nothing(
 async def test_without_a_token_it_is_401(client: httpx.AsyncClient, athlete: Athlete) -> None:
     created = await _create(client, athlete)
     path = f"/v1/activities/{created['id']}"
-    _assert_error(await client.put(path, json=EDITED), 401, "unauthorized")
-    _assert_error(await client.delete(path), 401, "unauthorized")
+    assert_error(await client.put(path, json=EDITED), 401, "unauthorized")
+    assert_error(await client.delete(path), 401, "unauthorized")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, register_and_login
+from fixtures.errors import assert_error
 from pacer_common.llm import MODEL_REGISTRY
 from pacer_common.topics import OnboardingResult
 
@@ -30,15 +31,6 @@ async def topic_id(pool: asyncpg.Pool, slug: str) -> str:
 async def topics_rows(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch("SELECT * FROM topics ORDER BY slug")
     return [dict(row) for row in rows]
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
-    return error
 
 
 @pytest.fixture

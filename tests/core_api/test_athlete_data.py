@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, register_and_login
+from fixtures.errors import assert_error
 
 CHECKIN = {"sleep_hours": 7.5, "soreness": 2, "mood": 4}
 ACTIVITY = {"sport": "run", "started_at": "2026-03-01T06:30:00Z", "duration_s": 1800}
@@ -47,13 +48,6 @@ async def post_checkin(client: httpx.AsyncClient, who: Athlete, **fields: Any) -
 
 async def post_activity(client: httpx.AsyncClient, who: Athlete, **fields: Any) -> httpx.Response:
     return await client.post("/v1/activities", json={**ACTIVITY, **fields}, headers=who.headers)
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
 
 
 # --- check-ins -----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from fixtures.core_api_endpoints import (
     UNKNOWN_ID,
     Endpoint,
 )
+from fixtures.errors import assert_error
 from fixtures.tokens import access_claims, load_signing_key, sign
 
 TABLES = ("users", "checkins", "activities", "plans", "goals", "refresh_tokens")
@@ -60,18 +61,6 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
 
 def counts(state: Mapping[str, Any]) -> dict[str, int]:
     return {table: state[table] for table in TABLES}
-
-
-def assert_error_shape(response: httpx.Response, status: int, code: str | None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
-    error = body["error"]
-    assert isinstance(error["code"], str) and error["code"], body
-    assert isinstance(error["message"], str) and error["message"].strip(), body
-    if code is not None:
-        assert error["code"] == code, body
 
 
 # --- one client, one athlete -----------------------------------------------------------------
@@ -135,6 +124,11 @@ class Bad:
     field: str | None = None
 
 
+def _case(endpoint: Endpoint, what: str, status: int, code: str, **request: Any) -> Bad:
+    name = f"{endpoint.name}-{what}"
+    return Bad(name, endpoint.method, endpoint.path, endpoint.authed, status, code, **request)
+
+
 def body_case(
     endpoint: Endpoint,
     what: str,
@@ -144,16 +138,7 @@ def body_case(
     code: str = "validation_error",
     field: str | None = None,
 ) -> Bad:
-    return Bad(
-        f"{endpoint.name}-{what}",
-        endpoint.method,
-        endpoint.path,
-        endpoint.authed,
-        status,
-        code,
-        json=body,
-        field=field,
-    )
+    return _case(endpoint, what, status, code, json=body, field=field)
 
 
 def raw_case(
@@ -165,16 +150,7 @@ def raw_case(
     code: str = "malformed_json",
     content_type: str | None = "application/json",
 ) -> Bad:
-    return Bad(
-        f"{endpoint.name}-{what}",
-        endpoint.method,
-        endpoint.path,
-        endpoint.authed,
-        status,
-        code,
-        content=content,
-        content_type=content_type,
-    )
+    return _case(endpoint, what, status, code, content=content, content_type=content_type)
 
 
 def with_field(endpoint: Endpoint, name: str, value: Any) -> dict[str, Any]:
@@ -501,7 +477,7 @@ async def test_bad_input_gets_a_4xx_and_writes_nothing(
 ) -> None:
     before = await snapshot(pg_pool)
     response = await send(http, case, someone)
-    assert_error_shape(response, case.status, case.code)
+    assert_error(response, case.status, case.code)
     if case.field is not None:
         details = response.json()["error"].get("details") or []
         named = [detail["field"] for detail in details]
@@ -575,7 +551,7 @@ async def test_a_body_over_the_limit_is_413_and_writes_nothing(
         assert sent.get("transfer-encoding") == "chunked" and "content-length" not in sent
     else:
         assert sent["content-length"] == str(len(data))
-    assert_error_shape(response, 413, "payload_too_large")
+    assert_error(response, 413, "payload_too_large")
     assert await snapshot(pg_pool) == before
 
 
@@ -591,7 +567,7 @@ async def test_a_body_just_under_the_limit_is_not_413(
         content=body if framing == "content-length" else chunked(body),
         headers={**someone.headers, "Content-Type": "application/json"},
     )
-    assert_error_shape(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
 
 
 # --- access tokens -------------------------------------------------------------------------
@@ -744,7 +720,7 @@ async def test_a_bad_access_token_is_401_and_writes_nothing(
     headers = {"Authorization": authorization} if authorization is not None else {}
     before = await snapshot(pg_pool)
     response = await http.request(method, path, json=body, headers=headers)
-    assert_error_shape(response, 401, code)
+    assert_error(response, 401, code)
     assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
     assert await snapshot(pg_pool) == before
 
@@ -784,7 +760,7 @@ async def test_a_valid_token_for_a_deleted_account_writes_nothing(
         await conn.execute("DELETE FROM users WHERE id = $1", uuid.UUID(athlete.id))
     before = await snapshot(pg_pool)
     response = await client.request(method, path, json=body, headers=athlete.headers)
-    assert_error_shape(response, 401, "invalid_token")
+    assert_error(response, 401, "invalid_token")
     assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
     assert await snapshot(pg_pool) == before
 
@@ -810,5 +786,5 @@ async def test_a_wrong_method_is_405_in_the_error_shape(
 ) -> None:
     before = await snapshot(pg_pool)
     response = await http.request(method, path, json={}, headers=someone.headers)
-    assert_error_shape(response, 405, "method_not_allowed")
+    assert_error(response, 405, "method_not_allowed")
     assert await snapshot(pg_pool) == before

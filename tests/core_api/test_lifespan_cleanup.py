@@ -5,7 +5,7 @@ core-api's lifespan, and the coach's (same helpers, so here too)."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from fixtures.coach import coach_settings
 from fixtures.core_api import core_api_settings
+from fixtures.waiting import poll
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for as coach_lifespan_for
 from pacer_core_api.lifespan import lifespan_for
@@ -53,12 +54,16 @@ async def connections_to(postgres_url: str, database_url: str) -> int:
 
 async def wait_for_no_connections(postgres_url: str, database_url: str) -> int:
     """0 once the server has dropped every backend of the database; else the last count."""
-    deadline = asyncio.get_running_loop().time() + CLOSE_DEADLINE_S
-    while True:
-        count = await connections_to(postgres_url, database_url)
-        if count == 0 or asyncio.get_running_loop().time() > deadline:
-            return count
-        await asyncio.sleep(0.05)
+    counts: list[int] = []
+
+    async def none_left() -> bool:
+        counts.append(await connections_to(postgres_url, database_url))
+        return counts[-1] == 0
+
+    # On time-out the caller asserts on the count, which says how many were left.
+    with contextlib.suppress(AssertionError):
+        await poll(none_left, timeout_s=CLOSE_DEADLINE_S, what="no connections left")
+    return counts[-1]
 
 
 def unreadable_key(tmp_path: Path, name: str) -> Path:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from fixtures.core_api import Athlete, register_and_login
+from fixtures.errors import assert_error
 from pacer_core_api.store.weekly import _WEEKLY_SQL
 
 ZERO_WEEK = {
@@ -173,13 +174,6 @@ async def test_the_query_is_served_by_indexes(pg_pool: asyncpg.Pool) -> None:
     assert "Seq Scan on activities" not in plan and "Seq Scan on checkins" not in plan, plan
 
 
-def _assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert error["code"] == code and error["message"].strip()
-
-
 @pytest.mark.parametrize(
     "query",
     [
@@ -200,13 +194,13 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> None:
 )
 async def test_bad_input_is_422(client: httpx.AsyncClient, athlete: Athlete, query: str) -> None:
     response = await client.get(f"/v1/stats/weekly?{query}", headers=athlete.headers)
-    _assert_error(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
 
 
 async def test_without_a_token_it_is_401(client: httpx.AsyncClient) -> None:
-    _assert_error(await client.get("/v1/stats/weekly"), 401, "unauthorized")
+    assert_error(await client.get("/v1/stats/weekly"), 401, "unauthorized")
     forged = {"Authorization": "Bearer not.a.jwt"}
-    _assert_error(await client.get("/v1/stats/weekly", headers=forged), 401, "invalid_token")
+    assert_error(await client.get("/v1/stats/weekly", headers=forged), 401, "invalid_token")
 
 
 async def test_only_get_is_served(client: httpx.AsyncClient, athlete: Athlete) -> None:

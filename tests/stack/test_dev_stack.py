@@ -11,20 +11,19 @@ from collections.abc import Callable
 import httpx
 
 from fixtures.stack import Stack, start_stack
+from fixtures.waiting import poll_sync
 
 PASSWORD = "correct horse battery"
 
 
 def _poll(check: Callable[[], object], deadline_s: float = 30.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    def holds() -> object:
         try:
-            if check():
-                return
+            return check()
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("condition not met before the deadline")
+            return False  # the stack is still starting that part
+
+    poll_sync(holds, timeout_s=deadline_s, interval_s=0.1, what="the condition")
 
 
 def test_the_athlete_journey_through_the_proxy(stack: Stack) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from fixtures.stack import Stack
+from fixtures.waiting import elapse_sync, poll_sync
 
 PASSWORD = "correct horse battery"
 # A client gives up on a chat that has not started within this.
@@ -86,10 +87,12 @@ def test_with_the_coach_down_home_answers_and_chat_fails_fast_in_json(stack: Sta
         try:
             # Stopped, not killed: supervisord would restart a killed coach at once.
             assert "stopped" in _supervisorctl(stack, "stop", "pacer:coach")
-            deadline = time.monotonic() + 15
-            while _listening(coach_port):
-                assert time.monotonic() < deadline, "the coach still listens"
-                time.sleep(0.1)
+            poll_sync(
+                lambda: not _listening(coach_port),
+                timeout_s=15,
+                interval_s=0.1,
+                what="the coach to stop listening",
+            )
 
             # Several times: the first finds the connection refused (502), later
             # ones find the replica marked down by the health checks (503).
@@ -108,12 +111,13 @@ def test_with_the_coach_down_home_answers_and_chat_fails_fast_in_json(stack: Sta
                 home = http.get("/v1/home", headers=auth)
                 assert home.status_code == 200
                 assert time.monotonic() - started < 1.0
-                time.sleep(1.0)  # pacing only: spans a few active health-check rounds
+                elapse_sync(1.0, why="pacing: spans a few active health-check rounds")
         finally:
             _supervisorctl(stack, "start", "pacer:coach")
 
         # Back in the pool once it answers its health check again.
-        deadline = time.monotonic() + 45
-        while http.get("/v1/coach/conversations", headers=auth).status_code != 200:
-            assert time.monotonic() < deadline, "the proxy did not take the coach back"
-            time.sleep(0.2)
+        poll_sync(
+            lambda: http.get("/v1/coach/conversations", headers=auth).status_code == 200,
+            timeout_s=45,
+            what="the proxy to take the coach back",
+        )

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from fixtures.stack import Stack
+from fixtures.waiting import poll_sync
 from pacer_common.settings import DEFAULT_MAX_REQUEST_BODY_BYTES
 from pacer_common.web.request_context import REQUEST_ID_PATTERN
 from pacer_devstack.proxy import dev_values, render_caddyfile
@@ -168,14 +169,10 @@ def _log_entries(path: Path) -> list[dict[str, Any]]:
 
 
 def _poll_log(path: Path, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while True:
-        if path.exists():
-            found = [entry for entry in _log_entries(path) if predicate(entry)]
-            if found:
-                return found[-1]
-        assert time.monotonic() < deadline, f"no matching line in {path}"
-        time.sleep(0.05)
+    def matching() -> list[dict[str, Any]]:
+        return [entry for entry in _log_entries(path) if predicate(entry)] if path.exists() else []
+
+    return poll_sync(matching, timeout_s=15, interval_s=0.05, what=f"a matching line in {path}")[-1]
 
 
 def _is_request_for(uri: str) -> Callable[[dict[str, Any]], bool]:

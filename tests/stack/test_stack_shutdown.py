@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from fixtures.stack import start_stack
+from fixtures.waiting import poll_sync
 
 PASSWORD = "correct horse battery"
 STREAMS = 20
@@ -88,12 +88,18 @@ def test_stopping_the_stack_stores_every_open_reply_as_partial(
             reader = threading.Thread(target=_read_stream, args=(stack.url, token, reply))
             reader.start()
             readers.append(reader)
-        deadline = time.monotonic() + STREAMING_DEADLINE_S
-        while not all(reply.text for reply in replies):
+
+        def all_streaming() -> bool:
             stuck = [reply.error for reply in replies if reply.error]
             assert not stuck, stuck
-            assert time.monotonic() < deadline, "not every stream got text"
-            time.sleep(0.05)
+            return all(reply.text for reply in replies)
+
+        poll_sync(
+            all_streaming,
+            timeout_s=STREAMING_DEADLINE_S,
+            interval_s=0.05,
+            what="text on every stream",
+        )
     finally:
         took = stack.stop()
         for reader in readers:

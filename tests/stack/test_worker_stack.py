@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fixtures.stack import Stack, start_stack
+from fixtures.waiting import poll_sync
 
 ADMIN = "ops@example.com"
 PASSWORD = "correct horse battery"
@@ -42,12 +43,7 @@ def _login(client: httpx.Client, email: str) -> dict[str, str]:
 
 
 def _poll(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return poll_sync(check, timeout_s=timeout_s, interval_s=0.1, what=what)
 
 
 def test_worker_is_healthy_and_its_port_is_not_behind_the_proxy(worker_stack: Stack) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.waiting import next_turn
 from pacer_devstack.memory_reply_log import MemoryReplyLog
 from pacer_devstack.probe import _parse_wrk, lowest_priority
 from pacer_devstack.sse_load import ChunkedEvents, parse_block
@@ -92,7 +93,7 @@ async def test_the_memory_reply_log_answers_as_redis_does() -> None:
         first, alive, cancelled = await pipe.execute()
     assert alive is True and cancelled == 0
     reader = asyncio.create_task(log.xread({"k": first}, count=500, block=2000))
-    await asyncio.sleep(0)  # the reader is blocked on the key
+    await next_turn()  # the reader is blocked on the key
     second = await log.xadd("k", {"t": "delta", "d": "{}"})
     assert await reader == [["k", [(second, {"t": "delta", "d": "{}"})]]]
     assert await log.xread({"k": second}, block=10) == []

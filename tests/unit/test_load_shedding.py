@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from fixtures.waiting import block_loop, poll
 from pacer_common.metrics import EVENT_LOOP_LAG, REQUESTS_SHED
 from pacer_common.web.load_shedding import (
     LoadSheddingMiddleware,
@@ -152,17 +152,11 @@ async def test_the_lifespan_runs_the_sampler_which_sheds_from_real_lag() -> None
     running = asyncio.create_task(middleware({"type": "lifespan"}, _never_receive, _never_send))
 
     async def shedding() -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while loop.time() < deadline:
-            # Block the loop past the threshold; the sampler reads the lag when it wakes.
-            time.sleep(0.1)  # noqa: ASYNC251 -- blocking the loop is the point
-            await asyncio.sleep(0.05)
-            if middleware.lag.shedding:
-                return True
-        return False
+        # Block the loop past the threshold; the sampler reads the lag when it wakes.
+        block_loop(0.1)
+        return middleware.lag.shedding
 
-    assert await shedding()
+    assert await poll(shedding, timeout_s=10, interval_s=0.05, what="the sampler to shed")
     assert EVENT_LOOP_LAG._value.get() > 0.05
     release.set()
     await asyncio.wait_for(running, timeout=5)

@@ -397,6 +397,46 @@ async def fail_orphaned(conn: asyncpg.Connection, *, limit: int = 100) -> list[F
 # ---- What the owner hears ----
 
 
+@dataclass(frozen=True)
+class StoredReply:
+    """A stored assistant message as a reply reader rebuilds its ending from it."""
+
+    content: str
+    status: str
+    error_code: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    # For a coaching session's reply, "the session has ended and this is its last
+    # message" (what its `done` said as is_final); None outside a session.
+    is_final: bool | None
+
+
+async def stored_reply(pool: asyncpg.Pool, message_id: UUID) -> StoredReply | None:
+    """The message's row with the session's view of it; None if there is no such message."""
+    row = await pool.fetchrow(
+        """SELECT m.content, m.status, m.error_code, m.input_tokens, m.output_tokens,
+                  s.id IS NOT NULL AS in_session,
+                  s.status IS DISTINCT FROM 'active' AND NOT EXISTS (
+                      SELECT 1 FROM messages later
+                      WHERE later.conversation_id = m.conversation_id
+                        AND later.created_at > m.created_at
+                  ) AS is_final
+           FROM messages m LEFT JOIN coach_sessions s ON s.conversation_id = m.conversation_id
+           WHERE m.id = $1""",
+        message_id,
+    )
+    if row is None:
+        return None
+    return StoredReply(
+        content=row["content"],
+        status=row["status"],
+        error_code=row["error_code"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        is_final=row["is_final"] if row["in_session"] else None,
+    )
+
+
 async def _announce(
     client: redis.Redis, move: Move, user_id: UUID, session_id: UUID, data: dict[str, Any]
 ) -> None:

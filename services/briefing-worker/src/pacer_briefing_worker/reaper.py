@@ -1,4 +1,12 @@
-"""The reaper: every REAPER_INTERVAL_SECONDS, settle jobs whose worker died or froze.
+"""The reaper: every REAPER_INTERVAL_SECONDS, settle what a dead or frozen process left.
+
+One pass (:meth:`Reaper.reap_once`): jobs past their deadline are timed out (and
+retried or failed by :mod:`~pacer_briefing_worker.outcomes`), ledger jobs lost from
+arq's queue are enqueued again, coach replies left ``streaming`` by a killed coach
+are settled (from their reply log while it is kept, else as abandoned), sessions left
+``extracting`` behind a failed job move to ``extraction_failed``, and the gauges
+(stuck, long-running, queue depth) are sampled. :meth:`Reaper.enqueue_waiting` runs
+once at start-up.
 
 Safe to run in every worker at once: the ledger's reap() locks rows with
 SKIP LOCKED, so each overdue job is handled by exactly one reaper.
@@ -41,21 +49,14 @@ class ReapResult:
     abandoned_replies: int
 
 
+@dataclass(eq=False)
 class Reaper:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        arq: ArqRedis,
-        settings: ReaperSettings,
-        outcomes: Outcomes,
-        alerts: Alerts,
-    ) -> None:
-        self._pool = pool
-        self._arq = arq
-        self._settings = settings
-        self._outcomes = outcomes
-        self._alerts = alerts
-        self.last_run_s: float | None = None
+    pool: asyncpg.Pool
+    arq: ArqRedis
+    settings: ReaperSettings
+    outcomes: Outcomes
+    alerts: Alerts
+    last_run_s: float | None = None
 
     async def run_forever(self) -> None:
         while True:
@@ -68,7 +69,7 @@ class Reaper:
                     # Postgres or Redis away for a moment: an outage, not a bug (no
                     # traceback); try again next interval.
                     log.warning("reaper_dependency_down", error=str(error))
-            await asyncio.sleep(self._settings.REAPER_INTERVAL_SECONDS)
+            await asyncio.sleep(self.settings.REAPER_INTERVAL_SECONDS)
 
     async def enqueue_waiting(self) -> int:
         """Redis has just (re)connected: queue every waiting job in arq now,
@@ -76,46 +77,44 @@ class Reaper:
         was down have a ledger row but no queue entry). An entry that is already
         queued is kept once: its arq id names the attempt. The reaper's
         lost_in_queue stays the backstop for entries lost later."""
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             jobs = await ledger.waiting(conn)
         for job in jobs:
-            await self._outcomes.enqueue_next_attempt(job)
+            await self.outcomes.enqueue_next_attempt(job)
         if jobs:
             log.info("waiting_jobs_enqueued", count=len(jobs))
         return len(jobs)
 
     async def reap_once(self) -> ReapResult:
-        async with self._pool.acquire() as conn:
-            reaped = await ledger.reap(conn, self._settings)
-            lost = await ledger.lost_in_queue(conn, self._settings)
-            health = await ledger.health(conn, self._settings)
+        async with self.pool.acquire() as conn:
+            reaped = await ledger.reap(conn, self.settings)
+            lost = await ledger.lost_in_queue(conn, self.settings)
+            health = await ledger.health(conn, self.settings)
             # From the log first, while it is kept: the text its client saw, a usage row.
             abandoned = await settle_dead_producers(
                 conn,
-                self._arq,
-                self._settings.ORPHAN_REPLY_SECONDS,
-                self._settings.REPLY_LOG_TTL_SECONDS,
+                self.arq,
+                self.settings.ORPHAN_REPLY_SECONDS,
+                self.settings.REPLY_LOG_TTL_SECONDS,
             )
-            abandoned += await settle_abandoned_replies(
-                conn, self._settings.ABANDONED_REPLY_SECONDS
-            )
+            abandoned += await settle_abandoned_replies(conn, self.settings.ABANDONED_REPLY_SECONDS)
         for job in reaped:
             JOBS_REAPED.labels(job.status).inc()
-            await self._outcomes.after_failure(job)
+            await self.outcomes.after_failure(job)
         for job in lost:
             JOBS_REQUEUED.inc()
             log.warning("job_requeued", job_id=str(job.id), kind=job.kind, status=job.status)
-            await self._outcomes.enqueue_next_attempt(job)
-        orphaned_sessions = await self._outcomes.settle_orphaned_sessions()
+            await self.outcomes.enqueue_next_attempt(job)
+        orphaned_sessions = await self.outcomes.settle_orphaned_sessions()
         JOBS_STUCK.set(health.stuck)
         JOBS_LONG_RUNNING.set(health.long_running)
-        if health.long_running > self._settings.MAX_LONG_RUNNING_JOBS:
-            self._alerts.too_many_long_running(
+        if health.long_running > self.settings.MAX_LONG_RUNNING_JOBS:
+            self.alerts.too_many_long_running(
                 health.long_running,
-                self._settings.MAX_LONG_RUNNING_JOBS,
-                self._settings.JOB_WARNING_SECONDS,
+                self.settings.MAX_LONG_RUNNING_JOBS,
+                self.settings.JOB_WARNING_SECONDS,
             )
-        QUEUE_DEPTH.set(await self._arq.zcard(self._settings.JOB_QUEUE_NAME))
+        QUEUE_DEPTH.set(await self.arq.zcard(self.settings.JOB_QUEUE_NAME))
         self.last_run_s = time.monotonic()
         REAPER_LAST_RUN.set(time.time())
         if reaped or lost or abandoned or orphaned_sessions:

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -52,36 +53,29 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass(eq=False)
 class JobRunner:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        settings: JobSettings,
-        outcomes: Outcomes,
-        *,
-        work_deadline_s: float,
-    ) -> None:
-        self._pool = pool
-        self._settings = settings
-        self._outcomes = outcomes
-        self._work_deadline_s = work_deadline_s
-        self._worker = worker_name()
-        # Set when the worker is stopping: a cancellation then means shutdown,
-        # not arq's job timeout.
-        self.stopping = False
+    pool: asyncpg.Pool
+    settings: JobSettings
+    outcomes: Outcomes
+    work_deadline_s: float = field(kw_only=True)
+    worker: str = field(init=False, default_factory=worker_name)
+    # Set when the worker is stopping: a cancellation then means shutdown,
+    # not arq's job timeout.
+    stopping: bool = field(init=False, default=False)
 
     async def run(self, job_id: UUID, work: Work) -> str:
         """Returns how the attempt ended (arq logs it)."""
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             job = await ledger.claim(
-                conn, job_id, worker=self._worker, timeout_s=self._settings.JOB_TIMEOUT_SECONDS
+                conn, job_id, worker=self.worker, timeout_s=self.settings.JOB_TIMEOUT_SECONDS
             )
         if job is None:
             # Already claimed by another run of the same attempt, or settled.
             return "not_claimed"
         JOBS_STARTED.labels(job.kind).inc()
         started_s = time.monotonic()
-        deadline = Deadline.after(self._work_deadline_s)
+        deadline = Deadline.after(self.work_deadline_s)
         work_task = asyncio.create_task(work(job, deadline), name=f"job-{job.id}")
         heartbeat_task = asyncio.create_task(self._heartbeat(job), name=f"heartbeat-{job.id}")
         try:
@@ -92,7 +86,7 @@ class JobRunner:
             work_task.cancel()
             timed_out = not self.stopping
             error = (
-                f"timed out: no outcome within the {self._settings.JOB_TIMEOUT_SECONDS:g} s job timeout"
+                f"timed out: no outcome within the {self.settings.JOB_TIMEOUT_SECONDS:g} s job timeout"
                 if timed_out
                 else "interrupted: the worker shut down"
             )
@@ -117,13 +111,13 @@ class JobRunner:
     ) -> str:
         error = work_task.exception()
         if error is None:
-            async with self._pool.acquire() as conn:
+            async with self.pool.acquire() as conn:
                 settled = await ledger.succeed(conn, job.id, job.attempts, work_task.result())
             if settled is None:
                 self._finished(job, started_s, "lost")
                 return "lost"
             self._finished(job, started_s, "succeeded")
-            await self._outcomes.after_success(settled)
+            await self.outcomes.after_success(settled)
             return "succeeded"
         if isinstance(error, LLMTimeout):
             return await self._settle_failure(
@@ -158,7 +152,7 @@ class JobRunner:
         self, job: Job, started_s: float, *, timed_out: bool, retryable: bool, error: str
     ) -> str:
         try:
-            async with asyncio.timeout(SETTLE_TIMEOUT_S), self._pool.acquire() as conn:
+            async with asyncio.timeout(SETTLE_TIMEOUT_S), self.pool.acquire() as conn:
                 settled = await ledger.settle_failure(
                     conn,
                     job.id,
@@ -166,7 +160,7 @@ class JobRunner:
                     timed_out=timed_out,
                     retryable=retryable,
                     error=error,
-                    settings=self._settings,
+                    settings=self.settings,
                 )
         except (TimeoutError, OSError, asyncpg.PostgresError) as failure:
             # The row stays 'processing' and the reaper settles it after its deadline.
@@ -178,15 +172,15 @@ class JobRunner:
             return "lost"
         outcome = "retry" if settled.status == "queued" else settled.status
         self._finished(job, started_s, outcome)
-        await self._outcomes.after_failure(settled)
+        await self.outcomes.after_failure(settled)
         return outcome
 
     async def _heartbeat(self, job: Job) -> None:
         """Returns only when the attempt is no longer ours."""
         while True:
-            await asyncio.sleep(self._settings.JOB_HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.settings.JOB_HEARTBEAT_SECONDS)
             try:
-                async with self._pool.acquire() as conn:
+                async with self.pool.acquire() as conn:
                     if not await ledger.heartbeat(conn, job.id, job.attempts):
                         log.warning("job_lost", job_id=str(job.id), kind=job.kind)
                         return

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 
 from pacer_coach.chat.streams import OpenStreams
 from pacer_coach.lifespan import lifespan_for
 from pacer_coach.notifications import EventStreams
 from pacer_coach.routes import chat, conversations, events, health, replies, sessions
 from pacer_coach.settings import CoachSettings
-from pacer_common.web.body_limit import BodyLimitMiddleware
-from pacer_common.web.cors import JsonCORSMiddleware
-from pacer_common.web.error_handlers import EXCEPTION_HANDLERS
-from pacer_common.web.load_shedding import LoadSheddingMiddleware, ShedPolicy
-from pacer_common.web.request_context import RequestContextMiddleware
-from pacer_common.web.unread_body import CloseAfterUnreadBodyMiddleware
+from pacer_common.web.load_shedding import ShedPolicy
+from pacer_common.web.service_app import Cors, service_app
 
 SERVICE_NAME = "coach"
 CORS_ALLOW_HEADERS = [
@@ -51,8 +46,8 @@ def create_app(
     drains the one and closes the other; ``reply_log``: see :func:`lifespan_for`."""
     if notify is None:
         notify = EventStreams.from_settings(settings)
-    app = Starlette(
-        routes=[
+    return service_app(
+        [
             *health.ROUTES,
             *chat.ROUTES,
             *replies.ROUTES,
@@ -60,32 +55,13 @@ def create_app(
             *sessions.ROUTES,
             *events.ROUTES,
         ],
-        middleware=[
-            # Before all: an answer that leaves the body unread closes the connection.
-            Middleware(CloseAfterUnreadBodyMiddleware),
-            # Then the shedder: a shed request costs no request id, log line or metric labels.
-            Middleware(
-                LoadSheddingMiddleware,
-                policy=ShedPolicy(
-                    settings.COACH_SHED_LOOP_LAG_SECONDS, settings.COACH_SHED_LOOP_LAG_SAMPLES
-                ),
-            ),
-            Middleware(RequestContextMiddleware),
-            Middleware(
-                JsonCORSMiddleware,
-                allow_origins=settings.ALLOWED_ORIGINS,
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=CORS_ALLOW_HEADERS,
-                expose_headers=CORS_EXPOSE_HEADERS,
-                max_age=600,
-            ),
-            Middleware(BodyLimitMiddleware, max_body_bytes=settings.MAX_REQUEST_BODY_BYTES),
-        ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        shed=ShedPolicy(settings.COACH_SHED_LOOP_LAG_SECONDS, settings.COACH_SHED_LOOP_LAG_SAMPLES),
+        cors=Cors(
+            allow_origins=settings.ALLOWED_ORIGINS,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+        ),
+        max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
         lifespan=lifespan_for(settings, streams, notify, reply_log=reply_log),
     )
-    # No trailing-slash redirect: Starlette's writes an absolute Location from
-    # the request's Host header (`Host: evil.example` -> http://evil.example/...).
-    # `/v1/me/` is a 404 in the error shape instead.
-    app.router.redirect_slashes = False
-    return app

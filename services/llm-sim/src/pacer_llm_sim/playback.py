@@ -13,6 +13,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from starlette.requests import ClientDisconnect, Request
@@ -89,17 +90,15 @@ async def _read_json(request: Request) -> object:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
 
 
+@dataclass(eq=False)
 class _Player:
-    def __init__(
-        self, dialect: Dialect, mode: Mode, receive: Receive, send: Send, sim: SimState
-    ) -> None:
-        self.dialect = dialect
-        self.mode = mode
-        self.receive = receive
-        self.send = send
-        self.sim = sim
-        self.request_id = f"req_sim_{uuid.uuid4().hex[:24]}"
-        self.on_first_token: Callable[[], None] = lambda: None
+    dialect: Dialect
+    mode: Mode
+    receive: Receive
+    send: Send
+    sim: SimState
+    request_id: str = field(default_factory=lambda: f"req_sim_{uuid.uuid4().hex[:24]}")
+    on_first_token: Callable[[], None] = lambda: None
 
     async def play(self, reply: Reply) -> Outcome:
         if self.mode.mode == "hang":

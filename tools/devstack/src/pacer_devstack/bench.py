@@ -116,16 +116,6 @@ def _measure_with_python(
     }
 
 
-_WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _wrk_ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if match is None:
-        raise ValueError(f"unexpected wrk latency {text!r}")
-    return float(match[1]) * _WRK_UNITS_MS[match[2]]
-
-
 def _measure_with_wrk(
     wrk: str, url: str, path: str, headers: dict[str, str], clients: int, seconds: float
 ) -> dict[str, float]:
@@ -140,8 +130,8 @@ def _measure_with_wrk(
     ).stdout
     figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])}  # type: ignore[index]
     for label, key in (("50%", "p50"), ("90%", "p90"), ("99%", "p99")):
-        figures[key] = _wrk_ms(re.search(rf"^\s+{label}\s+(\S+)", out, re.M)[1])  # type: ignore[index]
-    figures["max"] = _wrk_ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)[1])  # type: ignore[index]
+        figures[key] = probe.wrk_ms(re.search(rf"^\s+{label}\s+(\S+)", out, re.M)[1])  # type: ignore[index]
+    figures["max"] = probe.wrk_ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)[1])  # type: ignore[index]
     if "Non-2xx" in out:
         raise RuntimeError(f"{path}: non-2xx responses under load")
     return figures

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
 from pacer_devstack import postgres, probe, sse_load
@@ -49,7 +48,7 @@ from pacer_devstack.bench_reply_log import (
     wait_streams_closed,
     write_tokens,
 )
-from pacer_devstack.bench_worker import register_athletes, trigger_refreshes
+from pacer_devstack.bench_worker import jobs_running, register_athletes, trigger_refreshes
 from pacer_devstack.containers import stack as local
 from pacer_devstack.containers.bench_target import ContainerStack, MemorySampler, start_containers
 from pacer_devstack.harness import Stack, start_stack
@@ -216,18 +215,6 @@ def _delivered_in(samples: list[list[float]], start: float, end: float) -> tuple
     return end_events - start_events, end_tokens - start_tokens
 
 
-async def _jobs_running(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'processing')"
-            )
-        )
-    finally:
-        await conn.close()
-
-
 def _cut_llm_calls(stack: Target) -> None:
     if isinstance(stack, ContainerStack):
         stack.cut_llm_calls()
@@ -245,7 +232,7 @@ def _wait_streams_closed(stack: Target) -> None:
 def _jobs_left(stack: Target) -> int:
     if isinstance(stack, ContainerStack):
         return stack.jobs_running()
-    return asyncio.run(_jobs_running(postgres.database_url(stack.port("POSTGRES_PORT"))))
+    return asyncio.run(jobs_running(postgres.database_url(stack.port("POSTGRES_PORT"))))
 
 
 def _sse_target(stack: Target) -> str:

@@ -48,7 +48,8 @@ def _fresh(client: httpx.Client, token: str) -> bool:
     return bool(home["briefing"]["status"] == "fresh")
 
 
-async def _jobs_running(database_url: str) -> int:
+async def jobs_running(database_url: str) -> int:
+    """Ledger jobs still queued or processing."""
     conn = await asyncpg.connect(database_url)
     try:
         return int(
@@ -178,14 +179,14 @@ def main() -> None:
             busy = median_of_rounds(
                 stack.url, "/v1/home", headers, args.clients, args.seconds, args.rounds
             )
-            still_running = asyncio.run(_jobs_running(database_url))
+            still_running = asyncio.run(jobs_running(database_url))
             print(latency_line(f"{args.refreshes} refreshes", busy))
             print(
                 f"\np99 busy / idle = {busy['p99'] / idle['p99']:.2f} (goal ≤ 1.5); "
                 f"{still_running} refresh jobs still queued or running when the last round ended"
             )
             _wait(
-                lambda: asyncio.run(_jobs_running(database_url)) == 0,
+                lambda: asyncio.run(jobs_running(database_url)) == 0,
                 300,
                 "the refreshes to finish",
             )

@@ -50,7 +50,8 @@ def lowest_priority(command: list[str]) -> list[str]:
 _WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def _wrk_ms(text: str) -> float:
+def wrk_ms(text: str) -> float:
+    """A wrk latency figure (``812.34us``, ``1.20ms``, ``2.00s``) in milliseconds."""
     match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
     if match is None:
         raise ValueError(f"unexpected wrk latency {text!r}")
@@ -63,9 +64,9 @@ def _parse_wrk(out: str, seconds: float) -> dict[str, float]:
     figures["rps"] = figures["requests"] / seconds
     for label, key in (("50%", "p50"), ("90%", "p90"), ("99%", "p99")):
         found = re.search(rf"^\s+{label}\s+(\S+)", out, re.M)
-        figures[key] = _wrk_ms(found[1]) if found else float("nan")
+        figures[key] = wrk_ms(found[1]) if found else float("nan")
     found = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)
-    figures["max"] = _wrk_ms(found[1]) if found else float("nan")
+    figures["max"] = wrk_ms(found[1]) if found else float("nan")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out

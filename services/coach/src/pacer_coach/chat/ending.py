@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from redis.exceptions import RedisError
@@ -29,7 +29,7 @@ from pacer_coach.chat.llm_call import CANCELLED, CallOutcome, Failure, meta_entr
 from pacer_coach.chat.marker import MarkerStripper
 from pacer_coach.chat.outbox import ReplyOutbox
 from pacer_coach.chat.services import ReplyServices
-from pacer_coach.chat.turn import STORE_RETRY_DELAYS_S, ChatTurn, close_turn
+from pacer_coach.chat.turn import GAVE_UP_ON_OUTAGE, ChatTurn, TurnClosed, close_turn
 from pacer_coach.metrics import SESSIONS_ENDED, STREAMS_FINISHED
 from pacer_common import notifications
 from pacer_common.jobs import ledger
@@ -79,27 +79,17 @@ def _finish_reason(end: StreamEnd | None, failure: Failure | None) -> str:
     return end.finish_reason if end is not None else "stop"
 
 
+@dataclass(eq=False)
 class ReplyEnd:
     """The steps above, for one reply; :meth:`run` once, shielded from cancellation."""
 
-    def __init__(
-        self,
-        turn: ChatTurn,
-        services: ReplyServices,
-        lifecycle: ReplyLifecycle,
-        outbox: ReplyOutbox,
-        outcome: CallOutcome,
-        *,
-        marker: MarkerStripper | None,
-        started_s: float,
-    ) -> None:
-        self._turn = turn
-        self._services = services
-        self._lifecycle = lifecycle
-        self._outbox = outbox
-        self._outcome = outcome
-        self._marker = marker
-        self._started_s = started_s
+    turn: ChatTurn
+    services: ReplyServices
+    lifecycle: ReplyLifecycle
+    outbox: ReplyOutbox
+    outcome: CallOutcome
+    marker: MarkerStripper | None = field(kw_only=True)
+    started_s: float = field(kw_only=True)
 
     async def run(self, on_end: Callable[[], None]) -> None:
         ending = await self._decide()
@@ -111,15 +101,15 @@ class ReplyEnd:
             # A blip as the reply ends: the writer retries each window for a while;
             # after that a reader or the reaper settles the row from the log.
             with anyio.move_on_after(FINAL_WRITE_S):
-                await self._outbox.final_landed.wait()
+                await self.outbox.final_landed.wait()
             if maybe_unstored:
-                self._services.late_stores.add(self._turn.assistant_message_id, logged)
+                self.services.late_stores.add(self.turn.assistant_message_id, logged)
             if submitted is not None:
                 await self._session_ended(submitted)
         finally:
-            if self._lifecycle.state is not ReplyState.CLOSED:
-                self._lifecycle.to(ReplyState.CLOSED)
-            self._outbox.close()
+            if self.lifecycle.state is not ReplyState.CLOSED:
+                self.lifecycle.to(ReplyState.CLOSED)
+            self.outbox.close()
             # The reply is stored and `done` logged: the slot is free. The athlete's
             # next message may come the moment `done` reaches them, before the
             # announcement below is written (it was refused 429 when it did).
@@ -127,8 +117,8 @@ class ReplyEnd:
         await self._announce(ending.status)
 
     async def _decide(self) -> Ending:
-        outcome = self._outcome
-        cancelled = self._lifecycle.stop_reason == "cancelled"
+        outcome = self.outcome
+        cancelled = self.lifecycle.stop_reason == "cancelled"
         if not cancelled and not await self._end_claimed():
             cancelled = True
             outcome.failure = CANCELLED
@@ -142,39 +132,34 @@ class ReplyEnd:
         """False if a cancel was accepted before the call ended (see claim_end)."""
         try:
             with anyio.fail_after(CLEANUP_TIMEOUT_S):
-                return await writing.claim_end(
-                    self._services.redis, self._turn.assistant_message_id
-                )
+                return await writing.claim_end(self.services.redis, self.turn.assistant_message_id)
         except (RedisError, OSError, TimeoutError):
             # Redis is away: no cancel could be accepted meanwhile either.
-            log.warning(
-                "coach_reply_end_unclaimed", message_id=str(self._turn.assistant_message_id)
-            )
+            log.warning("coach_reply_end_unclaimed", message_id=str(self.turn.assistant_message_id))
             return True
 
     def _ends_session(self, ending: Ending) -> bool:
         # The conversation is over when the model closed it or the turns ran out; a
         # reply that failed before any text closes nothing (the athlete sends again).
-        session = self._turn.session
+        session = self.turn.session
         return (
             session is not None
             and ending.status != "failed"
-            and (session.last_turn or (self._marker is not None and self._marker.seen))
+            and (session.last_turn or (self.marker is not None and self.marker.seen))
         )
 
     async def _store(self, ending: Ending, is_final: bool) -> tuple[ledger.Submitted | None, bool]:
-        """The row, and whether Postgres may not have taken it: close_turn retries an
-        outage after STORE_RETRY_DELAYS_S[0] at the soonest, so one that came back
-        sooner stored the reply (or hit a bug, which is the reaper's)."""
-        outcome = self._outcome
-        started_s = time.monotonic()
-        submitted = None
+        """The session's job if this reply ended it, and whether the row may lack the
+        reply: Postgres stayed down through close_turn's retries, or storing outlasted
+        STORE_TIMEOUT_S (a bug leaves the row to the reaper, as close_turn says)."""
+        outcome = self.outcome
+        closed: TurnClosed | None = None
         # Storing may retry for seconds on a Postgres blip: the writer beats the
         # reply all that time, so a reader does not take it for dead and settle the row.
         with anyio.move_on_after(STORE_TIMEOUT_S):
-            submitted = await close_turn(
-                self._services.pool,
-                self._turn,
+            closed = await close_turn(
+                self.services.pool,
+                self.turn,
                 content="".join(outcome.text),
                 status=ending.status,
                 code=ending.code,
@@ -183,14 +168,16 @@ class ReplyEnd:
                 refund=ending.refund,
                 end_session=is_final,
             )
-        return submitted, time.monotonic() - started_s >= STORE_RETRY_DELAYS_S[0]
+        if closed is None:
+            return None, True
+        return closed.submitted, closed.result == GAVE_UP_ON_OUTAGE
 
     def _log_ending(self, ending: Ending, is_final: bool) -> LoggedReply:
         """``meta`` if the call never logged it, ``error``?, ``done``: the whole reply
         as its log has it (for a late store)."""
-        outcome, outbox = self._outcome, self._outbox
+        outcome, outbox = self.outcome, self.outbox
         if outbox.meta is None:
-            outbox.add(meta_entry(self._turn, outcome.model, None))
+            outbox.add(meta_entry(self.turn, outcome.model, None))
         logged = [outbox.meta, entries.delta("".join(outcome.text), outcome.tokens)]
         if outcome.failure is not None:
             failure = outcome.failure
@@ -203,29 +190,29 @@ class ReplyEnd:
             finish_reason=_finish_reason(end, outcome.failure),
             input_tokens=end.input_tokens if end else None,
             output_tokens=end.output_tokens if end else None,
-            latency_ms=int((time.monotonic() - self._started_s) * 1000),
-            is_final=is_final if self._turn.session is not None else None,
+            latency_ms=int((time.monotonic() - self.started_s) * 1000),
+            is_final=is_final if self.turn.session is not None else None,
         )
-        self._lifecycle.to(ReplyState.FINAL)  # `done`'s write also ends the log
+        self.lifecycle.to(ReplyState.FINAL)  # `done`'s write also ends the log
         outbox.add(done)
         return LoggedReply([entry for entry in (*logged, done) if entry is not None])
 
     async def _session_ended(self, submitted: ledger.Submitted) -> None:
         SESSIONS_ENDED.labels(
-            "marker" if self._marker is not None and self._marker.seen else "max_turns"
+            "marker" if self.marker is not None and self.marker.seen else "max_turns"
         ).inc()
         # After `done`: the athlete's stream does not wait on arq's queue. Before the
         # slot goes: a drain waits for it, so a restart does not leave it to the reaper.
         with anyio.move_on_after(CLEANUP_TIMEOUT_S):
-            await self._services.jobs.enqueue(submitted)
+            await self.services.jobs.enqueue(submitted)
 
     async def _announce(self, status: str) -> None:
         """``reply.done`` on the user's notification stream, for their other tabs and devices."""
-        turn = self._turn
+        turn = self.turn
         try:
             with anyio.move_on_after(CLEANUP_TIMEOUT_S):
                 await notifications.publish(
-                    self._services.redis,
+                    self.services.redis,
                     turn.user_id,
                     "reply.done",
                     {

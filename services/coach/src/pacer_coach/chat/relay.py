@@ -24,7 +24,7 @@ import redis.asyncio as redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pacer_coach import sse
-from pacer_common import redis_names
+from pacer_common import redis_names, session_lifecycle
 from pacer_common.logs import get_logger
 from pacer_common.outages import OUTAGE_CLASSES, is_dependency_down
 from pacer_common.reply_log import LoggedReply, entries, reading, settle, writing
@@ -48,34 +48,21 @@ def _event(entry: Entry, *, retry: bool = False) -> bytes:
 
 async def _from_postgres(pool: asyncpg.Pool, message_id: UUID) -> list[bytes] | None:
     """The stored reply as events; None while its row still says ``streaming``."""
-    # A coaching session's reply: is_final, as its `done` had it, is rebuilt as
-    # "the session has ended and this is its last message".
-    row = await pool.fetchrow(
-        """SELECT m.content, m.status, m.error_code, m.input_tokens, m.output_tokens,
-                  s.id IS NOT NULL AS in_session,
-                  s.status IS DISTINCT FROM 'active' AND NOT EXISTS (
-                      SELECT 1 FROM messages later
-                      WHERE later.conversation_id = m.conversation_id
-                        AND later.created_at > m.created_at
-                  ) AS is_final
-           FROM messages m LEFT JOIN coach_sessions s ON s.conversation_id = m.conversation_id
-           WHERE m.id = $1""",
-        message_id,
-    )
+    row = await session_lifecycle.stored_reply(pool, message_id)
     if row is None:
         return []
-    if row["status"] not in entries.FINAL_STATUSES:
+    if row.status not in entries.FINAL_STATUSES:
         return None
-    ending = [entries.delta(row["content"], 0, replace=True)]
-    if row["error_code"]:
-        ending.append(entries.error(row["error_code"], "", retryable=False))
+    ending = [entries.delta(row.content, 0, replace=True)]
+    if row.error_code:
+        ending.append(entries.error(row.error_code, "", retryable=False))
     done = entries.done(
-        status=row["status"],
-        finish_reason=row["error_code"] or "stop",
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
+        status=row.status,
+        finish_reason=row.error_code or "stop",
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
         latency_ms=0,
-        is_final=row["is_final"] if row["in_session"] else None,
+        is_final=row.is_final,
     )
     return [_event(entry) for entry in (*ending, done)]
 

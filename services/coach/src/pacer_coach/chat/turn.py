@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Final, Literal
 from uuid import UUID
 
 import asyncpg
@@ -247,6 +248,22 @@ async def _store_messages(
     return _Stored(conversation_id, user_message_id, assistant_message_id, use)
 
 
+STORED: Final = "stored"
+# Postgres stayed down through every retry: the reply is in its log only, for a late store.
+GAVE_UP_ON_OUTAGE: Final = "gave_up_on_outage"
+# Anything else (a bug): the row stays 'streaming' for the worker's sweep.
+FAILED: Final = "failed"
+
+
+@dataclass(frozen=True)
+class TurnClosed:
+    """What :func:`close_turn` did with the reply's row."""
+
+    result: Literal["stored", "gave_up_on_outage", "failed"]
+    # The session's extraction job, when this reply ended the session (stored only).
+    submitted: ledger.Submitted | None = None
+
+
 async def close_turn(
     pool: asyncpg.Pool,
     turn: ChatTurn,
@@ -258,14 +275,13 @@ async def close_turn(
     end: StreamEnd | None,
     refund: bool,
     end_session: bool = False,
-) -> ledger.Submitted | None:
+) -> TurnClosed:
     """Store the reply as it ended; never raises, so storage cannot break a stream's ending.
 
     ``end_session``: this reply closes the turn's session (CLOSE, in
     :mod:`pacer_common.session_lifecycle`), which moves to 'extracting' with its
-    extraction job submitted in the same transaction;
-    the job is returned, for :meth:`pacer_coach.extraction.JobQueue.enqueue` (None when
-    the session did not end here, or the reply could not be stored).
+    extraction job submitted in the same transaction; the result carries the job, for
+    :meth:`pacer_coach.extraction.JobQueue.enqueue`.
     A Postgres blip is retried a few times (``STORE_RETRY_DELAYS_S``): the text
     exists nowhere else yet, and the client has already seen it.
     """
@@ -287,15 +303,15 @@ async def close_turn(
                     await quota.give_back_one(conn, turn.user_id, dt.datetime.now(dt.UTC))
                 if end_session and turn.session is not None:
                     submitted = await _end_session(conn, turn)
-            return submitted
+            return TurnClosed(STORED, submitted)
         except Exception as error:
             if delay_s is None or not is_dependency_down(error):
                 # The row stays 'streaming'; the worker's sweep settles it later.
                 log.exception("coach_store_reply_failed", message_id=str(turn.assistant_message_id))
-                return None
+                return TurnClosed(GAVE_UP_ON_OUTAGE if is_dependency_down(error) else FAILED)
             log.warning("coach_store_reply_retrying", message_id=str(turn.assistant_message_id))
             await asyncio.sleep(delay_s)
-    return None  # not reached: the last try returns, stored or not
+    raise AssertionError("not reached: the last try returns, stored or not")
 
 
 async def _end_session(conn: asyncpg.Connection, turn: ChatTurn) -> ledger.Submitted | None:

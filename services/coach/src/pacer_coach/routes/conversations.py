@@ -18,31 +18,21 @@ from starlette.routing import Route
 from pacer_coach.schemas import ConversationListQuery
 from pacer_coach.state import app_state
 from pacer_coach.store import conversations
-from pacer_common.auth import require_account, require_user
+from pacer_common.auth import require_user
 from pacer_common.errors import NotFound
 from pacer_common.outages import is_dependency_down
 from pacer_common.reply_log import read_log
-from pacer_common.web.json_body import parse_query, path_uuid
+from pacer_common.web.json_body import path_uuid
+from pacer_common.web.signed_in import account_connection, paged_list
 
-
-async def list_conversations(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    query = parse_query(request, ConversationListQuery)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
-        items = await conversations.list_conversations(
-            conn, principal.user_id, limit=query.limit, before=query.before
-        )
-    return JSONResponse({"items": items})
+list_conversations = paged_list(ConversationListQuery, conversations.list_conversations)
 
 
 async def get_conversation(request: Request) -> JSONResponse:
     state = app_state(request)
     principal = require_user(request)
     conversation_id = path_uuid(request, "conversation_id", "conversation id")
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         found = await conversations.conversation_with_messages(
             conn, conversation_id, principal.user_id
         )

@@ -39,7 +39,8 @@ from pacer_common.auth import require_account, require_user
 from pacer_common.errors import NotFound, ValidationFailed
 from pacer_common.session_lifecycle import EXTRACTING, Move
 from pacer_common.tables import topic_prompts
-from pacer_common.web.json_body import parse_json_body, parse_query, path_uuid
+from pacer_common.web.json_body import parse_json_body, path_uuid
+from pacer_common.web.signed_in import account_connection, paged_list
 
 # What a 202 from `complete` tells the client to wait before it polls.
 POLL_AFTER_S = 2
@@ -72,25 +73,14 @@ async def create_session(request: Request) -> JSONResponse:
     return JSONResponse(created, status_code=201, headers={"Location": _location(session_id)})
 
 
-async def list_sessions(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    # Paged as the conversations are: `before` is the last item's created_at.
-    query = parse_query(request, ConversationListQuery)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
-        items = await sessions.list_sessions(
-            conn, principal.user_id, limit=query.limit, before=query.before
-        )
-    return JSONResponse({"items": items})
+# Paged as the conversations are: `before` is the last item's created_at.
+list_sessions = paged_list(ConversationListQuery, sessions.list_sessions)
 
 
 async def get_session(request: Request) -> JSONResponse:
-    state = app_state(request)
     principal = require_user(request)
     session_id = path_uuid(request, "session_id", "session id")
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         found = await sessions.session_with_messages(conn, session_id, principal.user_id)
     if found is None:
         # Someone else's session looks exactly like a missing one.

@@ -12,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pacer_common.auth import require_account, require_admin
+from pacer_common.auth import require_admin
 from pacer_common.errors import Conflict, NotFound, ValidationFailed
 from pacer_common.jobs import ledger, queue
 from pacer_common.logs import get_logger
 from pacer_common.web.json_body import parse_json_body, path_uuid, validation_failed
+from pacer_common.web.signed_in import account_connection
 from pacer_core_api.schemas import TopicUpdateIn
 from pacer_core_api.state import app_state
 from pacer_core_api.store import topics
@@ -28,8 +29,7 @@ async def jobs_health(request: Request) -> JSONResponse:
     principal = require_admin(request)
     state = app_state(request)
     settings = state["settings"]
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         health = await ledger.health(conn, settings)
     return JSONResponse(
         {
@@ -56,8 +56,7 @@ async def jobs_health(request: Request) -> JSONResponse:
 async def jobs_stuck(request: Request) -> JSONResponse:
     principal = require_admin(request)
     state = app_state(request)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         jobs = await ledger.stuck(conn, state["settings"])
     now = dt.datetime.now(dt.UTC)
     return JSONResponse({"jobs": [job.as_json(now) for job in jobs], "count": len(jobs)})
@@ -67,8 +66,7 @@ async def retry_job(request: Request) -> JSONResponse:
     principal = require_admin(request)
     state = app_state(request)
     job_id = path_uuid(request, "job_id", "job id")
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         try:
             job = await ledger.retry(conn, job_id)
         except ledger.NotRetryable:
@@ -114,8 +112,7 @@ def _topic_key(request: Request) -> UUID | str:
 
 async def list_topics(request: Request) -> JSONResponse:
     principal = require_admin(request)
-    async with app_state(request)["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         items = await topics.list_topics(conn)
     return JSONResponse({"items": items})
 
@@ -123,8 +120,7 @@ async def list_topics(request: Request) -> JSONResponse:
 async def get_topic(request: Request) -> JSONResponse:
     principal = require_admin(request)
     key = _topic_key(request)
-    async with app_state(request)["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         topic = await topics.get_topic(conn, key)
     if topic is None:
         raise NotFound("No such topic.")
@@ -144,8 +140,7 @@ async def put_topic(request: Request) -> JSONResponse:
         if body.conversation_config is None
         else body.conversation_config.model_dump(exclude_unset=True),
     )
-    async with app_state(request)["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         try:
             topic = await topics.update_topic(conn, key, change)
         except topics.InvalidConfig as invalid:

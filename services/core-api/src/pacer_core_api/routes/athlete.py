@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pacer_common.auth import require_account, require_user
+from pacer_common.auth import require_user
 from pacer_common.errors import NotFound
-from pacer_common.web.json_body import parse_json_body, parse_query, path_uuid
+from pacer_common.web.json_body import parse_json_body, path_uuid
+from pacer_common.web.signed_in import account_connection, paged_list
 from pacer_core_api.briefing.refresh import after_data_saved
 from pacer_core_api.schemas import (
     ActivityIn,
@@ -33,16 +39,7 @@ async def post_checkin(request: Request) -> JSONResponse:
     return JSONResponse(checkin, status_code=201 if created else 200)
 
 
-async def list_checkins(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    query = parse_query(request, CheckinListQuery)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
-        items = await athlete.list_checkins(
-            conn, principal.user_id, limit=query.limit, before=query.before
-        )
-    return JSONResponse({"items": items})
+list_checkins = paged_list(CheckinListQuery, athlete.list_checkins)
 
 
 async def post_activity(request: Request) -> JSONResponse:
@@ -65,9 +62,8 @@ async def put_activity(request: Request) -> JSONResponse:
     principal = require_user(request)
     activity_id = path_uuid(request, "activity_id", "activity_id")
     body = await parse_json_body(request, ActivityIn)
-    async with state["pool"].acquire() as conn:
-        # An account deleted under a live token gets 401, as on every route, not 404.
-        await require_account(conn, principal)
+    # An account deleted under a live token gets 401, as on every route, not 404.
+    async with account_connection(request, principal) as conn:
         activity = await athlete.update_activity(conn, principal.user_id, activity_id, body)
     # Someone else's activity is "not found" too: its existence is not theirs to learn.
     if activity is None:
@@ -80,8 +76,7 @@ async def delete_activity(request: Request) -> Response:
     state = app_state(request)
     principal = require_user(request)
     activity_id = path_uuid(request, "activity_id", "activity_id")
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         deleted = await athlete.delete_activity(conn, principal.user_id, activity_id)
     if not deleted:
         raise NotFound(_NO_ACTIVITY)
@@ -89,60 +84,43 @@ async def delete_activity(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def list_activities(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    query = parse_query(request, ActivityListQuery)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
-        items = await athlete.list_activities(
-            conn, principal.user_id, limit=query.limit, before=query.before
-        )
-    return JSONResponse({"items": items})
+list_activities = paged_list(ActivityListQuery, athlete.list_activities)
 
 
-async def put_plan(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    body = await parse_json_body(request, PlanIn)
-    async with state["pool"].acquire() as conn:
-        plan = await athlete.put_plan(conn, principal.user_id, body)
-    # After the block: the data is committed before the worker can read it.
-    await after_data_saved(state, principal.user_id, "plan")
-    return JSONResponse(plan)
+def _one_document(
+    path: str,
+    kind: Literal["plan", "goal"],
+    body_type: type[PlanIn] | type[GoalIn],
+    put: Callable[[asyncpg.Connection, UUID, Any], Awaitable[dict[str, Any]]],
+    get: Callable[[asyncpg.Connection, UUID], Awaitable[dict[str, Any] | None]],
+) -> list[Route]:
+    """``PUT`` and ``GET`` of a document the athlete has at most one of (the plan, the goal):
+    a save refreshes the briefing as a check-in does; a ``GET`` before any save is 404."""
 
+    async def put_document(request: Request) -> JSONResponse:
+        state = app_state(request)
+        principal = require_user(request)
+        body = await parse_json_body(request, body_type)
+        async with state["pool"].acquire() as conn:
+            saved = await put(conn, principal.user_id, body)
+        # After the block: the data is committed before the worker can read it.
+        await after_data_saved(state, principal.user_id, kind)
+        return JSONResponse(saved)
 
-async def get_plan(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
-        plan = await athlete.get_plan(conn, principal.user_id)
-    if plan is None:
-        raise NotFound("No plan yet: PUT /v1/plan to set one.")
-    return JSONResponse(plan)
+    async def get_document(request: Request) -> JSONResponse:
+        principal = require_user(request)
+        async with account_connection(request, principal) as conn:
+            found = await get(conn, principal.user_id)
+        if found is None:
+            raise NotFound(f"No {kind} yet: PUT {path} to set one.")
+        return JSONResponse(found)
 
-
-async def put_goal(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    body = await parse_json_body(request, GoalIn)
-    async with state["pool"].acquire() as conn:
-        goal = await athlete.put_goal(conn, principal.user_id, body)
-    # After the block: the data is committed before the worker can read it.
-    await after_data_saved(state, principal.user_id, "goal")
-    return JSONResponse(goal)
-
-
-async def get_goal(request: Request) -> JSONResponse:
-    state = app_state(request)
-    principal = require_user(request)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
-        goal = await athlete.get_goal(conn, principal.user_id)
-    if goal is None:
-        raise NotFound("No goal yet: PUT /v1/goal to set one.")
-    return JSONResponse(goal)
+    put_document.__name__ = f"put_{kind}"
+    get_document.__name__ = f"get_{kind}"
+    return [
+        Route(path, put_document, methods=["PUT"]),
+        Route(path, get_document, methods=["GET"]),
+    ]
 
 
 ROUTES = [
@@ -152,8 +130,6 @@ ROUTES = [
     Route("/v1/activities", list_activities, methods=["GET"]),
     Route("/v1/activities/{activity_id}", put_activity, methods=["PUT"]),
     Route("/v1/activities/{activity_id}", delete_activity, methods=["DELETE"]),
-    Route("/v1/plan", put_plan, methods=["PUT"]),
-    Route("/v1/plan", get_plan, methods=["GET"]),
-    Route("/v1/goal", put_goal, methods=["PUT"]),
-    Route("/v1/goal", get_goal, methods=["GET"]),
+    *_one_document("/v1/plan", "plan", PlanIn, athlete.put_plan, athlete.get_plan),
+    *_one_document("/v1/goal", "goal", GoalIn, athlete.put_goal, athlete.get_goal),
 ]

@@ -8,19 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pacer_common.auth import require_account, require_user
+from pacer_common.auth import require_user
 from pacer_common.web.json_body import parse_query
+from pacer_common.web.signed_in import account_connection
 from pacer_core_api.schemas import WeeklyStatsQuery
-from pacer_core_api.state import app_state
 from pacer_core_api.store.weekly import weekly_load
 
 
 async def weekly(request: Request) -> JSONResponse:
-    state = app_state(request)
     principal = require_user(request)
     query = parse_query(request, WeeklyStatsQuery)
-    async with state["pool"].acquire() as conn:
-        await require_account(conn, principal)
+    async with account_connection(request, principal) as conn:
         weeks = await weekly_load(
             conn, principal.user_id, weeks=query.weeks, now=dt.datetime.now(dt.UTC)
         )

@@ -145,6 +145,18 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
+def _refused(scope: int, busy: bool, wait_s: int) -> TooManyRequests:
+    """The 429 for an attempt the admit script turned away (scope 1: the account from this
+    address, 2: the address), busy when too many are in flight rather than too many failed."""
+    where = "for this account from this address" if scope == 1 else "from this address"
+    message = (
+        f"Too many logins at once {where}; try again in a second."
+        if busy
+        else f"Too many failed logins {where}; try again later."
+    )
+    return TooManyRequests(message, retry_after_s=wait_s)
+
+
 class LoginThrottle:
     def __init__(self, client: redis.Redis, limits: LoginLimits) -> None:
         self._redis = client
@@ -196,13 +208,7 @@ class LoginThrottle:
             yield LoginAttempt()
             return
         if scope:
-            where = "for this account from this address" if scope == 1 else "from this address"
-            message = (
-                f"Too many logins at once {where}; try again in a second."
-                if busy
-                else f"Too many failed logins {where}; try again later."
-            )
-            raise TooManyRequests(message, retry_after_s=int(wait_s))
+            raise _refused(int(scope), bool(busy), int(wait_s))
         attempt = LoginAttempt()
         try:
             delay_s = self._limits.delay_s(int(account_failures))

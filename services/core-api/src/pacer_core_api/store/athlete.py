@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -68,13 +68,23 @@ async def upsert_checkin(
     return body, created
 
 
-async def list_checkins(
-    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.date | None
+async def _newest_first(
+    conn: asyncpg.Connection,
+    table: Literal["checkins", "activities"],
+    columns: str,
+    key: tuple[str, str],
+    user_id: UUID,
+    *,
+    limit: int,
+    before: object,
 ) -> list[dict[str, Any]]:
+    """One page of the athlete's rows, newest first by ``key`` (column, SQL type), those
+    before ``before`` when it is given."""
+    column, sql_type = key
     rows = await conn.fetch(
-        f"""SELECT {_CHECKIN_COLUMNS} FROM checkins
-            WHERE user_id = $1 AND ($2::date IS NULL OR day < $2)
-            ORDER BY day DESC LIMIT $3""",
+        f"""SELECT {columns} FROM {table}
+            WHERE user_id = $1 AND ($2::{sql_type} IS NULL OR {column} < $2)
+            ORDER BY {column} DESC LIMIT $3""",
         user_id,
         before,
         limit,
@@ -82,7 +92,27 @@ async def list_checkins(
     return [_json_ready(row) for row in rows]
 
 
+async def list_checkins(
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.date | None
+) -> list[dict[str, Any]]:
+    return await _newest_first(
+        conn, "checkins", _CHECKIN_COLUMNS, ("day", "date"), user_id, limit=limit, before=before
+    )
+
+
 _ACTIVITY_COLUMNS = "id, sport, started_at, duration_s, distance_m, avg_hr, note, created_at"
+
+
+def _activity_fields(activity: ActivityIn) -> tuple[Any, ...]:
+    """The values an insert and an update write, in their columns' order."""
+    return (
+        activity.sport,
+        activity.started_at,
+        activity.duration_s,
+        activity.distance_m,
+        activity.avg_hr,
+        activity.note,
+    )
 
 
 async def insert_activity(
@@ -93,12 +123,7 @@ async def insert_activity(
             f"""INSERT INTO activities (user_id, sport, started_at, duration_s, distance_m, avg_hr, note)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ACTIVITY_COLUMNS}""",
             user_id,
-            activity.sport,
-            activity.started_at,
-            activity.duration_s,
-            activity.distance_m,
-            activity.avg_hr,
-            activity.note,
+            *_activity_fields(activity),
         )
     assert row is not None
     return _json_ready(row)
@@ -114,12 +139,7 @@ async def update_activity(
             WHERE id = $1 AND user_id = $2 RETURNING {_ACTIVITY_COLUMNS}""",
         activity_id,
         user_id,
-        activity.sport,
-        activity.started_at,
-        activity.duration_s,
-        activity.distance_m,
-        activity.avg_hr,
-        activity.note,
+        *_activity_fields(activity),
     )
     return None if row is None else _json_ready(row)
 
@@ -137,15 +157,15 @@ async def delete_activity(conn: asyncpg.Connection, user_id: UUID, activity_id: 
 async def list_activities(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
 ) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"""SELECT {_ACTIVITY_COLUMNS} FROM activities
-            WHERE user_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
-            ORDER BY started_at DESC LIMIT $3""",
+    return await _newest_first(
+        conn,
+        "activities",
+        _ACTIVITY_COLUMNS,
+        ("started_at", "timestamptz"),
         user_id,
-        before,
-        limit,
+        limit=limit,
+        before=before,
     )
-    return [_json_ready(row) for row in rows]
 
 
 _PLAN_COLUMNS = "name, start_date, end_date, sessions_per_week, weekly_distance_m, updated_at"
