@@ -86,15 +86,33 @@ RAMP_STALL_S = 20.0
 MAX_REPLY_TOKENS = 32_000  # the coach's settings bound
 
 
+SIM_CALL_DEADLINE_S = 15.0
+
+
+def _sim_call(
+    stack: Target, method: str, path: str, body: dict[str, object] | None
+) -> httpx.Response:
+    """The simulator's control API, tried again for a while on a dropped connection: its
+    container's published port can drop the first connections after a restart."""
+    deadline = time.monotonic() + SIM_CALL_DEADLINE_S
+    url = f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}{path}"
+    while True:
+        try:
+            response = httpx.request(method, url, json=body)
+            return response.raise_for_status()
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def _sim_stats(stack: Target) -> dict[str, Any]:
-    response = httpx.get(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}/_sim/stats")
-    response.raise_for_status()
-    stats: dict[str, Any] = response.json()
+    stats: dict[str, Any] = _sim_call(stack, "GET", "/_sim/stats", None).json()
     return stats
 
 
 def _sim(stack: Target, path: str, body: dict[str, object]) -> None:
-    httpx.post(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}{path}", json=body).raise_for_status()
+    _sim_call(stack, "POST", path, body)
 
 
 def _wait(what: str, check: Any, deadline_s: float = SETTLE_DEADLINE_S, fatal: bool = True) -> None:
