@@ -339,8 +339,9 @@ def active_phase(
 ) -> Phase:
     streams = streams or args.streams
     phase = Phase(f"{streams} @ {rate:g}" if args.sweep else f"{rate:g} tok/s")
-    # Long enough replies that every stream flows through the ramp and the whole probe window.
-    reply_tokens = min(int(rate * (args.seconds + SETTLE_DEADLINE_S)), MAX_REPLY_TOKENS)
+    # Long enough replies that every stream flows through the ramp and the whole probe
+    # window; no longer (the simulator holds each answer pre-encoded, ~230 bytes a token).
+    reply_tokens = min(int(rate * (args.seconds + 60)), MAX_REPLY_TOKENS)
     _sim_mode_slow(stack, rate, reply_tokens)
     load = sse_load.spawn(_sse_target(stack), tokens_file, streams, retry_shed=True)
     flowing = _ramp(stack, load, streams)
