@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from pacer_coach.chat import coalesce
 from pacer_coach.chat.coalesce import DeltaCoalescer
 
 TICK_S = 0.040  # the writer's window (REPLY_FLUSH_MS)
@@ -25,10 +24,8 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(coalesce.time, "monotonic", fake)
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 def _stream(
@@ -36,7 +33,7 @@ def _stream(
 ) -> list[tuple[int, float]]:
     """Tokens every ``gap_s``, the writer ticking every TICK_S: each cut's (tokens, the
     longest any of its text waited)."""
-    text = DeltaCoalescer(base_s=TICK_S, max_s=max_s, flush_bytes=2048)
+    text = DeltaCoalescer(base_s=TICK_S, max_s=max_s, flush_bytes=2048, clock=clock)
     arrivals = [clock.now + i * gap_s for i in range(tokens)]
     next_tick = clock.now + TICK_S
     held_since: list[float] = []
@@ -91,7 +88,7 @@ def test_a_bound_at_the_writers_window_turns_growing_off(clock: Clock) -> None:
 
 
 def test_a_full_buffer_is_cut_at_once(clock: Clock) -> None:
-    text = DeltaCoalescer(base_s=TICK_S, max_s=BOUND_S, flush_bytes=10)
+    text = DeltaCoalescer(base_s=TICK_S, max_s=BOUND_S, flush_bytes=10, clock=clock)
     assert text.add("first ")  # the reply's first text
     text.take()
     assert not text.add("abcd")

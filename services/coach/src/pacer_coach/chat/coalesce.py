@@ -25,6 +25,7 @@ waits longer than the bound.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 # Tokens an event should carry when the reply's rate allows it within the bound.
 TARGET_TOKENS = 4
@@ -38,6 +39,7 @@ class DeltaCoalescer:
     __slots__ = (
         "_base_s",
         "_bytes",
+        "_clock",
         "_first_at",
         "_flush_bytes",
         "_gap_s",
@@ -48,7 +50,15 @@ class DeltaCoalescer:
         "tokens",
     )
 
-    def __init__(self, *, base_s: float, max_s: float, flush_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        base_s: float,
+        max_s: float,
+        flush_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
         self._base_s = base_s
         self._max_s = max(max_s, base_s)
         self._flush_bytes = flush_bytes
@@ -64,7 +74,7 @@ class DeltaCoalescer:
     def add(self, text: str) -> bool:
         """Buffer one token's text; True when it must be cut at once (the reply's
         first text, or a full buffer)."""
-        now = time.monotonic()
+        now = self._clock()
         if self._last_at is not None:
             self._gap_s += (now - self._last_at - self._gap_s) * GAP_WEIGHT
         self._last_at = now
@@ -87,7 +97,7 @@ class DeltaCoalescer:
         """At a writer's tick: has the buffered text waited its window (less one tick)?"""
         if not self._parts:
             return False
-        return time.monotonic() - self._first_at >= self.window_s() - self._base_s
+        return self._clock() - self._first_at >= self.window_s() - self._base_s
 
     def take(self) -> tuple[str, int]:
         """The buffered text and its token count; the buffer starts again empty."""
