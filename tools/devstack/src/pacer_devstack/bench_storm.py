@@ -481,6 +481,7 @@ def draw(phases: list[Phase], path: Path) -> None:
 # delivered and every stream flowing, a sweep's step holds (issue 24's goal).
 HOLD_P99_RATIO = 1.5
 HOLD_DELIVERED = 0.95
+SWEEP_IDLE_S = 30.0
 # The 1-vCPU droplet on this 2-core machine: every container of the stack on CPU 0,
 # the simulator (another machine) and the probes and load generator on CPU 1.
 SMALL_DROPLET_SERVICES = ("caddy", "core-api", "coach", "briefing-worker", "postgres", "redis")
@@ -599,7 +600,9 @@ def _run(
     tokens_file = write_tokens(folder, [token])
     job_tokens = register_athletes(stack, args.jobs) if args.jobs and not args.sweep else []
     phases.append(Phase("idle"))
-    probe_phase(stack, token, phases[0], args)
+    # A sweep's every step is judged against idle: a longer idle phase, a steadier p99.
+    idle_s = max(args.seconds, SWEEP_IDLE_S) if args.sweep else args.seconds
+    probe_phase(stack, token, phases[0], argparse.Namespace(**{**vars(args), "seconds": idle_s}))
     print("  idle done", flush=True)
     try:
         if args.sweep:
