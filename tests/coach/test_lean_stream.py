@@ -32,7 +32,9 @@ def _blocks(raw: str) -> list[dict[str, str]]:
 async def test_a_flowing_reply_refreshes_its_heartbeat_about_once_a_second_not_per_window(
     coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim, redis_client: redis.Redis
 ) -> None:
-    # ~2 s of text at one token per 50 ms: some 50 coalescing windows of 40 ms.
+    # ~2 s of text at one token per 50 ms: some 50 writer windows of 40 ms, and
+    # about 13 delta entries (a reply's window grows to at most 150 ms; 8 leaves
+    # room for a busy machine), still more than the beats.
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=40)
     exists_before = await _calls(redis_client, "exists")
     set_before = await _calls(redis_client, "set")
@@ -44,7 +46,7 @@ async def test_a_flowing_reply_refreshes_its_heartbeat_about_once_a_second_not_p
     assert events[-1]["event"] == "done"
     deltas = [event for event in events if event["event"] == "delta"]
     entries = await _calls(redis_client, "xadd") - xadd_before
-    assert len(deltas) >= 15, "the reply was not written window by window"
+    assert len(deltas) >= 8, "the reply was not written window by window"
     assert entries >= len(deltas)
     # The heartbeat (SET) and the cancel check (EXISTS) once a second, not with each
     # window's entry (the old pipeline sent both with every one of them).

@@ -68,6 +68,23 @@ async def test_a_fast_200_token_reply_is_coalesced_into_far_fewer_events(
     assert 0 < ttl <= redis_names.DEFAULT_REPLY_LOG_TTL_SECONDS
 
 
+async def test_a_slow_reply_sends_its_first_token_at_once_then_several_an_event(
+    coach_client: httpx.AsyncClient, runner: Athlete, sim: LLMSim
+) -> None:
+    # 20 tokens/s: a 40 ms window would carry one token an event; the window grows
+    # (chat/coalesce.py) but the first token never waits for it.
+    await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=40)
+    async with coach_client.stream(
+        "POST", "/v1/coach/chat", json={"message": "Slowly"}, headers=runner.headers
+    ) as response:
+        raw = (await response.aread()).decode()
+    deltas = [e for e in parse(raw) if e.event == "delta"]
+    assert deltas[0].data["text"].count(" ") == 1, "the first token went alone"
+    later = deltas[1:]
+    tokens = sum(e.data["text"].count(" ") for e in later)
+    assert tokens == 39 and tokens / len(later) >= 2, f"{len(later)} events for {tokens} tokens"
+
+
 async def test_start_on_one_coach_and_resume_on_another(
     start_coach: StartCoach, runner: Athlete, sim: LLMSim, pg_pool: asyncpg.Pool, clean_state: None
 ) -> None:

@@ -65,9 +65,11 @@ async def test_replies_streaming_at_once_share_their_pipelines_and_lose_nothing(
 ) -> None:
     # A token every 50 ms, longer than the 40 ms window: one producer alone
     # would write a pipeline per token; eight together share each window's.
+    # The window kept at 40 ms (REPLY_FLUSH_MAX_MS): an entry per token, as this
+    # counts; growing windows are chat/coalesce.py's (test_coalesce.py).
     await sim.set_mode(mode="slow", first_token_ms=0, token_ms=50, tokens=30)
     async with (
-        start_coach(SSE_MAX_STREAMS_PER_USER=STREAMS) as coach,
+        start_coach(SSE_MAX_STREAMS_PER_USER=STREAMS, REPLY_FLUSH_MAX_MS=40) as coach,
         httpx.AsyncClient(base_url=coach.base_url, timeout=30) as http,
     ):
         writes_before, entries_before = await _writes_and_entries(http, coach.metrics_url)

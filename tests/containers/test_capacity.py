@@ -2,8 +2,9 @@
 
 The load, all through Caddy's TLS at once: STREAMS chat replies streaming over both
 coach replicas, a login burst (argon2id, core-api's worst case), home requests and
-briefing refreshes. Memory is sampled from each container's cgroup every SAMPLE_S
-(usage less inactive page cache, as `docker stats` counts it). Every peak must leave
+briefing refreshes. Memory is sampled from each container's cgroup four times a second
+(pacer_devstack.containers.bench_target: usage less inactive page cache, as `docker
+stats` counts it; bench-storm's containers mode samples the same way). Every peak must leave
 its container's limit the 20 % margin CAPACITY.md's rules promise (limit >= 1.2 x the
 load), and stay within CAPACITY.md's "RSS under load" figure for the service plus
 FIGURE_ALLOWANCE: the cgroup also counts the page cache a process keeps reading (its
@@ -14,9 +15,6 @@ wrong.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,46 +22,16 @@ from deploy.model import capacity_tables
 
 from containers.client import Athlete, https, inspect, new_athlete, sim_mode, sim_reset
 from pacer_devstack.containers import stack as local
+from pacer_devstack.containers.bench_target import MemorySampler
 from pacer_devstack.containers.engine import docker
 from pacer_devstack.containers.stack import LocalStack
 
 pytestmark = pytest.mark.timeout(1800)
 STREAMS = 60
 LOGINS = 24
-SAMPLE_S = 0.25
 MIB = 1024 * 1024
 LIMIT_MARGIN = 1.2  # CAPACITY.md: each limit is at least 1.2 x the RSS under load
 FIGURE_ALLOWANCE = 1.1
-CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
-
-
-def _memory_now(container_id: str) -> int:
-    """usage_in_bytes less total_inactive_file (cgroup v1), or `docker stats` elsewhere."""
-    folder = CGROUP_MEMORY / container_id
-    if folder.is_dir():
-        usage = int((folder / "memory.usage_in_bytes").read_text())
-        stat = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines())
-        return usage - int(stat.get("total_inactive_file", 0))
-    unified = Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope")
-    usage = int((unified / "memory.current").read_text())
-    stat = dict(line.split() for line in (unified / "memory.stat").read_text().splitlines())
-    return usage - int(stat.get("inactive_file", 0))
-
-
-class Sampler(threading.Thread):
-    def __init__(self, ids: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.ids = ids
-        self.peaks = dict.fromkeys(ids, 0)
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            for name, container_id in self.ids.items():
-                # A container may be gone between two samples.
-                with contextlib.suppress(OSError):
-                    self.peaks[name] = max(self.peaks[name], _memory_now(container_id))
-            self.stop.wait(SAMPLE_S)
 
 
 async def _stream(client: httpx.AsyncClient, athlete: Athlete, index: int) -> str:
@@ -126,7 +94,7 @@ def test_each_containers_memory_under_load_stays_within_its_limit_and_capacity_m
     sim_mode(containers, mode="slow", first_token_ms=500, token_ms=100, tokens=60)
     with https(containers) as http:
         athletes = [new_athlete(http) for _ in range(STREAMS // 3)]
-    sampler = Sampler(ids)
+    sampler = MemorySampler(ids)
     sampler.start()
     try:
         asyncio.run(_load(containers, athletes))

@@ -257,6 +257,29 @@ def capacity_tables() -> list[CapacityTable]:
     return parse_capacity_tables(CAPACITY_MD.read_text(encoding="utf-8"))
 
 
+_STREAMING = re.compile(r"<!--\s*streaming:(?P<attributes>[^>]*)-->")
+
+
+def streaming_capacity() -> dict[str, dict[float, int]]:
+    """CAPACITY.md's streaming table (after ``<!-- streaming: -->``): for each droplet, the
+    replies streaming at once it holds at each rate (tokens/s) with home within 1.5x idle."""
+    lines = CAPACITY_MD.read_text(encoding="utf-8").splitlines()
+    (index,) = [i for i, line in enumerate(lines) if _STREAMING.search(line)]
+    header = _cells(lines[index + 1])
+    rates = [float(cell.removesuffix(" tok/s")) for cell in header[1:]]
+    table: dict[str, dict[float, int]] = {}
+    for row_line in lines[index + 3 :]:
+        if not row_line.startswith("|"):
+            break
+        droplet, *counts = _cells(row_line)
+        # "120 (at 0.5 cpus)": the figure is the leading number.
+        table[droplet] = {
+            rate: int(count.split()[0].replace(",", ""))
+            for rate, count in zip(rates, counts, strict=True)
+        }
+    return table
+
+
 # --- Docker Compose, when this machine has it ---------------------------------------
 
 

@@ -37,7 +37,7 @@ from deploy.kubernetes_model import (
     selects,
     workloads,
 )
-from deploy.model import load_yaml
+from deploy.model import load_yaml, streaming_capacity
 from pacer_coach.metrics import OPEN_STREAMS
 from pacer_coach.settings import CoachSettings
 from pacer_common.web.load_shedding import NEVER_SHED_PATHS
@@ -302,6 +302,9 @@ def test_production_scales_core_api_on_cpu_and_the_coach_on_its_open_streams() -
     # Aimed below the point where a pod warns, so a new one is up before any is full.
     target = float(streams["pods"]["target"]["averageValue"])
     assert target < _default(CoachSettings, "SSE_WARN_CONNECTIONS")
+    # ... and below what one coach at its CPU limit was measured to relay at 100
+    # tokens/s, a real model's rate (CAPACITY.md's streaming table, its coach row).
+    assert target <= streaming_capacity()["2vcpu-4gb coach"][100.0]
     # Scale-downs end pods only after a lull has lasted, one pod at a time.
     scale_down = autoscalers["coach"]["spec"]["behavior"]["scaleDown"]
     assert scale_down["stabilizationWindowSeconds"] >= 300

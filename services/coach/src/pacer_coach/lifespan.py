@@ -57,7 +57,9 @@ def _reply_services(
     jobs: JobQueue,
 ) -> ReplyServices:
     # Closed before its client; by then the drain has had every `done` written.
-    writer = ReplyLogWriter(reply_log, flush_ms=settings.REPLY_FLUSH_MS)
+    writer = ReplyLogWriter(
+        reply_log, flush_ms=settings.REPLY_FLUSH_MS, flush_max_ms=settings.REPLY_FLUSH_MAX_MS
+    )
     writer.start()
     opened.push_async_callback(writer.aclose)
     late_stores = LateStores(pool)

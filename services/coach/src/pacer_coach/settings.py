@@ -55,6 +55,9 @@ class CoachSettings(ServiceSettings, LLMSettings, JobSettings, MessageLimitSetti
     # Reply logs (chat/outbox.py): deltas coalesced into one log entry and one SSE
     # event per window; a finished reply's log is kept this long for resumes.
     REPLY_FLUSH_MS: int = Field(default=40, ge=1, le=1000)
+    # ... and when a reply's tokens are sparse its window grows up to this bound
+    # (chat/coalesce.py says why 150 ms); at or below REPLY_FLUSH_MS: no growing.
+    REPLY_FLUSH_MAX_MS: int = Field(default=150, ge=1, le=1000)
     REPLY_LOG_TTL_SECONDS: int = Field(default=600, ge=10, le=86_400)
     # A delta entry is cut early once its text reaches this size; 1 writes one
     # entry (and one SSE event) per token, as before coalescing (make bench-coach).

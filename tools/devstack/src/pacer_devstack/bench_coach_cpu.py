@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from multiprocessing.sharedctypes import Synchronized
@@ -188,10 +189,12 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, float]:
     folder.mkdir(parents=True, exist_ok=True)
     raw = folder / f"profile-{args.rate:g}.txt"
     if args.profile:
-        py_spy = args.py_spy or shutil.which("py-spy")
+        # The dev group installs it into the venv, beside this Python.
+        beside = Path(sys.executable).with_name("py-spy")
+        py_spy = args.py_spy or shutil.which("py-spy") or (str(beside) if beside.exists() else None)
         if py_spy is None:
             raise SystemExit(
-                "--profile needs py-spy (pip install --target /tmp/x py-spy; --py-spy PATH)"
+                "--profile needs py-spy (make install puts it in .venv/bin; --py-spy PATH)"
             )
         spy = subprocess.Popen(
             [

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -48,7 +49,8 @@ from pacer_devstack.bench_reply_log import (
     write_tokens,
 )
 from pacer_devstack.bench_worker import jobs_running, register_athletes, trigger_refreshes
-from pacer_devstack.containers.bench_target import ContainerStack, start_containers
+from pacer_devstack.containers import stack as local
+from pacer_devstack.containers.bench_target import ContainerStack, MemorySampler, start_containers
 from pacer_devstack.harness import Stack, start_stack
 
 # The dev stack (processes under supervisord) or the production containers.
@@ -78,18 +80,39 @@ CONTAINER_ROLES = {
     "llm-sim": "llm-sim",
 }
 SETTLE_DEADLINE_S = 120.0
+# The streams' ramp has stalled once the simulator's active calls stop growing this long
+# (every chat left was shed: the coach's loop is late; see _ramp).
+RAMP_STALL_S = 20.0
 MAX_REPLY_TOKENS = 32_000  # the coach's settings bound
 
 
+SIM_CALL_DEADLINE_S = 15.0
+
+
+def _sim_call(
+    stack: Target, method: str, path: str, body: dict[str, object] | None
+) -> httpx.Response:
+    """The simulator's control API, tried again for a while on a dropped connection: its
+    container's published port can drop the first connections after a restart."""
+    deadline = time.monotonic() + SIM_CALL_DEADLINE_S
+    url = f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}{path}"
+    while True:
+        try:
+            response = httpx.request(method, url, json=body)
+            return response.raise_for_status()
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def _sim_stats(stack: Target) -> dict[str, Any]:
-    response = httpx.get(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}/_sim/stats")
-    response.raise_for_status()
-    stats: dict[str, Any] = response.json()
+    stats: dict[str, Any] = _sim_call(stack, "GET", "/_sim/stats", None).json()
     return stats
 
 
 def _sim(stack: Target, path: str, body: dict[str, object]) -> None:
-    httpx.post(f"http://127.0.0.1:{stack.port('LLM_SIM_PORT')}{path}", json=body).raise_for_status()
+    _sim_call(stack, "POST", path, body)
 
 
 def _wait(what: str, check: Any, deadline_s: float = SETTLE_DEADLINE_S, fatal: bool = True) -> None:
@@ -264,12 +287,33 @@ def hung_phase(
     return phase
 
 
-def active_phase(
-    stack: Target, token: str, tokens_file: Path, rate: float, args: argparse.Namespace
-) -> Phase:
-    phase = Phase(f"{rate:g} tok/s")
-    # Long enough replies that every stream flows through the whole probe window.
-    reply_tokens = min(int(rate * (args.seconds + 60)), MAX_REPLY_TOKENS)
+def _ramp(stack: Target, load: Any, streams: int) -> int:
+    """Until ``streams`` replies flow at the simulator, or their ramp stalls: how many flow.
+
+    The load generator sends a chat the coach shed (503 while its loop is late, as
+    at 100 tok/s on a busy machine) again after the Retry-After. Before, the bench
+    waited for every stream and gave up on the whole phase when the coach kept
+    shedding; now a phase whose ramp stalls is measured with the streams that got in,
+    and says so (the share the coach holds is the figure, not a hang).
+    """
+    best, best_at = 0, time.monotonic()
+    deadline = best_at + SETTLE_DEADLINE_S
+    while True:
+        active = int(_sim_stats(stack)["active"])
+        if active >= streams:
+            return active
+        if load.poll() is not None:
+            raise RuntimeError(f"the chat load generator exited early (exit {load.returncode})")
+        now = time.monotonic()
+        if active > best:
+            best, best_at = active, now
+        if now - best_at > RAMP_STALL_S or now > deadline:
+            print(f"  only {active} of {streams} streams flowing (the rest shed); going on")
+            return active
+        time.sleep(0.5)
+
+
+def _sim_mode_slow(stack: Target, rate: float, reply_tokens: int) -> None:
     if isinstance(stack, ContainerStack):
         _sim(
             stack,
@@ -283,15 +327,30 @@ def active_phase(
         )
     else:
         sim_rate(stack, rate, tokens=reply_tokens)
-    load = sse_load.spawn(_sse_target(stack), tokens_file, args.streams)
-    _wait(
-        f"{args.streams} streams flowing",
-        lambda: _sim_stats(stack)["active"] >= args.streams,
-    )
+
+
+def active_phase(
+    stack: Target,
+    token: str,
+    tokens_file: Path,
+    rate: float,
+    args: argparse.Namespace,
+    streams: int | None = None,
+) -> Phase:
+    streams = streams or args.streams
+    phase = Phase(f"{streams} @ {rate:g}" if args.sweep else f"{rate:g} tok/s")
+    # Long enough replies that every stream flows through the ramp and the whole probe
+    # window; no longer (the simulator holds each answer pre-encoded, ~230 bytes a token).
+    reply_tokens = min(int(rate * (args.seconds + 60)), MAX_REPLY_TOKENS)
+    _sim_mode_slow(stack, rate, reply_tokens)
+    load = sse_load.spawn(_sse_target(stack), tokens_file, streams, retry_shed=True)
+    flowing = _ramp(stack, load, streams)
     time.sleep(2 * sse_load.SAMPLE_EVERY_S)  # past the first tokens' burst
     coach_before = {pid: cpu for pid, (role, cpu) in cpu_by_role(stack).items() if role == "coach"}
     load_before = sse_load.cpu_seconds(load.pid)
+    sim_before = _sim_stats(stack)
     probe_phase(stack, token, phase, args)
+    sim_after = _sim_stats(stack)
     load_cpu = sse_load.cpu_seconds(load.pid) - load_before
     coach_cpu = sum(
         cpu - coach_before.get(pid, 0.0)
@@ -302,15 +361,23 @@ def active_phase(
     answer = sse_load.result(load, timeout_s=SETTLE_DEADLINE_S)
     window = phase.ended_at - phase.started_at
     events, tokens = _delivered_in(answer["samples"], phase.started_at, phase.ended_at)
-    expected = args.streams * rate * window
+    expected = streams * rate * window
+    sim_tokens = sim_after["stream_tokens"] - sim_before["stream_tokens"]
     phase.delivered = {
-        "streams": args.streams,
+        "streams": streams,
+        "flowing_streams": flowing,
         "rate_tokens_per_s": rate,
         "events_per_s": events / window,
         "tokens_per_s": tokens / window,
         "share_of_sim_rate": tokens / expected if expected else None,
+        # What the simulator did send meanwhile (fewer when the coach reads slower).
+        "sim_tokens_per_s": sim_tokens / window,
+        "share_of_sim_tokens": tokens / sim_tokens if sim_tokens else None,
         "coach_us_per_token": coach_cpu / tokens * 1e6 if tokens else None,
         "load_generator_cpu_percent": 100 * load_cpu / window,
+        "sim_cpu_percent": 100
+        * (sim_after["process_cpu_s"] - sim_before["process_cpu_s"])
+        / window,
         "statuses": answer["statuses"],
     }
     _wait_streams_closed(stack)
@@ -321,7 +388,7 @@ def print_table(phases: list[Phase]) -> None:
     idle = phases[0]
     print(
         f"\n  {'phase':<12}{'home p50':>9}{'p99':>8}{'/idle':>7}{'health p50':>11}{'p99':>8}"
-        f"{'/idle':>7}{'err':>5}{'events/s':>10}{'tok/s':>8}{'% sim':>7}{'µs/tok':>8}"
+        f"{'/idle':>7}{'err':>5}{'flow':>6}{'events/s':>10}{'tok/s':>8}{'% sim':>7}{'µs/tok':>8}"
     )
     for phase in phases:
         cells = f"  {phase.name:<12}"
@@ -333,6 +400,7 @@ def print_table(phases: list[Phase]) -> None:
         share = delivered.get("share_of_sim_rate")
         per_token = delivered.get("coach_us_per_token")
         cells += f"{phase.errors():>5}"
+        cells += f"{delivered.get('flowing_streams', '-'):>6}"
         cells += (
             f"{delivered.get('events_per_s', 0):>10.0f}{delivered.get('tokens_per_s', 0):>8.0f}"
         )
@@ -342,7 +410,7 @@ def print_table(phases: list[Phase]) -> None:
     print(
         f"\n  CPU, % of one core: {'phase':<12}"
         + "".join(f"{role:>10}" for role in ROLES)
-        + f"{'chat load':>11}"
+        + f"{'chat load':>11}{'sim (own)':>11}"
     )
     for phase in phases:
         load = phase.delivered.get("load_generator_cpu_percent")
@@ -350,10 +418,13 @@ def print_table(phases: list[Phase]) -> None:
             f"  {'':<20}{phase.name:<12}"
             + "".join(f"{phase.cpu[r]:>10.1f}" for r in ROLES)
             + (f"{load:>11.1f}" if load is not None else f"{'-':>11}")
+            + (f"{sim:>11.1f}" if (sim := phase.delivered.get("sim_cpu_percent")) else f"{'-':>11}")
         )
     print(
-        "  (/idle: p99 over the idle phase's; % sim: tokens delivered over streams x the "
-        "simulator's nominal rate; µs/tok: coach CPU over tokens delivered)"
+        "  (/idle: p99 over the idle phase's; flow: streams flowing at the simulator (the "
+        "coach sheds the rest while its loop is late); % sim: tokens delivered over streams x "
+        "the simulator's nominal rate; µs/tok: coach CPU over tokens delivered; sim (own): "
+        "the simulator's CPU from its /_sim/stats)"
     )
 
 
@@ -406,7 +477,17 @@ def draw(phases: list[Phase], path: Path) -> None:
     plt.close(figure)
 
 
-def main() -> None:
+# Within this of the idle phase's home p99, with this share of the simulator's tokens
+# delivered and every stream flowing, a sweep's step holds (issue 24's goal).
+HOLD_P99_RATIO = 1.5
+HOLD_DELIVERED = 0.95
+SWEEP_IDLE_S = 30.0
+# The 1-vCPU droplet on this 2-core machine: every container of the stack on CPU 0,
+# the simulator (another machine) and the probes and load generator on CPU 1.
+SMALL_DROPLET_SERVICES = ("caddy", "core-api", "coach", "briefing-worker", "postgres", "redis")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -433,18 +514,32 @@ def main() -> None:
     parser.add_argument(
         "--coach-replicas", type=int, default=1, help="coach containers (--target containers)"
     )
+    parser.add_argument(
+        "--droplet",
+        choices=("2vcpu-4gb", "1vcpu-2gb"),
+        default="2vcpu-4gb",
+        help="--target containers: 1vcpu-2gb adds docker-compose.small.yml and pins every "
+        "container of the stack to CPU 0, the simulator, probes and load generator to CPU 1",
+    )
+    parser.add_argument(
+        "--sweep",
+        default="",
+        help="capacity: instead of the hung and flowing phases, for each --rates, these "
+        "stream counts (comma-separated, ascending) until one fails home p99 <= "
+        f"{HOLD_P99_RATIO:g}x idle, >= {HOLD_DELIVERED:.0%} delivered, every stream flowing",
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--no-png", action="store_true")
-    args = parser.parse_args()
-    if args.streams > MAX_STREAMS_PER_USER:
-        parser.error(f"--streams: at most {MAX_STREAMS_PER_USER} (one athlete holds them)")
-    stop_on_sigterm()
+    return parser
+
+
+def _stack_env(args: argparse.Namespace, streams: int) -> dict[str, str]:
     long_s = "600"
-    env = {
+    return {
         # 200 streams of one athlete: the caps raised for the bench.
-        "SSE_MAX_CONNECTIONS": str(args.streams + 100),
-        "SSE_WARN_CONNECTIONS": str(args.streams + 50),
-        "SSE_MAX_STREAMS_PER_USER": str(min(args.streams + 100, MAX_STREAMS_PER_USER)),
+        "SSE_MAX_CONNECTIONS": str(streams + 100),
+        "SSE_WARN_CONNECTIONS": str(streams + 50),
+        "SSE_MAX_STREAMS_PER_USER": str(min(streams + 100, MAX_STREAMS_PER_USER)),
         "RATE_LIMIT_FREE": "1000000",
         "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": long_s,
         "LLM_IDLE_TIMEOUT_SECONDS": long_s,
@@ -457,7 +552,108 @@ def main() -> None:
         "JOB_TIMEOUT_SECONDS": long_s,
         "BRIEFING_DEBOUNCE_SECONDS": "0.2",
     }
-    rates = [float(rate) for rate in args.rates.split(",")]
+
+
+def _small_droplet(folder: Path) -> None:
+    """The 1-vCPU droplet's Compose files and CPU pinning, for start_containers."""
+    pinning = folder / "docker-compose.pinned.yml"
+    lines = ["services:"]
+    for service in SMALL_DROPLET_SERVICES:
+        lines += [f"  {service}:", '    cpuset: "0"']
+    lines += ["  llm-sim:", '    cpuset: "1"']
+    pinning.write_text("\n".join(lines) + "\n")
+    small = local.DEPLOY / "docker-compose.small.yml"
+    os.environ[local.EXTRA_FILES_ENV] = os.pathsep.join((str(small), str(pinning)))
+    os.environ[probe.OUTSIDE_CPUS_ENV] = "1"
+
+
+def _relays(phase: Phase, streams: int) -> bool:
+    """Every stream flowing and at least HOLD_DELIVERED of the tokens delivered."""
+    share = phase.delivered.get("share_of_sim_rate") or 0.0
+    return phase.delivered.get("flowing_streams", 0) >= streams and share >= HOLD_DELIVERED
+
+
+def _holds(idle: Phase, phase: Phase, streams: int) -> bool:
+    """... and home's p99 within HOLD_P99_RATIO of idle's."""
+    ratio = phase.figure("/v1/home", "p99") / idle.figure("/v1/home", "p99")
+    return ratio <= HOLD_P99_RATIO and _relays(phase, streams)
+
+
+def sweep(
+    stack: Target, token: str, tokens_file: Path, args: argparse.Namespace, phases: list[Phase]
+) -> dict[str, dict[str, int]]:
+    """For each rate, the most streams (of --sweep's counts) that hold home within the
+    bound ("holds"), and the most the coach relays whatever home's latency ("relays"):
+    a rate's steps go on until one is not relayed. A 10 s step's p99 varies by about
+    0.3x of idle's from one step to the next, so one step over the bound is taken for
+    noise and two in a row end "holds" (the figure is the last step that held before)."""
+    counts = [int(n) for n in args.sweep.split(",")]
+    found: dict[str, dict[str, int]] = {"holds": {}, "relays": {}}
+    for rate in [float(rate) for rate in args.rates.split(",")]:
+        key = f"{rate:g}"
+        found["holds"][key] = found["relays"][key] = 0
+        misses = 0  # steps over the latency bound in a row
+        for streams in counts:
+            phase = active_phase(stack, token, tokens_file, rate, args, streams)
+            phases.append(phase)
+            holds = _holds(phases[0], phase, streams)
+            relays = _relays(phase, streams)
+            print(f"  {streams} streams at {key} tok/s: holds {holds}, relayed {relays}")
+            if misses < 2:
+                misses = 0 if holds else misses + 1
+                if holds:
+                    found["holds"][key] = streams
+            if not relays:
+                break
+            found["relays"][key] = streams
+    return found
+
+
+def _run(
+    stack: Target, folder: Path, args: argparse.Namespace, phases: list[Phase]
+) -> dict[str, dict[str, int]]:
+    token = athlete_token(stack.url)
+    tokens_file = write_tokens(folder, [token])
+    job_tokens = register_athletes(stack, args.jobs) if args.jobs and not args.sweep else []
+    phases.append(Phase("idle"))
+    # A sweep's every step is judged against idle: a longer idle phase, a steadier p99.
+    idle_s = max(args.seconds, SWEEP_IDLE_S) if args.sweep else args.seconds
+    probe_phase(stack, token, phases[0], argparse.Namespace(**{**vars(args), "seconds": idle_s}))
+    print("  idle done", flush=True)
+    try:
+        if args.sweep:
+            return sweep(stack, token, tokens_file, args, phases)
+        phases.append(hung_phase(stack, token, tokens_file, job_tokens, args))
+        print("  hung done", flush=True)
+        for rate in [float(rate) for rate in args.rates.split(",")]:
+            phases.append(active_phase(stack, token, tokens_file, rate, args))
+            print(f"  {rate:g} tok/s done", flush=True)
+    except RuntimeError as error:
+        # Report the phases that ran: a long run is not thrown away for the last one.
+        print(f"  phase failed, reporting those before it: {error}", flush=True)
+    return {}
+
+
+def _memory_peaks(sampler: MemorySampler | None, services: dict[str, str]) -> dict[str, float]:
+    """Each Compose service's peak MiB over the run (the largest of its replicas)."""
+    if sampler is None:
+        return {}
+    peaks: dict[str, float] = {}
+    for name, peak in sampler.peaks.items():
+        service = services[name]
+        peaks[service] = max(peaks.get(service, 0.0), peak / 2**20)
+    return peaks
+
+
+def main() -> None:
+    parser = _parser()
+    args = parser.parse_args()
+    most = max([args.streams, *(int(n) for n in args.sweep.split(",") if n)])
+    if most > MAX_STREAMS_PER_USER:
+        parser.error(f"--streams: at most {MAX_STREAMS_PER_USER} (one athlete holds them)")
+    if args.droplet != "2vcpu-4gb" and args.target != "containers":
+        parser.error("--droplet: with --target containers")
+    stop_on_sigterm()
     print(
         f"bench-storm: {args.seconds:g} s a phase, {args.streams} streams, {args.jobs} hung jobs, "
         f"rates {args.rates} tokens/s; probes: {probe.tool(args.probe_rate)}, {args.clients} connections, "
@@ -465,36 +661,58 @@ def main() -> None:
         "at nice 19 (they stand in for other machines)",
         flush=True,
     )
+    phases: list[Phase] = []
+    sampler: MemorySampler | None = None
+    services: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="pacer-bench-storm-") as folder:
+        if args.droplet == "1vcpu-2gb":
+            _small_droplet(Path(folder))
+        env = _stack_env(args, most)
         stack: Target = (
             start_containers(env, args.coach_replicas)
             if args.target == "containers"
             else start_stack(Path(folder) / "data", env)
         )
         try:
-            token = athlete_token(stack.url)
-            tokens_file = write_tokens(Path(folder), [token])
-            job_tokens = register_athletes(stack, args.jobs) if args.jobs else []
-            phases = [Phase("idle")]
-            probe_phase(stack, token, phases[0], args)
-            print("  idle done", flush=True)
-            try:
-                phases.append(hung_phase(stack, token, tokens_file, job_tokens, args))
-                print("  hung done", flush=True)
-                for rate in rates:
-                    phases.append(active_phase(stack, token, tokens_file, rate, args))
-                    print(f"  {rate:g} tok/s done", flush=True)
-            except RuntimeError as error:
-                # Report the phases that ran: a long run is not thrown away for the last one.
-                print(f"  phase failed, reporting those before it: {error}", flush=True)
+            if isinstance(stack, ContainerStack):
+                found = stack.container_ids()
+                services = {name: service for name, (_, service) in found.items()}
+                sampler = MemorySampler({name: cid for name, (cid, _) in found.items()})
+                sampler.start()
+            held = _run(stack, Path(folder), args, phases)
         finally:
+            if sampler is not None:
+                sampler.stop.set()
             stack.stop()
+    peaks = _memory_peaks(sampler, services)
+    report(args, phases, held, peaks)
+
+
+def report(
+    args: argparse.Namespace,
+    phases: list[Phase],
+    held: dict[str, dict[str, int]],
+    peaks: dict[str, float],
+) -> None:
     print_table(phases)
+    if held:
+        print("\n  streams that hold (home p99 within 1.5x idle, >= 95 % delivered), by rate:")
+        print("  " + ", ".join(f"{rate} tok/s: {n}" for rate, n in held["holds"].items()))
+        print("  streams the coach relays (>= 95 % delivered, home aside), by rate:")
+        print("  " + ", ".join(f"{rate} tok/s: {n}" for rate, n in held["relays"].items()))
+    if peaks:
+        print(
+            "\n  peak memory, MiB: " + ", ".join(f"{s} {v:.0f}" for s, v in sorted(peaks.items()))
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     figures = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "probe": probe.tool(args.probe_rate),
         "target": args.target,
+        "droplet": args.droplet,
+        "holds": held.get("holds", {}),
+        "relays": held.get("relays", {}),
+        "memory_peak_mib": peaks,
         "phases": [
             {
                 "name": phase.name,
@@ -513,9 +731,13 @@ def main() -> None:
         ],
     }
     name = "bench-storm" if args.target == "dev" else "bench-storm-containers"
+    if args.droplet != "2vcpu-4gb":
+        name += f"-{args.droplet}"
+    if args.sweep:
+        name += "-sweep"
     (args.out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     written = [str(args.out / f"{name}.json")]
-    if not args.no_png:
+    if not args.no_png and phases:
         draw(phases, args.out / f"{name}.png")
         written.append(str(args.out / f"{name}.png"))
     print(f"\nwritten: {', '.join(written)} (a shared machine: noisy figures)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import shutil
 import statistics
@@ -35,11 +36,15 @@ LOWEST_NICENESS = 19
 # would still get as much CPU as the stack's whole session. The wrapper gives the
 # new session's autogroup nice 19 too, then execs the command at nice 19.
 _LOWEST = 'echo {n} > /proc/self/autogroup 2>/dev/null; exec nice -n {n} "$@"'
+# CPUs the stand-ins for other machines are pinned to (taskset's list), when set:
+# bench-storm's 1-vCPU droplet keeps its one CPU for the stack (--droplet).
+OUTSIDE_CPUS_ENV = "PACER_BENCH_OUTSIDE_CPUS"
 
 
 def lowest_priority(command: list[str]) -> list[str]:
     """``command`` at nice 19, its session's autogroup too; start it with ``start_new_session``."""
-    return ["sh", "-c", _LOWEST.format(n=LOWEST_NICENESS), "sh", *command]
+    pinned = ["taskset", "-c", cpus] if (cpus := os.environ.get(OUTSIDE_CPUS_ENV)) else []
+    return ["sh", "-c", _LOWEST.format(n=LOWEST_NICENESS), "sh", *pinned, *command]
 
 
 _WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -31,6 +31,10 @@ from typing import Any
 
 from pacer_devstack.probe import lowest_priority
 
+# A chat the coach shed (503 `overloaded`: its loop was late) is sent again after
+# the coach's Retry-After, as a user would press Retry; counted under "503".
+SHED_STATUS = 503
+SHED_RETRY_AFTER_S = 2.0
 CHAT_BODY = json.dumps({"message": "Walk me through this week, please."}).encode()
 SAMPLE_EVERY_S = 1.0
 
@@ -155,7 +159,13 @@ async def read_reply(
 
 
 async def _chat_worker(
-    host: str, port: int, tokens: list[str], index: int, left: list[int], totals: Totals
+    host: str,
+    port: int,
+    tokens: list[str],
+    index: int,
+    left: list[int],
+    totals: Totals,
+    retry_shed: bool = False,
 ) -> None:
     while left[0] > 0:
         left[0] -= 1
@@ -168,6 +178,11 @@ async def _chat_worker(
             totals.statuses[type(error).__name__] = totals.statuses.get(type(error).__name__, 0) + 1
             continue
         totals.statuses[str(status)] = totals.statuses.get(str(status), 0) + 1
+        if status == SHED_STATUS and retry_shed:
+            writer.close()
+            left[0] += 1
+            await asyncio.sleep(SHED_RETRY_AFTER_S)
+            continue
         try:
             if status == 200:
                 events = await read_reply(reader, totals)
@@ -220,7 +235,7 @@ async def run(args: argparse.Namespace, tokens: list[str]) -> dict[str, Any]:
         sampler = asyncio.create_task(_sampler(totals))
         left = [args.total or args.streams]
         workers = [
-            _chat_worker(host, int(port), tokens, index, left, totals)
+            _chat_worker(host, int(port), tokens, index, left, totals, args.retry_shed)
             for index in range(args.streams)
         ]
         with contextlib.suppress(TimeoutError):  # --seconds is up: report what came
@@ -247,6 +262,7 @@ def spawn(
     total: int = 0,
     seconds: float = 0,
     hold: bool = False,
+    retry_shed: bool = False,
 ) -> subprocess.Popen[str]:
     """This module as a process of its own at the lowest CPU priority (it stands in for
     browsers on other machines); read its answer with :func:`result`."""
@@ -267,6 +283,8 @@ def spawn(
     ]
     if hold:
         command.append("--hold")
+    if retry_shed:
+        command.append("--retry-shed")
     return subprocess.Popen(
         lowest_priority(command), stdout=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -308,6 +326,11 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=0, help="chats in all (default --streams)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
     parser.add_argument("--hold", action="store_true", help="hold --streams open for --seconds")
+    parser.add_argument(
+        "--retry-shed",
+        action="store_true",
+        help=f"send a chat the coach shed ({SHED_STATUS}) again after {SHED_RETRY_AFTER_S:g} s",
+    )
     args = parser.parse_args()
     tokens = [line.strip() for line in Path(args.tokens_file).read_text().splitlines() if line]
     json.dump(asyncio.run(run(args, tokens)), sys.stdout)

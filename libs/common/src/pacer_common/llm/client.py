@@ -116,6 +116,7 @@ class LLMClient:
                 max_retries=settings.LLM_SDK_MAX_RETRIES,
                 timeouts=timeouts,
                 raw_stream=settings.LLM_RAW_STREAM,
+                http_client=settings.LLM_HTTP_CLIENT,
             )
         return cls(providers, ClientConfig.from_settings(settings), usage_sink)
 

@@ -11,6 +11,8 @@ with a message naming the field instead of failing the first user's chat.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
@@ -57,6 +59,10 @@ class LLMSettings(BaseSettings):
     # Read streamed answers from the SDK's raw response (SSE bytes, json.loads) rather
     # than its typed event objects: the same requests, errors and retries, less CPU per token.
     LLM_RAW_STREAM: bool = True
+    # The HTTP client under both SDKs: aiohttp (their DefaultAioHttpClient, the SDKs'
+    # `aiohttp` extra: cheaper per read of a streamed answer, README "The storm") or
+    # httpx2 (the SDKs' own). Same requests, retries, errors and deadlines either way.
+    LLM_HTTP_CLIENT: Literal["httpx", "aiohttp"] = "aiohttp"
 
     @field_validator(
         "ANTHROPIC_API_KEY",

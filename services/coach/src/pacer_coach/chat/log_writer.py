@@ -74,9 +74,11 @@ class LogSource(Protocol):
 class ReplyLogWriter:
     """Writes the reply logs of every reply in this process (``start`` once, ``aclose`` at the end)."""
 
-    def __init__(self, client: redis.Redis, *, flush_ms: int) -> None:
+    def __init__(self, client: redis.Redis, *, flush_ms: int, flush_max_ms: int = 0) -> None:
         self._client = client
         self._window_s = flush_ms / 1000
+        # How long an outbox may hold a delta's text (chat/coalesce.py); 0: one window.
+        self._max_window_s = max(flush_max_ms, flush_ms) / 1000
         # Insertion-ordered sets: the replies writing now, and those with writes pending.
         self._sources: dict[LogSource, None] = {}
         self._dirty: dict[LogSource, None] = {}
@@ -91,6 +93,14 @@ class ReplyLogWriter:
         self._task: asyncio.Task[None] | None = None
         # Logged when writes start failing and when they work again, not every window.
         self._failing = False
+
+    @property
+    def window_s(self) -> float:
+        return self._window_s
+
+    @property
+    def max_window_s(self) -> float:
+        return self._max_window_s
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="coach-reply-log-writer")

@@ -7,8 +7,9 @@ what Redis answered comes back as two events, :attr:`~ReplyOutbox.cancel_seen` a
 :attr:`~ReplyOutbox.final_landed`, and as each landed entry handed to the readers in
 this process (:meth:`~ReplyOutbox.listen`: the POST's own response needs no XREAD).
 
-- deltas are coalesced: buffered and cut into one entry per ``REPLY_FLUSH_MS``
-  window (the writer's) or per ``flush_bytes``;
+- deltas are coalesced (:mod:`pacer_coach.chat.coalesce`): the first at once, then
+  one entry per window that grows from the writer's ``REPLY_FLUSH_MS`` towards
+  ``REPLY_FLUSH_MAX_MS`` when tokens are sparse, or per ``flush_bytes``;
 - each entry's id is chosen here, once, so that a write whose answer was lost (the
   connection broke after Redis applied it) is not logged twice on the retry: after
   a failed write the log's newest id says which entries landed;
@@ -28,6 +29,7 @@ from uuid import UUID
 
 from redis.asyncio.client import Pipeline
 
+from pacer_coach.chat.coalesce import DeltaCoalescer
 from pacer_coach.chat.lifecycle import ReplyLifecycle, ReplyState
 from pacer_common import redis_names
 from pacer_common.reply_log import entries, writing
@@ -43,6 +45,16 @@ class Writer(Protocol):
     def remove(self, source: ReplyOutbox) -> None: ...
 
     def wake(self, source: ReplyOutbox, *, urgent: bool) -> None: ...
+
+    @property
+    def window_s(self) -> float:
+        """The writer's window (``REPLY_FLUSH_MS``): how often it ticks."""
+        ...
+
+    @property
+    def max_window_s(self) -> float:
+        """The longest a delta's text may be held (``REPLY_FLUSH_MAX_MS``)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +81,11 @@ class ReplyOutbox:
         self._lifecycle = lifecycle
         self._writer = writer
         self._log_ttl_s = log_ttl_s
-        self._flush_bytes = flush_bytes
         # Entries not yet in Redis, in order; the text being coalesced into the next delta.
         self._pending: list[Entry] = []
-        self._text: list[str] = []
-        self._text_bytes = 0
-        self._tokens = 0
+        self._text = DeltaCoalescer(
+            base_s=writer.window_s, max_s=writer.max_window_s, flush_bytes=flush_bytes
+        )
         self._last_id = StreamId(0, 0)
         self._in_flight: _InFlight | None = None
         self._check_log = False  # a write failed: its log's newest id says what landed
@@ -96,10 +107,7 @@ class ReplyOutbox:
         self._writer.wake(self, urgent=True)
 
     def add_text(self, text: str) -> None:
-        self._text.append(text)
-        self._text_bytes += len(text.encode())
-        self._tokens += 1
-        if self._text_bytes >= self._flush_bytes:
+        if self._text.add(text):
             self._cut_delta()
             self._writer.wake(self, urgent=True)
         else:
@@ -150,7 +158,10 @@ class ReplyOutbox:
 
     def stage(self, pipe: Pipeline, *, beat: bool) -> tuple[int, int]:
         """Queue this reply's writes on ``pipe``: (commands, of which entries); (0, 0) for none."""
-        self._cut_delta()
+        if self._text.due():
+            self._cut_delta()
+        elif self._text.holding:
+            self._writer.wake(self, urgent=False)  # not yet: the next window looks again
         beat = beat or self._beat_owed
         end = self._lifecycle.state is ReplyState.FINAL
         if not self._lifecycle.writes or not (self._pending or beat or end):
@@ -194,9 +205,8 @@ class ReplyOutbox:
     # -- inside ---------------------------------------------------------------------
 
     def _cut_delta(self) -> None:
-        if self._text:
-            self._pending.append(entries.delta("".join(self._text), self._tokens))
-            self._text, self._text_bytes, self._tokens = [], 0, 0
+        if self._text.holding:
+            self._pending.append(entries.delta(*self._text.take()))
 
     def _with_id(self, entry: Entry) -> Entry:
         milliseconds = int(time.time() * 1000)

@@ -9,8 +9,10 @@ the simulator restarted with `docker restart`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,10 +26,44 @@ from pacer_devstack.containers.engine import DOCKER, docker, ensure_engine
 from pacer_devstack.containers.images import ensure_images
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct/docker")
+CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
+MEMORY_SAMPLE_S = 0.25
 METRICS = (
     "import urllib.request; "
     "print(urllib.request.urlopen('http://127.0.0.1:9102/metrics', timeout=5).read().decode())"
 )
+
+
+def memory_now(container_id: str) -> int:
+    """A container's memory as `docker stats` counts it: usage less inactive page cache
+    (cgroup v1's usage_in_bytes less total_inactive_file; cgroup v2's equivalents)."""
+    folder = CGROUP_MEMORY / container_id
+    if folder.is_dir():
+        usage = int((folder / "memory.usage_in_bytes").read_text())
+        stat = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines())
+        return usage - int(stat.get("total_inactive_file", 0))
+    unified = Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope")
+    usage = int((unified / "memory.current").read_text())
+    stat = dict(line.split() for line in (unified / "memory.stat").read_text().splitlines())
+    return usage - int(stat.get("inactive_file", 0))
+
+
+class MemorySampler(threading.Thread):
+    """Each container's peak memory (:func:`memory_now`) every MEMORY_SAMPLE_S until ``stop``."""
+
+    def __init__(self, ids: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.ids = ids  # name -> full container id
+        self.peaks = dict.fromkeys(ids, 0)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for name, container_id in self.ids.items():
+                # A container may be gone between two samples.
+                with contextlib.suppress(OSError):
+                    self.peaks[name] = max(self.peaks[name], memory_now(container_id))
+            self.stop.wait(MEMORY_SAMPLE_S)
 
 
 @dataclass
@@ -54,6 +90,13 @@ class ContainerStack:
             for c in local.containers()
             if c["state"] == "running" and (service is None or c["service"] == service)
         ]
+
+    def container_ids(self) -> dict[str, tuple[str, str]]:
+        """Each running container's name -> (full id, Compose service)."""
+        return {
+            c["name"]: (docker("inspect", "--format", "{{.Id}}", c["id"]).strip(), c["service"])
+            for c in self._running()
+        }
 
     def cpu_seconds(self) -> dict[str, tuple[str, float]]:
         """CPU seconds so far by container id, with its Compose service (cgroup v1 cpuacct)."""

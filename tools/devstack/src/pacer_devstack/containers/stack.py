@@ -170,8 +170,14 @@ def compose_environment(stack: LocalStack, images: Images | None) -> dict[str, s
     return environment
 
 
+# More Compose files after the two, os.pathsep-separated: bench-storm's 1-vCPU
+# droplet (docker-compose.small.yml and its CPU pinning); never set by make containers-up.
+EXTRA_FILES_ENV = "PACER_COMPOSE_EXTRA"
+
+
 def compose_command(*args: str) -> list[str]:
-    files = [word for path in COMPOSE_FILES for word in ("-f", str(path))]
+    extra = [Path(p) for p in os.environ.get(EXTRA_FILES_ENV, "").split(os.pathsep) if p]
+    files = [word for path in (*COMPOSE_FILES, *extra) for word in ("-f", str(path))]
     return [str(COMPOSE), "--project-name", PROJECT, *files, *args]
 
 

@@ -12,7 +12,7 @@ from pacer_common.llm.providers.base import ProviderClient, SdkTimeouts
 from pacer_common.llm.registry import Provider
 
 if TYPE_CHECKING:
-    from pacer_common.llm.providers._sdk import SdkProvider
+    from pacer_common.llm.providers._sdk import HttpClientKind, SdkProvider
 
 # A provider reached through a base URL alone (the simulator, a gateway that
 # adds the key) still needs a key for the SDK to build its headers. Passing one
@@ -28,6 +28,7 @@ def build_provider(
     max_retries: int,
     timeouts: SdkTimeouts,
     raw_stream: bool = True,
+    http_client: HttpClientKind = "httpx",
 ) -> ProviderClient:
     return _provider_class(name).create(
         api_key=api_key if api_key is not None else PLACEHOLDER_API_KEY,
@@ -35,6 +36,7 @@ def build_provider(
         max_retries=max_retries,
         timeouts=timeouts,
         raw_stream=raw_stream,
+        http_client=http_client,
     )
 
 

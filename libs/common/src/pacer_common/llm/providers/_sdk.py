@@ -32,7 +32,7 @@ import abc
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
 import httpx2
 
@@ -49,6 +49,24 @@ from pacer_common.llm.providers.base import (
 )
 from pacer_common.llm.registry import ModelSpec, Provider
 from pacer_common.llm.types import LLMRequest, ToolCall
+
+# The HTTP client under the SDK: its own httpx2 one, or the SDK's DefaultAioHttpClient
+# (httpx2's interface over an aiohttp transport; the SDKs' `aiohttp` extra).
+HttpClientKind = Literal["httpx", "aiohttp"]
+
+
+def _aiohttp_client() -> Any:
+    """The Anthropic SDK's DefaultAioHttpClient, for both SDKs.
+
+    Both SDKs vendor the same transport (httpx-aiohttp 0.2.0, httpx2 variant) with
+    the same connection limits, but the OpenAI SDK's copy maps every aiohttp
+    connection error to ``httpx2.ConnectTimeout``: a refused connection would read
+    as a timeout (LLMTimeout, not LLMUpstreamError). The Anthropic SDK's copy maps
+    it to ``ConnectError`` (its NOTICE.md lists the fix), as httpx2 itself does.
+    """
+    import anthropic
+
+    return anthropic.DefaultAioHttpClient()
 
 
 @dataclass(frozen=True)
@@ -91,12 +109,17 @@ class SdkProvider(abc.ABC, Generic[ClientT]):
         max_retries: int,
         timeouts: SdkTimeouts,
         raw_stream: bool = True,
+        http_client: HttpClientKind = "httpx",
     ) -> Self:
+        # The timeouts go to the SDK either way: it passes them with each request, and
+        # the aiohttp transport maps them onto aiohttp's (connect, read per socket read).
+        extra = {"http_client": _aiohttp_client()} if http_client == "aiohttp" else {}
         client = cls.sdk_client(
             api_key=api_key,
             base_url=base_url,
             max_retries=max_retries,
             timeout=httpx_timeout(timeouts),
+            **extra,
         )
         return cls(client, raw_stream=raw_stream)
 
