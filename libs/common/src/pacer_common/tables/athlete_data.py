@@ -52,7 +52,7 @@ ACTIVITY_COLUMNS = "id, sport, started_at, duration_s, distance_m, avg_hr, note,
 
 
 def activity_values(activity: ActivityIn) -> tuple[object, ...]:
-    """The activity's fields in the order its INSERT and UPDATE name the columns:
+    """The activity's fields in the order of the columns the insert and the update list:
     sport, started_at, duration_s, distance_m, avg_hr, note."""
     return (
         activity.sport,
