@@ -286,6 +286,27 @@ def test_history_pages_edits_and_deletes(
     page.set_viewport_size(DESKTOP)
 
 
+def test_history_pages_past_activities_that_start_at_the_same_instant(
+    page: Page, connect: Connect
+) -> None:
+    """Twelve activities with one start: the second page holds the last two, each once
+    (paging by the start alone skipped every one that shared the first page's last)."""
+    api = connect(sign_up(page))
+    started_at = _started(weeks_ago=1)
+    made = {api.activity(started_at, 30 + n)["id"] for n in range(12)}
+
+    page.get_by_role("link", name="History", exact=True).click()
+    activities = page.get_by_role("region", name="Activities")
+    items = activities.get_by_role("listitem")
+    expect(items).to_have_count(10)
+    older = activities.get_by_role("button", name="Show older activities")
+    older.click()
+    expect(older).to_be_hidden()
+    expect(items).to_have_count(12)
+    shown = [items.nth(n).get_attribute("data-id") for n in range(12)]
+    assert sorted(str(shown_id) for shown_id in shown) == sorted(made)
+
+
 def test_history_with_the_keyboard_only(page: Page, connect: Connect) -> None:
     api = connect(sign_up(page))
     made = api.activity(_started(1, days=2), 40, 8)

@@ -1,6 +1,9 @@
 // History: activities and check-ins, newest first, a page at a time with the
-// API's `before` cursor. An activity can be edited (PUT) or deleted (DELETE);
-// a check-in edited (POST for its date replaces it; the API deletes none).
+// API's `before` cursor: for activities the page's opaque `next_before` (several
+// can start at the same instant, so a start alone would skip some), for
+// check-ins the last date (one a day). An activity can be edited (PUT) or
+// deleted (DELETE); a check-in edited (POST for its date replaces it; the API
+// deletes none).
 // Edits happen in place, so the pages already shown stay.
 import { api } from "../api.js";
 import { formatDuration, h, km, toast } from "../dom.js";
@@ -17,7 +20,7 @@ const ACTIVITIES = {
   key: "activities",
   title: "Activities",
   path: "/v1/activities",
-  cursor: (a) => a.started_at,
+  cursor: (page) => page.next_before,
   name: (a) => `${SPORT[a.sport] ?? a.sport}, ${when(a.started_at)}`,
   facts: (a) => [formatDuration(a.duration_s), a.distance_m !== null ? km(a.distance_m) : null, a.avg_hr ? `HR ${a.avg_hr}` : null].filter(Boolean).join(" · "),
   empty: () => h("p", { class: "empty" }, "No activities yet. ", h("a", { href: "/activity" }, "Log your first activity")),
@@ -43,7 +46,7 @@ const CHECKINS = {
   key: "checkins",
   title: "Check-ins",
   path: "/v1/checkins",
-  cursor: (c) => c.date,
+  cursor: (page) => page.items[page.items.length - 1].date,
   name: (c) => `Check-in, ${day(c.date)}`,
   facts: (c) => `slept ${c.sleep_hours} h · soreness ${c.soreness}/5 · mood ${c.mood}/5`,
   empty: () => h("p", { class: "empty" }, "No check-ins yet. ", h("a", { href: "/checkin" }, "Check in for the first time")),
@@ -132,11 +135,12 @@ function part(kind, isAlive) {
     const query = new URLSearchParams({ limit: String(PAGE) });
     if (cursor) query.set("before", cursor);
     try {
-      const { items } = await api(`${kind.path}?${query}`);
+      const page = await api(`${kind.path}?${query}`);
+      const { items } = page;
       if (!isAlive()) return;
       const added = items.map(item);
       list.append(...added);
-      if (items.length) cursor = kind.cursor(items[items.length - 1]);
+      if (items.length) cursor = kind.cursor(page);
       // A full page may have more behind it; a short one is the end.
       const hadFocus = document.activeElement === more;
       more.hidden = items.length < PAGE;

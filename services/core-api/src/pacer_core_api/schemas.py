@@ -25,12 +25,12 @@ from pacer_common.athlete_schemas import (
     CheckinIn,
     Day,
     GoalIn,
-    Instant,
     Name,
     PlanIn,
     StrictModel,
 )
 from pacer_common.validation import free_text, has_visible
+from pacer_core_api.activity_cursor import Before
 
 __all__ = [
     "ActivityIn",
@@ -64,9 +64,11 @@ class CheckinListQuery(BaseModel):
 
 
 class ActivityListQuery(BaseModel):
+    """``before``: the last page's ``next_before``, or a plain time (see activity_cursor)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=30, ge=1, le=100)
-    before: Instant | None = None
+    before: Before | None = None
 
 
 MAX_STATS_WEEKS = 52

@@ -53,12 +53,16 @@ class ListItems(Protocol):
 
 
 def paged_list(
-    query_type: type[BaseModel], items: ListItems
+    query_type: type[BaseModel],
+    items: ListItems,
+    cursor: Callable[[dict[str, Any]], str] | None = None,
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     """The handler of ``GET <the caller's items>?limit=&before=``: ``{"items": [...]}``.
 
     ``query_type`` validates the query string (its ``limit`` bounds and ``before`` type differ
-    per list); ``items`` reads one page of the caller's own rows.
+    per list); ``items`` reads one page of the caller's own rows. With ``cursor`` (the
+    ``before`` that resumes after an item), the body also has ``next_before``: the next
+    page's ``before``, or null when this page is the last (shorter than ``limit``).
     """
 
     async def handler(request: Request) -> JSONResponse:
@@ -66,7 +70,10 @@ def paged_list(
         query = cast(PageQuery, parse_query(request, query_type))
         async with account_connection(request, principal) as conn:
             found = await items(conn, principal.user_id, limit=query.limit, before=query.before)
-        return JSONResponse({"items": found})
+        if cursor is None:
+            return JSONResponse({"items": found})
+        more = len(found) == query.limit
+        return JSONResponse({"items": found, "next_before": cursor(found[-1]) if more else None})
 
     # The route's name, as a handler written out would have had.
     handler.__name__ = handler.__qualname__ = getattr(items, "__name__", "paged_list")

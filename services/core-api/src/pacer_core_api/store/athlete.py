@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,6 +20,7 @@ from pacer_common.tables.athlete_data import (
     put_goal,
     put_plan,
 )
+from pacer_core_api.activity_cursor import ActivityCursor
 from pacer_core_api.schemas import ActivityIn, CheckinIn
 
 # The saves of an activity, plan and goal are shared with the coach's applied proposals.
@@ -55,9 +56,16 @@ async def upsert_checkin(
 async def list_checkins(
     conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.date | None
 ) -> list[dict[str, Any]]:
-    return await _newest_first(
-        conn, "checkins", CHECKIN_COLUMNS, ("day", "date"), user_id, limit=limit, before=before
+    """One page, newest first; a day alone is a keyset: an athlete has one check-in a day."""
+    rows = await conn.fetch(
+        f"""SELECT {CHECKIN_COLUMNS} FROM checkins
+            WHERE user_id = $1 AND ($2::date IS NULL OR day < $2)
+            ORDER BY day DESC LIMIT $3""",
+        user_id,
+        before,
+        limit,
     )
+    return [json_ready(row) for row in rows]
 
 
 async def update_activity(
@@ -86,38 +94,18 @@ async def delete_activity(conn: asyncpg.Connection, user_id: UUID, activity_id: 
 
 
 async def list_activities(
-    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: ActivityCursor | None
 ) -> list[dict[str, Any]]:
-    return await _newest_first(
-        conn,
-        "activities",
-        ACTIVITY_COLUMNS,
-        ("started_at", "timestamptz"),
-        user_id,
-        limit=limit,
-        before=before,
-    )
-
-
-async def _newest_first(
-    conn: asyncpg.Connection,
-    table: Literal["checkins", "activities"],
-    columns: str,
-    key: tuple[str, str],
-    user_id: UUID,
-    *,
-    limit: int,
-    before: object,
-) -> list[dict[str, Any]]:
-    """One page of the athlete's rows, newest first by ``key`` (column, SQL type), those
-    before ``before`` when it is given."""
-    column, sql_type = key
+    """One page, newest first; ``id`` breaks ties so that a keyset cursor resumes exactly
+    after its row. A cursor without an id (a plain time) matches no tie: strictly earlier."""
     rows = await conn.fetch(
-        f"""SELECT {columns} FROM {table}
-            WHERE user_id = $1 AND ($2::{sql_type} IS NULL OR {column} < $2)
-            ORDER BY {column} DESC LIMIT $3""",
+        f"""SELECT {ACTIVITY_COLUMNS} FROM activities
+            WHERE user_id = $1
+              AND ($2::timestamptz IS NULL OR started_at < $2 OR (started_at = $2 AND id < $3))
+            ORDER BY started_at DESC, id DESC LIMIT $4""",
         user_id,
-        before,
+        None if before is None else before.started_at,
+        None if before is None else before.id,
         limit,
     )
     return [json_ready(row) for row in rows]
