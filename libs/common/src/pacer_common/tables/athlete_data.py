@@ -143,9 +143,10 @@ async def checkins_since(
     conn: asyncpg.Connection, user_id: UUID, days: int, limit: int
 ) -> list[dict[str, Any]]:
     """The athlete's check-ins of the last ``days`` (UTC days), newest first, at most ``limit``."""
+    # `$2::integer`: left untyped, Postgres reads `date - $2` as date - date (an integer).
     rows = await conn.fetch(
         f"""SELECT {CHECKIN_COLUMNS} FROM checkins
-            WHERE user_id = $1 AND day > (now() AT TIME ZONE 'UTC')::date - $2
+            WHERE user_id = $1 AND day > (now() AT TIME ZONE 'UTC')::date - $2::integer
             ORDER BY day DESC LIMIT $3""",
         user_id,
         days,
