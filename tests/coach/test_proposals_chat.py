@@ -176,7 +176,7 @@ async def test_read_tools_reach_the_model_with_the_athletes_own_data(
         ("recent_activities", "done"),
         ("race_goal", "done"),
     ]
-    assert done[0]["summary"] == "1 activities in the last 7 days"
+    assert done[0]["summary"] == "1 activity in the last 7 days"
     assert tools(result)[0]["summary"] == "Looking at your last 7 days…"
     assert 'Result of recent_activities: «{"days":7,"activities":[{' in result.text
     assert 'Result of race_goal: «{"goal":null}' in result.text

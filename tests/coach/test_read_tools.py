@@ -1,4 +1,6 @@
-"""The read tools, called as a reply's tool round calls them, on the database."""
+"""The read tools, called as a reply's tool round calls them, on the database; their
+lines for the athlete are English for every count ("1 activity", "the last day", never
+"1 activities" or "the last 1 days")."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 
 from pacer_coach.tools import reads
 from pacer_coach.tools.base import ToolContext
+from pacer_coach.tools.catalogue import TOOLS
 
 
 @pytest.fixture
@@ -53,3 +56,43 @@ async def test_recent_checkins_reads_the_days_asked_for(context: ToolContext) ->
         (today - dt.timedelta(days=n)).isoformat() for n in range(3)
     ]
     assert answer.content["truncated"] is False
+
+
+@pytest.mark.parametrize(
+    ("count", "days", "line"),
+    [
+        (0, 28, "0 activities in the last 28 days"),
+        (1, 7, "1 activity in the last 7 days"),
+        (2, 7, "2 activities in the last 7 days"),
+        (1, 1, "1 activity in the last day"),
+    ],
+)
+async def test_recent_activities_line(
+    context: ToolContext, count: int, days: int, line: str
+) -> None:
+    await _add_activities(context, count)
+    answer = await reads.recent_activities(context, reads.DaysArguments(days=days))
+    assert answer.summary == line
+
+
+@pytest.mark.parametrize(
+    ("count", "days", "line"),
+    [
+        (0, 28, "0 check-ins in the last 28 days"),
+        (1, 7, "1 check-in in the last 7 days"),
+        (3, 7, "3 check-ins in the last 7 days"),
+        (1, 1, "1 check-in in the last day"),
+    ],
+)
+async def test_recent_checkins_line(context: ToolContext, count: int, days: int, line: str) -> None:
+    await _add_checkins(context, count)
+    answer = await reads.recent_checkins(context, reads.DaysArguments(days=days))
+    assert answer.summary == line
+
+
+@pytest.mark.parametrize("name", ["recent_activities", "recent_checkins"])
+@pytest.mark.parametrize(
+    ("days", "line"), [(1, "Looking at your last day…"), (28, "Looking at your last 28 days…")]
+)
+def test_running_line(name: str, days: int, line: str) -> None:
+    assert TOOLS[name].running(reads.DaysArguments(days=days)) == line

@@ -51,7 +51,7 @@ def _tool(
 
 
 def _days(arguments: reads.DaysArguments) -> str:
-    return f"Looking at your last {arguments.days} days…"
+    return f"Looking at your {reads.last_days(arguments.days)}…"
 
 
 _DAYS_NOTE = f"days: 1 to {reads.MAX_DAYS} (default {reads.DEFAULT_DAYS}); at most {reads.MAX_ITEMS} items, newest first."

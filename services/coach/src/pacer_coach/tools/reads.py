@@ -24,6 +24,16 @@ class DaysArguments(BaseModel):
     days: int = Field(default=DEFAULT_DAYS, ge=1, le=MAX_DAYS)
 
 
+def last_days(days: int) -> str:
+    """The span in the athlete's words: ``last_days(1) == "last day"``, else "last 7 days"."""
+    return "last day" if days == 1 else f"last {days} days"
+
+
+def _found(count: int, one: str, many: str, days: int) -> str:
+    """A read's line: "1 activity in the last 7 days", "3 check-ins in the last day"."""
+    return f"{count} {one if count == 1 else many} in the {last_days(days)}"
+
+
 async def recent_activities(context: ToolContext, arguments: DaysArguments) -> ToolAnswer:
     async with context.pool.acquire() as conn:
         items = await athlete_data.activities_since(
@@ -31,7 +41,7 @@ async def recent_activities(context: ToolContext, arguments: DaysArguments) -> T
         )
     return ToolAnswer(
         {"days": arguments.days, "activities": items, "truncated": len(items) == MAX_ITEMS},
-        f"{len(items)} activities in the last {arguments.days} days",
+        _found(len(items), "activity", "activities", arguments.days),
     )
 
 
@@ -40,7 +50,7 @@ async def recent_checkins(context: ToolContext, arguments: DaysArguments) -> Too
         items = await athlete_data.checkins_since(conn, context.user_id, arguments.days, MAX_ITEMS)
     return ToolAnswer(
         {"days": arguments.days, "checkins": items, "truncated": len(items) == MAX_ITEMS},
-        f"{len(items)} check-ins in the last {arguments.days} days",
+        _found(len(items), "check-in", "check-ins", arguments.days),
     )
 
 
