@@ -26,6 +26,24 @@ SENTENCES: list[tuple[str, dict[str, Any] | None]] = [
         "I ran 10k this morning in 52 minutes, felt heavy",
         {
             "sport": "run",
+            "started_at": "2026-12-07T07:00:00+00:00",  # the morning, not 52 minutes ago
+            "duration_s": 3120,
+            "distance_m": 10000.0,
+        },
+    ),
+    (
+        "Ran 5 km in 25 minutes yesterday morning",
+        {
+            "sport": "run",
+            "started_at": "2026-12-06T07:00:00+00:00",
+            "duration_s": 1500,
+            "distance_m": 5000.0,
+        },
+    ),
+    (
+        "ran 10k in 52 minutes",  # no time of day: it just ended
+        {
+            "sport": "run",
             "started_at": "2026-12-07T08:38:00+00:00",
             "duration_s": 3120,
             "distance_m": 10000.0,
@@ -58,6 +76,29 @@ SENTENCES: list[tuple[str, dict[str, Any] | None]] = [
 @pytest.mark.parametrize(("text", "expected"), SENTENCES, ids=[s[0] for s in SENTENCES])
 def test_the_sentence_parses_to_the_arguments(text: str, expected: dict[str, Any] | None) -> None:
     assert proposed_activity(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "started_at"),
+    [
+        # Before 07:52 a 52-minute run from 07:00 would not have ended yet: it ended now.
+        (dt.datetime(2026, 12, 7, 7, 30, tzinfo=dt.UTC), "2026-12-07T06:38:00+00:00"),
+        (dt.datetime(2026, 12, 7, 5, 10, 40, tzinfo=dt.UTC), "2026-12-07T04:18:00+00:00"),
+        (dt.datetime(2026, 12, 7, 7, 52, tzinfo=dt.UTC), "2026-12-07T07:00:00+00:00"),
+        (dt.datetime(2026, 12, 7, 21, 5, tzinfo=dt.UTC), "2026-12-07T07:00:00+00:00"),
+    ],
+)
+def test_this_morning_is_never_a_run_that_has_not_ended(now: dt.datetime, started_at: str) -> None:
+    arguments = proposed_activity("I ran 10k this morning in 52 minutes", now)
+    assert arguments is not None
+    assert arguments["started_at"] == started_at
+
+
+def test_yesterday_morning_is_at_seven_even_when_told_before_seven() -> None:
+    now = dt.datetime(2026, 12, 7, 6, 0, tzinfo=dt.UTC)
+    arguments = proposed_activity("ran yesterday morning, 52 minutes", now)
+    assert arguments is not None
+    assert arguments["started_at"] == "2026-12-06T07:00:00+00:00"
 
 
 _SCHEMA: dict[str, Any] = {"type": "object", "properties": {"duration_s": {"type": "integer"}}}
@@ -99,15 +140,24 @@ async def _ask(
     return found, choice.content or ""
 
 
+def _this_morning(now: dt.datetime, duration: dt.timedelta) -> dt.datetime:
+    """07:00 UTC today, or earlier if a run from then would not have ended by ``now``."""
+    return min(dt.datetime.combine(now.date(), dt.time(7), dt.UTC), now - duration)
+
+
 async def test_a_mentioned_run_is_proposed_with_no_mode_set(sim: LLMSim, driver: Driver) -> None:
+    before = dt.datetime.now(dt.UTC)
     calls, text = await _ask(driver, "I ran 10k this morning in 52 minutes, felt heavy")
+    after = dt.datetime.now(dt.UTC)
     assert text == ""
     assert [name for name, _ in calls] == ["propose_activity"]
     arguments = calls[0][1]
     assert (arguments["duration_s"], arguments["distance_m"]) == (3120, 10000.0)
     started = dt.datetime.fromisoformat(arguments["started_at"])
-    ago = dt.datetime.now(dt.UTC) - started
-    assert dt.timedelta(minutes=51) < ago < dt.timedelta(minutes=54)
+    # The start only moves forward with the clock; the simulator truncates it to the minute.
+    duration = dt.timedelta(minutes=52)
+    lowest = _this_morning(before, duration) - dt.timedelta(minutes=1)
+    assert lowest <= started <= _this_morning(after, duration)
 
 
 async def test_no_call_without_the_tool_a_run_or_with_a_fixed_text(
