@@ -5,7 +5,8 @@ what every stream keeps while it is read.
 the raw response or the SDK's typed events, or whole) and turns what the SDK
 raises into :mod:`pacer_common.llm.errors`. A provider module says only what
 differs: its SDK's client and endpoint, the request's arguments, how a whole
-reply and each stream event are read, and how its errors are classified::
+reply, its structured answer and each stream event are read, and how its errors
+are classified::
 
     class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
         name = "anthropic"
@@ -146,6 +147,13 @@ class SdkProvider(abc.ABC, Generic[ClientT]):
             raise self.sdk_errors.translate(error, model) from error
         return self.reply(answer, request, model)
 
+    def reply(self, answer: Any, request: LLMRequest, model: ModelSpec) -> ProviderReply:
+        """A whole answer read, then its structured answer if ``request`` asked for one."""
+        whole = self.whole_reply(answer, model)
+        if request.output_schema is None:
+            return whole
+        return self.structured_reply(answer, whole, request.output_schema.name)
+
     async def aclose(self) -> None:
         await self._client.close()
 
@@ -162,8 +170,13 @@ class SdkProvider(abc.ABC, Generic[ClientT]):
         """The endpoint's keyword arguments for ``request``."""
 
     @abc.abstractmethod
-    def reply(self, answer: Any, request: LLMRequest, model: ModelSpec) -> ProviderReply:
-        """A whole answer read (its structured answer, if ``request`` asked for one)."""
+    def whole_reply(self, answer: Any, model: ModelSpec) -> ProviderReply:
+        """A whole answer's text, token counts, finish reason and tool calls."""
+
+    @abc.abstractmethod
+    def structured_reply(self, answer: Any, reply: ProviderReply, name: str) -> ProviderReply:
+        """``reply`` (:meth:`whole_reply`'s) with the structured answer the request asked
+        for as ``name`` read into ``structured``, or why not into ``structured_error``."""
 
 
 class _EventStream(abc.ABC):

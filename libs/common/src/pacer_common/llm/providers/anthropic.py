@@ -13,6 +13,7 @@ The call around the SDK and the streams' common part are :mod:`._sdk`'s.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import anthropic
@@ -40,7 +41,7 @@ from pacer_common.llm.providers.base import (
     normalize_finish_reason,
 )
 from pacer_common.llm.registry import ModelSpec
-from pacer_common.llm.types import LLMRequest, ToolCall, ToolCallTurn, ToolResultTurn, ToolSpec
+from pacer_common.llm.types import LLMRequest, ToolCallTurn, ToolResultTurn, ToolSpec
 
 # Error types of an `error` event inside a 200 stream that mean "back off".
 _OVERLOADED_TYPES = frozenset({"overloaded_error", "rate_limit_error"})
@@ -189,46 +190,36 @@ class AnthropicProvider(SdkProvider[anthropic.AsyncAnthropic]):
             arguments["tools"] = tools
         return {**arguments, "stream": True} if stream else arguments
 
-    def reply(self, answer: Message, request: LLMRequest, model: ModelSpec) -> ProviderReply:
+    def whole_reply(self, answer: Message, model: ModelSpec) -> ProviderReply:
         finish_reason = normalize_finish_reason(answer.stop_reason)
-        text = "".join(block.text for block in answer.content if block.type == "text")
         assembler = ToolCallAssembler()
         for index, block in enumerate(answer.content):
             if block.type == "tool_use":
                 assembler.open(index, block.id, block.name)
                 assembler.add(index, json.dumps(block.input, ensure_ascii=False))
-        calls = tuple(assembler.finish(finish_reason))
-        structured, error = None, None
-        if request.output_schema is not None:
-            text, structured, error = _structured(
-                calls, request.output_schema.name, text, cut=finish_reason == "length"
-            )
-            calls = ()
         return ProviderReply(
-            text=text,
+            text="".join(block.text for block in answer.content if block.type == "text"),
             input_tokens=answer.usage.input_tokens,
             output_tokens=answer.usage.output_tokens,
             finish_reason=finish_reason,
-            tool_calls=calls,
-            structured=structured,
-            structured_error=error,
+            tool_calls=tuple(assembler.finish(finish_reason)),
         )
 
+    def structured_reply(self, answer: Message, reply: ProviderReply, name: str) -> ProviderReply:
+        """The forced tool's input is the answer (see :meth:`arguments`), not a tool call.
 
-def _structured(
-    calls: tuple[ToolCall, ...], name: str, text: str, *, cut: bool
-) -> tuple[str, dict[str, Any] | None, str | None]:
-    """(its JSON text, the object or None, why not) of the forced tool's call.
-
-    A whole answer cut off at max_tokens is refused even when its input parsed:
-    the API hands back what it had of the input, an object that may well be {}.
-    """
-    call = next((call for call in calls if call.name == name), None)
-    if call is None:
-        return text, None, f"no call of the forced tool {name}"
-    if cut:
-        return call.arguments_text, None, "the answer was cut off at max_tokens"
-    return call.arguments_text, call.arguments, call.arguments_error
+        A whole answer cut off at max_tokens is refused even when its input parsed:
+        the API hands back what it had of the input, an object that may well be {}.
+        """
+        call = next((call for call in reply.tool_calls if call.name == name), None)
+        if call is None:
+            return replace(
+                reply, tool_calls=(), structured_error=f"no call of the forced tool {name}"
+            )
+        answered = replace(reply, text=call.arguments_text, tool_calls=())
+        if reply.finish_reason == "length":
+            return replace(answered, structured_error="the answer was cut off at max_tokens")
+        return replace(answered, structured=call.arguments, structured_error=call.arguments_error)
 
 
 def _tool(tool: ToolSpec) -> ToolParam:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -167,30 +168,29 @@ class OpenAIProvider(SdkProvider[openai.AsyncOpenAI]):
         # Without include_usage a streamed answer carries no token counts at all.
         return {**arguments, "stream": True, "stream_options": {"include_usage": True}}
 
-    def reply(self, answer: ChatCompletion, request: LLMRequest, model: ModelSpec) -> ProviderReply:
+    def whole_reply(self, answer: ChatCompletion, model: ModelSpec) -> ProviderReply:
         if not answer.choices:
             raise LLMUpstreamError(model=model, detail="completion without choices")
         choice = answer.choices[0]
         usage = answer.usage
         finish_reason = normalize_finish_reason(choice.finish_reason)
-        text = choice.message.content or ""
-        structured, error = None, None
-        if request.output_schema is not None:
-            if choice.message.refusal:
-                error = "the model refused to answer"
-            else:
-                structured, error = parse_arguments(
-                    text, cut=finish_reason == "length", what="the structured answer"
-                )
         return ProviderReply(
-            text=text,
+            text=choice.message.content or "",
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
             finish_reason=finish_reason,
             tool_calls=_whole_calls(choice.message.tool_calls or (), finish_reason),
-            structured=structured,
-            structured_error=error,
         )
+
+    def structured_reply(
+        self, answer: ChatCompletion, reply: ProviderReply, name: str
+    ) -> ProviderReply:
+        """The text is the answer (``response_format``, see :meth:`arguments`), unless refused."""
+        if answer.choices[0].message.refusal:
+            return replace(reply, structured_error="the model refused to answer")
+        cut = reply.finish_reason == "length"
+        structured, error = parse_arguments(reply.text, cut=cut, what="the structured answer")
+        return replace(reply, structured=structured, structured_error=error)
 
 
 def _function(tool: ToolSpec) -> ChatCompletionToolParam:
