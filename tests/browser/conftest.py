@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from fixtures.browser import DESKTOP, TOOL_TIMEOUT_S, PageErrors, Sim
 from fixtures.stack import Stack, start_stack
@@ -105,13 +105,7 @@ def page(browser: Browser, web_stack: Stack, page_errors: PageErrors, sim: Sim) 
     context = browser.new_context(base_url=web_stack.url, viewport=DESKTOP)
     context.add_init_script(WATCHERS)
     opened = context.new_page()
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            page_errors.seen.append(f"{message.text} {message.location.get('url', '')}")
-
-    opened.on("console", on_console)
-    opened.on("pageerror", lambda error: page_errors.seen.append(f"pageerror: {error}"))
+    page_errors.watch(opened)
     opened.set_default_timeout(15_000)
     yield opened
     context.close()

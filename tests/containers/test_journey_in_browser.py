@@ -17,7 +17,7 @@ import shutil
 from typing import Any
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from containers.client import https, sim_reset
 from fixtures.browser import DESKTOP, PASSWORD, Account, PageErrors, sign_up
@@ -89,13 +89,7 @@ def test_the_journey_in_a_browser_through_the_production_containers(
                 base_url=containers.url, viewport=DESKTOP, ignore_https_errors=True
             )
             page = context.new_page()
-
-            def on_console(message: ConsoleMessage) -> None:
-                if message.type == "error":
-                    errors.seen.append(f"{message.text} {message.location.get('url', '')}")
-
-            page.on("console", on_console)
-            page.on("pageerror", lambda error: errors.seen.append(f"pageerror: {error}"))
+            errors.watch(page)
             page.set_default_timeout(30_000)
             _journey(page, containers)
             context.close()
