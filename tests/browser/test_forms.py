@@ -50,3 +50,26 @@ def test_activity_plan_and_goal_show_on_home(page: Page, page_errors: PageErrors
     expect(page.get_by_role("region", name="This week")).to_contain_text(
         "1 session, 10.0 km, 50 min"
     )
+
+
+def test_home_says_one_session_and_one_day_in_the_singular(
+    page: Page, page_errors: PageErrors
+) -> None:
+    sign_up(page)
+    page.get_by_role("link", name="Set a plan").click()
+    page.get_by_label("Plan name").fill("Base")
+    page.get_by_label("Sessions per week").fill("1")
+    page.get_by_label("Start date").fill("2026-12-01")
+    page.get_by_label("End date").fill("2027-04-01")
+    page.get_by_role("button", name="Save plan").click()
+    expect(page.get_by_role("region", name="Plan")).to_contain_text("Base: 1 session a week")
+
+    # Tomorrow by the server's calendar (UTC).
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    page.get_by_role("link", name="Set a race goal").click()
+    page.get_by_label("Race name").fill("Parkrun")
+    page.get_by_label("Race date").fill(tomorrow.isoformat())
+    page.get_by_label("Distance (km)").fill("5")
+    page.get_by_label("Target time").fill("0:25:00")
+    page.get_by_role("button", name="Save goal").click()
+    expect(page.get_by_role("region", name="Next race")).to_contain_text("(5.0 km), in 1 day")

@@ -26,6 +26,12 @@ function tile(title, ...body) {
   return h("section", { class: "tile", "aria-label": title }, h("h2", {}, title), ...body);
 }
 
+// "today", "in 1 day", "in 12 days": a race today is not "in 0 days".
+function raceIn(days) {
+  if (days === 0) return "today";
+  return `in ${days} day${days === 1 ? "" : "s"}`;
+}
+
 function summaryTiles({ week, last_checkin: checkin, next_race: race, plan }) {
   return [
     tile("This week", h("p", {}, `${week.sessions} session${week.sessions === 1 ? "" : "s"}, ${km(week.distance_m)}, ${formatDuration(week.duration_s)}`),
@@ -34,10 +40,10 @@ function summaryTiles({ week, last_checkin: checkin, next_race: race, plan }) {
       ? h("p", {}, `${checkin.date}: slept ${checkin.sleep_hours} h, soreness ${checkin.soreness}/5, mood ${checkin.mood}/5`)
       : h("p", {}, "No check-in yet."), h("p", {}, h("a", { href: "/checkin" }, "Check in"))),
     tile("Next race", race
-      ? h("p", {}, `${race.race_name}, ${race.race_date} (${km(race.distance_m)}), in ${race.days_to_race} days`)
+      ? h("p", {}, `${race.race_name}, ${race.race_date} (${km(race.distance_m)}), ${raceIn(race.days_to_race)}`)
       : h("p", {}, "No race planned."), h("p", {}, h("a", { href: "/goal" }, race ? "Change goal" : "Set a race goal"))),
     tile("Plan", plan
-      ? h("p", {}, `${plan.name}: ${plan.sessions_per_week} sessions a week${plan.weekly_distance_m ? `, ${km(plan.weekly_distance_m)}` : ""}`)
+      ? h("p", {}, `${plan.name}: ${plan.sessions_per_week} session${plan.sessions_per_week === 1 ? "" : "s"} a week${plan.weekly_distance_m ? `, ${km(plan.weekly_distance_m)}` : ""}`)
       : h("p", {}, "No plan yet."), h("p", {}, h("a", { href: "/plan" }, plan ? "Change plan" : "Set a plan"))),
   ];
 }
