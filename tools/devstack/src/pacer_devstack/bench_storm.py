@@ -542,7 +542,7 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="capacity: instead of the hung and flowing phases, for each --rates, these "
         "stream counts (comma-separated, ascending) until one fails home p99 <= "
-        f"{HOLD_P99_RATIO:g}x idle, >= {HOLD_DELIVERED:.0%} delivered, every stream flowing",
+        f"{HOLD_P99_RATIO:g}x idle, >= {HOLD_DELIVERED * 100:.0f} %% delivered, every stream flowing",
     )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--no-png", action="store_true")
