@@ -160,6 +160,22 @@ def cpu_by_role(stack: Target) -> dict[int | str, tuple[str, float]]:
     return found
 
 
+def throttled_percent(
+    before: dict[str, tuple[str, int, int]], after: dict[str, tuple[str, int, int]]
+) -> dict[str, float]:
+    """% of each container role's CFS periods over the window in which its quota ran out."""
+    periods: dict[str, int] = {}
+    throttled: dict[str, int] = {}
+    for key, (service, total, hit) in after.items():
+        role = CONTAINER_ROLES.get(service)
+        if role is None:
+            continue
+        _, total_before, hit_before = before.get(key, (service, 0, 0))
+        periods[role] = periods.get(role, 0) + total - total_before
+        throttled[role] = throttled.get(role, 0) + hit - hit_before
+    return {role: 100 * throttled[role] / n for role, n in periods.items() if n}
+
+
 def cpu_percent(
     before: dict[int | str, tuple[str, float]],
     after: dict[int | str, tuple[str, float]],
@@ -179,6 +195,8 @@ class Phase:
     ended_at: float = 0.0
     slices: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    # Containers only: % of each one's CFS periods in which its quota ran out.
+    throttled: dict[str, float] = field(default_factory=dict)
     delivered: dict[str, Any] = field(default_factory=dict)
 
     def figure(self, route: str, key: str) -> float:
@@ -192,6 +210,7 @@ class Phase:
 def probe_phase(stack: Target, token: str, phase: Phase, args: argparse.Namespace) -> None:
     """Probe both routes at once, slice after slice, for ``--seconds``; CPU over the same window."""
     before = cpu_by_role(stack)
+    quota_before = stack.throttling() if isinstance(stack, ContainerStack) else {}
     phase.started_at = time.time()
     deadline = time.monotonic() + args.seconds
     clients = max(1, args.clients // len(ROUTES))
@@ -219,6 +238,8 @@ def probe_phase(stack: Target, token: str, phase: Phase, args: argparse.Namespac
         thread.join()
     phase.ended_at = time.time()
     phase.cpu = cpu_percent(before, cpu_by_role(stack), phase.ended_at - phase.started_at)
+    if isinstance(stack, ContainerStack):
+        phase.throttled = throttled_percent(quota_before, stack.throttling())
 
 
 def _delivered_in(samples: list[list[float]], start: float, end: float) -> tuple[float, float]:
@@ -429,6 +450,13 @@ def print_table(phases: list[Phase]) -> None:
             + (f"{load:>11.1f}" if load is not None else f"{'-':>11}")
             + (f"{sim:>11.1f}" if (sim := phase.delivered.get("sim_cpu_percent")) else f"{'-':>11}")
         )
+    if any(phase.throttled for phase in phases):
+        print(f"\n  CFS periods throttled, %: {'phase':<12}" + "".join(f"{r:>10}" for r in ROLES))
+        for phase in phases:
+            print(
+                f"  {'':<26}{phase.name:<12}"
+                + "".join(f"{phase.throttled.get(r, 0.0):>10.1f}" for r in ROLES)
+            )
     print(
         "  (/idle: p99 over the idle phase's; flow: streams flowing at the simulator (the "
         "coach sheds the rest while its loop is late); % sim: tokens delivered over streams x "
@@ -740,6 +768,7 @@ def report(
                 },
                 "errors": phase.errors(),
                 "cpu_percent": phase.cpu,
+                "throttled_percent": phase.throttled,
                 "delivered": phase.delivered,
                 "slices": phase.slices,
             }
