@@ -126,7 +126,7 @@ FIRST_REQUEST_S = 0.3
 class _SlowFirstRequest(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if not getattr(self, "answered", False):
             self.answered = True
             time.sleep(FIRST_REQUEST_S)  # the server's own cost, not the test's synchronisation
