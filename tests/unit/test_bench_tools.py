@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from fixtures.waiting import next_turn
 from pacer_devstack.memory_reply_log import MemoryReplyLog
-from pacer_devstack.probe import _parse_wrk, lowest_priority
+from pacer_devstack.probe import _parse_wrk, _python_slice, at_priority, lowest_priority
 from pacer_devstack.sse_load import ChunkedEvents, parse_block
 
 EVENTS = (
@@ -100,3 +103,53 @@ async def test_the_memory_reply_log_answers_as_redis_does() -> None:
     assert [entry_id for entry_id, _ in await log.xrange("k")] == [first, second]
     assert await log.expire("k", 0) and not await log.exists("k")
     assert await log.xrange("k") == []
+
+
+def test_the_probe_runs_at_the_niceness_it_is_given_with_its_autogroup() -> None:
+    script = "cat /proc/self/stat; cat /proc/self/autogroup 2>/dev/null || true"
+    out = subprocess.run(
+        at_priority(["sh", "-c", script], 0),
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+    ).stdout.splitlines()
+    assert int(out[0].rsplit(")", 1)[1].split()[16]) == 0
+    if Path("/proc/self/autogroup").exists():
+        assert out[1].endswith("nice 0")
+
+
+# The first request on each connection is slow, as a TLS handshake under load is.
+FIRST_REQUEST_S = 0.3
+
+
+class _SlowFirstRequest(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if not getattr(self, "answered", False):
+            self.answered = True
+            time.sleep(FIRST_REQUEST_S)  # the server's own cost, not the test's synchronisation
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_fixed_rate_slice_does_not_count_its_connections_opening() -> None:
+    """Each slice is a fresh process: its connections' first requests (TCP, TLS)
+    were 4 % of a slice's requests, so they were its p99."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowFirstRequest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        figures = _python_slice(url, "/health", clients=4, seconds=1.0, token=None, rate=50.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert figures["errors"] == 0
+    assert figures["requests"] >= 45
+    assert figures["max"] < FIRST_REQUEST_S * 1000 / 2

@@ -11,9 +11,15 @@ In every phase: /v1/home and /health p50/p99 through Caddy (slices of
 median of its slices'), delta events and tokens/s delivered to the clients
 against the simulator's rate, each process's CPU (from /proc) and the coach's
 µs of CPU per relayed token. The probes, the chat load generator
-(pacer_devstack.sse_load) and the simulator stand in for machines elsewhere:
-they run at nice 19 (the load generators in sessions whose autogroup is at 19
-too). Prints a table; writes .bench/bench-storm.json and .bench/bench-storm.png
+(pacer_devstack.sse_load) and the simulator stand in for machines elsewhere.
+The load generator and the simulator, which are heavy, run at nice 19 (the
+load generator in a session whose autogroup is at 19 too). The probes, which
+are light (a fixed 50 requests/s a route), run at nice 0 in a session of their
+own (``--probe-nice``): a user on another machine does not wait for this one's
+CPU, and at nice 19 a probe queued behind the other stand-ins and measured its
+own wake-ups (home's p99 at 100 tok/s read 1,449 ms at nice 19 and 63 ms at
+nice 0 in back-to-back runs). Each probe connection makes one untimed request
+before the clock starts, so a slice's TCP and TLS handshakes are not its p99. Prints a table; writes .bench/bench-storm.json and .bench/bench-storm.png
 (latency over time, phases marked; git-ignored).
 
 A quick run while developing: ``make bench-storm ARGS="--seconds 10 --streams 50"``.
@@ -57,7 +63,9 @@ from pacer_devstack.harness import Stack, start_stack
 Target = Stack | ContainerStack
 
 OUT_DIR = Path(".bench")
-MAX_STREAMS_PER_USER = 1000  # the coach's settings bound
+MAX_STREAMS_PER_USER = 1000
+# The probes' CPU priority (module docstring: why not the stand-ins' 19).
+PROBE_NICENESS = 0  # the coach's settings bound
 ROUTES = ("/v1/home", "/health")
 # Each process of the stack, by a piece of its command line.
 ROLES = {
@@ -152,6 +160,22 @@ def cpu_by_role(stack: Target) -> dict[int | str, tuple[str, float]]:
     return found
 
 
+def throttled_percent(
+    before: dict[str, tuple[str, int, int]], after: dict[str, tuple[str, int, int]]
+) -> dict[str, float]:
+    """% of each container role's CFS periods over the window in which its quota ran out."""
+    periods: dict[str, int] = {}
+    throttled: dict[str, int] = {}
+    for key, (service, total, hit) in after.items():
+        role = CONTAINER_ROLES.get(service)
+        if role is None:
+            continue
+        _, total_before, hit_before = before.get(key, (service, 0, 0))
+        periods[role] = periods.get(role, 0) + total - total_before
+        throttled[role] = throttled.get(role, 0) + hit - hit_before
+    return {role: 100 * throttled[role] / n for role, n in periods.items() if n}
+
+
 def cpu_percent(
     before: dict[int | str, tuple[str, float]],
     after: dict[int | str, tuple[str, float]],
@@ -171,6 +195,8 @@ class Phase:
     ended_at: float = 0.0
     slices: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    # Containers only: % of each one's CFS periods in which its quota ran out.
+    throttled: dict[str, float] = field(default_factory=dict)
     delivered: dict[str, Any] = field(default_factory=dict)
 
     def figure(self, route: str, key: str) -> float:
@@ -184,6 +210,7 @@ class Phase:
 def probe_phase(stack: Target, token: str, phase: Phase, args: argparse.Namespace) -> None:
     """Probe both routes at once, slice after slice, for ``--seconds``; CPU over the same window."""
     before = cpu_by_role(stack)
+    quota_before = stack.throttling() if isinstance(stack, ContainerStack) else {}
     phase.started_at = time.time()
     deadline = time.monotonic() + args.seconds
     clients = max(1, args.clients // len(ROUTES))
@@ -199,6 +226,7 @@ def probe_phase(stack: Target, token: str, phase: Phase, args: argparse.Namespac
                 args.slice,
                 token if route == "/v1/home" else None,
                 rate=args.probe_rate,
+                niceness=args.probe_nice,
             )
             figures = probe.finish_slice(process, args.slice, rate=args.probe_rate)
             slices.append({"t": started, "seconds": time.time() - started, **figures})
@@ -210,6 +238,8 @@ def probe_phase(stack: Target, token: str, phase: Phase, args: argparse.Namespac
         thread.join()
     phase.ended_at = time.time()
     phase.cpu = cpu_percent(before, cpu_by_role(stack), phase.ended_at - phase.started_at)
+    if isinstance(stack, ContainerStack):
+        phase.throttled = throttled_percent(quota_before, stack.throttling())
 
 
 def _delivered_in(samples: list[list[float]], start: float, end: float) -> tuple[float, float]:
@@ -420,6 +450,13 @@ def print_table(phases: list[Phase]) -> None:
             + (f"{load:>11.1f}" if load is not None else f"{'-':>11}")
             + (f"{sim:>11.1f}" if (sim := phase.delivered.get("sim_cpu_percent")) else f"{'-':>11}")
         )
+    if any(phase.throttled for phase in phases):
+        print(f"\n  CFS periods throttled, %: {'phase':<12}" + "".join(f"{r:>10}" for r in ROLES))
+        for phase in phases:
+            print(
+                f"  {'':<26}{phase.name:<12}"
+                + "".join(f"{phase.throttled.get(r, 0.0):>10.1f}" for r in ROLES)
+            )
     print(
         "  (/idle: p99 over the idle phase's; flow: streams flowing at the simulator (the "
         "coach sheds the rest while its loop is late); % sim: tokens delivered over streams x "
@@ -505,6 +542,13 @@ def _parser() -> argparse.ArgumentParser:
         "0: closed loop (wrk when present), which measures throughput and loads the stack itself",
     )
     parser.add_argument(
+        "--probe-nice",
+        type=int,
+        default=PROBE_NICENESS,
+        help="the probes' nice (and their own session's autogroup's); 19 puts them behind "
+        "the other stand-ins, measuring their own wake-ups",
+    )
+    parser.add_argument(
         "--target",
         choices=("dev", "containers"),
         default="dev",
@@ -526,7 +570,7 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="capacity: instead of the hung and flowing phases, for each --rates, these "
         "stream counts (comma-separated, ascending) until one fails home p99 <= "
-        f"{HOLD_P99_RATIO:g}x idle, >= {HOLD_DELIVERED:.0%} delivered, every stream flowing",
+        f"{HOLD_P99_RATIO:g}x idle, >= {HOLD_DELIVERED * 100:.0f} %% delivered, every stream flowing",
     )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--no-png", action="store_true")
@@ -657,8 +701,8 @@ def main() -> None:
     print(
         f"bench-storm: {args.seconds:g} s a phase, {args.streams} streams, {args.jobs} hung jobs, "
         f"rates {args.rates} tokens/s; probes: {probe.tool(args.probe_rate)}, {args.clients} connections, "
-        f"{args.slice:g} s slices; the probes, the chat load generator and the simulator run "
-        "at nice 19 (they stand in for other machines)",
+        f"{args.slice:g} s slices, at nice {args.probe_nice}; the chat load generator and the "
+        "simulator at nice 19 (they stand in for other machines)",
         flush=True,
     )
     phases: list[Phase] = []
@@ -724,6 +768,7 @@ def report(
                 },
                 "errors": phase.errors(),
                 "cpu_percent": phase.cpu,
+                "throttled_percent": phase.throttled,
                 "delivered": phase.delivered,
                 "slices": phase.slices,
             }

@@ -26,6 +26,7 @@ from pacer_devstack.containers.engine import DOCKER, docker, ensure_engine
 from pacer_devstack.containers.images import ensure_images
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct/docker")
+CPU_CONTROLLER = Path("/sys/fs/cgroup/cpu/docker")
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
 MEMORY_SAMPLE_S = 0.25
 METRICS = (
@@ -108,6 +109,25 @@ class ContainerStack:
                 found[full_id] = (container["service"], int(usage.read_text()) / 1e9)
             except OSError:
                 continue  # gone meanwhile, or not cgroup v1
+        return found
+
+    def throttling(self) -> dict[str, tuple[str, int, int]]:
+        """By container id: its Compose service, CFS periods so far and periods in which
+        its ``cpus`` quota ran out (cgroup v1 cpu.stat): a container throttled in a
+        period waits for the next one, up to 100 ms, whatever its shares."""
+        found = {}
+        for container in self._running():
+            full_id = docker("inspect", "--format", "{{.Id}}", container["id"]).strip()
+            try:
+                text = (CPU_CONTROLLER / full_id / "cpu.stat").read_text()
+            except OSError:
+                continue  # gone meanwhile, or not cgroup v1
+            stat = dict(line.split() for line in text.splitlines())
+            found[full_id] = (
+                container["service"],
+                int(stat.get("nr_periods", 0)),
+                int(stat.get("nr_throttled", 0)),
+            )
         return found
 
     def coach_open_streams(self) -> int:
