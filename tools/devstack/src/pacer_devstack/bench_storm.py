@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -77,6 +78,10 @@ ROLES = {
     "redis": "valkey",
     "llm-sim": "pacer_llm_sim",
 }
+# The published port's userland relay on the host (containers only): the bench's
+# clients reach Caddy through it from loopback; production's, from outside, through
+# the kernel's NAT.
+DOCKER_PROXY = "docker-proxy"
 # Each container of the production stack, by its Compose service.
 CONTAINER_ROLES = {
     "coach": "coach",
@@ -148,6 +153,9 @@ def cpu_by_role(stack: Target) -> dict[int | str, tuple[str, float]]:
         for container_id, (service, cpu) in stack.cpu_seconds().items():
             if service in CONTAINER_ROLES:
                 found[container_id] = (CONTAINER_ROLES[service], cpu)
+        for pid in _docker_proxies():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                found[pid] = (DOCKER_PROXY, sse_load.cpu_seconds(pid))
         return found
     for pid, command in stack.pids().items():
         role = _role(command)
@@ -176,6 +184,17 @@ def throttled_percent(
     return {role: 100 * throttled[role] / n for role, n in periods.items() if n}
 
 
+def _docker_proxies() -> list[int]:
+    """The engine's userland relays of the published ports (host processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "docker-proxy":
+                    found.append(int(entry.name))
+    return found
+
+
 def cpu_percent(
     before: dict[int | str, tuple[str, float]],
     after: dict[int | str, tuple[str, float]],
@@ -184,7 +203,7 @@ def cpu_percent(
     """% of one core per role over the window (a process born inside it counts from 0)."""
     used = dict.fromkeys(ROLES, 0.0)
     for pid, (role, cpu) in after.items():
-        used[role] += cpu - before.get(pid, (role, 0.0))[1]
+        used[role] = used.get(role, 0.0) + cpu - before.get(pid, (role, 0.0))[1]
     return {role: 100 * value / seconds for role, value in used.items()}
 
 
@@ -449,6 +468,11 @@ def print_table(phases: list[Phase]) -> None:
             + "".join(f"{phase.cpu[r]:>10.1f}" for r in ROLES)
             + (f"{load:>11.1f}" if load is not None else f"{'-':>11}")
             + (f"{sim:>11.1f}" if (sim := phase.delivered.get("sim_cpu_percent")) else f"{'-':>11}")
+        )
+    if any(DOCKER_PROXY in phase.cpu for phase in phases):
+        print(
+            f"  {DOCKER_PROXY} (host, the published port's relay): "
+            + ", ".join(f"{phase.name} {phase.cpu.get(DOCKER_PROXY, 0.0):.1f}" for phase in phases)
         )
     if any(phase.throttled for phase in phases):
         print(f"\n  CFS periods throttled, %: {'phase':<12}" + "".join(f"{r:>10}" for r in ROLES))
