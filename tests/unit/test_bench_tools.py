@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.waiting import next_turn
+from pacer_devstack.bench_storm import DOCKER_PROXY, cpu_percent, throttled_percent
 from pacer_devstack.memory_reply_log import MemoryReplyLog
 from pacer_devstack.probe import _parse_wrk, _python_slice, at_priority, lowest_priority
 from pacer_devstack.sse_load import ChunkedEvents, parse_block
@@ -153,3 +154,29 @@ def test_a_fixed_rate_slice_does_not_count_its_connections_opening() -> None:
     assert figures["errors"] == 0
     assert figures["requests"] >= 45
     assert figures["max"] < FIRST_REQUEST_S * 1000 / 2
+
+
+def test_throttled_share_sums_each_roles_containers_over_the_window() -> None:
+    before = {"a": ("coach", 100, 10), "b": ("coach", 100, 0), "c": ("caddy", 50, 0)}
+    after = {
+        "a": ("coach", 200, 60),  # 50 of 100 periods throttled
+        "b": ("coach", 200, 10),  # 10 of 100
+        "c": ("caddy", 150, 0),
+        "d": ("core-api", 40, 4),  # born inside the window: counts from 0
+        "e": ("something-else", 10, 10),
+    }
+    assert throttled_percent(before, after) == {"coach": 30.0, "caddy": 0.0, "core-api": 10.0}
+
+
+def test_cpu_percent_counts_a_role_outside_the_table_too() -> None:
+    before: dict[int | str, tuple[str, float]] = {1: ("coach", 1.0), 9: (DOCKER_PROXY, 0.5)}
+    after: dict[int | str, tuple[str, float]] = {
+        1: ("coach", 3.0),
+        9: (DOCKER_PROXY, 1.5),
+        10: ("caddy", 0.5),
+    }
+    used = cpu_percent(before, after, 10.0)
+    assert used["coach"] == pytest.approx(20.0)
+    assert used["caddy"] == pytest.approx(5.0)
+    assert used[DOCKER_PROXY] == pytest.approx(10.0)
+    assert used["core-api"] == 0.0
