@@ -166,7 +166,7 @@ async def test_someone_elses_conversation_is_not_found(
     assert hijack.status_code == 404
     assert await _counts(pg_pool) == before
     listed = await coach_client.get("/v1/coach/conversations", headers=other.headers)
-    assert listed.json() == {"items": []}
+    assert listed.json() == {"items": [], "next_before": None}
     bad_id = await coach_client.get("/v1/coach/conversations/not-a-uuid", headers=runner.headers)
     assert bad_id.status_code == 422
     bad_query = await coach_client.get("/v1/coach/conversations?limit=0", headers=runner.headers)
@@ -206,7 +206,7 @@ async def test_the_edges_of_the_range_still_work(
         "/v1/coach/conversations", params={"before": before}, headers=runner.headers
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"items": []}
+    assert response.json() == {"items": [], "next_before": None}
 
 
 SweepCase = tuple[str, str, str, dict[str, Any] | None, int]

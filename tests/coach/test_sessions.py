@@ -94,7 +94,7 @@ async def test_a_session_is_created_listed_and_read_by_its_owner_only(
     assert foreign.status_code == 404
     assert foreign.json()["error"]["code"] == "not_found"
     theirs = await coach_client.get("/v1/coach/sessions", headers=other_runner.headers)
-    assert theirs.json() == {"items": []}
+    assert theirs.json() == {"items": [], "next_before": None}
 
 
 async def test_a_sessions_conversation_is_not_a_chat_conversation(

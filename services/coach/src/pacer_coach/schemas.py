@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from pacer_common.validation import free_text, has_visible, in_utc
+from pacer_common.web.keyset_cursor import KeysetCursor, validator
 
 # The upper bound is checked against COACH_MESSAGE_MAX_CHARS in the handler.
 Message = Annotated[
@@ -36,10 +37,18 @@ class SessionMessageIn(BaseModel):
     message: Message
 
 
+# The last page's next_before (a time and an id), or a plain time, which the lists took
+# before they had a cursor: any instant that is one in UTC too (no plausibility bounds).
+ListBefore = Annotated[KeysetCursor, validator(Annotated[AwareDatetime, AfterValidator(in_utc)])]
+
+
 class ConversationListQuery(BaseModel):
+    """The conversations' and the sessions' lists: ``before`` is the last page's
+    ``next_before``, or a plain time meaning strictly earlier (see keyset_cursor)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=20, ge=1, le=100)
-    before: Annotated[AwareDatetime, AfterValidator(in_utc)] | None = None
+    before: ListBefore | None = None
 
 
 class ProposalListQuery(BaseModel):

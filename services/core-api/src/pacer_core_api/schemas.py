@@ -25,12 +25,13 @@ from pacer_common.athlete_schemas import (
     CheckinIn,
     Day,
     GoalIn,
+    Instant,
     Name,
     PlanIn,
     StrictModel,
 )
 from pacer_common.validation import free_text, has_visible
-from pacer_core_api.activity_cursor import Before
+from pacer_common.web.keyset_cursor import KeysetCursor, validator
 
 __all__ = [
     "ActivityIn",
@@ -55,6 +56,10 @@ class RefreshIn(StrictModel):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
+# The last page's next_before (a started_at and an id), or a plain time as it was before.
+ActivityBefore = Annotated[KeysetCursor, validator(Instant)]
+
+
 class CheckinListQuery(BaseModel):
     """Query strings are text, validated as strings (``parse_query``): "30" reads as 30."""
 
@@ -64,11 +69,11 @@ class CheckinListQuery(BaseModel):
 
 
 class ActivityListQuery(BaseModel):
-    """``before``: the last page's ``next_before``, or a plain time (see activity_cursor)."""
+    """``before``: the last page's ``next_before``, or a plain time (see keyset_cursor)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     limit: int = Field(default=30, ge=1, le=100)
-    before: Before | None = None
+    before: ActivityBefore | None = None
 
 
 MAX_STATS_WEEKS = 52

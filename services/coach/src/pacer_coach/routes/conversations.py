@@ -23,9 +23,13 @@ from pacer_common.errors import NotFound
 from pacer_common.outages import is_dependency_down
 from pacer_common.reply_log import read_log
 from pacer_common.web.json_body import path_uuid
+from pacer_common.web.keyset_cursor import encoder
 from pacer_common.web.signed_in import account_connection, paged_list
 
-list_conversations = paged_list(ConversationListQuery, conversations.list_conversations)
+# Newest first by (updated_at, id): `before` is the last page's next_before.
+list_conversations = paged_list(
+    ConversationListQuery, conversations.list_conversations, encoder("updated_at")
+)
 
 
 async def get_conversation(request: Request) -> JSONResponse:

@@ -1,7 +1,7 @@
 """Coaching sessions: a guided conversation on a topic, ending in a structured result.
 
     POST /v1/coach/sessions                  {"topic": "onboarding"} → 201, the session
-    GET  /v1/coach/sessions                  the user's sessions, newest first (?limit, ?before)
+    GET  /v1/coach/sessions                  the user's sessions, newest first (?limit, ?before=next_before)
     GET  /v1/coach/sessions/{id}             the session, its messages and its result
     POST /v1/coach/sessions/{id}/messages    {"message"} → SSE, exactly as /v1/coach/chat
     POST /v1/coach/sessions/{id}/complete    Prefer: wait=N → 200 with the result, or 202
@@ -40,6 +40,7 @@ from pacer_common.errors import NotFound, ValidationFailed
 from pacer_common.session_lifecycle import EXTRACTING, Move
 from pacer_common.tables import topic_prompts
 from pacer_common.web.json_body import parse_json_body, path_uuid
+from pacer_common.web.keyset_cursor import encoder
 from pacer_common.web.signed_in import account_connection, paged_list
 
 # What a 202 from `complete` tells the client to wait before it polls.
@@ -73,8 +74,8 @@ async def create_session(request: Request) -> JSONResponse:
     return JSONResponse(created, status_code=201, headers={"Location": _location(session_id)})
 
 
-# Paged as the conversations are: `before` is the last item's created_at.
-list_sessions = paged_list(ConversationListQuery, sessions.list_sessions)
+# Paged as the conversations are, by (created_at, id): `before` is the last page's next_before.
+list_sessions = paged_list(ConversationListQuery, sessions.list_sessions, encoder("created_at"))
 
 
 async def get_session(request: Request) -> JSONResponse:

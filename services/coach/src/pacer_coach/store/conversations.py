@@ -15,6 +15,8 @@ from uuid import UUID
 
 import asyncpg
 
+from pacer_common.web.keyset_cursor import KeysetCursor
+
 TITLE_CHARS = 60
 
 # A conversation of the user's own, not a coaching session's (``c`` is conversations).
@@ -120,16 +122,21 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 async def list_conversations(
-    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: KeysetCursor | None
 ) -> list[dict[str, Any]]:
+    """Newest first by ``updated_at``; ``id`` breaks ties so that a keyset cursor resumes
+    exactly after its row. A cursor without an id (a plain time): strictly earlier."""
     rows = await conn.fetch(
         f"""SELECT c.id, c.title, c.created_at, c.updated_at,
                   (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count
            FROM conversations c
-           WHERE c.user_id = $1 AND ($2::timestamptz IS NULL OR c.updated_at < $2) AND {_PLAIN}
-           ORDER BY c.updated_at DESC LIMIT $3""",
+           WHERE c.user_id = $1 AND {_PLAIN}
+             AND ($2::timestamptz IS NULL OR c.updated_at < $2
+                  OR (c.updated_at = $2 AND c.id < $3))
+           ORDER BY c.updated_at DESC, c.id DESC LIMIT $4""",
         user_id,
-        before,
+        None if before is None else before.at,
+        None if before is None else before.id,
         limit,
     )
     return [

@@ -20,6 +20,7 @@ import asyncpg
 
 from pacer_coach.store.conversations import conversation_messages
 from pacer_common.tables.topic_prompts import TopicPrompt, topics_by_id
+from pacer_common.web.keyset_cursor import KeysetCursor
 
 _SESSION_COLUMNS = """id, topic_id, status, conversation_id, user_turns, result, error,
     created_at, updated_at, completed_at"""
@@ -75,15 +76,18 @@ async def session_with_messages(
 
 
 async def list_sessions(
-    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: dt.datetime | None
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: KeysetCursor | None
 ) -> list[dict[str, Any]]:
-    """Newest first; ``before`` (a ``created_at``) pages back, as the conversations list does."""
+    """Newest first; ``id`` breaks ties so that a keyset cursor resumes exactly after its
+    row. A cursor without an id (a plain time) matches no tie: strictly earlier."""
     rows = await conn.fetch(
         f"""SELECT {_SESSION_COLUMNS} FROM coach_sessions
-            WHERE user_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)
-            ORDER BY created_at DESC, id DESC LIMIT $3""",
+            WHERE user_id = $1
+              AND ($2::timestamptz IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3))
+            ORDER BY created_at DESC, id DESC LIMIT $4""",
         user_id,
-        before,
+        None if before is None else before.at,
+        None if before is None else before.id,
         limit,
     )
     return await _as_json(conn, list(rows))

@@ -14,8 +14,8 @@ from starlette.routing import Route
 from pacer_common.auth import require_user
 from pacer_common.errors import NotFound
 from pacer_common.web.json_body import parse_json_body, path_uuid
+from pacer_common.web.keyset_cursor import encoder
 from pacer_common.web.signed_in import account_connection, paged_list
-from pacer_core_api import activity_cursor
 from pacer_core_api.briefing.refresh import after_data_saved
 from pacer_core_api.schemas import (
     ActivityIn,
@@ -85,7 +85,7 @@ async def delete_activity(request: Request) -> Response:
     return Response(status_code=204)
 
 
-list_activities = paged_list(ActivityListQuery, athlete.list_activities, activity_cursor.encode)
+list_activities = paged_list(ActivityListQuery, athlete.list_activities, encoder("started_at"))
 
 
 def _one_document(

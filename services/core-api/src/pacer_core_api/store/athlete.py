@@ -20,7 +20,7 @@ from pacer_common.tables.athlete_data import (
     put_goal,
     put_plan,
 )
-from pacer_core_api.activity_cursor import ActivityCursor
+from pacer_common.web.keyset_cursor import KeysetCursor
 from pacer_core_api.schemas import ActivityIn, CheckinIn
 
 # The saves of an activity, plan and goal are shared with the coach's applied proposals.
@@ -94,7 +94,7 @@ async def delete_activity(conn: asyncpg.Connection, user_id: UUID, activity_id: 
 
 
 async def list_activities(
-    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: ActivityCursor | None
+    conn: asyncpg.Connection, user_id: UUID, *, limit: int, before: KeysetCursor | None
 ) -> list[dict[str, Any]]:
     """One page, newest first; ``id`` breaks ties so that a keyset cursor resumes exactly
     after its row. A cursor without an id (a plain time) matches no tie: strictly earlier."""
@@ -104,7 +104,7 @@ async def list_activities(
               AND ($2::timestamptz IS NULL OR started_at < $2 OR (started_at = $2 AND id < $3))
             ORDER BY started_at DESC, id DESC LIMIT $4""",
         user_id,
-        None if before is None else before.started_at,
+        None if before is None else before.at,
         None if before is None else before.id,
         limit,
     )
