@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 import httpx2
 
 from pacer_common.llm.errors import LLMError, LLMUpstreamError
+from pacer_common.llm.providers._body import as_httpx2_error, body_read
 from pacer_common.llm.providers._http import describe, from_transport, httpx_timeout
 from pacer_common.llm.providers._sse import SSEReader
 from pacer_common.llm.providers._tool_calls import ToolCallAssembler
@@ -252,15 +253,20 @@ class RawEventStream(_EventStream):
     def __init__(self, response: Any, model: ModelSpec) -> None:
         super().__init__(model)
         self._response = response
-        self._events = SSEReader(response.http_response.aiter_bytes())
+        # Whether the body is read from aiohttp's stream directly (see _body).
+        read, self.reads_aiohttp = body_read(response.http_response)
+        self._events = SSEReader(read)
         self._done = False
 
     async def next_part(self) -> StreamPart | None:
         while True:
             try:
                 item = None if self._done else await self._events.next()
-            except httpx2.HTTPError as error:
-                raise from_transport(error, self._model, describe(error)) from error
+            except Exception as error:
+                failed = self._read_failed(error)
+                if failed is error:
+                    raise
+                raise failed from error
             if item is None or self.is_done_marker(item[1]):
                 self._done = True
                 return self._end_of_events()
@@ -274,6 +280,15 @@ class RawEventStream(_EventStream):
                 ) from error
             if part:
                 return part
+
+    def _read_failed(self, error: Exception) -> Exception:
+        """What reading the body raised, as LLMError where it is a transport error."""
+        if self.reads_aiohttp:
+            # Read from aiohttp directly: its errors as the SDK's transport maps them.
+            error = as_httpx2_error(error)
+        if isinstance(error, httpx2.HTTPError):
+            return from_transport(error, self._model, describe(error))
+        return error
 
     def is_done_marker(self, data: str) -> bool:
         """A data line that ends the stream without being an event (OpenAI's ``[DONE]``)."""

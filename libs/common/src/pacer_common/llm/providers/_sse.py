@@ -14,25 +14,28 @@ after the colon is dropped, comments (``:``) and other fields are ignored.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 
 class SSEReader:
     """``await reader.next()``: the next ``(event, data)``, or None at the end of the bytes.
 
+    ``read`` gives the next bytes of the body, b"" once it is over.
+
     >>> import asyncio
-    >>> async def chunks():
-    ...     yield b"event: ping\\ndata: {}\\n\\nevent: de"
-    ...     yield b"lta\\r\\ndata: a\\r\\ndata: b\\r\\n\\r\\n"
     >>> async def read_all():
-    ...     reader = SSEReader(chunks())
+    ...     chunks = iter([b"event: ping\\ndata: {}\\n\\nevent: de",
+    ...                    b"lta\\r\\ndata: a\\r\\ndata: b\\r\\n\\r\\n"])
+    ...     async def read():
+    ...         return next(chunks, b"")
+    ...     reader = SSEReader(read)
     ...     return [await reader.next(), await reader.next(), await reader.next()]
     >>> asyncio.run(read_all())
     [('ping', '{}'), ('delta', 'a\\nb'), None]
     """
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
+    def __init__(self, read: Callable[[], Awaitable[bytes]]) -> None:
+        self._read = read
         self._partial = b""
         self._ready: deque[tuple[str, str]] = deque()
         self._event = ""
@@ -40,8 +43,8 @@ class SSEReader:
 
     async def next(self) -> tuple[str, str] | None:
         while not self._ready:
-            chunk = await anext(self._chunks, None)
-            if chunk is None:
+            chunk = await self._read()
+            if not chunk:
                 # An event not closed by a blank line is not dispatched (the SSE rule).
                 return None
             self._feed(chunk)
