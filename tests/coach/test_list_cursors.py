@@ -9,7 +9,6 @@ import base64
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from fixtures.coach_sessions import create_session
 from fixtures.core_api import Athlete
 from fixtures.errors import assert_error
+from fixtures.paging import every_page
 
 pytestmark = pytest.mark.usefixtures("session_topics")
 
@@ -61,23 +61,6 @@ LISTS: dict[str, tuple[str, str, Make]] = {
     "sessions": (SESSIONS, "created_at", session_at),
     "conversations": (CONVERSATIONS, "updated_at", conversation_at),
 }
-
-
-async def every_page(
-    client: httpx.AsyncClient, athlete: Athlete, path: str, limit: int
-) -> list[list[dict[str, Any]]]:
-    """Follow ``next_before`` from the first page to the one that says there is no more."""
-    pages: list[list[dict[str, Any]]] = []
-    params: dict[str, Any] = {"limit": limit}
-    for _ in range(50):
-        response = await client.get(path, params=params, headers=athlete.headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        pages.append(body["items"])
-        if body["next_before"] is None:
-            return pages
-        params["before"] = body["next_before"]
-    raise AssertionError("the cursor never reached the end")
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 5])

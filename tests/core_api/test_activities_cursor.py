@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Any
 
 import httpx
 import pytest
 
 from fixtures.core_api import Athlete
 from fixtures.errors import assert_error
+from fixtures.paging import every_page
 
 ACTIVITY = {"sport": "run", "duration_s": 1800}
 SHARED_START = "2026-03-01T06:30:00Z"
@@ -30,23 +30,6 @@ async def post_at(client: httpx.AsyncClient, athlete: Athlete, started_at: str) 
     return activity_id
 
 
-async def every_page(
-    client: httpx.AsyncClient, athlete: Athlete, limit: int
-) -> list[list[dict[str, Any]]]:
-    """Follow ``next_before`` from the first page to the one that says there is no more."""
-    pages: list[list[dict[str, Any]]] = []
-    params: dict[str, Any] = {"limit": limit}
-    for _ in range(50):
-        response = await client.get("/v1/activities", params=params, headers=athlete.headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        pages.append(body["items"])
-        if body["next_before"] is None:
-            return pages
-        params["before"] = body["next_before"]
-    raise AssertionError("the cursor never reached the end")
-
-
 @pytest.mark.parametrize("limit", [1, 2, 3, 5])
 async def test_equal_starts_across_page_boundaries_appear_exactly_once(
     client: httpx.AsyncClient, athlete: Athlete, limit: int
@@ -56,7 +39,7 @@ async def test_equal_starts_across_page_boundaries_appear_exactly_once(
     ids += [await post_at(client, athlete, SHARED_START) for _ in range(5)]
     ids += [await post_at(client, athlete, "2026-03-01T05:00:00Z")]
 
-    pages = await every_page(client, athlete, limit)
+    pages = await every_page(client, athlete, "/v1/activities", limit)
 
     listed = [item for page in pages for item in page]
     assert sorted(item["id"] for item in listed) == sorted(ids)
