@@ -622,17 +622,23 @@ def _stack_env(args: argparse.Namespace, streams: int) -> dict[str, str]:
     }
 
 
-def _small_droplet(folder: Path) -> None:
-    """The 1-vCPU droplet's Compose files and CPU pinning, for start_containers."""
+def _pinning(folder: Path, droplet: str) -> None:
+    """The droplet's Compose files and CPU pinning, for start_containers.
+
+    2 vCPU: the production file pins the coach and the worker to CPU 1; the
+    simulator (the providers' stand-in) keeps to that CPU too, off the latency
+    path's, as the dev stack's LLM side does. 1 vCPU: see SMALL_DROPLET_SERVICES."""
     pinning = folder / "docker-compose.pinned.yml"
     lines = ["services:"]
-    for service in SMALL_DROPLET_SERVICES:
-        lines += [f"  {service}:", '    cpuset: "0"']
+    files = [pinning]
+    if droplet == "1vcpu-2gb":
+        for service in SMALL_DROPLET_SERVICES:
+            lines += [f"  {service}:", '    cpuset: "0"']
+        files.insert(0, local.DEPLOY / "docker-compose.small.yml")
+        os.environ[probe.OUTSIDE_CPUS_ENV] = "1"
     lines += ["  llm-sim:", '    cpuset: "1"']
     pinning.write_text("\n".join(lines) + "\n")
-    small = local.DEPLOY / "docker-compose.small.yml"
-    os.environ[local.EXTRA_FILES_ENV] = os.pathsep.join((str(small), str(pinning)))
-    os.environ[probe.OUTSIDE_CPUS_ENV] = "1"
+    os.environ[local.EXTRA_FILES_ENV] = os.pathsep.join(str(path) for path in files)
 
 
 def _relays(phase: Phase, streams: int) -> bool:
@@ -733,8 +739,8 @@ def main() -> None:
     sampler: MemorySampler | None = None
     services: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="pacer-bench-storm-") as folder:
-        if args.droplet == "1vcpu-2gb":
-            _small_droplet(Path(folder))
+        if args.target == "containers":
+            _pinning(Path(folder), args.droplet)
         env = _stack_env(args, most)
         stack: Target = (
             start_containers(env, args.coach_replicas)

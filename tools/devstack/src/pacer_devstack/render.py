@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -31,6 +32,20 @@ GROUP_PRIORITIES = {BASE_GROUP: 10, APPS_GROUP: 100}
 # autogroup, where nice values rank them against each other (deploy/CAPACITY.md).
 NICENESS = {"coach": 3, "briefing-worker": 6, "llm-sim": 19}
 
+# ... and on two CPUs or more, the LLM side (the coach, the worker and the simulator
+# standing in for the providers) runs on the last one only, as Compose pins the coach
+# and the worker (`cpuset`, deploy/CAPACITY.md): then Caddy, core-api, Postgres and
+# Valkey always find a CPU no relay is busy on when home's request wakes them. Nice
+# alone ranks who runs, not where: home's p99 with 200 replies at 100 tok/s was
+# 57.6 ms unpinned and 20.1 ms pinned, toggled every 4 s in one run (issue 24).
+LLM_SIDE = ("coach", "briefing-worker", "llm-sim")
+
+
+def llm_side_cpus(available: set[int] | None = None) -> str | None:
+    """The CPU the LLM side is pinned to (taskset's list), or None on a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0) if available is None else available)
+    return str(cpus[-1]) if len(cpus) >= 2 else None
+
 
 @dataclass(frozen=True)
 class Program:
@@ -46,13 +61,19 @@ class Program:
     environment: str | None = None
     to_console: bool = False
     nice: int = 0
+    # The CPUs it may run on (taskset's list); None: any.
+    cpus: str | None = None
 
     @property
     def command_line(self) -> str:
-        """The command, started at its CPU priority (nice execs it: the pid is the same)."""
-        if not self.nice:
-            return self.command
-        return f"nice -n {self.nice} {self.command}"
+        """The command, started at its CPU priority and on its CPUs (taskset and nice
+        exec it: the pid is the same)."""
+        command = self.command
+        if self.nice:
+            command = f"nice -n {self.nice} {command}"
+        if self.cpus is not None:
+            command = f"taskset -c {self.cpus} {command}"
+        return command
 
 
 def caddy_binary() -> Path:
@@ -65,6 +86,7 @@ def _jinja(loader: PackageLoader) -> Environment:
 
 def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
     python = shlex.quote(sys.executable)
+    llm_side = llm_side_cpus()
     caddy_env = f'XDG_DATA_HOME="{config.run_dir}/caddy-data",XDG_CONFIG_HOME="{config.run_dir}/caddy-config"'
     return [
         Program(
@@ -91,6 +113,7 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
             priority=20,
             group=BASE_GROUP,
             nice=NICENESS["llm-sim"],
+            cpus=llm_side,
         ),
         Program("core-api", f"{python} -m pacer_core_api", priority=30, startsecs=2),
         # The coach drains its streams in COACH_DRAIN_SECONDS, then exits: well under 5 s.
@@ -100,6 +123,7 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
             priority=30,
             startsecs=2,
             nice=NICENESS["coach"],
+            cpus=llm_side,
         ),
         # Finishes or abandons its running jobs on SIGTERM; the reaper covers the rest.
         Program(
@@ -108,6 +132,7 @@ def programs(config: StackConfig, caddyfile: Path) -> list[Program]:
             priority=35,
             startsecs=2,
             nice=NICENESS["briefing-worker"],
+            cpus=llm_side,
         ),
         Program(
             "caddy",
