@@ -38,7 +38,6 @@ NICENESS = {"coach": 3, "briefing-worker": 6, "llm-sim": 19}
 # Valkey always find a CPU no relay is busy on when home's request wakes them. Nice
 # alone ranks who runs, not where: home's p99 with 200 replies at 100 tok/s was
 # 57.6 ms unpinned and 20.1 ms pinned, toggled every 4 s in one run (issue 24).
-LLM_SIDE = ("coach", "briefing-worker", "llm-sim")
 
 
 def llm_side_cpus(available: set[int] | None = None) -> str | None:
